@@ -1,0 +1,20 @@
+# The README's two commands: `make demo` and `make test`. Both create the environments when missing.
+.PHONY: demo test test-fast envs extension clean
+
+envs:
+	scripts/setup_env.sh all
+
+demo: envs
+	.venv-backend/bin/python scripts/demo.py
+
+test: envs
+	scripts/run_tests.sh
+
+test-fast: envs
+	scripts/run_tests.sh -m "not slow"
+
+extension: envs
+	.venv-blender/bin/python scripts/build_extension.py
+
+clean:
+	rm -rf dist build .pytest_cache
