@@ -1,0 +1,201 @@
+"""``BackendClient``: the add-on's (and tests') side of the wire.
+
+Thread-safe: any thread may call ``request``; one reader thread routes each response to the
+request waiting for it and queues events (``job.progress``, ``job.frame``, ``job.done``) for
+``next_event``. Once the connection is gone every call raises ``BackendError(code="DISCONNECTED")``
+(events that arrived before that are still delivered first).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Optional, Sequence, Tuple
+
+from . import PROTOCOL_VERSION
+from .envelope import Message, buffer_spec
+from .errors import AUTH_FAILED, DISCONNECTED, TIMEOUT, BackendError, ProtocolError
+from .transport import AuthenticationError, Link, connect
+
+log = logging.getLogger("kino.protocol.client")
+_CLOSED = object()
+
+
+class _Slot:
+    __slots__ = ("event", "message")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.message: Optional[Message] = None
+
+
+class BackendClient:
+    """A connected, authenticated session with a backend (after ``session.hello``)."""
+
+    def __init__(self, link: Link, request_timeout: Optional[float] = 300.0):
+        self.link = link
+        self.request_timeout = request_timeout
+        self.hello: dict = {}
+        self._pending: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self._events: "queue.Queue[Any]" = queue.Queue()
+        self._dead: Optional[str] = None
+        self._job_sizes: dict[str, Tuple[int, int]] = {}
+        self._reader = threading.Thread(target=self._read_loop, name="kino-client-reader", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def connect(cls, host: str, port: int, authkey: bytes, client_name: str = "kino/0.1",
+                timeout: float = 10.0) -> "BackendClient":
+        """Connect, authenticate and say hello. Raises ``BackendError`` with a reason that says what to do."""
+        where = f"{host}:{port}"
+        try:
+            link = connect(host, port, authkey, timeout)
+        except AuthenticationError:
+            raise BackendError(AUTH_FAILED, f"the backend at {where} refused our key: use the key from the "
+                                            "KINO_AUTHKEY the backend was started with") from None
+        except (OSError, EOFError) as exc:
+            raise BackendError(DISCONNECTED, f"could not connect to the backend at {where} ({exc}); "
+                                             "is it running and is the port (or SSH tunnel) right?") from None
+        client = cls(link)
+        try:
+            client.hello, _ = client.request("session.hello", {"protocol": list(PROTOCOL_VERSION),
+                                                               "client": client_name}, timeout=max(timeout, 60.0))
+        except BackendError:
+            client.close()
+            raise
+        return client
+
+    # -- reading -------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        reason = "the backend closed the connection"
+        try:
+            while True:
+                try:
+                    msg = self.link.recv()
+                except ProtocolError as exc:
+                    if exc.fatal:
+                        reason = f"bad data from the backend: {exc}"
+                        break
+                    log.warning("ignored a bad message from the backend: %s", exc)
+                    continue
+                if msg.kind == "response":
+                    with self._lock:
+                        slot = self._pending.pop(msg.re, None)
+                    if slot is not None:
+                        slot.message = msg
+                        slot.event.set()
+                elif msg.kind == "event":
+                    self._events.put(msg)
+        except (EOFError, OSError) as exc:
+            if not self.link.closed:
+                reason = f"the backend connection was lost ({exc.__class__.__name__}: {exc})"
+            else:
+                reason = "the connection was closed"
+        finally:
+            self._mark_dead(reason)
+
+    def _mark_dead(self, reason: str) -> None:
+        with self._lock:
+            self._dead = self._dead or reason
+            pending, self._pending = self._pending, {}
+        for slot in pending.values():
+            slot.event.set()
+        self._events.put(_CLOSED)
+        self.link.close()
+
+    def _disconnected(self) -> BackendError:
+        return BackendError(DISCONNECTED, self._dead or "not connected")
+
+    # -- requests ------------------------------------------------------------------------------
+    def request(self, type: str, body: Optional[dict] = None, buffers: Sequence[Tuple[dict, Any]] = (),
+                timeout: Optional[float] = -1) -> Tuple[dict, list]:
+        """Send a request, wait for its response; return ``(body, buffers)`` or raise ``BackendError``.
+
+        ``buffers`` is a sequence of ``(spec, data)`` (see ``envelope.buffer_spec``); ``timeout``
+        -1 means the client's default, None waits as long as the connection lives.
+        """
+        msg = Message(kind="request", type=type, body=dict(body or {}), buffers=list(buffers))
+        slot = _Slot()
+        with self._lock:
+            if self._dead:
+                raise self._disconnected()
+            self._pending[msg.id] = slot
+        try:
+            self.link.send(msg)
+        except (OSError, EOFError) as exc:
+            with self._lock:
+                self._pending.pop(msg.id, None)
+            self._mark_dead(f"could not send to the backend ({exc})")
+            raise self._disconnected() from None
+        wait = self.request_timeout if timeout == -1 else timeout
+        if not slot.event.wait(wait):
+            with self._lock:
+                self._pending.pop(msg.id, None)
+            raise BackendError(TIMEOUT, f"no answer to {type} within {wait:g} s; the backend may be busy or stuck")
+        reply = slot.message
+        if reply is None:
+            raise self._disconnected()
+        if reply.error:
+            raise BackendError.from_wire(reply.error)
+        return reply.body, reply.buffers
+
+    def submit_job(self, workflow: dict, count: int, width: int, height: int, options: Optional[dict] = None,
+                   inputs: Sequence[Any] = ()) -> str:
+        """Queue a job; returns its ``job_id``. ``inputs`` (optional): raw RGB frames sent with the request."""
+        buffers = [(buffer_spec(f"frame_{i + 1}", memoryview(d).nbytes, (height, width, 3)), d)
+                   for i, d in enumerate(inputs)]
+        body = {"workflow": workflow, "frames": {"count": int(count), "first": 1, "width": int(width),
+                                                 "height": int(height)}, "options": dict(options or {})}
+        reply, _ = self.request("job.submit", body, buffers)
+        self._job_sizes[reply["job_id"]] = (int(height), int(width))
+        return reply["job_id"]
+
+    def send_frame(self, job_id: str, frame: int, data: Any, shape: Sequence[int] = (), encoding: str = "raw",
+                   timeout: Optional[float] = None) -> dict:
+        """Send one input frame (1-based). Returns when the backend has queued it (it may hold the
+        answer back while the job's input buffer is full, which paces a fast sender)."""
+        if not shape:
+            if job_id not in self._job_sizes:
+                raise ValueError(f"pass shape=(h, w, 3) for job {job_id!r}, which this client did not submit")
+            shape = (*self._job_sizes[job_id], 3)
+        spec = buffer_spec(f"frame_{frame}", memoryview(data).nbytes, shape, encoding)
+        body, _ = self.request("job.input", {"job_id": job_id, "frame": int(frame)}, [(spec, data)], timeout=timeout)
+        return body
+
+    def cancel(self, job_id: str) -> dict:
+        return self.request("job.cancel", {"job_id": job_id})[0]
+
+    def status(self) -> dict:
+        return self.request("backend.status", {})[0]
+
+    def shutdown(self) -> dict:
+        """Ask the backend to exit; returns its ``{ok}``."""
+        body = self.request("session.shutdown", {})[0]
+        self.close()
+        return body
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Message]:
+        """The next event of any job, or None after ``timeout`` seconds; raises DISCONNECTED when gone."""
+        try:
+            item = self._events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _CLOSED:
+            self._events.put(_CLOSED)  # wake other waiters too
+            raise self._disconnected()
+        return item
+
+    @property
+    def connected(self) -> bool:
+        return self._dead is None
+
+    def close(self) -> None:
+        self.link.close()
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> "BackendClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,122 @@
+"""Start a backend process and wait for its connection file (contract §2).
+
+Runs ``<python> -m kino_backend serve --connection-file <run_dir>/backend.json`` with a fresh key in
+``KINO_AUTHKEY`` (never on the command line) and ``KINO_PARENT_PID`` set to this process, so the
+backend exits when its parent (Blender) dies.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from typing import Optional
+
+from . import PROTOCOL_VERSION
+from .errors import BACKEND_START, BackendError
+
+CONNECTION_FILE = "backend.json"
+STDERR_FILE = "backend-stderr.log"
+
+
+class BackendProcess:
+    """A running backend: where to connect (``host``, ``port``, ``authkey``) and how to stop it."""
+
+    def __init__(self, proc: subprocess.Popen, host: str, port: int, authkey: bytes, connection_file: str):
+        self.proc = proc
+        self.pid = proc.pid
+        self.host = host
+        self.port = port
+        self.authkey = authkey
+        self.connection_file = connection_file
+        self.log_path = os.path.splitext(connection_file)[0] + ".log"
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def connect(self, client_name: str = "kino/0.1", timeout: float = 10.0):
+        from .client import BackendClient
+        return BackendClient.connect(self.host, self.port, self.authkey, client_name, timeout)
+
+    def stop(self, timeout: float = 5.0) -> Optional[int]:
+        """Terminate the process (then kill it if it lingers); returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _read_connection_file(path: str, pid: int) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            info = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and info.get("pid") == pid else None
+
+
+def backend_env(code_root: str, authkey: bytes, extra_env: Optional[dict] = None) -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONHOME", None)  # Blender's own Python home must not leak into the backend's Python
+    paths = [os.path.join(code_root, "backend"), code_root]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["KINO_AUTHKEY"] = authkey.hex()
+    env["KINO_PARENT_PID"] = str(os.getpid())
+    env.update(extra_env or {})
+    return env
+
+
+def start_backend(python: str, *, run_dir: str, code_root: str, extra_env: Optional[dict] = None,
+                  timeout: float = 60) -> BackendProcess:
+    """Start the backend with ``python`` and return once it listens; raises ``BackendError(BACKEND_START)``."""
+    os.makedirs(run_dir, exist_ok=True)
+    conn_file = os.path.join(run_dir, CONNECTION_FILE)
+    if os.path.exists(conn_file):
+        os.remove(conn_file)
+    authkey = secrets.token_bytes(32)
+    stderr_path = os.path.join(run_dir, STDERR_FILE)
+    cmd = [python, "-m", "kino_backend", "serve", "--connection-file", conn_file]
+    try:
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(cmd, env=backend_env(code_root, authkey, extra_env), cwd=code_root,
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT)
+    except OSError as exc:
+        raise BackendError(BACKEND_START, f"cannot run the backend Python {python!r} ({exc}); "
+                                          "set the backend Python path in the add-on preferences") from None
+    deadline = time.monotonic() + timeout
+    while True:
+        info = _read_connection_file(conn_file, proc.pid)
+        if info is not None:
+            break
+        if proc.poll() is not None:
+            raise BackendError(BACKEND_START, f"the backend exited with code {proc.returncode} before listening: "
+                                              f"{_tail(stderr_path) or 'no output'} (full output: {stderr_path})")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise BackendError(BACKEND_START, f"the backend did not listen within {timeout:g} s; "
+                                              f"see {stderr_path}")
+        time.sleep(0.05)
+    major = (info.get("protocol") or [None])[0]
+    if major != PROTOCOL_VERSION[0]:
+        proc.kill()
+        raise BackendError(BACKEND_START, f"the backend speaks protocol {info.get('protocol')}, this add-on "
+                                          f"{list(PROTOCOL_VERSION)}: update the add-on or the backend")
+    return BackendProcess(proc, str(info["host"]), int(info["port"]), authkey, conn_file)
