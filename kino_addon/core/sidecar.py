@@ -1,0 +1,70 @@
+"""``kino.json``: everything needed to know where frames came from and to make them again."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+
+from .files import atomic_write_json
+
+SIDECAR = "kino.json"
+SIDECAR_VERSION = 1
+
+
+def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out_dir: str,
+                      stabilize: bool = False) -> str:
+    """A ``scripts/kino stylize`` line that recreates this output (workflow parameters as --param)."""
+    look = workflow["look"]
+    parts = ["scripts/kino", "stylize", input_path, "--look", look]
+    for st in workflow["stages"]:
+        if st["name"] == "temporal":
+            parts += ["--temporal", "on" if st["enabled"] else "off"]
+    look_first = next((st for st in workflow["stages"] if st["name"] == look), None)
+    for st in workflow["stages"]:
+        if st["name"] == "stabilize":
+            continue
+        for key, value in sorted(st["params"].items()):
+            name = key if st is look_first else f"{st['name']}.{key}"
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                parts += ["--param", f"{name}={v if isinstance(v, str) else json.dumps(v)}"]
+    if frames:
+        parts += ["--frames", f"{frames[0]}:{frames[1]}"]
+    if stabilize:
+        parts.append("--stabilize")
+    parts += ["--out", out_dir]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, frames: dict,
+                  provenance: dict | None, versions: dict, command: str, reused: int,
+                  error: str | None = None) -> dict:
+    return {
+        "kino_sidecar": SIDECAR_VERSION,
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "status": status,
+        "error": error,
+        "source": source,
+        "workflow": workflow,
+        "options": options,
+        "frames": frames,
+        "frames_reused": reused,
+        "provenance": provenance or {},
+        "versions": versions,
+        "command": command,
+    }
+
+
+def write_sidecar(folder: str, data: dict) -> str:
+    path = os.path.join(folder, SIDECAR)
+    atomic_write_json(path, data)
+    return path
+
+
+def read_sidecar(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, SIDECAR), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,344 @@
+"""Per-frame stabilizing transforms from feature tracks (pure numpy).
+
+Input: ``points`` (T, K, 2) — K tracks over T frames in Kino pixels, NaN where a track has no
+(usable) marker (lost tracks are muted in Blender: :func:`tracks_to_points` turns them into NaN).
+
+The solver finds, for every frame t, the similarity ``A_t`` that maps frame t onto a common reference
+frame, jointly for all frames (every track gets one unknown reference position; the cost
+``sum w_tk |A_t p_tk - X_k|^2`` is minimised by alternating closed-form fits, with Tukey weights).
+Because all frames are tied to the same reference positions (not chained frame to frame), errors do
+not accumulate: there is no drift over the clip. Robustness:
+
+* lost tracks: their missing/muted markers are simply absent;
+* drifting tracks: observations whose residual exceeds the robust threshold get zero weight;
+* moving people / objects (camera lock): tracks that disagree with the dominant background motion
+  for most of their life are rejected whole; the initial frame-to-frame fits are RANSAC with the
+  consensus weighted by track length, so the long-lived background wins.
+
+The stabilized camera is the reference path held still (``lock``: the mean pose, which keeps borders
+small) or smoothed (a Gaussian over the similarity parameters about the frame centre).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from . import stabilize_geom as geo
+
+
+@dataclass
+class Alignment:
+    to_reference: np.ndarray      # (T, 2, 3): frame t pixels -> reference pixels
+    weights: np.ndarray           # (T, K): final observation weights (0 = rejected / missing)
+    track_ok: np.ndarray          # (K,) bool: tracks that were used
+    residual_px: float            # RMS residual of the used observations, pixels
+    support: np.ndarray           # (T,) number of used tracks per frame
+
+
+@dataclass
+class Stabilization:
+    matrices: np.ndarray          # (T, 2, 3): source pixels -> stabilized pixels
+    alignment: Alignment
+    smoothing: Union[str, float]
+    zoom: float = 1.0
+    info: dict = field(default_factory=dict)
+
+
+def tracks_to_points(tracks: Sequence[dict], first_frame: int, count: int, width: int, height: int) -> np.ndarray:
+    """Blender-style tracks -> (count, K, 2) Kino pixels.
+
+    Each track is ``{"frames": [...], "co": [[u, v], ...], "mute": [...]}`` (``mute`` optional) with
+    Blender's normalized, y-up marker coordinates; muted markers and frames outside
+    ``first_frame .. first_frame + count - 1`` are dropped.
+    """
+    out = np.full((count, len(tracks), 2), np.nan)
+    for k, tr in enumerate(tracks):
+        frames = np.asarray(tr["frames"], dtype=int)
+        if frames.size == 0:
+            continue
+        co = np.asarray(tr["co"], dtype=np.float64).reshape(-1, 2)
+        keep = (frames >= first_frame) & (frames < first_frame + count)
+        if "mute" in tr:
+            keep &= ~np.asarray(tr["mute"], dtype=bool)
+        out[frames[keep] - first_frame, k] = geo.blender_to_pixels(co[keep], width, height)
+    return out
+
+
+def _tukey(r: np.ndarray, c: float) -> np.ndarray:
+    u = np.clip(r / c, 0.0, 1.0)
+    return (1.0 - u ** 2) ** 2
+
+
+def _initial(points, valid, model, inlier_px, rng):
+    """Chain RANSAC fits between consecutive frames: a starting guess for A_t (reference = frame 0)."""
+    t_count = points.shape[0]
+    length = valid.sum(0).astype(float)
+    a = geo.identity(t_count)
+    for t in range(1, t_count):
+        common = valid[t] & valid[t - 1]
+        g = geo.identity()
+        if common.sum() >= 1:
+            g, _ = geo.ransac(points[t, common], points[t - 1, common], threshold=inlier_px,
+                              model=model, prior=length[common], rng=rng)
+        a[t] = geo.compose(a[t - 1], g)
+    return a
+
+
+def _interpolate_unsupported(a, support, need):
+    """Frames without enough tracks take their transform from the nearest supported frames."""
+    ok = support >= need
+    if ok.all() or not ok.any():
+        return a
+    t = np.arange(len(a))
+    p = geo.params(a)
+    for j in range(4):
+        p[~ok, j] = np.interp(t[~ok], t[ok], p[ok, j])
+    a = a.copy()
+    a[~ok] = geo.from_params(p[~ok])
+    return a
+
+
+def align(points, *, model: str = "similarity", inlier_px: float = 1.5, reference: int = 0,
+          min_track_len: int = 3, min_inlier_fraction: float = 0.6, iterations: int = 15,
+          seed: int = 0) -> Alignment:
+    """Robust joint alignment of all frames to ``reference`` (see the module docstring)."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[-1] != 2:
+        raise ValueError(f"points must have shape (frames, tracks, 2), got {points.shape}")
+    if model not in geo.MODELS:
+        raise ValueError(f"unknown model {model!r}; use one of {', '.join(geo.MODELS)}")
+    valid = np.isfinite(points).all(-1)
+    valid &= (valid.sum(0) >= min_track_len)[None, :]
+    p = np.where(valid[..., None], points, 0.0)
+    a = _initial(np.where(valid[..., None], points, np.nan), valid, model, inlier_px, np.random.default_rng(seed))
+    q0 = np.where(valid[..., None], geo.apply(a, p), np.nan)
+    seen = valid.any(0)
+    x = np.nanmedian(np.where(seen[None, :, None], q0, 0.0), axis=0)
+    c = 4.0 * inlier_px
+    track_ok = seen.copy()
+    need = 1 if model == "translation" else 2
+    for it in range(iterations):
+        r = _residuals(a, p, x)
+        used = valid & track_ok[None, :]
+        sigma = 1.4826 * np.median(r[used]) if used.any() else inlier_px
+        c = float(np.clip(4.685 * sigma, inlier_px, 4.0 * inlier_px))
+        if it >= 1:   # the first pass only down-weights; whole tracks go once the fit has settled
+            frac = (used & (r < c)).sum(0) / np.maximum(valid.sum(0), 1)
+            track_ok = seen & (frac >= min_inlier_fraction)
+        w = valid * track_ok[None, :] * _tukey(r, c)
+        a_new = _solve_joint(p, w, a, model, reference)
+        a_new = _interpolate_unsupported(a_new, (w > 0).sum(1), need)
+        change = np.abs(geo.apply(a_new, p) - geo.apply(a, p))[valid].max() if valid.any() else 0.0
+        a = a_new
+        x = _reference_positions(a, p, w)
+        if it >= 2 and change < 1e-3:
+            break
+    r = _residuals(a, p, x)
+    final = valid & track_ok[None, :] & (r < c)
+    rms = float(np.sqrt(np.mean(r[final] ** 2))) if final.any() else float("nan")
+    return Alignment(a, final.astype(float), track_ok, rms, final.sum(1))
+
+
+def _jacobians(p, model):
+    """Per observation ``A p = J theta + c``: J (T, K, 2, n) and the constant part c (T, K, 2)."""
+    x, y = p[..., 0], p[..., 1]
+    if model == "translation":
+        j = np.zeros(p.shape[:2] + (2, 2))
+        j[..., 0, 0] = j[..., 1, 1] = 1.0
+        return j, p
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    j = np.stack([np.stack([x, -y, one, zero], -1), np.stack([y, x, zero, one], -1)], -2)
+    return j, np.zeros_like(p)
+
+
+def _theta(a, model):
+    if model == "translation":
+        return a[:, :, 2]
+    return np.stack([a[:, 0, 0], a[:, 1, 0], a[:, 0, 2], a[:, 1, 2]], -1)
+
+
+def _matrices(theta, model):
+    if model == "translation":
+        return geo.similarity(1.0, 0.0, theta[:, 0], theta[:, 1])
+    m = np.empty((len(theta), 2, 3))
+    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = theta[:, 0], -theta[:, 1], theta[:, 2]
+    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = theta[:, 1], theta[:, 0], theta[:, 3]
+    if model == "rigid":
+        norm = np.hypot(theta[:, 0], theta[:, 1])[:, None, None]
+        m[:, :, :2] /= np.maximum(norm, 1e-12)
+    return m
+
+
+def _solve_joint(p, w, a_init, model, reference):
+    """Minimise sum w_tk |A_t p_tk - X_k|^2 over all A_t (with A_reference = I) and X_k exactly:
+    X_k is eliminated in closed form, leaving one linear system in the frame parameters."""
+    t_count = p.shape[0]
+    j, c = _jacobians(p, model)
+    n = j.shape[-1]
+    g = w[..., None, None] * j                                      # (T, K, 2, n)
+    wk = w.sum(0)
+    inv = np.where(wk > 0, 1.0 / np.maximum(wk, 1e-12), 0.0)
+    v = (g * np.sqrt(inv)[None, :, None, None]).transpose(1, 2, 0, 3).reshape(-1, t_count * n)
+    big = -(v.T @ v)
+    diag = np.einsum("tkia,tkib->tab", g, j)
+    idx = np.arange(t_count)
+    big.reshape(t_count, n, t_count, n)[idx, :, idx, :] += diag
+    cbar = np.einsum("tk,tki->ki", w, c) * inv[:, None]
+    rhs = (np.einsum("tkia,ki->ta", g, cbar) - np.einsum("tkia,tki->ta", g, c)).reshape(-1)
+    theta0 = _theta(a_init, model)
+    theta_ref = _theta(geo.identity(1), model)[0]
+    ridge = 1e-9 * max(float(np.trace(big)) / big.shape[0], 1.0)
+    big += ridge * np.eye(big.shape[0])
+    rhs += ridge * theta0.reshape(-1)
+    free = np.ones(t_count * n, bool)
+    free[reference * n:(reference + 1) * n] = False
+    fixed_vals = theta_ref
+    sol = np.empty(t_count * n)
+    sol[~free] = fixed_vals
+    sol[free] = np.linalg.solve(big[np.ix_(free, free)], rhs[free] - big[np.ix_(free, ~free)] @ fixed_vals)
+    return _matrices(sol.reshape(t_count, n), model)
+
+
+def _reference_positions(a, p, w):
+    q = geo.apply(a, p)
+    den = np.maximum(w.sum(0), 1e-12)[:, None]
+    return (w[..., None] * q).sum(0) / den
+
+
+def _residuals(a, p, x):
+    return np.linalg.norm(geo.apply(a, p) - x[None], axis=-1)
+
+
+def _centered_params(m, width, height):
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    return geo.params(geo.about_center(m, -cx, -cy))
+
+
+def _from_centered_params(p, width, height):
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    return geo.about_center(geo.from_params(p), cx, cy)
+
+
+def gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing along axis 0 with reflected ends (no pull toward zero at the clip ends)."""
+    values = np.asarray(values, dtype=np.float64)
+    if sigma <= 0 or len(values) < 2:
+        return values.copy()
+    radius = int(np.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    k /= k.sum()
+    pad = np.pad(values, [(radius, radius)] + [(0, 0)] * (values.ndim - 1), mode="reflect", reflect_type="odd")
+    return np.stack([np.convolve(pad[:, j], k, mode="valid") for j in range(values.shape[1])], axis=1)
+
+
+def choose_smoothing(camera_params: np.ndarray, width: int, height: int) -> Union[str, float]:
+    """``"lock"`` when holding the mean pose costs little border (the camera barely moves),
+    otherwise a Gaussian sigma in frames that follows the intended camera move."""
+    span = camera_params.max(0) - camera_params.min(0)
+    small = (span[2] <= 0.12 * width and span[3] <= 0.12 * height
+             and span[1] <= np.radians(4.0) and span[0] <= 0.08)
+    return "lock" if small else 12.0
+
+
+def stabilize(points, width: int, height: int, *, model: str = "similarity",
+              smoothing: Union[str, float] = "auto", inlier_px: float = 1.5,
+              zoom: Union[bool, float] = False, seed: int = 0) -> Stabilization:
+    """Stabilizing matrices (source px -> stabilized px) for every frame of ``points``.
+
+    ``smoothing``: ``"lock"`` (hold the mean pose), a Gaussian sigma in frames, or ``"auto"``.
+    ``zoom``: False (borders are filled by the warp), True (smallest zoom that hides every border)
+    or a fixed factor.
+    """
+    al = align(points, model=model, inlier_px=inlier_px, seed=seed)
+    if not al.track_ok.any():
+        raise ValueError("no usable tracks: every track was too short or inconsistent; track more "
+                         "features (lower the detection threshold) or pick a region with texture")
+    cam = _centered_params(geo.invert(al.to_reference), width, height)   # reference -> frame t
+    mode = choose_smoothing(cam, width, height) if smoothing == "auto" else smoothing
+    if mode == "lock":
+        target = np.repeat(cam.mean(0, keepdims=True), len(cam), axis=0)
+    else:
+        target = gaussian_smooth(cam, float(mode))
+    m = geo.compose(_from_centered_params(target, width, height), al.to_reference)
+    z = 1.0
+    if zoom is True:
+        z = geo.border_free_zoom(m, width, height)
+    elif zoom:
+        z = float(zoom)
+    if z != 1.0:
+        m = geo.zoom_matrices(m, width, height, z)
+    return Stabilization(m, al, mode, z, {"tracks_total": int(points.shape[1]),
+                                          "tracks_used": int(al.track_ok.sum()),
+                                          "residual_px": al.residual_px})
+
+
+def region_tracks(points, region, *, reference: int = 0) -> np.ndarray:
+    """Tracks (K,) bool that lie inside ``region`` = (x, y, w, h) at frame ``reference``."""
+    x, y, w, h = (float(v) for v in region)
+    p = np.asarray(points, dtype=np.float64)[reference]
+    with np.errstate(invalid="ignore"):
+        return (p[:, 0] >= x) & (p[:, 0] < x + w) & (p[:, 1] >= y) & (p[:, 1] < y + h)
+
+
+def stabilize_region(points, region, width: int, height: int, *, zoom: Union[bool, float] = False,
+                     inlier_px: float = 1.5, seed: int = 0) -> Stabilization:
+    """Lock the frame to ``region`` (x, y, w, h in frame-0 pixels): the tracks inside it are held
+    still. Tracks that start later are added when the first solve maps them into the region."""
+    points = np.asarray(points, dtype=np.float64)
+    inside = region_tracks(points, region)
+    if inside.sum() == 0:
+        raise ValueError(f"no tracked features inside the region {tuple(region)} on its first frame; "
+                         "make the region larger or pick one with more texture")
+    model = "similarity" if inside.sum() >= 3 else "translation"
+    first = stabilize(points[:, inside], width, height, model=model, smoothing="lock",
+                      inlier_px=inlier_px, seed=seed)
+    later = ~np.isfinite(points[0]).all(-1)
+    q = geo.apply(first.alignment.to_reference, np.where(np.isfinite(points), points, 0.0))
+    x, y, w, h = region
+    with np.errstate(invalid="ignore"):
+        hit = (q[..., 0] >= x) & (q[..., 0] < x + w) & (q[..., 1] >= y) & (q[..., 1] < y + h)
+    valid = np.isfinite(points).all(-1)
+    frac = (hit & valid).sum(0) / np.maximum(valid.sum(0), 1)
+    use = inside | (later & (frac > 0.9) & (valid.sum(0) >= 3))
+    if use.sum() == inside.sum():
+        result = first
+    else:
+        result = stabilize(points[:, use], width, height, model=model, smoothing="lock",
+                           inlier_px=inlier_px, seed=seed)
+    result.info.update(tracks_total=int(points.shape[1]), region=[float(v) for v in region],
+                       model=model)
+    if zoom:
+        z = geo.border_free_zoom(result.matrices, width, height) if zoom is True else float(zoom)
+        result.matrices = geo.zoom_matrices(result.matrices, width, height, z)
+        result.zoom = z
+    return result
+
+
+def transforms_document(matrices, width: int, height: int, first: int = 1, **extra) -> dict:
+    """The ``transforms.json`` document of contract §3 (frames numbered from ``first``)."""
+    m = np.asarray(matrices, dtype=np.float64)
+    doc = {"width": int(width), "height": int(height),
+           "frames": [{"frame": first + i, "matrix": [[float(v) for v in row] for row in m[i]]}
+                      for i in range(len(m))]}
+    doc.update(extra)
+    return doc
+
+
+def matrices_from_document(doc: dict) -> np.ndarray:
+    frames = sorted(doc["frames"], key=lambda f: f["frame"])
+    return np.array([f["matrix"] for f in frames], dtype=np.float64)
+
+
+def residual_jitter(trajectory, window: int = 9) -> float:
+    """RMS (pixels) of a camera trajectory (T, 2) minus its centred ``window``-frame moving average,
+    over the frames where the whole window fits (contract §3's residual jitter, given the path)."""
+    traj = np.asarray(trajectory, dtype=np.float64)
+    if len(traj) < window:
+        raise ValueError(f"need at least {window} frames to measure jitter, got {len(traj)}")
+    k = np.ones(window) / window
+    avg = np.stack([np.convolve(traj[:, j], k, mode="valid") for j in range(traj.shape[1])], axis=1)
+    half = window // 2
+    hf = traj[half:len(traj) - half] - avg
+    return float(np.sqrt(np.mean(np.sum(hf ** 2, axis=1))))

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from kino_addon.core.files import atomic_write_png
+from kino_addon.core.plan import (FramePlan, PlanError, frame_path, missing_frames, output_folder,
+                                  parse_frame_range, settings_hash)
+from kino_addon.core.sidecar import reproduce_command
+from kino_addon.core.workflow import (WorkflowError, add_stage_first, compose_workflow, parse_param_args,
+                                      parse_value)
+
+HELLO = {
+    "looks": [{"name": "toon", "stages": [{"name": "toon", "enabled": True, "params": {}}, "temporal"]},
+              {"name": "none", "stages": ["none"]},
+              {"name": "diffusion", "stages": ["diffusion", "temporal"]}],
+    "stages": [{"name": "toon", "role": "look", "params": [{"name": "edges", "kind": "float"},
+                                                           {"name": "levels", "kind": "int"}]},
+               {"name": "none", "role": "look", "params": []},
+               {"name": "diffusion", "role": "look", "params": [{"name": "lora", "kind": "list"},
+                                                                {"name": "prompt", "kind": "str"}]},
+               {"name": "temporal", "role": "schedule", "params": [{"name": "strength", "kind": "float"}]},
+               {"name": "stabilize", "role": "prepare", "params": []}],
+}
+
+
+def test_frame_plan_whole_strip_and_range():
+    plan = FramePlan.for_strip(15, 55)
+    assert (plan.first, plan.count) == (15, 40)
+    assert plan.timeline_frame(1) == 15 and plan.timeline_frame(40) == 54
+    part = FramePlan.for_strip(15, 55, (3, 5))
+    assert part.timeline_frames == [17, 18, 19]
+    assert FramePlan.for_strip(15, 55, (39, 99)).timeline_frames == [53, 54]
+    with pytest.raises(PlanError, match="empty"):
+        FramePlan.for_strip(10, 10)
+    with pytest.raises(PlanError, match="after the strip"):
+        FramePlan.for_strip(15, 55, (41, 45))
+    assert parse_frame_range("1:4") == (1, 4)
+    for bad in ("4:1", "0:3", "x", "1-4"):
+        with pytest.raises(PlanError):
+            parse_frame_range(bad)
+
+
+def test_missing_frames_skips_only_valid_files(tmp_path):
+    img = np.full((6, 8, 3), 7, np.uint8)
+    for n in (1, 2, 4):
+        atomic_write_png(frame_path(str(tmp_path), n), img)
+    (tmp_path / "frame_0002.png").write_bytes(b"\x89PNG half")  # a torn file is not trusted
+    atomic_write_png(frame_path(str(tmp_path), 5), np.zeros((3, 3, 3), np.uint8))  # wrong size
+    assert missing_frames(str(tmp_path), 5, 8, 6) == [2, 3, 5]
+    assert not (tmp_path / ".partial").exists()
+
+
+def test_settings_hash_and_folder():
+    wf = {"look": "toon", "stages": []}
+    h = settings_hash({"file": "/a.mp4"}, wf, {}, (1, 10))
+    assert h == settings_hash({"file": "/a.mp4"}, wf, {}, (1, 10)) and len(h) == 8
+    assert h != settings_hash({"file": "/a.mp4"}, wf, {"seed": 1}, (1, 10))
+    assert h != settings_hash({"file": "/a.mp4"}, wf, {}, (1, 11))
+    assert output_folder("/b/kino", "my clip.mp4", "toon", h) == f"/b/kino/my_clip.mp4_toon_{h}"
+
+
+def test_param_parsing_rules():
+    wf = compose_workflow(HELLO, "diffusion")
+    got = parse_param_args(HELLO, wf, ["prompt=a cat", "lora=a.safetensors", "lora=b:0.5",
+                                       "temporal.strength=0.8"])
+    assert got == {"diffusion": {"prompt": "a cat", "lora": ["a.safetensors", "b:0.5"]},
+                   "temporal": {"strength": 0.8}}
+    assert parse_value("[1, 2]") == [1, 2] and parse_value("true") is True and parse_value("x") == "x"
+    with pytest.raises(WorkflowError) as err:
+        parse_param_args(HELLO, wf, ["bogus=1"])
+    assert "prompt" in str(err.value) and "temporal.strength" in str(err.value)
+    with pytest.raises(WorkflowError, match="KEY=VALUE"):
+        parse_param_args(HELLO, wf, ["novalue"])
+
+
+def test_compose_workflow_switches_and_none():
+    wf = compose_workflow(HELLO, "toon", {"toon": {"edges": 0.3}}, temporal=False)
+    assert wf["stages"] == [{"name": "toon", "enabled": True, "params": {"edges": 0.3}},
+                            {"name": "temporal", "enabled": False, "params": {}}]
+    none = compose_workflow(HELLO, "none", {"none": {"x": 1}}, temporal=True)
+    assert none["stages"] == [{"name": "none", "enabled": True, "params": {}}]
+    stab = add_stage_first(none, "stabilize")
+    assert [s["name"] for s in stab["stages"]] == ["stabilize", "none"]
+    with pytest.raises(WorkflowError, match="toon"):
+        compose_workflow(HELLO, "nope")
+
+
+def test_reproduce_command():
+    wf = compose_workflow(HELLO, "toon", {"toon": {"edges": 0.3}, "temporal": {"strength": 0.5}}, temporal=True)
+    cmd = reproduce_command("/in/clip.mp4", wf, (1, 4), "/out dir")
+    assert cmd == ("scripts/kino stylize /in/clip.mp4 --look toon --temporal on --param edges=0.3 "
+                   "--param temporal.strength=0.5 --frames 1:4 --out '/out dir'")

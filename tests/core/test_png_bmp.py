@@ -1,0 +1,56 @@
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from kino_addon.core.bmp import decode_bmp
+from kino_addon.core.png import PNGError, check_png, decode_png, encode_png, png_info
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_png_round_trip_exact(channels):
+    rng = np.random.default_rng(channels)
+    img = rng.integers(0, 256, (17, 23, channels), dtype=np.uint8)
+    data = encode_png(img)
+    assert png_info(data) == (23, 17, channels)
+    assert np.array_equal(decode_png(data), img)
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+def test_png_reads_what_opencv_writes_all_filters(tmp_path, level):
+    rng = np.random.default_rng(level)
+    img = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    img[:, :10] = np.arange(10)[None, :, None] * 20  # smooth part makes libpng choose other filters
+    ok, buf = cv2.imencode(".png", img[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, level])
+    assert ok
+    assert np.array_equal(decode_png(buf.tobytes()), img)
+
+
+def test_opencv_reads_our_png(tmp_path):
+    img = np.random.default_rng(0).integers(0, 256, (9, 31, 3), dtype=np.uint8)
+    path = tmp_path / "a.png"
+    path.write_bytes(encode_png(img))
+    assert np.array_equal(cv2.imread(str(path))[:, :, ::-1], img)
+
+
+def test_check_png_rejects_truncated_and_wrong_size(tmp_path):
+    data = encode_png(np.zeros((8, 8, 3), np.uint8))
+    good, cut = tmp_path / "good.png", tmp_path / "cut.png"
+    good.write_bytes(data)
+    cut.write_bytes(data[:-20])
+    assert check_png(str(good), 8, 8)
+    assert not check_png(str(good), 9, 8)
+    assert not check_png(str(cut))
+    assert not check_png(str(tmp_path / "missing.png"))
+    with pytest.raises(PNGError):
+        decode_png(b"not a png at all")
+
+
+@pytest.mark.parametrize("width", [5, 8])  # 5: rows need padding
+def test_bmp_matches_opencv(tmp_path, width):
+    img = np.random.default_rng(width).integers(0, 256, (7, width, 3), dtype=np.uint8)
+    path = os.path.join(tmp_path, "a.bmp")
+    cv2.imwrite(path, img[:, :, ::-1])
+    with open(path, "rb") as fh:
+        assert np.array_equal(decode_bmp(fh.read()), img)
