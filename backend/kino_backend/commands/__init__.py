@@ -1,0 +1,42 @@
+"""Backend command line: ``python -m kino_backend <cmd> ...`` runs ``kino_backend.commands.<cmd>.main(argv)``.
+
+A new command is a new module here with ``main(argv: list[str]) -> int``. Exit 0 on success;
+otherwise non-zero with a one-line reason on stderr (``KINO_DEBUG=1`` adds the traceback).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+import traceback
+from typing import List
+
+
+def available(package_path=None) -> List[str]:
+    return sorted(i.name for i in pkgutil.iter_modules(package_path or __path__) if not i.name.startswith("_"))
+
+
+def run_module(package: str, names: List[str], argv: List[str], what: str) -> int:
+    """Import ``package.<argv[0]>`` and run its ``main(argv[1:])`` with one-line error reporting."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(f"usage: python -m kino_backend {what}<name> ...\n{what or 'commands'}: {', '.join(names)}")
+        return 0
+    name = argv[0]
+    if name not in names:
+        print(f"kino: unknown {what or 'command '}{name!r}; available: {', '.join(names)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"{package}.{name}")
+    try:
+        return int(module.main(list(argv[1:])) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for users; the traceback on request
+        if os.environ.get("KINO_DEBUG"):
+            traceback.print_exc()
+        print(f"kino {what}{name}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: List[str]) -> int:
+    return run_module(__name__, available(), argv, "")

@@ -1,0 +1,78 @@
+"""``python -m kino_backend serve --connection-file PATH [--host 127.0.0.1] [--port 0]`` (contract §2).
+
+The key comes from ``KINO_AUTHKEY`` (hex; required). With ``KINO_PARENT_PID`` set, the backend
+exits when that process dies. The connection file is written once listening (atomic, mode 0600);
+the log goes to the same path with ``.log``, never to the socket.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import List
+
+from ..connection_file import remove_connection_file, write_connection_file
+from ..server import Server
+from ..watchdog import watch_parent
+
+_KEY_HINT = ("export KINO_AUTHKEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+             "and give the same key to the add-on")
+
+
+def read_authkey(environ=os.environ) -> bytes:
+    """The key from ``KINO_AUTHKEY``; ``ValueError`` with a fix when missing or malformed."""
+    raw = environ.get("KINO_AUTHKEY", "").strip()
+    if not raw:
+        raise ValueError(f"KINO_AUTHKEY is not set; the backend never runs without a key: {_KEY_HINT}")
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ValueError(f"KINO_AUTHKEY must be hexadecimal: {_KEY_HINT}") from None
+    if len(key) < 16:
+        raise ValueError(f"KINO_AUTHKEY is too short ({len(key)} bytes, need 16 or more): {_KEY_HINT}")
+    return key
+
+
+def _setup_logging(path: str) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kino serve", description="Run the Kino backend.")
+    parser.add_argument("--connection-file", required=True, help="where to write {host, port, pid, protocol}")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; "
+                        "use an SSH tunnel rather than exposing the port)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: the OS picks a free one)")
+    parser.add_argument("--handshake-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        key = read_authkey()
+    except ValueError as exc:
+        print(f"kino serve: {exc}", file=sys.stderr)
+        return 2
+    conn_file = os.path.abspath(args.connection_file)
+    os.makedirs(os.path.dirname(conn_file), exist_ok=True)
+    log_path = os.path.splitext(conn_file)[0] + ".log"
+    _setup_logging(log_path)
+    server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout)
+    parent = os.environ.get("KINO_PARENT_PID", "").strip()
+    if parent:
+        watch_parent(int(parent), lambda: server.request_shutdown(f"parent process {parent} exited"))
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, lambda num, _frame: server.request_shutdown(f"signal {num}"))
+    write_connection_file(conn_file, server.host, server.port)
+    print(f"kino backend listening on {server.host}:{server.port} (pid {os.getpid()}, log {log_path})",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        remove_connection_file(conn_file)
+        logging.getLogger("kino.server").info("stopped: %s", server.stop_reason or "accept loop ended")
+    return 0

@@ -1,0 +1,312 @@
+"""Jobs: input buffering, the single worker thread that runs them in order, and job events.
+
+A job's input frames arrive as ``job.input`` requests (or as buffers of ``job.submit``) and are
+buffered per job; the answer to a ``job.input`` is held back while the job already holds
+``INPUT_WINDOW`` unconsumed frames, which paces a fast sender without blocking the connection.
+The worker streams each finished frame as ``job.frame`` and ends every job with exactly one
+``job.done``.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import traceback
+from typing import Callable, Deque, Dict, Iterator, List, Optional
+
+import numpy as np
+
+from kino_addon.protocol.envelope import buffer_spec
+from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_FOUND, OUT_OF_MEMORY, WIRE_CODES, error_object
+
+from . import provenance
+from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
+from .workflow import Pipeline, Workflow
+
+log = logging.getLogger("kino.jobs")
+INPUT_WINDOW = 16
+PROGRESS_INTERVAL = 0.1  # seconds: at most ~10 progress events per second
+
+
+class Job:
+    def __init__(self, job_id: str, owner, submit_id: str, workflow: Workflow, frames_total: int,
+                 width: int, height: int, options: dict, seed: int):
+        self.id = job_id
+        self.owner = owner  # the Session that submitted it: send_event(type, re, body, buffers) -> bool
+        self.submit_id = submit_id
+        self.workflow = workflow
+        self.frames_total = frames_total
+        self.width, self.height = width, height
+        self.options = options
+        self.seed = seed
+        self.state = "queued"
+        self.frames_done: List[int] = []
+        self.cancel_event = threading.Event()
+        self.released = threading.Event()  # set once the job.submit answer is sent
+        self.cancel_reason = ""
+        self.submitted = time.monotonic()
+        self._cond = threading.Condition()
+        self._inputs: Dict[int, tuple] = {}
+        self._received: set = set()
+        self._held: Deque[Callable[[Optional[dict]], None]] = collections.deque()
+
+    # -- inputs (reader thread) ----------------------------------------------------------------
+    def add_input(self, frame: int, spec: dict, data: bytes, answer: Callable[[Optional[dict]], None]) -> None:
+        """Buffer one input frame; ``answer(error)`` is called now, or once the job consumed enough."""
+        ended = None
+        with self._cond:
+            if self.cancel_event.is_set() or self.state in ("completed", "failed", "cancelled"):
+                ended = error_object(CANCELLED if self.cancel_event.is_set() else NOT_FOUND,
+                                     f"job {self.id} has ended ({self.state}); its input is no longer needed")
+            elif frame in self._received:
+                raise ValueError(f"frame {frame} of job {self.id} was already sent")
+            else:
+                self._received.add(frame)
+                self._inputs[frame] = (spec, data)
+                self._cond.notify_all()
+                if len(self._inputs) > INPUT_WINDOW:
+                    self._held.append(answer)
+                    return
+        answer(ended)
+
+    def _release_answers(self, error: Optional[dict] = None, all_: bool = False) -> None:
+        while True:
+            with self._cond:
+                if not self._held or (not all_ and len(self._inputs) >= INPUT_WINDOW):
+                    return
+                answer = self._held.popleft()
+            answer(error)
+
+    # -- inputs (worker thread) ----------------------------------------------------------------
+    def input_frames(self) -> Iterator[Frame]:
+        for index in range(1, self.frames_total + 1):
+            with self._cond:
+                while index not in self._inputs:
+                    if self.cancel_event.is_set():
+                        raise Cancelled()
+                    self._cond.wait(0.5)
+                spec, data = self._inputs.pop(index)
+            self._release_answers()
+            if self.cancel_event.is_set():
+                raise Cancelled()
+            image = decode_frame(spec, data, self.width, self.height, index)
+            yield Frame(index=index, source=image, image=image.copy())
+
+    def cancel(self, reason: str) -> None:
+        self.cancel_reason = self.cancel_reason or reason
+        self.cancel_event.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def finish_inputs(self) -> None:
+        with self._cond:
+            self._inputs.clear()
+        self._release_answers(error_object(CANCELLED, f"job {self.id} has ended ({self.state})"), all_=True)
+
+    def summary(self) -> dict:
+        return {"job_id": self.id, "state": self.state, "look": self.workflow.look,
+                "frames_total": self.frames_total, "frames_done": len(self.frames_done)}
+
+
+def decode_frame(spec: dict, data: bytes, width: int, height: int, index: int) -> np.ndarray:
+    """An input buffer as a read-only uint8 (h, w, 3) array; PNG is decoded with OpenCV."""
+    if spec["encoding"] == "png":
+        import cv2
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise StageError(INVALID_PARAMS, f"input frame {index} is not a readable PNG", frame=index, stage="input")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    else:
+        image = np.frombuffer(data, np.uint8).reshape(spec["shape"])
+    if image.shape != (height, width, 3):
+        raise StageError(INVALID_PARAMS, f"input frame {index} is {list(image.shape)}, the job declared "
+                                         f"[{height}, {width}, 3]", frame=index, stage="input")
+    return image
+
+
+def error_from_exception(exc: BaseException) -> dict:
+    stage, frame = getattr(exc, "kino_where", None) or (None, None)
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    kind = type(exc).__name__
+    if isinstance(exc, StageError):
+        code = exc.code if exc.code in WIRE_CODES else INTERNAL
+        return error_object(code, exc.message, type=kind, traceback=tb, frame=exc.frame if exc.frame is not None
+                            else frame, stage=exc.stage or stage)
+    if isinstance(exc, MemoryError) or "OutOfMemory" in kind or "out of memory" in str(exc).lower():
+        return error_object(OUT_OF_MEMORY, f"out of memory ({exc}); use a smaller size, fewer ControlNets, "
+                                           "or free memory used by other programs", type=kind, traceback=tb,
+                            frame=frame, stage=stage)
+    if isinstance(exc, ParamError):
+        return error_object(INVALID_PARAMS, str(exc), type=kind, traceback=tb, frame=frame, stage=stage)
+    return error_object(INTERNAL, f"{kind}: {exc}", type=kind, traceback=tb, frame=frame, stage=stage)
+
+
+class _Progress:
+    def __init__(self, job: Job):
+        self.job = job
+        self.last = 0.0
+        self.frame = 1
+
+    def report(self, frame: Optional[int] = None, step: int = 0, steps_total: int = 0,
+               stage: Optional[str] = None, force: bool = False, **_ignored) -> None:
+        now = time.monotonic()
+        self.frame = frame if frame is not None else self.frame
+        if not force and now - self.last < PROGRESS_INTERVAL:
+            return
+        self.last = now
+        self.job.owner.send_event("job.progress", self.job.submit_id, {
+            "job_id": self.job.id, "frame": self.frame, "frames_total": self.job.frames_total,
+            "step": step, "steps_total": steps_total, "stage": stage})
+
+
+def frame_event(job: Job, out: Frame) -> tuple:
+    """Body and buffers of the ``job.frame`` event for one finished frame."""
+    image = out.image
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (job.height, job.width, 3):
+        raise StageError(INTERNAL, f"frame {out.index} came out as {getattr(image, 'dtype', None)} "
+                                   f"{getattr(image, 'shape', None)}, expected uint8 ({job.height}, {job.width}, 3)",
+                         frame=out.index)
+    image = np.ascontiguousarray(image)
+    buffers = [(buffer_spec("image", image.nbytes, image.shape), image)]
+    if out.matte is not None:
+        matte = np.asarray(out.matte)
+        if matte.dtype != np.uint8:
+            matte = np.clip(np.rint(matte.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
+        matte = np.ascontiguousarray(matte.reshape(job.height, job.width, 1))
+        buffers.append((buffer_spec("matte", matte.nbytes, matte.shape), matte))
+    meta = {k: v for k, v in out.meta.items() if isinstance(v, (bool, int, float, str)) or v is None}
+    return {"job_id": job.id, "frame": out.index, "meta": meta}, buffers
+
+
+class Worker:
+    """One thread that runs queued jobs in submission order."""
+
+    def __init__(self, resources):
+        self.resources = resources
+        self._queue: Deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._jobs: Dict[str, Job] = {}
+        self.current: Optional[Job] = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="kino-worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> int:
+        """Queue a job; returns how many jobs run before it (0: it starts now)."""
+        with self._cond:
+            position = len(self._queue) + (1 if self.current else 0)
+            self._queue.append(job)
+            self._jobs[job.id] = job
+            self._cond.notify_all()
+        return position
+
+    def find(self, job_id: str) -> Optional[Job]:
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def jobs(self) -> List[dict]:
+        with self._cond:
+            return [j.summary() for j in self._jobs.values() if j.state in ("queued", "running")]
+
+    def cancel_owned(self, owner, reason: str) -> None:
+        with self._cond:
+            jobs = [j for j in self._jobs.values() if j.owner is owner]
+        for job in jobs:
+            job.cancel(reason)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            jobs = list(self._jobs.values())
+            self._cond.notify_all()
+        for job in jobs:
+            job.cancel("the backend is shutting down")
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                job = self.current = self._queue.popleft()
+            try:
+                run_job(job, self.resources)
+            except Exception:  # run_job reports its own failures; this is a last line of defence
+                log.exception("job %s crashed the worker loop", job.id)
+            finally:
+                with self._cond:
+                    self.current = None
+                    self._jobs.pop(job.id, None)
+
+
+def _context(job: Job, resources, progress: _Progress) -> JobContext:
+    device = job.options.get("device") if isinstance(job.options.get("device"), str) else None
+    return JobContext(job_id=job.id, frames_total=job.frames_total, width=job.width, height=job.height,
+                      seed=job.seed, device=device or (resources.default_device() if resources else "cpu"),
+                      options=job.options, is_cancelled=job.cancel_event.is_set, report=progress.report,
+                      resources=resources)
+
+
+def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
+    look = job.workflow.look_step.name
+    t0 = time.monotonic()
+    with Pipeline(job.workflow, ctx) as pipe:
+        timings["open_s"] = round(time.monotonic() - t0, 4)
+        stream = pipe.run(job.input_frames())
+        try:
+            for out in stream:
+                ctx.check_cancelled()
+                body, buffers = frame_event(job, out)
+                if not job.owner.send_event("job.frame", job.submit_id, body, buffers):
+                    job.cancel("the client disconnected")
+                    raise Cancelled()
+                job.frames_done.append(out.index)
+                progress.report(frame=out.index, step=1, steps_total=1, stage=look,
+                                force=len(job.frames_done) == job.frames_total)
+        finally:
+            stream.close()
+    if len(job.frames_done) != job.frames_total:
+        raise StageError(INTERNAL, f"the pipeline produced {len(job.frames_done)} of {job.frames_total} frames; "
+                                   "a stage dropped frames", stage=job.workflow.look_step.name)
+
+
+def run_job(job: Job, resources) -> None:
+    """Run one job to its end and send its one ``job.done``."""
+    started = time.monotonic()
+    timings = {"queued_s": round(started - job.submitted, 4)}
+    progress = _Progress(job)
+    ctx = _context(job, resources, progress)
+    error = None
+    job.state = "running"
+    job.released.wait(30)
+    try:
+        if job.cancel_event.is_set():
+            raise Cancelled()
+        _stream(job, ctx, progress, timings)
+        status = "completed"
+    except Cancelled:
+        status = "cancelled"
+        error = error_object(CANCELLED, job.cancel_reason or "the job was cancelled")
+    except Exception as exc:
+        status = "failed"
+        error = error_from_exception(exc)
+        log.error("job %s failed at frame %s in stage %s: %s", job.id, error["frame"], error["stage"],
+                  error["message"])
+    job.state = status
+    job.finish_inputs()
+    run_s = time.monotonic() - started
+    timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
+    record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed, options=job.options,
+                              frames_total=job.frames_total, width=job.width, height=job.height,
+                              frames_done=job.frames_done, stages=ctx.provenance, device=ctx.device,
+                              timings=timings, status=status, error=error)
+    body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": record}
+    if error is not None:
+        body["error"] = error
+    job.owner.send_event("job.done", job.submit_id, body)
+    log.info("job %s %s: %d/%d frames in %.2f s", job.id, status, len(job.frames_done), job.frames_total, run_s)

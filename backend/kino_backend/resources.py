@@ -1,0 +1,75 @@
+"""Backend-wide resources that live as long as the server (``JobContext.resources``).
+
+Stages keep loaded models warm across jobs here::
+
+    pipe = ctx.resources.get_or_load(("diffusion", model_path, dtype), lambda: load(model_path))
+
+Devices are detected without importing torch (heavy); when torch is already loaded it is asked.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from typing import Any, Callable, Hashable, List, Optional
+
+
+class Resources:
+    def __init__(self):
+        self.cache: dict = {}
+        self.lock = threading.RLock()
+        self._devices: Optional[List[str]] = None
+
+    def get_or_load(self, key: Hashable, loader: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, loading it once (jobs run one at a time, so loads are serial)."""
+        with self.lock:
+            if key not in self.cache:
+                self.cache[key] = loader()
+            return self.cache[key]
+
+    def drop(self, key: Optional[Hashable] = None) -> None:
+        """Forget one cached value (or all): e.g. after an out-of-memory error."""
+        with self.lock:
+            if key is None:
+                self.cache.clear()
+            else:
+                self.cache.pop(key, None)
+
+    def models_loaded(self) -> List[str]:
+        with self.lock:
+            return [k if isinstance(k, str) else "/".join(map(str, k)) if isinstance(k, tuple) else repr(k)
+                    for k in self.cache]
+
+    def devices(self) -> List[str]:
+        """``["cpu", "cuda:0 <name>", ...]``; GPUs from torch when loaded, else from ``nvidia-smi -L``."""
+        if self._devices is None or "torch" in sys.modules:
+            self._devices = ["cpu"] + _gpus()
+        return list(self._devices)
+
+    def default_device(self) -> str:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            if torch.cuda.is_available():
+                return "cuda"
+            mps = getattr(torch.backends, "mps", None)
+            return "mps" if mps is not None and mps.is_available() else "cpu"
+        return "cuda" if len(self.devices()) > 1 else "cpu"
+
+
+def _gpus() -> List[str]:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if torch.cuda.is_available():
+            return [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+        mps = getattr(torch.backends, "mps", None)
+        return ["mps"] if mps is not None and mps.is_available() else []
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    lines = [ln.split(" (UUID")[0] for ln in out.splitlines() if ln.startswith("GPU ")]
+    return [f"cuda:{i} {ln.split(': ', 1)[-1]}" for i, ln in enumerate(lines)]

@@ -1,0 +1,112 @@
+"""The backend server: accept loop, per-connection handshake threads, one job worker.
+
+Connections are accepted as raw sockets; each one's HMAC handshake runs in its own thread under a
+timeout (a client that connects and stays silent blocks no one), then that thread becomes the
+connection's reader (``Session.run``). Jobs from every connection run one at a time, in order,
+on the worker thread.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import List, Optional
+
+from kino_addon.protocol.transport import AuthenticationError, handshake, listen
+
+from .jobs import Worker
+from .resources import Resources
+from .session import Session
+
+log = logging.getLogger("kino.server")
+
+
+class Server:
+    def __init__(self, authkey: bytes, host: str = "127.0.0.1", port: int = 0,
+                 resources: Optional[Resources] = None, handshake_timeout: float = 10.0):
+        if not authkey:
+            raise ValueError("the server needs a non-empty key")
+        self.authkey = authkey
+        self.handshake_timeout = handshake_timeout
+        self.resources = resources or Resources()
+        self.sock = listen(host, port)
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.worker = Worker(self.resources)
+        self._sessions: set = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.stop_reason = ""
+
+    # -- catalogue (cached: stage modules and preset files do not change while running) --------
+    def catalogue(self) -> dict:
+        with self._lock:
+            if not hasattr(self, "_catalogue"):
+                from .presets import catalogue
+                self._catalogue = catalogue()
+            return self._catalogue
+
+    def look_names(self) -> List[str]:
+        return [look["name"] for look in self.catalogue()["looks"]]
+
+    # -- connections ---------------------------------------------------------------------------
+    def serve_forever(self, poll: float = 0.2) -> None:
+        """Accept connections until ``request_shutdown``; then cancel jobs and close everything."""
+        log.info("listening on %s:%d", self.host, self.port)
+        self.sock.settimeout(poll)
+        try:
+            while not self._stop.is_set():
+                try:
+                    conn, addr = self.sock.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    if self._stop.is_set():
+                        break
+                    raise
+                threading.Thread(target=self._handle, args=(conn, addr), name=f"kino-conn-{addr[1]}",
+                                 daemon=True).start()
+        finally:
+            self._close_all()
+
+    def _handle(self, conn: socket.socket, addr) -> None:
+        try:
+            link = handshake(conn, self.authkey, self.handshake_timeout, server=True)
+        except (AuthenticationError, TimeoutError, EOFError, OSError) as exc:
+            log.warning("refused a connection from %s:%s: %s", addr[0], addr[1], exc or type(exc).__name__)
+            return
+        session = Session(self, link)
+        with self._lock:
+            if self._stop.is_set():
+                link.close()
+                return
+            self._sessions.add(session)
+        log.info("connection from %s", link.peer)
+        session.run()
+
+    def forget(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def request_shutdown(self, reason: str) -> None:
+        """Stop accepting; ``serve_forever`` then cancels the jobs and returns. Any thread may call this."""
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            log.info("shutting down: %s", reason)
+            self._stop.set()
+
+    def _close_all(self) -> None:
+        self._stop.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.worker.stop()
+        self.worker.join(10)  # lets the running job send its job.done (cancelled)
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.link.close()

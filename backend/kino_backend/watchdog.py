@@ -1,0 +1,50 @@
+"""Exit when the parent process (Blender) dies: ``KINO_PARENT_PID`` (contract §2)."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import Callable
+
+log = logging.getLogger("kino.watchdog")
+
+
+def pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        import ctypes
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
+        if not handle:
+            return False
+        try:
+            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def watch_parent(pid: int, on_death: Callable[[], None], interval: float = 0.5) -> threading.Thread:
+    """Call ``on_death()`` once ``pid`` is gone. When ``pid`` is our parent, re-parenting counts as
+    death too (robust against the pid being reused)."""
+    is_parent = hasattr(os, "getppid") and os.getppid() == pid
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            gone = (os.getppid() != pid) if is_parent else not pid_alive(pid)
+            if gone:
+                log.warning("parent process %d is gone; shutting down", pid)
+                on_death()
+                return
+
+    thread = threading.Thread(target=loop, name="kino-watchdog", daemon=True)
+    thread.stop = stop  # type: ignore[attr-defined]
+    thread.start()
+    return thread
