@@ -1,0 +1,90 @@
+"""LoRAs and IP-Adapter on a cached pipeline: applied and changed without reloading the base model.
+
+All pipelines derived from one base (ControlNet variants via ``from_pipe``) share the UNet and text
+encoders, so the adapter state lives in one ``state`` dict per base.
+"""
+from __future__ import annotations
+
+import os
+
+from ..stages.base import StageError
+from .classify import classify, find_image_encoder
+from .st_header import header_sha256
+
+
+def adapter_name(path: str) -> str:
+    return "kino_" + header_sha256(path)[:12]
+
+
+def sync_loras(pipe, state: dict, loras, arch: str) -> list:
+    """Load missing LoRAs and activate exactly ``loras`` [(path, weight)]; return their descriptions."""
+    loaded = state.setdefault("loras", {})
+    want = {}
+    for path, weight in loras:
+        info = classify(path)
+        if info["kind"] != "lora":
+            raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not a LoRA.")
+        if info["arch"] != arch:
+            raise StageError("INVALID_PARAMS", f"LoRA {path} is for {info['arch']}, the checkpoint is {arch}; "
+                             f"pick an {arch} LoRA.")
+        name = adapter_name(path)
+        if name not in loaded:
+            pipe.load_lora_weights(path, adapter_name=name)
+            loaded[name] = os.path.abspath(path)
+        want[name] = want.get(name, 0.0) + float(weight)
+    if want:
+        pipe.enable_lora()
+        pipe.set_adapters(list(want), adapter_weights=list(want.values()))
+    elif loaded:
+        pipe.disable_lora()
+    return [{"path": loaded[n], "adapter": n, "weight": w} for n, w in want.items()]
+
+
+def resolve_ip_adapter(path: str) -> tuple:
+    """(weights file, image encoder folder) of an IP-Adapter given as a file or an h94-style folder."""
+    info = classify(path)
+    if info["kind"] != "ip_adapter":
+        raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not IP-Adapter weights.")
+    weights = info.get("weights", path)
+    encoder = info.get("image_encoder") or find_image_encoder(weights)
+    if not encoder:
+        raise StageError("MODEL_MISSING", f"the image encoder for IP-Adapter {weights} is missing: put its "
+                         "CLIPVisionModelWithProjection folder (config.json + model.safetensors) at "
+                         f"{os.path.join(os.path.dirname(os.path.abspath(weights)), 'image_encoder')}.")
+    return weights, encoder, info
+
+
+def _attach_encoder(pipe, state: dict) -> None:
+    if getattr(pipe, "image_encoder", None) is not state["ip_encoder"]:
+        pipe.register_modules(image_encoder=state["ip_encoder"])
+    if getattr(pipe, "feature_extractor", None) is None:
+        pipe.register_modules(feature_extractor=state["ip_processor"])
+
+
+def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device: str, torch_dtype, pipes) -> dict | None:
+    """Make ``pipe`` carry exactly the IP-Adapter ``ip_adapter`` (or none); ``pipes`` share its UNet."""
+    current = state.get("ip")
+    if current and current != ip_adapter:
+        pipe.unload_ip_adapter()
+        for p in pipes:
+            if getattr(p, "image_encoder", None) is not None:
+                p.register_modules(image_encoder=None)
+        state.pop("ip", None)
+    if not ip_adapter:
+        return None
+    if state.get("ip") != ip_adapter:
+        from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+        weights, encoder_dir, info = resolve_ip_adapter(ip_adapter)
+        if info["arch"] != arch:
+            raise StageError("INVALID_PARAMS", f"IP-Adapter {weights} is for {info['arch']}, the checkpoint is {arch}.")
+        enc = CLIPVisionModelWithProjection.from_pretrained(encoder_dir, dtype=torch_dtype).to(device)
+        size = enc.config.image_size
+        state.update(ip_encoder=enc, ip_processor=CLIPImageProcessor(size=size, crop_size=size),
+                     ip_files=(weights, encoder_dir))
+        _attach_encoder(pipe, state)
+        pipe.load_ip_adapter(os.path.dirname(os.path.abspath(weights)), subfolder="",
+                             weight_name=os.path.basename(weights), image_encoder_folder=None, local_files_only=True)
+        pipe.set_ip_adapter_scale(1.0)
+        state["ip"] = ip_adapter
+    _attach_encoder(pipe, state)
+    return {"weights": state["ip_files"][0], "image_encoder": state["ip_files"][1]}

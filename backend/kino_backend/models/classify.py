@@ -1,0 +1,148 @@
+"""Classify a model file or folder from tensor names/shapes (safetensors header) and configs; no weights.
+
+``classify(path)`` -> dict with ``kind`` (checkpoint, vae, lora, controlnet, ip_adapter, image_encoder,
+taesd, face_pack, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any), ``format``
+(single_file, diffusers, kohya, ...), plus kind-specific fields (``control_type``, ``image_encoder``,
+``variant``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from ..stages.base import StageError
+from .st_header import shapes as read_shapes
+
+CONTROL_TYPES = (("openpose", "pose"), ("pose", "pose"), ("canny", "canny"), ("tile", "tile"),
+                 ("depth", "depth"), ("lineart", "lineart"), ("softedge", "softedge"), ("hed", "softedge"),
+                 ("pidi", "softedge"), ("scribble", "softedge"))
+CROSS_DIM_ARCH = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
+
+
+def control_type_from_name(name: str) -> str | None:
+    low = os.path.basename(os.path.normpath(name)).lower()
+    return next((t for key, t in CONTROL_TYPES if key in low), None)
+
+
+def _name_arch(path: str) -> str | None:
+    low = os.path.basename(os.path.normpath(path)).lower()
+    return "sdxl" if re.search(r"xl", low) else None
+
+
+def _cross_dim(shapes: dict) -> int | None:
+    for k, s in shapes.items():
+        if re.search(r"attn2[._]to_k(\.weight|\.lora_down\.weight|_ip\.weight|\.lora_A\.weight)?$", k) and len(s) == 2:
+            return s[1]
+    return None
+
+
+def checkpoint_arch(shapes: dict) -> str | None:
+    if any(k.startswith("conditioner.embedders.1.") for k in shapes) or "model.diffusion_model.label_emb.0.0.weight" in shapes:
+        return "sdxl"
+    if any(k.startswith("cond_stage_model.model.") for k in shapes):
+        return "sd2"
+    if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
+        return "sd15"
+    return None
+
+
+def _lora_info(shapes: dict, path: str) -> dict:
+    keys = list(shapes)
+    fmt = "kohya" if any(k.startswith(("lora_unet_", "lora_te")) for k in keys) else "diffusers"
+    if any(k.startswith(("lora_te2_", "text_encoder_2.")) for k in keys) or any("add_embedding" in k for k in keys):
+        arch = "sdxl"
+    else:
+        dim = next((s[1] for k, s in shapes.items() if re.search(r"attn2.to_k.*(lora_down|lora_A|lora\.down)", k)), None)
+        arch = CROSS_DIM_ARCH.get(dim) or _name_arch(path) or "sd15"
+    return {"kind": "lora", "arch": arch, "format": fmt}
+
+
+def classify_tensors(shapes: dict, path: str) -> dict:
+    """Classify one safetensors file by its tensor names and shapes."""
+    keys = list(shapes)
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return {"kind": "checkpoint", "arch": checkpoint_arch(shapes), "format": "single_file"}
+    if any(".lora_down." in k or ".lora_A." in k or k.startswith(("lora_unet_", "lora_te")) for k in keys):
+        return _lora_info(shapes, path)
+    if any(k.startswith(("image_proj.", "ip_adapter.")) for k in keys):
+        plus = any(k.startswith("image_proj.latents") or k == "image_proj.latents" for k in keys)
+        arch = CROSS_DIM_ARCH.get(_cross_dim(shapes)) or _name_arch(path) or "sd15"
+        return {"kind": "ip_adapter", "arch": arch, "format": "single_file", "variant": "plus" if plus else "plain"}
+    if any(k.startswith(("controlnet_cond_embedding.", "input_hint_block.", "control_model.input_hint_block."))
+           for k in keys):
+        arch = "sdxl" if any("add_embedding" in k or "label_emb" in k for k in keys) else (
+            CROSS_DIM_ARCH.get(_cross_dim(shapes)) or "sd15")
+        return {"kind": "controlnet", "arch": arch, "format": "single_file",
+                "control_type": control_type_from_name(path)}
+    if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys):
+        return {"kind": "taesd", "arch": None, "format": "single_file"}
+    if any(k.startswith(("encoder.down.", "encoder.down_blocks.")) for k in keys) and \
+            any(k.startswith("decoder.") for k in keys):
+        return {"kind": "vae", "arch": _name_arch(path), "format": "single_file"}
+    return {"kind": "unknown", "arch": None, "format": "single_file"}
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
+def find_image_encoder(weights_path: str) -> str | None:
+    """The IP-Adapter image encoder folder next to the weights (h94/IP-Adapter layout), or None."""
+    here = os.path.dirname(os.path.abspath(weights_path))
+    for cand in (os.path.join(here, "image_encoder"), os.path.join(os.path.dirname(here), "models", "image_encoder"),
+                 os.path.join(os.path.dirname(here), "image_encoder")):
+        if os.path.isfile(os.path.join(cand, "config.json")):
+            return cand
+    return None
+
+
+def classify_folder(path: str) -> dict:
+    index = _read_json(os.path.join(path, "model_index.json"))
+    if index:
+        cls = index.get("_class_name", "")
+        arch = "sdxl" if ("XL" in cls or "text_encoder_2" in index) else "sd15"
+        return {"kind": "checkpoint", "arch": arch, "format": "diffusers", "class": cls}
+    cfg = _read_json(os.path.join(path, "config.json"))
+    cls = cfg.get("_class_name") or (cfg.get("architectures") or [""])[0]
+    if cls == "ControlNetModel":
+        arch = "sdxl" if cfg.get("addition_embed_type") == "text_time" else CROSS_DIM_ARCH.get(cfg.get("cross_attention_dim"), "sd15")
+        return {"kind": "controlnet", "arch": arch, "format": "diffusers", "control_type": control_type_from_name(path)}
+    if cls == "AutoencoderTiny":
+        return {"kind": "taesd", "arch": None, "format": "diffusers"}
+    if cls == "AutoencoderKL":
+        return {"kind": "vae", "arch": _name_arch(path), "format": "diffusers"}
+    if cls == "CLIPVisionModelWithProjection":
+        return {"kind": "image_encoder", "arch": None, "format": "diffusers"}
+    weights = [f for f in sorted(os.listdir(path)) if f.endswith(".safetensors") and "ip-adapter" in f.lower()]
+    if os.path.isdir(os.path.join(path, "models")):
+        weights += [os.path.join("models", f) for f in sorted(os.listdir(os.path.join(path, "models")))
+                    if f.endswith(".safetensors")]
+    if weights:
+        info = classify_tensors(read_shapes(os.path.join(path, weights[0])), weights[0])
+        if info["kind"] == "ip_adapter":
+            return dict(info, weights=os.path.join(path, weights[0]),
+                        image_encoder=find_image_encoder(os.path.join(path, weights[0])), format="folder")
+    if any(f.endswith(".onnx") for f in os.listdir(path)):
+        return {"kind": "face_pack", "arch": None, "format": "insightface"}
+    return {"kind": "unknown", "arch": None, "format": "folder"}
+
+
+def classify(path: str) -> dict:
+    """Classify a file or folder; raises ``StageError(MODEL_MISSING)`` naming a missing path."""
+    if not os.path.exists(path):
+        raise StageError("MODEL_MISSING", f"model not found: {path}. Put the file (or diffusers folder) there, "
+                         "or into the Kino models folder (add-on preferences) and pick it again.")
+    if os.path.isdir(path):
+        return classify_folder(path)
+    if not path.lower().endswith(".safetensors"):
+        return {"kind": "unknown", "arch": None, "format": os.path.splitext(path)[1].lstrip("."),
+                "note": "only .safetensors files are read (pickle .ckpt/.pt/.bin are not loaded for safety); convert it"}
+    info = classify_tensors(read_shapes(path), path)
+    if info["kind"] == "ip_adapter":
+        info["image_encoder"] = find_image_encoder(path)
+    return info

@@ -1,0 +1,57 @@
+"""File identity (cache keys) and provenance descriptions of model files and folders."""
+from __future__ import annotations
+
+import os
+
+from .st_header import header_sha256, read_header
+
+WEIGHT_EXT = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")
+
+
+def weight_files(path: str) -> list:
+    if os.path.isfile(path):
+        return [path]
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        out += [os.path.join(root, f) for f in sorted(files) if f.endswith(WEIGHT_EXT)]
+    return out
+
+
+def identity(path: str | None) -> tuple | None:
+    """A hashable key that changes when the file (or a weight file in the folder) changes."""
+    if not path:
+        return None
+    path = os.path.abspath(path)
+    return (path,) + tuple((f, os.path.getsize(f), os.stat(f).st_mtime_ns) for f in weight_files(path))
+
+
+def describe(path: str | None) -> dict | None:
+    """Provenance: path, total size, and per weight file sha256-of-header (safetensors) or mtime."""
+    if not path:
+        return None
+    files = []
+    for f in weight_files(path):
+        entry = {"file": os.path.relpath(f, path) if os.path.isdir(path) else os.path.basename(f),
+                 "size": os.path.getsize(f)}
+        if f.endswith(".safetensors"):
+            entry["sha256_header"] = header_sha256(f)
+        else:
+            entry["mtime"] = os.stat(f).st_mtime
+        files.append(entry)
+    return {"path": os.path.abspath(path), "size": sum(e["size"] for e in files), "files": files}
+
+
+def param_count(path: str) -> int:
+    """Number of parameters in the safetensors weight files of ``path`` (from headers only)."""
+    total = 0
+    for f in weight_files(path):
+        if f.endswith(".safetensors"):
+            for info in read_header(f).values():
+                n = 1
+                for d in info["shape"]:
+                    n *= d
+                total += n
+        else:
+            total += os.path.getsize(f) // 2
+    return total

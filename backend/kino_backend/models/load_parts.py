@@ -1,0 +1,100 @@
+"""Load the pieces of a pipeline from local files: base checkpoint (single file or diffusers folder),
+custom VAE/TAESD, ControlNets. Nothing is fetched from a hub (``local_files_only=True``)."""
+from __future__ import annotations
+
+import os
+
+from ..stages.base import StageError
+from . import configs
+from .classify import classify
+from .st_header import header_sha256, shapes as read_shapes
+
+PIPELINES = {("sd15", False): "StableDiffusionImg2ImgPipeline", ("sd15", True): "StableDiffusionControlNetImg2ImgPipeline",
+             ("sdxl", False): "StableDiffusionXLImg2ImgPipeline", ("sdxl", True): "StableDiffusionXLControlNetImg2ImgPipeline"}
+
+
+def cache_root() -> str:
+    return os.environ.get("KINO_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kino")
+
+
+def pipeline_class(arch: str, controlnet: bool):
+    import diffusers
+    return getattr(diffusers, PIPELINES[(arch, controlnet)])
+
+
+def check_checkpoint(model_path: str, arch: str | None) -> dict:
+    info = classify(model_path)
+    if info["kind"] != "checkpoint":
+        raise StageError("INVALID_PARAMS", f"{model_path} is a {info['kind']} file, not a Stable Diffusion checkpoint; "
+                         "give it with the matching parameter (lora=, vae=, controlnet=, ip_adapter=) and pick a checkpoint as model.")
+    if info["arch"] not in ("sd15", "sdxl"):
+        raise StageError("INVALID_PARAMS", f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
+                         "Kino loads SD 1.5 and SDXL checkpoints.")
+    if arch and arch != info["arch"]:
+        raise StageError("INVALID_PARAMS", f"{model_path} is an {info['arch']} checkpoint, but arch={arch} was asked for.")
+    return info
+
+
+def config_folder(model_path: str, arch: str) -> str:
+    """The configs-only diffusers folder for a single file, derived from its tensors (cached by header hash)."""
+    out = os.path.join(cache_root(), "configs", f"{arch}-{header_sha256(model_path)[:20]}")
+    if not os.path.isfile(os.path.join(out, "model_index.json")):
+        tmp = out + f".tmp{os.getpid()}"
+        configs.write_config_folder(read_shapes(model_path), arch, tmp)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        try:
+            os.replace(tmp, out)
+        except OSError:  # another process won the race: use its folder
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def load_base(model_path: str, info: dict, torch_dtype):
+    cls = pipeline_class(info["arch"], False)
+    extra = {"safety_checker": None, "requires_safety_checker": False} if info["arch"] == "sd15" else {}
+    if info["format"] == "diffusers":
+        return cls.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype, **extra)
+    cfg = config_folder(model_path, info["arch"])
+    return cls.from_single_file(model_path, config=cfg, local_files_only=True, dtype=torch_dtype, **extra)
+
+
+def load_vae(vae_path: str, arch: str, torch_dtype):
+    """A custom VAE: AutoencoderKL (diffusers folder or LDM/diffusers single file) or TAESD (fast decode)."""
+    from diffusers import AutoencoderKL, AutoencoderTiny
+    info = classify(vae_path)
+    if info["kind"] == "taesd":
+        if info["format"] != "diffusers":
+            raise StageError("INVALID_PARAMS", f"{vae_path}: give TAESD as its diffusers folder (e.g. madebyollin/taesd).")
+        return AutoencoderTiny.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
+    if info["kind"] != "vae":
+        raise StageError("INVALID_PARAMS", f"{vae_path} is a {info['kind']}, not a VAE.")
+    if info["format"] == "diffusers":
+        return AutoencoderKL.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
+    shapes = read_shapes(vae_path)
+    if any(k.startswith("encoder.down_blocks.") for k in shapes):
+        here = os.path.dirname(os.path.abspath(vae_path))
+        if os.path.isfile(os.path.join(here, "config.json")):
+            return AutoencoderKL.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
+        raise StageError("MODEL_MISSING", f"{vae_path} has diffusers VAE keys but no config.json beside it; "
+                         "put the whole diffusers VAE folder there.")
+    cfg_dir = os.path.join(cache_root(), "configs", f"vae-{arch}-{header_sha256(vae_path)[:20]}")
+    configs._dump(os.path.join(cfg_dir, "config.json"), configs.vae_config(shapes, arch, prefix=""))
+    return AutoencoderKL.from_single_file(vae_path, config=cfg_dir, local_files_only=True, dtype=torch_dtype)
+
+
+def load_controlnet(path: str, arch: str, torch_dtype):
+    from diffusers import ControlNetModel
+    info = classify(path)
+    if info["kind"] != "controlnet":
+        raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not a ControlNet model.")
+    if info["arch"] != arch:
+        raise StageError("INVALID_PARAMS", f"ControlNet {path} is for {info['arch']}, the checkpoint is {arch}; "
+                         f"pick an {arch} ControlNet.")
+    if info["format"] == "diffusers":
+        return ControlNetModel.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
+    here = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(os.path.join(here, "config.json")):
+        return ControlNetModel.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
+    raise StageError("MODEL_MISSING", f"ControlNet {path}: Kino loads ControlNets as diffusers folders "
+                     "(config.json + diffusion_pytorch_model.safetensors); put the folder in the models folder.")

@@ -1,0 +1,58 @@
+"""Read a safetensors file's header (tensor names, dtypes, shapes) without loading any weights."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+
+from ..stages.base import StageError
+
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def _read_raw(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError("file is shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            if n <= 1 or n > MAX_HEADER or n + 8 > os.path.getsize(path):
+                raise ValueError(f"header length {n} is not plausible")
+            raw = fh.read(n)
+    except FileNotFoundError:
+        raise StageError("MODEL_MISSING", f"model file not found: {path}. Put the file there, or pick "
+                         "another one from the models folder.") from None
+    except (OSError, ValueError) as exc:
+        raise StageError("MODEL_MISSING", f"{path} is not a readable .safetensors file ({exc}). Download it "
+                         "again or convert it to .safetensors.") from None
+    return raw
+
+
+def read_header(path: str) -> dict:
+    """Return ``{name: {"dtype": str, "shape": [..]}}`` (``__metadata__`` dropped) of a safetensors file.
+
+    Raises ``StageError("MODEL_MISSING")`` naming the file when it is absent or not safetensors.
+    """
+    raw = _read_raw(path)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("header is not an object")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StageError("MODEL_MISSING", f"{path} is not a valid .safetensors file (bad header: {exc}). "
+                         "Download it again.") from None
+    header.pop("__metadata__", None)
+    return {k: {"dtype": v.get("dtype"), "shape": list(v.get("shape", []))}
+            for k, v in header.items() if isinstance(v, dict)}
+
+
+def header_sha256(path: str) -> str:
+    """sha256 of the header bytes: identifies a file's tensors cheaply (no weight read)."""
+    return hashlib.sha256(_read_raw(path)).hexdigest()
+
+
+def shapes(path: str) -> dict:
+    """``{name: tuple(shape)}`` of a safetensors file."""
+    return {k: tuple(v["shape"]) for k, v in read_header(path).items()}
