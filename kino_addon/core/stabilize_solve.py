@@ -119,8 +119,11 @@ def align(points, *, model: str = "similarity", inlier_px: float = 1.5, referenc
     c = 4.0 * inlier_px
     track_ok = seen.copy()
     need = 1 if model == "translation" else 2
+    gn_model = "translation" if model == "translation" else "similarity"
+    b = geo.invert(a)
+    w = valid.astype(float)
     for it in range(iterations):
-        r = _residuals(a, p, x)
+        r = _frame_residuals(b, p, x)
         used = valid & track_ok[None, :]
         sigma = 1.4826 * np.median(r[used]) if used.any() else inlier_px
         c = float(np.clip(4.685 * sigma, inlier_px, 4.0 * inlier_px))
@@ -128,35 +131,25 @@ def align(points, *, model: str = "similarity", inlier_px: float = 1.5, referenc
             frac = (used & (r < c)).sum(0) / np.maximum(valid.sum(0), 1)
             track_ok = seen & (frac >= min_inlier_fraction)
         w = valid * track_ok[None, :] * _tukey(r, c)
-        a_new = _solve_joint(p, w, a, model, reference)
-        a_new = _interpolate_unsupported(a_new, (w > 0).sum(1), need)
-        change = np.abs(geo.apply(a_new, p) - geo.apply(a, p))[valid].max() if valid.any() else 0.0
-        a = a_new
-        x = _reference_positions(a, p, w)
+        b_new, x = _gauss_newton(p, w, b, x, gn_model, reference)
+        b_new = _interpolate_unsupported(b_new, (w > 0).sum(1), need)
+        change = np.abs(geo.apply(b_new, np.broadcast_to(x, p.shape)) - geo.apply(b, np.broadcast_to(x, p.shape)))[valid].max() if valid.any() else 0.0
+        b = b_new
         if it >= 2 and change < 1e-3:
             break
-    r = _residuals(a, p, x)
+    if model == "rigid":
+        b = geo.from_params(geo.params(b) * np.array([0.0, 1.0, 1.0, 1.0]))
+    a = geo.invert(b)
+    r = _frame_residuals(b, p, x)
     final = valid & track_ok[None, :] & (r < c)
     rms = float(np.sqrt(np.mean(r[final] ** 2))) if final.any() else float("nan")
     return Alignment(a, final.astype(float), track_ok, rms, final.sum(1))
 
 
-def _jacobians(p, model):
-    """Per observation ``A p = J theta + c``: J (T, K, 2, n) and the constant part c (T, K, 2)."""
-    x, y = p[..., 0], p[..., 1]
+def _theta(b, model):
     if model == "translation":
-        j = np.zeros(p.shape[:2] + (2, 2))
-        j[..., 0, 0] = j[..., 1, 1] = 1.0
-        return j, p
-    one, zero = np.ones_like(x), np.zeros_like(x)
-    j = np.stack([np.stack([x, -y, one, zero], -1), np.stack([y, x, zero, one], -1)], -2)
-    return j, np.zeros_like(p)
-
-
-def _theta(a, model):
-    if model == "translation":
-        return a[:, :, 2]
-    return np.stack([a[:, 0, 0], a[:, 1, 0], a[:, 0, 2], a[:, 1, 2]], -1)
+        return b[:, :, 2].copy()
+    return np.stack([b[:, 0, 0], b[:, 1, 0], b[:, 0, 2], b[:, 1, 2]], -1)
 
 
 def _matrices(theta, model):
@@ -165,50 +158,56 @@ def _matrices(theta, model):
     m = np.empty((len(theta), 2, 3))
     m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = theta[:, 0], -theta[:, 1], theta[:, 2]
     m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = theta[:, 1], theta[:, 0], theta[:, 3]
-    if model == "rigid":
-        norm = np.hypot(theta[:, 0], theta[:, 1])[:, None, None]
-        m[:, :, :2] /= np.maximum(norm, 1e-12)
     return m
 
 
-def _solve_joint(p, w, a_init, model, reference):
-    """Minimise sum w_tk |A_t p_tk - X_k|^2 over all A_t (with A_reference = I) and X_k exactly:
-    X_k is eliminated in closed form, leaving one linear system in the frame parameters."""
+def _gauss_newton(p, w, b, x, model, reference, steps=2):
+    """Bundle adjustment of ``sum w_tk |B_t X_k - p_tk|^2`` (B_t: reference -> frame t, B_ref = I).
+
+    The error is measured in each frame's own pixels, which keeps it free of the scale bias a
+    reference-space error has. The track positions X_k are eliminated per track (Schur complement),
+    leaving one linear system of 4 unknowns per frame.
+    """
     t_count = p.shape[0]
-    j, c = _jacobians(p, model)
-    n = j.shape[-1]
-    g = w[..., None, None] * j                                      # (T, K, 2, n)
-    wk = w.sum(0)
-    inv = np.where(wk > 0, 1.0 / np.maximum(wk, 1e-12), 0.0)
-    v = (g * np.sqrt(inv)[None, :, None, None]).transpose(1, 2, 0, 3).reshape(-1, t_count * n)
-    big = -(v.T @ v)
-    diag = np.einsum("tkia,tkib->tab", g, j)
-    idx = np.arange(t_count)
-    big.reshape(t_count, n, t_count, n)[idx, :, idx, :] += diag
-    cbar = np.einsum("tk,tki->ki", w, c) * inv[:, None]
-    rhs = (np.einsum("tkia,ki->ta", g, cbar) - np.einsum("tkia,tki->ta", g, c)).reshape(-1)
-    theta0 = _theta(a_init, model)
-    theta_ref = _theta(geo.identity(1), model)[0]
-    ridge = 1e-9 * max(float(np.trace(big)) / big.shape[0], 1.0)
-    big += ridge * np.eye(big.shape[0])
-    rhs += ridge * theta0.reshape(-1)
-    free = np.ones(t_count * n, bool)
-    free[reference * n:(reference + 1) * n] = False
-    fixed_vals = theta_ref
-    sol = np.empty(t_count * n)
-    sol[~free] = fixed_vals
-    sol[free] = np.linalg.solve(big[np.ix_(free, free)], rhs[free] - big[np.ix_(free, ~free)] @ fixed_vals)
-    return _matrices(sol.reshape(t_count, n), model)
+    n = 2 if model == "translation" else 4
+    for _ in range(steps):
+        theta = _theta(b, model)
+        e = geo.apply(b, np.broadcast_to(x, p.shape)) - p                # (T, K, 2)
+        if model == "translation":
+            jt = np.broadcast_to(np.eye(2), p.shape[:2] + (2, 2))
+            jx = jt
+        else:
+            xx, yy = np.broadcast_to(x[None, :, 0], w.shape), np.broadcast_to(x[None, :, 1], w.shape)
+            one, zero = np.ones_like(xx), np.zeros_like(xx)
+            jt = np.stack([np.stack([xx, -yy, one, zero], -1), np.stack([yy, xx, zero, one], -1)], -2)
+            jx = np.broadcast_to(b[:, None, :, :2], p.shape[:2] + (2, 2))
+        wjt = w[..., None, None] * jt
+        u = np.einsum("tkia,tkib->tab", wjt, jt)
+        v = np.einsum("tk,tkia,tkib->kab", w, jx, jx)[:, 0, 0] + 1e-9        # J_X^T J_X = (a^2+c^2) I
+        wm = np.einsum("tkia,tkib->tkab", wjt, jx)                           # (T, K, n, 2)
+        g_t = -np.einsum("tkia,tki->ta", wjt, e)
+        g_x = -np.einsum("tk,tkia,tki->ka", w, jx, e)
+        y = (wm / np.sqrt(v)[None, :, None, None]).transpose(1, 3, 0, 2).reshape(-1, t_count * n)
+        big = -(y.T @ y)
+        idx = np.arange(t_count)
+        big.reshape(t_count, n, t_count, n)[idx, :, idx, :] += u
+        rhs = (g_t - np.einsum("tkab,kb->ta", wm, g_x / v[:, None])).reshape(-1)
+        big += 1e-9 * max(float(np.trace(big)) / big.shape[0], 1.0) * np.eye(big.shape[0])
+        free = np.ones(t_count * n, bool)
+        free[reference * n:(reference + 1) * n] = False
+        d = np.zeros(t_count * n)
+        d[free] = np.linalg.solve(big[np.ix_(free, free)], rhs[free])
+        d = d.reshape(t_count, n)
+        dx = (g_x - np.einsum("tkab,ta->kb", wm, d)) / v[:, None]
+        b = _matrices(theta + d, model)
+        x = x + dx
+    return b, x
 
 
-def _reference_positions(a, p, w):
-    q = geo.apply(a, p)
-    den = np.maximum(w.sum(0), 1e-12)[:, None]
-    return (w[..., None] * q).sum(0) / den
-
-
-def _residuals(a, p, x):
-    return np.linalg.norm(geo.apply(a, p) - x[None], axis=-1)
+def _frame_residuals(b, p, x):
+    """Distances (T, K) in frame pixels between the observations and the reference positions
+    mapped into each frame by ``b`` (reference -> frame)."""
+    return np.linalg.norm(geo.apply(b, np.broadcast_to(x, p.shape)) - p, axis=-1)
 
 
 def _centered_params(m, width, height):
