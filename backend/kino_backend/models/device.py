@@ -62,7 +62,7 @@ def place(pipe, device: str, plan: dict) -> None:
     with oom_guard("loading the model"):
         if plan.get("cpu_offload"):
             pipe.enable_model_cpu_offload(device=device)
-        else:
+        elif device != "cpu":  # weights are loaded on the CPU already
             pipe.to(device)
         if plan.get("attention_slicing"):
             pipe.enable_attention_slicing()

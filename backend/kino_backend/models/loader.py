@@ -8,6 +8,7 @@ dict keyed by file identity, device and dtype; ControlNet variants share the bas
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import dataclass, field
 
 from . import adapters, files
@@ -25,13 +26,21 @@ class LoadedPipeline:
     description: dict = field(default_factory=dict)  # provenance: files, sizes, header hashes, dtype, device
 
 
+def _key(kind: str, path: str, vae, device: str, torch_dtype) -> str:
+    """Readable cache key (``backend.status`` lists them); the entry also keeps the files' identity."""
+    extra = f"+vae:{os.path.abspath(vae)}" if vae else ""
+    return f"models:{kind}:{os.path.abspath(path)}{extra}@{device}/{dtype_name(torch_dtype)}"
+
+
 def _base_entry(cache: dict, model_path: str, arch, vae, device: str, torch_dtype) -> dict:
-    key = ("kino.base", files.identity(model_path), files.identity(vae), device, str(torch_dtype))
-    if key in cache:
+    key = _key("base", model_path, vae, device, torch_dtype)
+    ident = (files.identity(model_path), files.identity(vae))
+    if key in cache and cache[key]["identity"] == ident:
         return cache[key]
     info = check_checkpoint(model_path, arch)
+    cache.pop(key, None)
     if device != "cpu":  # keep one base model warm per accelerator; free the others first
-        for old in [k for k in cache if isinstance(k, tuple) and k[:1] == ("kino.base",) and k[3] == device]:
+        for old in [k for k in cache if isinstance(k, str) and k.startswith("models:base:") and k.endswith(f"@{device}/" + dtype_name(torch_dtype))]:
             del cache[old]
         gc.collect()
     with oom_guard("loading the model"):
@@ -42,7 +51,7 @@ def _base_entry(cache: dict, model_path: str, arch, vae, device: str, torch_dtyp
     nbytes = files.param_count(model_path) * torch_dtype.itemsize
     plan = memory_plan(device, nbytes)
     place(pipe, device, plan)
-    cache[key] = {"pipe": pipe, "arch": info["arch"], "state": {}, "derived": {}, "plan": plan,
+    cache[key] = {"identity": ident, "pipe": pipe, "arch": info["arch"], "state": {}, "derived": {}, "plan": plan,
                   "scheduler_config": dict(pipe.scheduler.config), "format": info["format"]}
     return cache[key]
 
@@ -54,11 +63,11 @@ def _with_controlnets(cache: dict, entry: dict, controlnets, device: str, torch_
     if key not in entry["derived"]:
         models = []
         for path, _type in controlnets:
-            ck = ("kino.controlnet", files.identity(path), device, str(torch_dtype))
-            if ck not in cache:
+            ck = _key("controlnet", path, None, device, torch_dtype)
+            if ck not in cache or cache[ck][0] != files.identity(path):
                 with oom_guard("loading a ControlNet"):
-                    cache[ck] = load_controlnet(path, entry["arch"], torch_dtype)
-            models.append(cache[ck])
+                    cache[ck] = (files.identity(path), load_controlnet(path, entry["arch"], torch_dtype))
+            models.append(cache[ck][1])
         cls = pipeline_class(entry["arch"], True)
         pipe = cls.from_pipe(entry["pipe"], controlnet=models[0] if len(models) == 1 else models)
         place(pipe, device, entry["plan"])

@@ -1,0 +1,140 @@
+"""The local model registry: what is in the Kino models folder and the Hugging Face cache (read offline).
+
+``scan(models_dir)`` returns plain dicts ``{name, path, kind, arch, size, format, source, ...}`` the add-on
+shows as choices; classification reads safetensors headers and config files only (no weights).
+``resolve(name_or_path, models_dir, kind=...)`` turns a choice into a path, or raises
+``StageError("MODEL_MISSING")`` naming the file and where to put it.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+from ..stages.base import StageError
+from . import files
+from .classify import classify, classify_folder, classify_tensors, find_image_encoder
+from .st_header import shapes as read_shapes
+from .tokenizer import hf_cache_dir
+
+KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack")
+PICKLE_EXT = (".ckpt", ".pt", ".pth", ".bin")
+FOLDER_MARKERS = ("model_index.json", "config.json")
+
+
+def _entry(path: str, info: dict, root: str, source: str) -> dict:
+    rel = os.path.relpath(path, root) if source == "models_dir" else path
+    name = rel
+    size = sum(os.path.getsize(f) for f in files.weight_files(path)) if os.path.isdir(path) else os.path.getsize(path)
+    out = {"name": name, "path": os.path.abspath(path), "size": size, "source": source}
+    out.update(info)
+    return out
+
+
+def _classify_file(path: str) -> dict:
+    if path.lower().endswith(PICKLE_EXT):
+        return {"kind": "unknown", "arch": None, "format": "pickle",
+                "note": "pickle files are not loaded (unsafe); use the .safetensors version"}
+    try:
+        info = classify_tensors(read_shapes(path), path)
+    except StageError as exc:
+        return {"kind": "invalid", "arch": None, "format": "single_file", "error": exc.message}
+    if info["kind"] == "ip_adapter":
+        info["image_encoder"] = find_image_encoder(path)
+    return info
+
+
+def _is_model_folder(path: str, names: list) -> bool:
+    return any(m in names for m in FOLDER_MARKERS) or any(n.endswith(".onnx") for n in names)
+
+
+def scan_dir(root: str, source: str = "models_dir", max_depth: int = 6) -> list:
+    """Entries for every model file or diffusers folder under ``root``."""
+    out = []
+    root = os.path.abspath(root)
+    for here, dirs, names in os.walk(root, followlinks=True):
+        depth = here[len(root):].count(os.sep)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < max_depth else []
+        if here != root and _is_model_folder(here, names):
+            info = classify_folder(here)
+            if info["kind"] != "unknown":
+                out.append(_entry(here, info, root, source))
+                dirs[:] = []
+                continue
+        for n in sorted(names):
+            if n.lower().endswith((".safetensors",) + PICKLE_EXT) and not n.startswith("."):
+                out.append(_entry(os.path.join(here, n), _classify_file(os.path.join(here, n)), root, source))
+    return out
+
+
+def hf_snapshots() -> list:
+    """(repo id, snapshot folder) of each model repo in the Hugging Face cache (the ``main`` ref first)."""
+    out = []
+    for repo_dir in sorted(glob.glob(os.path.join(hf_cache_dir(), "models--*"))):
+        repo = repo_dir.split("models--", 1)[1].replace("--", "/")
+        snap = None
+        ref = os.path.join(repo_dir, "refs", "main")
+        if os.path.isfile(ref):
+            with open(ref, encoding="utf-8") as fh:
+                snap = os.path.join(repo_dir, "snapshots", fh.read().strip())
+        if not snap or not os.path.isdir(snap):
+            snaps = sorted(glob.glob(os.path.join(repo_dir, "snapshots", "*")), key=os.path.getmtime)
+            snap = snaps[-1] if snaps else None
+        if snap:
+            out.append((repo, snap))
+    return out
+
+
+def scan_hf_cache() -> list:
+    out = []
+    for repo, snap in hf_snapshots():
+        names = os.listdir(snap)
+        if _is_model_folder(snap, names):
+            info = classify_folder(snap)
+            if info["kind"] != "unknown":
+                out.append(dict(_entry(snap, info, snap, "hf_cache"), name=f"hf:{repo}"))
+                continue
+        for e in scan_dir(snap, source="hf_cache"):
+            e["name"] = f"hf:{repo}/" + os.path.relpath(e["path"], snap)
+            out.append(e)
+    return out
+
+
+def scan(models_dir: str | None = None, *, hf_cache: bool = True) -> list:
+    """Everything Kino can use, as plain dicts; unknown/invalid files are listed with a note."""
+    out = []
+    if models_dir:
+        if not os.path.isdir(models_dir):
+            raise StageError("MODEL_MISSING", f"models folder not found: {models_dir}. Create it (or pick another one "
+                             "in the add-on preferences) and put checkpoints, LoRAs, ControlNets there.")
+        out += scan_dir(models_dir)
+    if hf_cache and os.path.isdir(hf_cache_dir()):
+        out += scan_hf_cache()
+    return out
+
+
+def choices(entries: list, kind: str, arch: str | None = None) -> list:
+    """The entries of one kind (and, when given, compatible with ``arch``), for a panel's drop-down."""
+    return [e for e in entries if e["kind"] == kind and (arch is None or e.get("arch") in (None, arch))]
+
+
+def resolve(name_or_path: str, models_dir: str | None = None, kind: str | None = None) -> str:
+    """A model path from an absolute/relative path or a registry name; MODEL_MISSING says where to put it."""
+    tried = []
+    cands = [name_or_path]
+    if models_dir and not os.path.isabs(name_or_path):
+        cands += [os.path.join(models_dir, name_or_path), os.path.join(models_dir, name_or_path + ".safetensors")]
+    for cand in cands:
+        tried.append(os.path.abspath(cand))
+        if os.path.exists(cand):
+            if kind:
+                info = classify(cand)
+                if info["kind"] != kind:
+                    raise StageError("INVALID_PARAMS", f"{cand} is a {info['kind']}, not a {kind}.")
+            return os.path.abspath(cand)
+    if name_or_path.startswith("hf:"):
+        for e in scan_hf_cache():
+            if e["name"] == name_or_path:
+                return e["path"]
+    where = f" or into the models folder {os.path.abspath(models_dir)}" if models_dir else ""
+    raise StageError("MODEL_MISSING", f"{kind or 'model'} not found: {name_or_path} (looked at {', '.join(tried)}). "
+                     f"Put the file there{where}; Kino never downloads models at run time.")
