@@ -1,0 +1,135 @@
+"""How stabilization is scored (contract §3), with OpenCV.
+
+* :func:`residual_jitter`: fit a similarity transform between consecutive frames by RANSAC on KLT
+  feature tracks (features taken away from the borders: 10% of the width and height cut from each
+  side), accumulate the translations into a camera trajectory, and take the RMS over frames of its
+  high-frequency part (trajectory minus its centred 9-frame moving average), in pixels. The
+  translation of a frame pair is the motion of the frame centre, so a rotation about the centre does
+  not leak into it.
+* :func:`border_cut_mad`: mean absolute difference (0..255 scale) of two frames away from the borders.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List, Sequence
+
+import cv2
+import numpy as np
+
+
+def _gray(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
+
+
+def _inner_mask(h: int, w: int, cut: float) -> np.ndarray:
+    mask = np.zeros((h, w), np.uint8)
+    y0, x0 = int(round(h * cut)), int(round(w * cut))
+    mask[y0:h - y0, x0:w - x0] = 255
+    return mask
+
+
+def pair_motion(prev: np.ndarray, cur: np.ndarray, cut: float = 0.1) -> np.ndarray:
+    """Similarity (2x3) mapping ``prev`` pixels to ``cur`` pixels, RANSAC on KLT tracks."""
+    g0, g1 = _gray(prev), _gray(cur)
+    h, w = g0.shape
+    pts = cv2.goodFeaturesToTrack(g0, maxCorners=400, qualityLevel=0.01, minDistance=max(4, w // 80),
+                                  mask=_inner_mask(h, w, cut), blockSize=7)
+    if pts is None or len(pts) < 3:
+        return np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(g0, g1, pts, None, **lk)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, nxt, None, **lk)
+    good = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1) < 0.5)
+    if good.sum() < 3:
+        return np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    m, _ = cv2.estimateAffinePartial2D(pts[good], nxt[good], method=cv2.RANSAC, ransacReprojThreshold=1.0,
+                                       maxIters=2000, confidence=0.999, refineIters=10)
+    return np.array([[1.0, 0, 0], [0, 1.0, 0]]) if m is None else m
+
+
+def trajectory(frames: Iterable[np.ndarray], cut: float = 0.1) -> np.ndarray:
+    """Camera trajectory (T, 2): accumulated frame-centre translations between consecutive frames."""
+    path: List[np.ndarray] = []
+    prev = None
+    for f in frames:
+        if prev is None:
+            path.append(np.zeros(2))
+            h, w = f.shape[:2]
+            centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+        else:
+            m = pair_motion(prev, f, cut)
+            path.append(path[-1] + (m[:, :2] @ centre + m[:, 2] - centre))
+        prev = f
+    return np.array(path)
+
+
+def high_frequency_rms(path: np.ndarray, window: int = 9) -> float:
+    """RMS over frames of ``path`` minus its centred moving average (frames where the window fits)."""
+    path = np.asarray(path, dtype=np.float64)
+    if len(path) < window:
+        raise ValueError(f"need at least {window} frames to measure jitter, got {len(path)}")
+    k = np.ones(window) / window
+    avg = np.stack([np.convolve(path[:, j], k, mode="valid") for j in range(path.shape[1])], axis=1)
+    half = window // 2
+    return float(np.sqrt(np.mean(np.sum((path[half:len(path) - half] - avg) ** 2, axis=1))))
+
+
+def residual_jitter(frames: Sequence[np.ndarray], cut: float = 0.1, window: int = 9) -> float:
+    """Contract §3's residual jitter of a clip (list of RGB or gray uint8 frames), in pixels."""
+    return high_frequency_rms(trajectory(frames, cut), window)
+
+
+def border_cut_mad(a: np.ndarray, b: np.ndarray, cut: float = 0.1) -> float:
+    """Mean absolute difference (0..255) of two same-size images with ``cut`` of each side removed."""
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    h, w = a.shape[:2]
+    y0, x0 = int(round(h * cut)), int(round(w * cut))
+    return float(np.mean(np.abs(a[y0:h - y0, x0:w - x0].astype(np.float64) - b[y0:h - y0, x0:w - x0])))
+
+
+def read_frames(path: str, limit: int | None = None) -> List[np.ndarray]:
+    """RGB frames of a video file or a folder of images (sorted by name)."""
+    import os
+    frames: List[np.ndarray] = []
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if n.lower().endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")))
+        for n in names[:limit]:
+            img = cv2.imread(os.path.join(path, n), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f"cannot read image {os.path.join(path, n)}")
+            frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        return frames
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video {path}; give a video file or a folder of images")
+    while limit is None or len(frames) < limit:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
+def shake_matrices(count: int, width: int, height: int, *, shift_px: float = 4.0, degrees: float = 1.0,
+                   seed: int = 0) -> np.ndarray:
+    """Known random camera shake: (count, 2, 3) similarity matrices (original px -> shaken px), a
+    uniform random shift of up to ``shift_px`` and rotation of up to ``degrees`` about the centre."""
+    rng = np.random.default_rng(seed)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    out = np.empty((count, 2, 3))
+    for i in range(count):
+        ang = np.radians(rng.uniform(-degrees, degrees))
+        dx, dy = rng.uniform(-shift_px, shift_px, 2)
+        c, s = np.cos(ang), np.sin(ang)
+        out[i] = [[c, -s, cx - c * cx + s * cy + dx], [s, c, cy - s * cx - c * cy + dy]]
+    return out
+
+
+def shake(frames: Sequence[np.ndarray], matrices: np.ndarray) -> List[np.ndarray]:
+    """Apply ``matrices`` (from :func:`shake_matrices`) to frames: lanczos, replicated border."""
+    out = []
+    for f, m in zip(frames, matrices):
+        h, w = f.shape[:2]
+        out.append(cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE))
+    return out

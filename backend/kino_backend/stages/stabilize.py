@@ -1,0 +1,112 @@
+"""Stage ``stabilize``: reverse stabilization around the look.
+
+``prepare`` warps every frame by its stabilizing matrix (source pixels -> stabilized pixels) taken
+from the job option ``stabilize.matrices`` (one 2x3 matrix per job frame, in job order; computed in
+Blender by ``kino_addon.blender.stabilize_job``), so the look sees a steady shot. ``finish`` warps the
+stylized frame back by the inverse, so the original camera motion returns. Borders uncovered by the
+warp are filled as the ``border`` parameter says (the matrices may already include a zoom that hides
+them, see ``kino_addon.core.stabilize_geom.border_free_zoom``).
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .base import Frame, ParamSpec, Stage, StageError, StageRun
+
+BORDERS = {"replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT101, "black": cv2.BORDER_CONSTANT}
+INTERPOLATIONS = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
+
+
+def warp(image: np.ndarray, matrix, *, inverse: bool = False, border: str = "replicate",
+         interpolation: str = "lanczos") -> np.ndarray:
+    """Warp ``image`` by ``matrix`` (2x3, source px -> destination px; y down, origin top-left).
+
+    ``inverse=True`` applies the inverse mapping (destination -> source), which restores a frame
+    that was warped by ``matrix``. The output has the input's size and dtype.
+    """
+    m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
+    h, w = image.shape[:2]
+    flags = INTERPOLATIONS[interpolation] | (cv2.WARP_INVERSE_MAP if inverse else 0)
+    out = cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=BORDERS[border], borderValue=0)
+    return out.reshape(image.shape)
+
+
+def job_matrices(options: dict, frames_total: int) -> np.ndarray:
+    """The per-frame matrices from the job options, validated: (frames_total, 2, 3)."""
+    spec = (options or {}).get("stabilize")
+    if not isinstance(spec, dict) or "matrices" not in spec:
+        raise StageError("INVALID_PARAMS", "the stabilize stage needs the job option "
+                         "stabilize = {\"matrices\": [[[a, b, tx], [c, d, ty]], ...]} (one per frame); "
+                         "compute it with kino_addon.blender.stabilize_job.stabilization_for_input or "
+                         "scripts/kino stabilize", stage="stabilize")
+    try:
+        m = np.asarray(spec["matrices"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise StageError("INVALID_PARAMS", "stabilize.matrices must be a list of 2x3 number matrices",
+                         stage="stabilize") from None
+    if m.ndim != 3 or m.shape[1:] != (2, 3) or not np.isfinite(m).all():
+        raise StageError("INVALID_PARAMS", f"stabilize.matrices must have shape (frames, 2, 3) with finite "
+                         f"numbers, got shape {list(m.shape)}", stage="stabilize")
+    if len(m) < frames_total:
+        raise StageError("INVALID_PARAMS", f"stabilize.matrices has {len(m)} matrices for {frames_total} "
+                         "frames; give one per frame of the job", stage="stabilize")
+    if np.any(np.abs(np.linalg.det(m[:, :, :2])) < 1e-6):
+        raise StageError("INVALID_PARAMS", "a stabilize matrix is not invertible", stage="stabilize")
+    return m
+
+
+class StabilizeRun(StageRun):
+    def __init__(self, stage, params, ctx):
+        super().__init__(stage, params, ctx)
+        self.matrices = job_matrices(ctx.options, ctx.frames_total)
+        ctx.provenance.setdefault("stabilize", {"frames": len(self.matrices), "border": params["border"],
+                                                "interpolation": params["interpolation"],
+                                                "restore": params["restore"]})
+
+    def _matrix(self, frame: Frame) -> np.ndarray:
+        if not 1 <= frame.index <= len(self.matrices):
+            raise StageError("INVALID_PARAMS", f"no stabilize matrix for frame {frame.index}",
+                             frame=frame.index, stage="stabilize")
+        return self.matrices[frame.index - 1]
+
+    def _warp(self, image, m, inverse):
+        return warp(image, m, inverse=inverse, border=self.params["border"],
+                    interpolation=self.params["interpolation"])
+
+    def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for f in frames:
+            m = self._matrix(f)
+            meta = dict(f.meta, stabilize_matrix=m.tolist())
+            matte = None if f.matte is None else self._warp(f.matte, m, False)
+            yield f.replace(image=self._warp(f.image, m, False), matte=matte, meta=meta)
+
+    def finish(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        if not self.params["restore"]:
+            yield from frames
+            return
+        for f in frames:
+            m = self._matrix(f)
+            matte = None if f.matte is None else self._warp(f.matte, m, True)
+            yield f.replace(image=self._warp(f.image, m, True), matte=matte)
+
+
+class StabilizeStage(Stage):
+    name = "stabilize"
+    role = "prepare"
+    label = "Reverse stabilization"
+    help = ("Warps each frame by its stabilizing transform (job option stabilize.matrices) before the "
+            "look and back afterwards, so the look sees a steady shot and the camera motion returns.")
+    params = (
+        ParamSpec("border", "enum", "replicate", "how the border uncovered by the warp is filled",
+                  choices=tuple(BORDERS)),
+        ParamSpec("interpolation", "enum", "lanczos", "resampling filter of both warps",
+                  choices=tuple(INTERPOLATIONS)),
+        ParamSpec("restore", "bool", True, "warp the stylized frames back (off: output stays stabilized)"),
+    )
+    run_class = StabilizeRun
+
+
+STAGES = [StabilizeStage()]
