@@ -1,0 +1,216 @@
+"""The ``diffusion`` look: Stable Diffusion (1.5 / SDXL) img2img on the user's own local checkpoints,
+steered by ControlNets (canny, tile, pose; depth, lineart, softedge where their annotators exist),
+an IP-Adapter reference image (a fixed image or the current frame) and LoRAs.
+
+Models come from ``kino_backend.models.loader`` and stay warm across jobs in the backend's cache;
+the per-frame work is ``diffusion_engine.DiffusionEngine``. Importing this module needs numpy and
+cv2 only; torch and diffusers load in ``open()``.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..annotators import make_annotator
+from .base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from .diffusion_params import PARAMS, parse_all, resolve_path
+
+_WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
+INIT_TRUST_STRENGTH_CUT = 0.5  # init_strength 1 halves the denoising strength
+
+
+def warm_cache(ctx: JobContext) -> dict:
+    cache = getattr(ctx.resources, "cache", None)
+    return cache if isinstance(cache, dict) else _WARM
+
+
+def read_image(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise StageError("NOT_FOUND", f"reference image {path!r} could not be read: give an existing PNG/JPEG "
+                         "file, or reference=frame to use each source frame", stage="diffusion")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _versions() -> dict:
+    out = {}
+    for name in ("torch", "diffusers", "transformers", "peft", "mediapipe"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class DiffusionRun(StageRun):
+    def __init__(self, stage: Stage, params: dict, ctx: JobContext):
+        super().__init__(stage, params, ctx)
+        self.loras, self.controls = parse_all(params)
+        self.seed = int(params["seed"] if params.get("seed") is not None else ctx.options.get("seed", ctx.seed))
+        self.annotators = []
+        self.loaded = self._load()
+        self.engine = self._make_engine()
+        self.reference = params.get("reference")
+        self.per_frame_reference = self.reference == "frame"
+        if self.reference and not self.per_frame_reference:
+            ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
+            self.engine.set_reference(read_image(ref_path))
+        self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]
+        self._cross_frame = None
+        if params.get("cross_frame_attention"):
+            from .diffusion_xframe import CrossFrameAttention
+            self._cross_frame = CrossFrameAttention(self.engine.pipe.unet)
+        self._record_provenance()
+
+    # ---- opening ---------------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Optional[str]:
+        return self.ctx.options.get("models_dir")
+
+    def _paths(self) -> dict:
+        p, md = self.params, self.models_dir
+        if not p.get("model"):
+            raise StageError("MODEL_MISSING", "the diffusion look needs a checkpoint: set model=PATH to an SD 1.5 "
+                             "or SDXL .safetensors file or diffusers folder", stage="diffusion")
+        return {
+            "model": resolve_path(p["model"], md, what="checkpoint", field="model"),
+            "vae": resolve_path(p.get("vae"), md, what="VAE", field="vae"),
+            "ip_adapter": resolve_path(p.get("ip_adapter"), md, what="IP-Adapter", field="ip_adapter"),
+            "taesd": resolve_path(p.get("taesd"), md, what="TAESD", field="taesd"),
+            "loras": [(resolve_path(x.path, md, what="LoRA", field="lora"), x.weight) for x in self.loras],
+            "controlnets": [(resolve_path(c.path, md, what="ControlNet", field="controlnet"), c.type)
+                            for c in self.controls],
+        }
+
+    def _load(self):
+        from ..models.loader import load_img2img_pipeline
+        self.paths = self._paths()
+        return load_img2img_pipeline(self.paths["model"], vae=self.paths["vae"], controlnets=self.paths["controlnets"],
+                                     ip_adapter=self.paths["ip_adapter"], loras=self.paths["loras"],
+                                     scheduler=self.params["scheduler"], device=self.params["device"],
+                                     cache=warm_cache(self.ctx))
+
+    def _taesd(self):
+        path = self.paths["taesd"]
+        if not path:
+            return None
+        from diffusers import AutoencoderTiny
+        pipe = self.loaded.pipe
+        key = f"taesd:{path}@{pipe.device}/{pipe.dtype}"
+        cache = warm_cache(self.ctx)
+        if key not in cache:
+            try:
+                cache[key] = AutoencoderTiny.from_pretrained(path, local_files_only=True).to(pipe.device, pipe.dtype)
+            except (OSError, ValueError) as exc:
+                raise StageError("MODEL_MISSING", f"taesd={path!r} is not a TAESD (AutoencoderTiny) diffusers folder "
+                                 f"with config.json and weights ({exc}); use madebyollin/taesd (SD 1.5) or "
+                                 "madebyollin/taesdxl (SDXL)", stage="diffusion") from exc
+        return cache[key]
+
+    def _make_engine(self):
+        from ..models.device import oom_guard
+        from .diffusion_engine import ControlSettings, DiffusionEngine
+        p = self.params
+        with oom_guard("preparing the prompt"):
+            return DiffusionEngine(
+                self.loaded.pipe, prompt=p["prompt"] or "", negative_prompt=p["negative_prompt"] or "",
+                steps=p["steps"], strength=p["strength"], guidance=p["guidance"], seed=self.seed,
+                controls=[ControlSettings(c.scale, c.start, c.end) for c in self.controls],
+                taesd=self._taesd(), ip_scale=p["ip_scale"] if self.loaded.has_ip_adapter else None,
+                channels_last=True)
+
+    def _record_provenance(self) -> None:
+        h, w = self.work_size(self.ctx.height, self.ctx.width) if self.ctx.height and self.ctx.width else (None, None)
+        self.ctx.provenance["diffusion"] = {
+            "files": self.loaded.description, "arch": self.loaded.arch, "params": dict(self.params),
+            "seed": self.seed, "scheduler": self.params["scheduler"],
+            "loras": [{"path": p, "weight": wt} for p, wt in self.paths["loras"]],
+            "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
+                            for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
+            "taesd": self.paths["taesd"], "work_size": [w, h], "device": str(self.engine.device),
+            "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
+
+    def work_size(self, height: int, width: int) -> tuple[int, int]:
+        from .diffusion_engine import work_size
+        native = 1024 if self.loaded.arch == "sdxl" else 768
+        return work_size(height, width, self.params["resolution"], native=native)
+
+    # ---- stylizing -------------------------------------------------------------------------------
+    def strength_for(self, init_strength: Optional[float]) -> float:
+        """The denoising strength for a frame whose img2img start is the temporal stage's ``init``."""
+        trust = 0.0 if init_strength is None else min(1.0, max(0.0, float(init_strength)))
+        return self.params["strength"] * (1.0 - INIT_TRUST_STRENGTH_CUT * trust)
+
+    def stylize(self, frame: Frame, init: Optional[np.ndarray] = None, init_strength: Optional[float] = None) -> np.ndarray:
+        return self.stylize_batch([frame], [init], [init_strength])[0]
+
+    def stylize_batch(self, frames: Sequence[Frame], inits: Optional[Sequence[Optional[np.ndarray]]] = None,
+                      init_strengths: Optional[Sequence[Optional[float]]] = None) -> list[np.ndarray]:
+        """Stylize independent frames, ``batch`` at a time (one generator per frame, same seed)."""
+        n = len(frames)
+        inits = list(inits) if inits is not None else [None] * n
+        strengths = [self.strength_for(s if i is not None else None)
+                     for i, s in zip(inits, init_strengths if init_strengths is not None else [None] * n)]
+        out: list[np.ndarray] = []
+        i = 0
+        while i < n:
+            j = i + 1
+            while j < n and j - i < self.params["batch"] and strengths[j] == strengths[i]:
+                j += 1
+            out.extend(self._run_batch(frames[i:j], inits[i:j], strengths[i]))
+            i = j
+        return out
+
+    def _run_batch(self, frames: Sequence[Frame], inits: Sequence[Optional[np.ndarray]], strength: float) -> list:
+        self.ctx.check_cancelled()
+        images = [init if init is not None else f.image for f, init in zip(frames, inits)]
+        for img, f in zip(images, frames):
+            if img.shape != f.image.shape or img.dtype != np.uint8:
+                raise StageError("INTERNAL", f"init image {img.shape} {img.dtype} does not match frame "
+                                 f"{f.image.shape} uint8", frame=f.index, stage="diffusion")
+        controls = [[ann(f.image) for f in frames] for ann in self.annotators] or None
+        refs = [f.image for f in frames] if self.per_frame_reference else None
+        first = frames[0].index
+
+        def on_step(step: int, total: int) -> None:
+            if self.ctx.is_cancelled():
+                raise Cancelled()
+            self.ctx.report(frame=first, step=step, steps_total=total, stage="diffusion")
+
+        if self._cross_frame is not None:
+            self._cross_frame.begin(len(frames), self.engine.do_cfg)
+        return self.engine.run(images, size=self.work_size(*frames[0].image.shape[:2]), control_images=controls,
+                               strength=strength, references=refs, on_step=on_step, frame=first)
+
+    def close(self) -> None:
+        for ann in self.annotators:
+            close = getattr(ann, "close", None)
+            if close is not None:
+                close()
+        self.annotators = []
+        if self._cross_frame is not None:
+            self._cross_frame.remove()
+            self._cross_frame = None
+
+
+class DiffusionStage(Stage):
+    name = "diffusion"
+    role = "look"
+    label = "Diffusion"
+    help = ("Stable Diffusion img2img on your own checkpoint (SD 1.5 or SDXL), with ControlNets, an IP-Adapter "
+            "reference image and LoRAs")
+    params = PARAMS
+    run_class = DiffusionRun
+
+    def validate(self, params: dict) -> dict:
+        out = super().validate(params)
+        parse_all(out)  # raises ParamError on a malformed lora / controlnet item
+        if out.get("reference") == "":
+            raise ParamError("reference", "give an image path or 'frame'")
+        return out
+
+
+STAGES = [DiffusionStage()]

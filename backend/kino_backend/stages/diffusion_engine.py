@@ -1,0 +1,247 @@
+"""The diffusion look's frame engine: img2img (+ ControlNet, IP-Adapter) on batches of frames with a
+loaded diffusers pipeline, with everything that does not change per frame computed once per clip.
+
+Shared by the ``diffusion`` stage and ``bench diffusion``; needs torch and diffusers (imported
+lazily), never cv2 or PIL: frames stay ``torch`` tensors on the device from upload to download.
+
+What it does once per clip: encode the prompt (``encode_prompt``), encode a fixed reference image
+(``prepare_ip_adapter_image_embeds``), pick the scheduler, optionally swap in a TAESD decoder.
+Per frame: upload, resize to the work size, run the pipeline with ``prompt_embeds`` /
+``ip_adapter_image_embeds`` and one generator per frame seeded with the clip seed (the same noise
+on every frame: noise that stays with the image), resize back, download as uint8.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .base import StageError
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """How one ControlNet steers: conditioning scale and the fraction of steps it acts on."""
+
+    scale: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+
+
+def _view(pipe, swaps: dict):
+    """A pipeline sharing ``pipe``'s modules with some components swapped (``from_pipe``, quiet)."""
+    from diffusers.utils import logging as dlogging
+    level = dlogging.get_verbosity()
+    dlogging.set_verbosity_error()
+    try:
+        if "vae" in swaps:
+            swaps["vae"] = swaps["vae"].to(device=pipe.device, dtype=pipe.dtype)
+        return type(pipe).from_pipe(pipe, dtype=pipe.dtype, **swaps)
+    finally:
+        dlogging.set_verbosity(level)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def oom_error(exc: BaseException, *, frame: Optional[int] = None) -> StageError:
+    return StageError("OUT_OF_MEMORY", "the diffusion look ran out of memory "
+                      f"({str(exc).splitlines()[0][:160]}). Lower the resolution parameter or the batch size, "
+                      "enable low_memory=on (attention slicing, VAE tiling, model CPU offload), or use a "
+                      "smaller model.", frame=frame, stage="diffusion")
+
+
+class DiffusionEngine:
+    """Runs frames through ``pipe`` (an img2img or ControlNet img2img pipeline, SD 1.5 or SDXL).
+
+    ``controls`` has one ``ControlSettings`` per ControlNet the pipeline holds; ``run`` then takes
+    one condition image per ControlNet per frame. ``taesd`` is an ``AutoencoderTiny`` used for
+    encode and decode (fast mode). ``scheduler`` is a name from ``models.schedulers`` or None (keep the
+    pipeline's). The cached ``pipe`` is never modified: a private view shares its modules.
+    """
+
+    def __init__(self, pipe, *, prompt: str, negative_prompt: str = "", steps: int = 20,
+                 strength: float = 0.5, guidance: float = 7.5, seed: int = 0,
+                 controls: Sequence[ControlSettings] = (), scheduler: Optional[str] = None,
+                 taesd=None, ip_scale: Optional[float] = None, channels_last: bool = False):
+        import torch
+        swaps = {}
+        if scheduler is not None:
+            from ..models.schedulers import make_scheduler
+            swaps["scheduler"] = make_scheduler(scheduler, pipe.scheduler.config)
+        if taesd is not None:
+            swaps["vae"] = taesd
+        self.pipe = _view(pipe, swaps) if swaps else pipe
+        self.pipe.set_progress_bar_config(disable=True)
+        self.device = pipe.device
+        self.is_xl = "XL" in type(pipe).__name__
+        self.steps, self.strength, self.guidance, self.seed = steps, strength, guidance, seed
+        self.controls = list(controls)
+        self.has_controlnet = getattr(self.pipe, "controlnet", None) is not None
+        if self.has_controlnet and not self.controls:
+            self.controls = [ControlSettings()] * self._controlnet_count()
+        if channels_last and self.device.type == "cuda":
+            for module in (self.pipe.unet, getattr(self.pipe, "controlnet", None)):
+                if module is not None:
+                    module.to(memory_format=torch.channels_last)
+        if ip_scale is not None:
+            self.pipe.set_ip_adapter_scale(ip_scale)
+        with torch.inference_mode():
+            self._prompt = self._encode_prompt(prompt, negative_prompt)
+        self._reference = None
+
+    # ---- once per clip -------------------------------------------------------------------------
+    def _controlnet_count(self) -> int:
+        nets = getattr(self.pipe.controlnet, "nets", None)
+        return len(nets) if nets is not None else 1
+
+    @property
+    def do_cfg(self) -> bool:
+        unet_cond = getattr(self.pipe.unet.config, "time_cond_proj_dim", None)
+        return self.guidance > 1.0 and unet_cond is None
+
+    def _encode_prompt(self, prompt: str, negative_prompt: str) -> dict:
+        if self.is_xl:
+            pe, ne, pp, npp = self.pipe.encode_prompt(prompt=prompt, device=self.device, num_images_per_prompt=1,
+                                                      do_classifier_free_guidance=self.do_cfg,
+                                                      negative_prompt=negative_prompt or None)
+            out = {"prompt_embeds": pe, "pooled_prompt_embeds": pp}
+            if self.do_cfg:
+                out.update(negative_prompt_embeds=ne, negative_pooled_prompt_embeds=npp)
+            return out
+        pe, ne = self.pipe.encode_prompt(prompt, self.device, 1, self.do_cfg, negative_prompt or None)
+        return {"prompt_embeds": pe, **({"negative_prompt_embeds": ne} if self.do_cfg else {})}
+
+    @property
+    def has_ip_adapter(self) -> bool:
+        return getattr(self.pipe, "image_encoder", None) is not None and \
+            getattr(self.pipe.unet, "encoder_hid_proj", None) is not None
+
+    def encode_reference(self, image: np.ndarray) -> list:
+        """IP-Adapter embeddings of one uint8 RGB reference image (in the pipeline's CFG layout)."""
+        import torch
+        if not self.has_ip_adapter:
+            raise StageError("INVALID_PARAMS", "a reference image needs an IP-Adapter: set the ip_adapter parameter")
+        n = len(self.pipe.unet.encoder_hid_proj.image_projection_layers)
+        with torch.inference_mode():
+            return self.pipe.prepare_ip_adapter_image_embeds([np.ascontiguousarray(image)] * n, None, self.device,
+                                                             1, self.do_cfg)
+
+    def set_reference(self, image: Optional[np.ndarray]) -> None:
+        """Fix the reference image for the clip (None: no reference)."""
+        self._reference = None if image is None else self.encode_reference(image)
+
+    # ---- per batch -----------------------------------------------------------------------------
+    def _batched_kwargs(self, n: int, per_frame_refs: Optional[list]) -> dict:
+        kw = {k: v.expand(n, *v.shape[1:]) if v.shape[0] == 1 else v for k, v in self._prompt.items()}
+        refs = per_frame_refs if per_frame_refs is not None else ([self._reference] * n if self._reference else None)
+        if refs is not None:
+            kw["ip_adapter_image_embeds"] = [self._stack_reference([r[i] for r in refs]) for i in range(len(refs[0]))]
+        return kw
+
+    def _stack_reference(self, embeds: list):
+        import torch
+        if not self.do_cfg:
+            return torch.cat(embeds)
+        negs, poss = zip(*(e.chunk(2) for e in embeds))
+        return torch.cat([*negs, *poss])
+
+    def to_tensor(self, images: Sequence[np.ndarray], size: tuple[int, int]):
+        """uint8 HxWx3 frames -> float [0, 1] (N, 3, h, w) on the device, resized to ``size`` (h, w)."""
+        import torch
+        import torch.nn.functional as F
+        batch = torch.from_numpy(np.stack([np.ascontiguousarray(im) for im in images]))
+        batch = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        if tuple(batch.shape[-2:]) != tuple(size):
+            batch = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return batch.clamp_(0.0, 1.0)
+
+    def run(self, images: Sequence[np.ndarray], *, size: tuple[int, int],
+            control_images: Optional[Sequence[Sequence[np.ndarray]]] = None, strength: Optional[float] = None,
+            references: Optional[Sequence[np.ndarray]] = None, on_step: Optional[Callable[[int, int], None]] = None,
+            output: str = "uint8", frame: Optional[int] = None):
+        """Stylize a batch of same-size frames at work size ``size`` = (h, w).
+
+        ``control_images``: per ControlNet, one condition image per frame. ``references``: one
+        reference image per frame (``reference=frame``), else the clip's reference. Returns a list of
+        uint8 frames at the input size, or the latents (``output="latent"``).
+        """
+        import torch
+        n = len(images)
+        kwargs = self._batched_kwargs(n, [self.encode_reference(r) for r in references] if references else None)
+        kwargs.update(self._control_kwargs(control_images, size, n))
+        callback = None
+        if on_step is not None:
+            def callback(pipe, i, t, cb_kwargs):
+                on_step(i + 1, pipe.num_timesteps)
+                return cb_kwargs
+        try:
+            with torch.inference_mode():
+                result = self.pipe(image=self.to_tensor(images, size), height=size[0], width=size[1],
+                                   num_inference_steps=self.steps, strength=self.effective_strength(strength),
+                                   guidance_scale=self.guidance, generator=self.generators(n),
+                                   output_type="latent" if output == "latent" else "pt",
+                                   callback_on_step_end=callback, **kwargs).images
+                if output == "latent":
+                    return result
+                return self.to_uint8(result, images[0].shape[:2])
+        except StageError:
+            raise
+        except (RuntimeError, MemoryError) as exc:
+            if is_out_of_memory(exc):
+                raise oom_error(exc, frame=frame) from exc
+            raise
+
+    def effective_strength(self, strength: Optional[float]) -> float:
+        """At least one denoising step always runs."""
+        s = self.strength if strength is None else strength
+        return float(min(1.0, max(s, 1.0 / self.steps + 1e-6)))
+
+    def generators(self, n: int) -> list:
+        import torch
+        return [torch.Generator("cpu").manual_seed(self.seed) for _ in range(n)]
+
+    def _control_kwargs(self, control_images, size, n: int) -> dict:
+        if not self.has_controlnet:
+            if control_images:
+                raise StageError("INVALID_PARAMS", "control images given but no ControlNet is loaded")
+            return {}
+        if not control_images or len(control_images) != len(self.controls):
+            raise StageError("INVALID_PARAMS", f"the pipeline has {len(self.controls)} ControlNet(s); "
+                             f"got condition images for {len(control_images or [])}")
+        tensors = [self.to_tensor(imgs, size) for imgs in control_images]
+        single = getattr(self.pipe.controlnet, "nets", None) is None
+        scales = [c.scale for c in self.controls]
+        starts = [c.start for c in self.controls]
+        ends = [c.end for c in self.controls]
+        if single:
+            return {"control_image": tensors[0], "controlnet_conditioning_scale": scales[0],
+                    "control_guidance_start": starts[0], "control_guidance_end": ends[0]}
+        return {"control_image": tensors, "controlnet_conditioning_scale": scales,
+                "control_guidance_start": starts, "control_guidance_end": ends}
+
+    @staticmethod
+    def to_uint8(images, size: tuple[int, int]) -> list[np.ndarray]:
+        """(N, 3, h, w) float [0, 1] -> list of uint8 HxWx3 at ``size``, converted on the device."""
+        import torch.nn.functional as F
+        images = images.float()
+        if tuple(images.shape[-2:]) != tuple(size):
+            images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
+        out = images.clamp(0, 1).mul(255.0).round_().to(dtype=__import__("torch").uint8)
+        out = out.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return [out[i] for i in range(out.shape[0])]
+
+
+def work_size(height: int, width: int, resolution: int = 0, *, multiple: int = 64, native: int = 768) -> tuple[int, int]:
+    """The (h, w) the model works at: the source size with its long side scaled to ``resolution``
+    (0: the source size, capped at ``native``), each side rounded to a multiple of ``multiple``."""
+    long_side = max(height, width)
+    target = resolution if resolution > 0 else min(long_side, native)
+    scale = target / long_side
+    return (max(multiple, int(round(height * scale / multiple)) * multiple),
+            max(multiple, int(round(width * scale / multiple)) * multiple))
