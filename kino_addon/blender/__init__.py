@@ -13,10 +13,9 @@ import importlib
 import pkgutil
 import sys
 
-import bpy
-
 _FIRST = ("props", "prefs", "ops", "panel")
-_SKIP = {"cli", "commands"}
+_SKIP = {"cli", "commands", "devload"}  # not part of the running add-on (bpy is imported lazily: the CLI
+# must set BLENDER_USER_RESOURCES before bpy starts)
 _registered: list = []  # (module, [classes]) in registration order
 
 
@@ -40,6 +39,7 @@ def _discover() -> list:
 
 
 def register() -> None:
+    import bpy
     for mod in _discover():
         done = []
         for cls in getattr(mod, "CLASSES", ()):
@@ -52,6 +52,7 @@ def register() -> None:
 
 
 def unregister() -> None:
+    import bpy
     while _registered:
         mod, classes = _registered.pop()
         hook = getattr(mod, "on_unregister", None)

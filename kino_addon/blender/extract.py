@@ -1,0 +1,150 @@
+"""Source frames of a strip, exactly as the sequencer shows them in time.
+
+The strip is rendered through the sequencer in a throw-away copy of its scene (``scene.copy()``
+copies the strips, their trims, offsets, retiming and speed effects) where every other strip is
+muted, the strip's spatial transform/crop/flip is reset (they are carried over to the result strip
+instead, so the stylized frames keep the source's full resolution), the resolution is the source's
+own and the view transform is Standard, so the `none` look returns the source pixels exactly. One
+frame is rendered per ``read(number)`` call (a one-frame animation render: a still render of a
+non-active scene comes out black in bpy 5.0.1) to a BMP in a private work folder and read back with
+numpy. The user's scene is never touched.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from ..core.bmp import BMPError, read_bmp
+from ..core.session import SourceError
+
+SUPPORTED = ("MOVIE", "IMAGE")
+
+
+def strip_files(strip) -> list:
+    """Absolute paths of the files a movie or image strip reads."""
+    if strip.type == "MOVIE":
+        return [bpy.path.abspath(strip.filepath)]
+    folder = bpy.path.abspath(strip.directory)
+    return [os.path.join(folder, e.filename) for e in strip.elements]
+
+
+def source_size(strip) -> tuple:
+    elem = strip.elements[0] if len(strip.elements) else None
+    return (elem.orig_width, elem.orig_height) if elem is not None else (0, 0)
+
+
+def check_strip(strip) -> None:
+    """Raise SourceError with a reason when the strip cannot be stylized."""
+    if strip.type not in SUPPORTED:
+        raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; Kino stylizes movie and "
+                          "image strips")
+    if strip.frame_final_duration <= 0:
+        raise SourceError(f"strip {strip.name!r} is empty (it shows no frames)")
+    files = strip_files(strip)
+    missing = [f for f in files if not os.path.isfile(f)]
+    if strip.type == "MOVIE" and missing:
+        raise SourceError(f"strip {strip.name!r}: the movie file {missing[0]} is missing; relink it "
+                          "(Strip > Movie Strip > Change Path) and try again")
+    if strip.type == "IMAGE" and len(missing) == len(files):
+        raise SourceError(f"strip {strip.name!r}: its image files in {os.path.dirname(files[0])} are missing")
+    w, h = source_size(strip)
+    if w <= 0 or h <= 0:
+        raise SourceError(f"strip {strip.name!r}: Blender cannot decode {files[0]} (no frame size); "
+                          "check that the file is a readable video or image")
+
+
+def source_identity(strip) -> dict:
+    """What the strip shows: files (with size and mtime) and every timing property."""
+    files = []
+    for path in strip_files(strip)[:2] + strip_files(strip)[-1:]:
+        try:
+            st = os.stat(path)
+            files.append({"path": path, "bytes": st.st_size, "mtime": int(st.st_mtime)})
+        except OSError:
+            files.append({"path": path})
+    timing = {k: getattr(strip, k, None) for k in (
+        "frame_start", "frame_offset_start", "frame_offset_end", "animation_offset_start",
+        "animation_offset_end", "use_reverse_frames", "strobe")}
+    retime = [k.timeline_frame for k in getattr(strip, "retiming_keys", [])]
+    return {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
+            "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
+            "size": list(source_size(strip))}
+
+
+def _feeds(strip, target) -> bool:
+    """True for effect strips (e.g. Speed) whose inputs lead to ``target``."""
+    for name in ("input_1", "input_2"):
+        inp = getattr(strip, name, None)
+        if inp is not None and (inp.name == target or _feeds(inp, target)):
+            return True
+    return False
+
+
+class StripSource:
+    """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3)."""
+
+    def __init__(self, scene, strip):
+        check_strip(strip)
+        self.name = strip.name
+        self.width, self.height = source_size(strip)
+        self.work = tempfile.mkdtemp(prefix="kino-extract-")
+        self.tmp = scene.copy()
+        self.tmp.name = f".kino_extract_{strip.name}"
+        self._setup()
+
+    def _setup(self) -> None:
+        sed = self.tmp.sequence_editor
+        for s in sed.strips_all:
+            s.mute = not (s.name == self.name or _feeds(s, self.name))
+        for ch in sed.channels:
+            ch.mute = False
+        t = sed.strips_all[self.name]
+        tr = t.transform
+        tr.offset_x = tr.offset_y = tr.rotation = 0.0
+        tr.scale_x = tr.scale_y = 1.0
+        t.crop.min_x = t.crop.max_x = t.crop.min_y = t.crop.max_y = 0
+        t.use_flip_x = t.use_flip_y = False
+        t.blend_type = 'REPLACE'
+        t.blend_alpha = 1.0
+        r = self.tmp.render
+        r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
+        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        r.use_sequencer, r.use_compositing, r.use_border = True, False, False
+        r.use_stamp = False
+        r.image_settings.file_format = 'BMP'
+        r.image_settings.color_mode = 'RGB'
+        r.filepath = os.path.join(self.work, "src_####")
+        vs = self.tmp.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
+
+    def read(self, timeline_frame: int) -> np.ndarray:
+        t = self.tmp.sequence_editor.strips_all[self.name]
+        if t.type == "IMAGE":
+            elem = t.strip_elem_from_frame(timeline_frame)
+            if elem is not None:
+                path = os.path.join(bpy.path.abspath(t.directory), elem.filename)
+                if not os.path.isfile(path):
+                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                                      "is missing")
+        self.tmp.frame_start = self.tmp.frame_end = int(timeline_frame)
+        bpy.ops.render.render(animation=True, scene=self.tmp.name)
+        path = self.tmp.render.frame_path(frame=int(timeline_frame))
+        try:
+            image = read_bmp(path)
+        except (OSError, BMPError) as exc:
+            raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {timeline_frame} "
+                              f"({exc})") from None
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+        return image
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            bpy.data.scenes.remove(self.tmp)
+            self.tmp = None
+        shutil.rmtree(self.work, ignore_errors=True)

@@ -1,0 +1,177 @@
+"""``Scene.kino``: the look, its stage switches and parameters, stored generically.
+
+Stages and parameters come from what the backend advertises in ``session.hello`` (ParamSpecs), so a
+new stage or parameter needs no add-on change. Each parameter is one ``KinoParam`` item holding a
+value slot per kind; ``sync_from_hello`` rebuilds the items for the current look and keeps values the
+user already set.
+"""
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
+                       PointerProperty, StringProperty)
+
+from ..core.workflow import compose_workflow, look_stage, preset_workflow, stage_params
+from .backend import BACKEND
+
+_ENUM_CACHE: dict = {}  # Blender needs the item tuples of dynamic enums kept alive
+
+
+def _cached(key, items):
+    _ENUM_CACHE[key] = items
+    return items
+
+
+def _look_items(self, context):
+    looks = BACKEND.hello.get("looks") or []
+    items = [(lk["name"], lk.get("label") or lk["name"], lk.get("help") or "", i) for i, lk in enumerate(looks)]
+    if self.look_name and self.look_name not in [i[0] for i in items]:
+        items.append((self.look_name, self.look_name, "start the backend to see every look", len(items)))
+    return _cached("looks", items or [("toon", "toon", "start the backend to see every look", 0)])
+
+
+def _get_look(self):
+    names = [i[0] for i in _look_items(self, None)]
+    return names.index(self.look_name) if self.look_name in names else 0
+
+
+def _set_look(self, index):
+    items = _look_items(self, None)
+    self.look_name = items[index][0] if 0 <= index < len(items) else ""
+
+
+def _on_look(self, context):
+    sync_from_hello(self, BACKEND.hello)
+
+
+def _enum_value_items(self, context):
+    for spec in stage_params(BACKEND.hello, self.stage):
+        if spec["name"] == self.name and spec.get("choices"):
+            items = [(str(c), str(c), "", i) for i, c in enumerate(spec["choices"])]
+            return _cached((self.stage, self.name), items)
+    current = self.str_value or "-"
+    return _cached((self.stage, self.name), [(current, current, "", 0)])
+
+
+def _get_enum(self):
+    names = [i[0] for i in _enum_value_items(self, None)]
+    return names.index(self.str_value) if self.str_value in names else 0
+
+
+def _set_enum(self, index):
+    items = _enum_value_items(self, None)
+    self.str_value = items[index][0] if 0 <= index < len(items) else ""
+
+
+class KinoParam(bpy.types.PropertyGroup):
+    stage: StringProperty()
+    name: StringProperty()
+    kind: StringProperty()
+    help: StringProperty()
+    int_value: IntProperty(name="Value")
+    float_value: FloatProperty(name="Value", precision=3)
+    bool_value: BoolProperty(name="Value")
+    str_value: StringProperty(name="Value")
+    path_value: StringProperty(name="Value", subtype='FILE_PATH')
+    enum_value: EnumProperty(name="Value", items=_enum_value_items, get=_get_enum, set=_set_enum)
+
+    def value_prop(self) -> str:
+        return {"int": "int_value", "float": "float_value", "bool": "bool_value", "enum": "enum_value",
+                "path": "path_value", "image": "path_value"}.get(self.kind, "str_value")
+
+    def value(self):
+        if self.kind == "int":
+            return self.int_value
+        if self.kind == "float":
+            return self.float_value
+        if self.kind == "bool":
+            return self.bool_value
+        if self.kind in ("path", "image"):
+            return bpy.path.abspath(self.path_value) if self.path_value else None
+        if self.kind == "list":
+            items = [v.strip() for v in self.str_value.split(";") if v.strip()]
+            return items or None
+        return self.str_value or None
+
+    def set_value(self, value) -> None:
+        if value is None:
+            return
+        if self.kind == "int":
+            self.int_value = int(value)
+        elif self.kind == "float":
+            self.float_value = float(value)
+        elif self.kind == "bool":
+            self.bool_value = bool(value)
+        elif self.kind in ("path", "image"):
+            self.path_value = str(value)
+        elif self.kind == "list":
+            self.str_value = "; ".join(map(str, value if isinstance(value, list) else [value]))
+        else:
+            self.str_value = str(value)
+
+
+class KinoStageToggle(bpy.types.PropertyGroup):
+    name: StringProperty()
+    enabled: BoolProperty(name="Enabled", default=True)
+
+
+class KinoSceneProps(bpy.types.PropertyGroup):
+    look_name: StringProperty(name="Look", default="toon")
+    look: EnumProperty(name="Look", description="The style to apply", items=_look_items, get=_get_look,
+                       set=_set_look, update=_on_look)
+    synced_look: StringProperty()
+    stages: CollectionProperty(type=KinoStageToggle)
+    params: CollectionProperty(type=KinoParam)
+    show_params: BoolProperty(name="Parameters", default=True)
+
+
+def sync_from_hello(kino, hello: dict) -> None:
+    """Rebuild stage switches and parameter items for ``kino.look_name`` (keeps values already set)."""
+    names = [lk["name"] for lk in hello.get("looks") or []]
+    if not names:
+        return
+    if kino.look_name not in names:
+        kino.look_name = "toon" if "toon" in names else names[0]
+    workflow = preset_workflow(hello, kino.look_name)
+    old = {(p.stage, p.name): p.value() for p in kino.params}
+    old_enabled = {s.name: s.enabled for s in kino.stages}
+    kino.params.clear()
+    kino.stages.clear()
+    main = look_stage(hello, workflow)
+    for st in workflow["stages"]:
+        if st["name"] != main:
+            toggle = kino.stages.add()
+            toggle.name = st["name"]
+            toggle.enabled = old_enabled.get(st["name"], st["enabled"])
+        for spec in stage_params(hello, st["name"]):
+            item = kino.params.add()
+            item.stage, item.name, item.kind = st["name"], spec["name"], spec.get("kind", "str")
+            item.help = spec.get("help") or ""
+            item.set_value(st["params"].get(spec["name"], spec.get("default")))
+            if (st["name"], spec["name"]) in old:
+                item.set_value(old[(st["name"], spec["name"])])
+    kino.synced_look = kino.look_name
+
+
+def workflow_from_scene(kino, hello: dict) -> dict:
+    """The workflow the panel's settings describe."""
+    if kino.synced_look != kino.look_name:
+        sync_from_hello(kino, hello)
+    overrides: dict = {}
+    for p in kino.params:
+        value = p.value()
+        if value is not None:
+            overrides.setdefault(p.stage, {})[p.name] = value
+    enabled = {s.name: s.enabled for s in kino.stages}
+    return compose_workflow(hello, kino.look_name, overrides, enabled)
+
+
+def on_register():
+    bpy.types.Scene.kino = PointerProperty(type=KinoSceneProps)
+
+
+def on_unregister():
+    del bpy.types.Scene.kino
+
+
+CLASSES = (KinoParam, KinoStageToggle, KinoSceneProps)
