@@ -1,0 +1,62 @@
+"""Garbage mattes: a user rectangle (outside = background) and automatic letterbox-bar detection."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+Rect = Tuple[int, int, int, int]
+
+
+def parse_rect(text, width: Optional[int] = None, height: Optional[int] = None) -> Optional[Rect]:
+    """``"X,Y,W,H"`` (source px, origin top-left) or a 4-sequence -> tuple; ``None``/"" -> None."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        x, y, w, h = (int(round(float(p))) for p in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"garbage matte {text!r} must be X,Y,W,H in source pixels, e.g. 40,0,400,480") from None
+    if w <= 0 or h <= 0:
+        raise ValueError(f"garbage matte {text!r}: width and height must be positive")
+    if width is not None and height is not None and (x >= width or y >= height or x + w <= 0 or y + h <= 0):
+        raise ValueError(f"garbage matte {text!r} lies outside the {width}x{height} frame")
+    return (x, y, w, h)
+
+
+def garbage_mask(shape: Sequence[int], rect: Optional[Rect], bars: Optional[Rect] = None) -> np.ndarray:
+    """float32 (H, W): 1 inside the rectangle (and inside the picture area ``bars``), 0 outside."""
+    h, w = int(shape[0]), int(shape[1])
+    mask = np.ones((h, w), np.float32)
+    for r in (rect, bars):
+        if r is None:
+            continue
+        x, y, rw, rh = r
+        keep = np.zeros((h, w), np.float32)
+        keep[max(0, y):max(0, min(h, y + rh)), max(0, x):max(0, min(w, x + rw))] = 1.0
+        mask *= keep
+    return mask
+
+
+def detect_bars(image: np.ndarray, max_fraction: float = 0.15, level: int = 24) -> Optional[Rect]:
+    """Find black letterbox/pillarbox bars: whole rows/columns at the frame edges that are near black
+    and flat. Returns the picture area (X, Y, W, H) without the bars, or None when there are none.
+    """
+    h, w = image.shape[:2]
+    m = image.max(axis=2).astype(np.int16)
+
+    def run(lines: np.ndarray, limit: int) -> int:
+        n = 0
+        for line in lines[:limit]:
+            if np.percentile(line, 99) > level or line.std() > 6:
+                break
+            n += 1
+        return n
+
+    top = run(m, int(h * max_fraction))
+    bottom = run(m[::-1], int(h * max_fraction))
+    left = run(m.T, int(w * max_fraction))
+    right = run(m.T[::-1], int(w * max_fraction))
+    if top + bottom + left + right == 0 or top + bottom >= h or left + right >= w:
+        return None
+    return (left, top, w - left - right, h - top - bottom)
