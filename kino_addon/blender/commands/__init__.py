@@ -1,0 +1,1 @@
+"""Blender-side ``scripts/kino`` commands; each module has ``main(argv) -> int``."""
