@@ -49,5 +49,6 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
     for n in range(2, count + 1):
         strip.elements.append(os.path.basename(frame_path(folder, n)))
     strip.colorspace_settings.name = "sRGB"
+    strip.select = False  # keep the user's selection: a re-run stylizes the source, not the result
     _copy_look(source, strip)
     return strip

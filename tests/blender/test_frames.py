@@ -1,0 +1,92 @@
+"""Frame accuracy through the real add-on and backend: the `none` look must return exactly the
+source pixels the sequencer shows at each timeline frame (trims, offsets), and the result strip must
+sit aligned in a free channel above the source."""
+import os
+
+import bpy
+import numpy as np
+
+from conftest import add_image_strip, bar_index, index_frame, select_only
+
+
+def _run_stylize(kino, **kw):
+    assert bpy.ops.kino.stylize(**kw) == {'FINISHED'}
+    job = kino.jobs.RUNNER.finished[-1]
+    assert job.session.state == "completed", job.session.error
+    return job
+
+
+def test_none_returns_source_pixels_for_trimmed_offset_strip(scene, media, kino, none_look):
+    strip = add_image_strip(scene, media / "idx", start=10)
+    strip.frame_offset_start, strip.frame_offset_end = 2, 3
+    strip.animation_offset_start = 1
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino)
+    first, count = strip.frame_final_start, strip.frame_final_duration
+    assert (job.plan.first, job.plan.count) == (first, count)
+    for n in range(1, count + 1):
+        t = first + n - 1
+        src = t - int(strip.frame_start) + strip.animation_offset_start + 1  # 1-based source index
+        out = kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))
+        assert np.array_equal(out, index_frame(src)), f"output {n} (timeline {t}) is not source frame {src}"
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert result.name == "idx_none" and result.type == "IMAGE"
+    assert result.channel == strip.channel + 1
+    assert (result.frame_final_start, result.frame_final_duration) == (first, count)
+    assert len(result.elements) == count and result.colorspace_settings.name == "sRGB"
+    assert bpy.path.abspath(result.directory).rstrip("/") == job.folder.rstrip("/")
+    assert os.path.dirname(job.folder) == bpy.path.abspath("//kino")
+    assert os.path.basename(job.folder).startswith("idx_none_")
+    assert sorted(os.listdir(job.folder)) == [f"frame_{n:04d}.png" for n in range(1, count + 1)] + ["kino.json"]
+
+
+def test_frame_range_and_busy_channel_and_rerun_reuses(scene, media, kino, none_look):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    blocker = scene.sequence_editor.strips.new_effect(name="blocker", type='COLOR', channel=2, frame_start=3,
+                                                       length=4)
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino, frame_first=3, frame_last=6)
+    assert job.plan.timeline_frames == [3, 4, 5, 6]
+    assert [bar_index(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))) for n in range(1, 5)] \
+        == [3, 4, 5, 6]
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert result.channel == 3 and blocker.channel == 2  # channel 2 is busy over frames 3-6
+    assert (result.frame_final_start, result.frame_final_duration) == (3, 4)
+    mtimes = [os.stat(os.path.join(job.folder, f"frame_{n:04d}.png")).st_mtime_ns for n in range(1, 5)]
+    again = _run_stylize(kino, frame_first=3, frame_last=6)
+    assert again.folder == job.folder and again.session.reused == 4
+    assert mtimes == [os.stat(os.path.join(job.folder, f"frame_{n:04d}.png")).st_mtime_ns for n in range(1, 5)]
+    names = [s.name for s in scene.sequence_editor.strips]
+    assert names.count("idx_none") == 1  # replaced, not duplicated
+
+
+def _render_movie(scene_src, folder, path):
+    """Encode the index sequence to an mp4 with Blender itself (no cv2 in this environment)."""
+    tmp = bpy.data.scenes.new("mk_movie")
+    sed = tmp.sequence_editor_create()
+    add_image_strip(tmp, folder, start=1, channel=1)
+    r = tmp.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = 64, 48, 100
+    r.image_settings.media_type = 'VIDEO'
+    r.image_settings.file_format = 'FFMPEG'
+    r.ffmpeg.format, r.ffmpeg.codec, r.ffmpeg.constant_rate_factor = 'MPEG4', 'H264', 'LOSSLESS'
+    tmp.view_settings.view_transform = 'Standard'
+    tmp.frame_start, tmp.frame_end = 1, len(sed.strips[0].elements)
+    r.filepath = path
+    bpy.ops.render.render(animation=True, scene=tmp.name)
+    bpy.data.scenes.remove(tmp)
+    return [os.path.join(os.path.dirname(path), f) for f in os.listdir(os.path.dirname(path)) if f.endswith(".mp4")][0]
+
+
+def test_movie_strip_frames_follow_the_timeline(scene, media, kino, none_look, tmp_path):
+    movie = _render_movie(scene, media / "idx", str(tmp_path / "idx.mp4"))
+    strip = scene.sequence_editor.strips.new_movie(name="mov", filepath=movie, channel=1, frame_start=5)
+    strip.frame_offset_start = 3
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino)
+    ids = [bar_index(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png")))
+           for n in range(1, job.plan.count + 1)]
+    assert ids == list(range(4, 13))  # timeline 8.. shows source frames 4..12

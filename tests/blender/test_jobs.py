@@ -1,0 +1,71 @@
+"""The UI path (single timer pump), cancel and resume, and backend death mid-job."""
+import os
+import signal
+
+import bpy
+import numpy as np
+import pytest
+
+from conftest import add_image_strip, index_frame, select_only
+
+
+def _job(kino, scene, strip, backend, look, out_dir, max_in_flight=1):
+    workflow = {"version": 1, "look": look, "stages": [{"name": look, "enabled": True, "params": {}}]}
+    return kino.jobs.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, out_dir=str(out_dir),
+                              alive=backend.alive, max_in_flight=max_in_flight)
+
+
+def test_timer_pump_cancel_keeps_frames_and_rerun_resumes(scene, media, kino, backend, none_look, tmp_path):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    out = tmp_path / "out"
+    job = _job(kino, scene, strip, backend, none_look, out)
+    kino.jobs.RUNNER.add([job])
+    ticks = 0
+    while job.session.frames_on_disk < 3:
+        assert kino.pump.pump() is not None
+        ticks += 1
+        assert ticks < 10000
+    assert bpy.ops.kino.cancel() == {'FINISHED'}
+    while kino.pump.pump() is not None:
+        pass
+    assert job.session.state == "cancelled"
+    kept = kino.plan.existing_frames(str(out))
+    assert 3 <= len(kept) < 12 and kept == list(range(1, len(kept) + 1))
+    assert not job.result_strip and not (out / ".partial").exists()
+    bpy.ops.kino.stylize(workflow_json='{"version": 1, "look": "%s", "stages": [{"name": "%s", "enabled": true,'
+                                       ' "params": {}}]}' % (none_look, none_look), output_dir=str(out))
+    again = kino.jobs.RUNNER.finished[-1]
+    assert again.session.state == "completed" and again.session.reused == len(kept)
+    for n in range(1, 13):
+        assert np.array_equal(kino.png.read_png(str(out / f"frame_{n:04d}.png")), index_frame(n))
+
+
+def test_backend_death_mid_job_keeps_frames_and_restarts(scene, media, kino, backend, none_look, tmp_path):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    out = tmp_path / "out"
+    job = _job(kino, scene, strip, backend, none_look, out)
+    kino.jobs.RUNNER.add([job])
+    while job.session.frames_on_disk < 2:
+        kino.jobs.RUNNER.step()
+    os.kill(backend.process.pid, signal.SIGKILL)
+    kino.jobs.RUNNER.run()
+    assert job.session.state == "failed"
+    assert "backend" in job.session.error and "kept" in job.session.error and "resume" in job.session.error
+    assert kino.jobs.RUNNER.last_error.startswith("idx: ")
+    kept = kino.plan.existing_frames(str(out))
+    assert len(kept) >= 2
+    for n in kept:  # every frame on disk is complete and right
+        assert np.array_equal(kino.png.read_png(str(out / f"frame_{n:04d}.png")), index_frame(n))
+    assert not backend.connected()
+    assert bpy.ops.kino.backend_start() == {'FINISHED'}
+    assert backend.connected()
+    assert bpy.ops.kino.stylize(output_dir=str(out), workflow_json=job.session.spec.workflow and
+                                __import__("json").dumps(job.session.spec.workflow)) == {'FINISHED'}
+    assert kino.jobs.RUNNER.finished[-1].session.reused == len(kept)
+
+
+def test_stylize_needs_a_selected_strip(scene, kino):
+    with pytest.raises(RuntimeError, match="poll"):
+        bpy.ops.kino.stylize()
