@@ -62,10 +62,15 @@ def controlnet(unet):
     from diffusers import ControlNetModel
     cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=S.CONTROLNET_EMBED)
     _seed(21)
-    with torch.no_grad():  # from_unet zero-inits the output convs like a fresh ControlNet: randomise them
+    with torch.no_grad():
         for name, p in cn.named_parameters():
-            if name.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")):
+            if name.endswith("bias"):
+                continue
+            if name.startswith(("controlnet_down_blocks", "controlnet_mid_block")):  # zero-init in a fresh one
                 p.copy_(torch.randn_like(p) * 0.3)
+            elif name.startswith("controlnet_cond_embedding"):  # He init so the control image reaches the UNet
+                gain = 2.0 if "conv_out" in name else 1.0
+                p.copy_(torch.randn_like(p) * gain * (2.0 / p[0].numel()) ** 0.5)
     return cn
 
 
@@ -109,8 +114,14 @@ def kohya_lora_state(pipe, rank: int = 4, scale: float = 0.6) -> dict:
 
 def taesd():
     from diffusers import AutoencoderTiny
+    import torch
     _seed(51)
-    return AutoencoderTiny(**S.TAESD)
+    vae = AutoencoderTiny(**S.TAESD)
+    last = [m for m in vae.decoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():  # keep random decodes inside [0, 1] (mid grey with texture) instead of clipping
+        last.weight.mul_(0.05)
+        last.bias.fill_(0.5)
+    return vae
 
 
 def image_encoder():

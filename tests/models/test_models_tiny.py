@@ -1,0 +1,67 @@
+"""make-tiny writes every model in its real format, and the registry classifies each one."""
+import json
+import os
+import subprocess
+import sys
+
+from kino_backend.models.classify import classify
+from kino_backend.models.registry import scan
+from kino_backend.models.st_header import read_header
+
+EXPECTED = {  # name -> (kind, arch, format)
+    "sd15-tiny.safetensors": ("checkpoint", "sd15", "single_file"),
+    "sd15-tiny": ("checkpoint", "sd15", "diffusers"),
+    "sdxl-tiny": ("checkpoint", "sdxl", "diffusers"),
+    "controlnet-tiny": ("controlnet", "sd15", "diffusers"),
+    "ip-adapter-tiny/models/ip-adapter_sd15.safetensors": ("ip_adapter", "sd15", "single_file"),
+    "ip-adapter-tiny/models/image_encoder": ("image_encoder", None, "diffusers"),
+    "lora-tiny.safetensors": ("lora", "sd15", "kohya"),
+    "taesd-tiny": ("taesd", None, "diffusers"),
+}
+
+
+def test_every_file_written(tiny_dir):
+    for rel in ("sd15-tiny.safetensors", "sd15-tiny/model_index.json", "sd15-tiny/unet/diffusion_pytorch_model.safetensors",
+                "sd15-tiny/tokenizer/tokenizer.json", "sdxl-tiny/text_encoder_2/model.safetensors",
+                "sdxl-tiny/tokenizer_2/tokenizer_config.json", "controlnet-tiny/config.json",
+                "ip-adapter-tiny/models/ip-adapter_sd15.safetensors", "ip-adapter-tiny/models/image_encoder/config.json",
+                "lora-tiny.safetensors", "taesd-tiny/config.json"):
+        assert (tiny_dir / rel).is_file(), rel
+        assert (tiny_dir / rel).stat().st_size > 0
+
+
+def test_single_file_is_ldm_layout(tiny_dir):
+    keys = read_header(str(tiny_dir / "sd15-tiny.safetensors"))
+    assert any(k.startswith("model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2") for k in keys)
+    assert keys["first_stage_model.encoder.mid.attn_1.q.weight"]["shape"][2:] == [1, 1]  # 1x1 conv
+    assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in keys
+    assert not any(k.startswith(("unet.", "down_blocks.")) for k in keys)
+
+
+def test_lora_is_kohya_style(tiny_dir):
+    keys = read_header(str(tiny_dir / "lora-tiny.safetensors"))
+    assert "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight" in keys
+    assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha" in keys
+    assert any(k.startswith("lora_te_") for k in keys)
+
+
+def test_registry_classifies_each(tiny_dir):
+    found = {e["name"]: e for e in scan(str(tiny_dir), hf_cache=False)}
+    for name, (kind, arch, fmt) in EXPECTED.items():
+        assert name in found, f"{name} not listed; got {sorted(found)}"
+        e = found[name]
+        assert (e["kind"], e["arch"], e["format"]) == (kind, arch, fmt), (name, e)
+        assert e["size"] > 0 and os.path.exists(e["path"])
+    ipa = found["ip-adapter-tiny/models/ip-adapter_sd15.safetensors"]
+    assert ipa["image_encoder"].endswith(os.path.join("models", "image_encoder"))
+    assert classify(str(tiny_dir / "ip-adapter-tiny"))["kind"] == "ip_adapter"
+
+
+def test_models_list_command(tiny_dir):
+    env = dict(os.environ, HF_HUB_CACHE=str(tiny_dir / "no-hf-cache"))
+    proc = subprocess.run([sys.executable, "-m", "kino_backend", "models", "list", str(tiny_dir), "--json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    models = json.loads(proc.stdout.strip().splitlines()[-1])["models"]
+    kinds = {m["name"]: m["kind"] for m in models}
+    assert kinds["sd15-tiny.safetensors"] == "checkpoint" and kinds["controlnet-tiny"] == "controlnet"
