@@ -10,10 +10,13 @@
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Sequence
+import os
+from typing import Iterable, Iterator, List, Sequence
 
 import cv2
 import numpy as np
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
@@ -87,28 +90,38 @@ def border_cut_mad(a: np.ndarray, b: np.ndarray, cut: float = 0.1) -> float:
     return float(np.mean(np.abs(a[y0:h - y0, x0:w - x0].astype(np.float64) - b[y0:h - y0, x0:w - x0])))
 
 
-def read_frames(path: str, limit: int | None = None) -> List[np.ndarray]:
-    """RGB frames of a video file or a folder of images (sorted by name)."""
-    import os
-    frames: List[np.ndarray] = []
+def iter_frames(path: str, first: int = 1, last: int | None = None) -> Iterator[np.ndarray]:
+    """RGB frames ``first..last`` (1-based, inclusive) of a video file or a folder of images (sorted
+    by name), one at a time."""
     if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if n.lower().endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")))
-        for n in names[:limit]:
+        names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS))
+        if not names:
+            raise ValueError(f"the folder {path} holds no images; give a video file or a folder of images")
+        for n in names[first - 1:last]:
             img = cv2.imread(os.path.join(path, n), cv2.IMREAD_COLOR)
             if img is None:
                 raise ValueError(f"cannot read image {os.path.join(path, n)}")
-            frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-        return frames
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise ValueError(f"cannot open video {path}; give a video file or a folder of images")
-    while limit is None or len(frames) < limit:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames
+    try:
+        index = 0
+        while last is None or index < last:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            index += 1
+            if index >= first:
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def read_frames(path: str, limit: int | None = None) -> List[np.ndarray]:
+    """The first ``limit`` (default all) RGB frames of a video file or a folder of images."""
+    return list(iter_frames(path, 1, limit))
 
 
 def shake_matrices(count: int, width: int, height: int, *, shift_px: float = 4.0, degrees: float = 1.0,

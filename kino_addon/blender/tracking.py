@@ -12,6 +12,9 @@ import contextlib
 import os
 
 import bpy
+import numpy as np
+
+from ..core import stabilize_geom as geo
 
 KINO_PREFIX = "kino_"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp")
@@ -97,39 +100,53 @@ def artist_tracks(clip) -> list:
     return [t for t in clip.tracking.tracks if not t.name.startswith(KINO_PREFIX)]
 
 
+def _delete_tracks(clip, names) -> None:
+    """Delete the named tracks (the RNA collection has no remove(): select them and run the
+    operator). Must run inside :func:`clip_editor`."""
+    names = set(names)
+    if not names:
+        return
+    for t in clip.tracking.tracks:
+        t.select = t.name in names
+    bpy.ops.clip.delete_track(confirm=False)
+
+
 def remove_kino_tracks(clip) -> None:
-    tracks = clip.tracking.tracks
-    for t in list(tracks):
-        if t.name.startswith(KINO_PREFIX):
-            tracks.remove(t)
+    """Delete the tracks Kino made earlier on ``clip`` (the artist's tracks stay)."""
+    names = [t.name for t in clip.tracking.tracks if t.name.startswith(KINO_PREFIX)]
+    if names:
+        with clip_editor(clip):
+            _delete_tracks(clip, names)
 
 
 def _keyframes(first: int, last: int, step: int) -> list:
-    keys = list(range(first, last + 1, max(step, 1)))
+    if step <= 0:
+        return sorted({first, (first + last) // 2, last})
+    keys = list(range(first, last + 1, step))
     if keys[-1] != last:
         keys.append(last)
     return keys
 
 
 def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, min_distance: int = 0,
-                     margin: int = 0, keyframe_step: int = 0, correlation_min: float = 0.8) -> list:
+                     margin: int = 0, keyframe_step: int = 0, correlation_min: float = 0.8,
+                     region=None) -> list:
     """Detect features and track them over clip frames ``first..last`` (inclusive).
 
     Features are detected on keyframes (the first and last frame and every ``keyframe_step`` frames
-    between; by default 3-4 keyframes), each set tracked forwards and backwards through the range, so
+    between; by default the first, middle and last frame), each set tracked forwards and backwards through the range, so
     features hidden at one moment (a person walking past) are found at another. Returns the new
     tracks (named ``kino_NNN``); Kino's earlier tracks on the clip are removed first.
     """
     w, h = clip.size
-    min_distance = min_distance or max(8, min(w, h) // 14)
+    min_distance = min_distance or max(10, min(w, h) // 10)
     margin = margin or max(8, min(w, h) // 24)
-    keyframe_step = keyframe_step or max(8, (last - first) // 3)
-    remove_kino_tracks(clip)
     settings = clip.tracking.settings
     settings.default_correlation_min = correlation_min
     settings.default_search_size = max(71, int(0.08 * max(w, h)) * 2 + 21)
     made = []
     with clip_editor(clip) as scene:
+        _delete_tracks(clip, [t.name for t in clip.tracking.tracks if t.name.startswith(KINO_PREFIX)])
         scene.frame_start, scene.frame_end = first, last
         for key in _keyframes(first, last, keyframe_step):
             for t in clip.tracking.tracks:
@@ -137,11 +154,17 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, mi
             scene.frame_current = key
             before = set(t.name for t in clip.tracking.tracks)
             bpy.ops.clip.detect_features(threshold=threshold, min_distance=min_distance, margin=margin)
-            new = [t for t in clip.tracking.tracks if t.name not in before]
-            for t in new:
-                t.name = f"{KINO_PREFIX}{len(made):03d}"
-                t.select = True
-                made.append(t)
+            new = [t.name for t in clip.tracking.tracks if t.name not in before]
+            if region is not None:
+                new = _keep_inside(clip, new, key, region)
+            new = _drop_duplicates(clip, new, made, key, 0.5 * min_distance)
+            renamed = []
+            for name in new:
+                renamed.append(f"{KINO_PREFIX}{len(made) + len(renamed):03d}")
+                clip.tracking.tracks[name].name = renamed[-1]
+            for t in clip.tracking.tracks:
+                t.select = t.name in renamed
+            made.extend(renamed)
             if not new:
                 continue
             if key < last:
@@ -152,7 +175,45 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, mi
     if not made:
         raise TrackingError("Blender's tracker found no features to track; the clip may be blank or very "
                             "soft (try a lower detection threshold)")
-    return [t.name for t in made]
+    return made
+
+
+def _marker_px(track, frame, w, h):
+    m = track.markers.find_frame(frame)
+    if m is None or m.mute:
+        return None
+    return geo.blender_to_pixels(m.co, w, h)
+
+
+def _drop_duplicates(clip, names, made, frame, radius):
+    """Delete new tracks that start within ``radius`` px of a feature already tracked through
+    ``frame`` (detected again on a later keyframe); return the names of the others."""
+    w, h = clip.size
+    old = [p for p in (_marker_px(clip.tracking.tracks[n], frame, w, h) for n in made) if p is not None]
+    if not old:
+        return names
+    old = np.array(old)
+    keep, drop = [], []
+    for name in names:
+        p = _marker_px(clip.tracking.tracks[name], frame, w, h)
+        near = p is None or np.min(np.linalg.norm(old - p, axis=1)) < radius
+        (drop if near else keep).append(name)
+    _delete_tracks(clip, drop)
+    return keep
+
+
+def _keep_inside(clip, names, frame, region):
+    """Delete the named tracks whose marker at ``frame`` lies outside ``region`` (pixels); return the
+    names of the others."""
+    w, h = clip.size
+    keep, drop = [], []
+    for name in names:
+        m = clip.tracking.tracks[name].markers.find_frame(frame)
+        x, y = geo.blender_to_pixels(m.co, w, h) if m is not None else (-1e9, -1e9)
+        inside = region[0] <= x < region[0] + region[2] and region[1] <= y < region[1] + region[3]
+        (keep if inside else drop).append(name)
+    _delete_tracks(clip, drop)
+    return keep
 
 
 def read_tracks(clip, names=None) -> list:
