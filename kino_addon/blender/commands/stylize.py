@@ -94,6 +94,13 @@ def add_input_strip(scene, path: str):
     return strip
 
 
+def match_source_to_result(strip, plan) -> None:
+    """With --frames, trim the saved source strip to the stylized range: same start and length."""
+    strip.frame_offset_start += plan.first - strip.frame_final_start
+    strip.frame_offset_end += strip.frame_final_end - (plan.first + plan.count)
+    strip.id_data.frame_start, strip.id_data.frame_end = plan.first, plan.first + plan.count - 1
+
+
 def compose(hello: dict, args) -> dict:
     from kino_addon.core.workflow import NONE_LOOK, WorkflowError, compose_workflow, parse_param_args
     try:
@@ -152,6 +159,7 @@ def run(args) -> dict:
                              stabilize=args.stabilize, track_region=args.track_region or "")
         job = jobs.RUNNER.finished[-1]
         if args.blend:
+            match_source_to_result(strip, job.plan)
             blend = os.path.abspath(args.blend)
             os.makedirs(os.path.dirname(blend), exist_ok=True)
             bpy.ops.wm.save_as_mainfile(filepath=blend)
