@@ -19,6 +19,7 @@ import bpy
 import numpy as np
 
 from ..core.bmp import BMPError, read_bmp
+from ..core.png import check_png
 from ..core.session import SourceError
 
 SUPPORTED = ("MOVIE", "IMAGE")
@@ -73,6 +74,13 @@ def source_identity(strip) -> dict:
     return {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
             "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
             "size": list(source_size(strip))}
+
+
+def _decodable(path: str) -> bool:
+    """Cheap check that an image file is whole (PNG: chunk CRCs and data; others: not empty)."""
+    if path.lower().endswith(".png"):
+        return check_png(path)
+    return os.path.getsize(path) > 0
 
 
 def _feeds(strip, target) -> bool:
@@ -130,6 +138,9 @@ class StripSource:
                 if not os.path.isfile(path):
                     raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
                                       "is missing")
+                if not _decodable(path):
+                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                                      "cannot be decoded (damaged or not an image); replace it and run again")
         self.tmp.frame_start = self.tmp.frame_end = int(timeline_frame)
         bpy.ops.render.render(animation=True, scene=self.tmp.name)
         path = self.tmp.render.frame_path(frame=int(timeline_frame))

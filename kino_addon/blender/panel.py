@@ -34,12 +34,12 @@ class KINO_PT_main(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         kino = context.sequencer_scene.kino
-        self._draw_backend(layout)
+        draw_backend(layout)
         col = layout.column()
         col.enabled = not RUNNER.active
         col.prop(kino, "look")
         if kino.synced_look == kino.look_name:
-            self._draw_stages(col, kino)
+            draw_stages(col, kino)
         row = layout.row(align=True)
         row.scale_y = 1.4
         if RUNNER.active:
@@ -54,39 +54,39 @@ class KINO_PT_main(bpy.types.Panel):
             last = RUNNER.finished[-1]
             layout.label(text=f"Last: {last.strip_name} {last.session.state}", icon='CHECKMARK')
 
-    @staticmethod
-    def _draw_backend(layout):
-        box = layout.box()
-        row = box.row()
-        running = BACKEND.connected()
-        row.label(text=f"Backend: {BACKEND.status_line()}", icon='CHECKMARK' if running else 'UNLINKED')
-        if running:
-            row.operator("kino.backend_stop", text="", icon='X')
-        else:
-            row.operator("kino.backend_start", text="", icon='PLAY')
 
-    @staticmethod
-    def _draw_stages(layout, kino):
-        by_stage: dict = {}
-        for item in kino.params:
-            by_stage.setdefault(item.stage, []).append(item)
-        toggles = {t.name: t for t in kino.stages}
-        order = [kino.look_name] + [t.name for t in kino.stages]
-        order += [s for s in by_stage if s not in order]
-        for stage in order:
-            items = by_stage.get(stage, [])
-            if stage not in toggles and not items:
-                continue
-            box = layout.box()
-            head = box.row()
-            if stage in toggles:
-                head.prop(toggles[stage], "enabled", text=stage.title())
-            else:
-                head.label(text=stage.title())
-            body = box.column()
-            body.enabled = stage not in toggles or toggles[stage].enabled
-            for item in items:
-                body.prop(item, item.value_prop(), text=item.name.replace("_", " ").title())
+def draw_backend(layout):
+    box = layout.box()
+    row = box.row()
+    running = BACKEND.connected()
+    row.label(text=f"Backend: {BACKEND.status_line()}", icon='CHECKMARK' if running else 'UNLINKED')
+    if running:
+        row.operator("kino.backend_stop", text="", icon='X')
+    else:
+        row.operator("kino.backend_start", text="", icon='PLAY')
+
+
+def draw_stages(layout, kino):
+    by_stage: dict = {}
+    for item in kino.params:
+        by_stage.setdefault(item.stage, []).append(item)
+    toggles = {t.name: t for t in kino.stages}
+    order = [kino.look_name] + [t.name for t in kino.stages]
+    order += [s for s in by_stage if s not in order]
+    for stage in order:
+        items = by_stage.get(stage, [])
+        if stage not in toggles and not items:
+            continue
+        box = layout.box()
+        head = box.row()
+        if stage in toggles:
+            head.prop(toggles[stage], "enabled", text=stage.title())
+        else:
+            head.label(text=stage.title())
+        body = box.column()
+        body.enabled = stage not in toggles or toggles[stage].enabled
+        for item in items:
+            body.prop(item, item.value_prop(), text=item.name.replace("_", " ").title())
 
 
 CLASSES = (KINO_PT_main,)

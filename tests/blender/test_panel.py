@@ -1,0 +1,84 @@
+"""The sidebar panel drawn with a recording layout: what it shows in each state."""
+import types
+
+import bpy
+
+from conftest import add_image_strip, select_only
+
+
+class FakeLayout:
+    def __init__(self, log=None):
+        self.log = [] if log is None else log
+        self.enabled = True
+        self.scale_y = 1.0
+
+    def _child(self, *a, **k):
+        return FakeLayout(self.log)
+
+    row = column = box = split = _child
+
+    def prop(self, data, name, **kw):
+        self.log.append(("prop", type(data).__name__, name, kw.get("text")))
+
+    def operator(self, idname, **kw):
+        self.log.append(("operator", idname))
+        return types.SimpleNamespace()
+
+    def label(self, text="", **kw):
+        self.log.append(("label", text))
+
+    def progress(self, factor=0.0, text="", **kw):
+        self.log.append(("progress", round(factor, 3), text))
+
+
+def draw(kino):
+    layout = FakeLayout()
+    kino.panel.KINO_PT_main.draw(types.SimpleNamespace(layout=layout), bpy.context)
+    return layout.log
+
+
+def test_panel_shows_backend_look_stages_params_and_stylize(scene, kino, backend):
+    scene.kino.look_name = "toon"
+    bpy.ops.kino.backend_start()  # syncs the stage switches and parameters from hello
+    log = draw(kino)
+    assert any(e[0] == "label" and e[1].startswith("Backend: running") for e in log)
+    assert ("prop", "KinoSceneProps", "look", None) in log
+    assert ("operator", "kino.stylize") in log and ("operator", "kino.backend_stop") in log
+    toon = next(lk for lk in backend.hello["looks"] if lk["name"] == "toon")
+    drawn = {e[3] for e in log if e[0] == "prop" and e[1] == "KinoParam"}
+    assert toon["params"] and {p["name"].replace("_", " ").title() for p in toon["params"]} <= drawn
+    assert ("prop", "KinoStageToggle", "enabled", "Temporal") in log
+    kinds = {p.kind: p.value_prop() for p in scene.kino.params}
+    assert all(e[2] in kinds.values() for e in log if e[0] == "prop" and e[1] == "KinoParam")
+
+
+def test_panel_progress_cancel_and_last_error(scene, kino, backend, media, none_look):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    workflow = {"version": 1, "look": none_look, "stages": [{"name": none_look, "enabled": True, "params": {}}]}
+    job = kino.jobs.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, alive=backend.alive,
+                             max_in_flight=1)
+    kino.jobs.RUNNER.add([job])
+    while job.session.frames_on_disk < 2:
+        kino.jobs.RUNNER.step()
+    log = draw(kino)
+    assert ("operator", "kino.cancel") in log and ("operator", "kino.stylize") not in log
+    progress = [e for e in log if e[0] == "progress"][0]
+    assert progress[1] == round(job.session.frames_on_disk / 12, 3)
+    assert f"of 12" in progress[2] and progress[2].startswith("idx frame")
+    kino.jobs.RUNNER.cancel()
+    kino.jobs.RUNNER.run()
+    kino.jobs.RUNNER.last_error = "idx: the backend stopped (connection lost); 2 of 12 frames are kept"
+    log = draw(kino)
+    assert ("operator", "kino.stylize") in log
+    text = " ".join(e[1] for e in log if e[0] == "label")
+    assert "the backend stopped" in text and "2 of 12 frames are kept" in text
+
+
+def test_panel_draw_starts_nothing(scene, kino, backend):
+    backend.stop()
+    log = draw(kino)
+    assert not backend.connected() and backend.process is None
+    assert ("operator", "kino.backend_start") in log
+    assert any(e[0] == "label" and e[1] == "Backend: not running" for e in log)
+    bpy.ops.kino.backend_start()
