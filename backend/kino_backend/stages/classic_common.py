@@ -117,6 +117,23 @@ def difference_of_gaussians(gray: np.ndarray, sigma: float, k: float = 1.6, tau:
     return blur(gray, sigma) - tau * blur(gray, sigma * k)
 
 
+def soft_posterize(lab: np.ndarray, levels: int, saturation: float = 1.0, sharpness: float = 3.0) -> np.ndarray:
+    """Quantize L* of a float CIELAB image into ``levels`` bands; scale a*, b* by ``saturation``.
+
+    The step between bands is a tanh of the given ``sharpness`` (3 = nearly hard, 1 = gentle) rather
+    than a hard threshold, so a pixel near a band boundary changes smoothly with the light: bands do
+    not flicker on video. The bands are fixed (no per-frame palette).
+    """
+    lightness = lab[..., 0]
+    step = 100.0 / levels
+    nearest = (np.floor(lightness / step) + 0.5) * step
+    banded = nearest + (step / 2.0) * np.tanh(sharpness * (lightness - nearest) / (step / 2.0)) / np.tanh(sharpness)
+    out = np.empty_like(lab)
+    out[..., 0] = np.clip(banded, 0.0, 100.0)
+    out[..., 1:] = lab[..., 1:] * saturation
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def _noise(h: int, w: int, sigma: float, salt: int) -> np.ndarray:
     rng = np.random.default_rng(TEXTURE_SEED + salt)

@@ -13,26 +13,19 @@ import numpy as np
 
 from .base import ParamSpec
 from .classic_common import (ClassicLook, edge_smooth, luminance, noise, paper, px, resize_to, smooth_along,
-                             tangent_field, to_float, to_uint8, work_size)
+                             soft_posterize, tangent_field, to_float, to_uint8, work_size)
 
 PARAMS = (
-    ParamSpec("brush_size", "float", 14.0, "Width of a brush stroke in pixels of a 1080p frame (scaled "
+    ParamSpec("brush_size", "float", 16.0, "Width of a brush stroke in pixels of a 1080p frame (scaled "
               "with the frame size); strokes are about three times as long as they are wide.",
               min=2.0, max=60.0),
-    ParamSpec("detail", "float", 0.5, "How much fine detail survives the painting (0 = broad, loose "
+    ParamSpec("detail", "float", 0.4, "How much fine detail survives the painting (0 = broad, loose "
               "strokes; 1 = tight, detailed painting).", min=0.0, max=1.0),
-    ParamSpec("stroke_relief", "float", 0.5, "Visibility of the brush-stroke texture and paint relief "
+    ParamSpec("stroke_relief", "float", 0.6, "Visibility of the brush-stroke texture and paint relief "
               "(0 = smooth paint, 1 = thick impasto).", min=0.0, max=1.0),
-    ParamSpec("saturation", "float", 1.15, "Colour saturation multiplier (1 = as filmed).",
+    ParamSpec("saturation", "float", 1.3, "Colour saturation multiplier (1 = as filmed).",
               min=0.0, max=3.0),
 )
-
-
-def _saturate(rgb: np.ndarray, amount: float) -> np.ndarray:
-    if abs(amount - 1.0) < 1e-6:
-        return rgb
-    gray = luminance(rgb)[..., None]
-    return np.clip(gray + (rgb - gray) * amount, 0.0, 1.0)
 
 
 def _relief(shape, direction: tuple, brush: float) -> np.ndarray:
@@ -45,14 +38,26 @@ def _relief(shape, direction: tuple, brush: float) -> np.ndarray:
 
 
 def _dabs(rgb: np.ndarray, brush: float, detail: float) -> np.ndarray:
-    """Colour laid down in dabs: OpenCV's oil-painting filter (the most frequent colour of each
-    neighbourhood) run at half resolution, where a dab is about half a brush wide."""
+    """Colour laid down in dabs: a smooth-weighted Kuwahara filter. Each pixel takes the mean colour
+    of whichever of its four neighbouring quadrants is most uniform (weighted by inverse variance,
+    so the choice is continuous), which turns texture into flat, sharp-edged patches of paint.
+    Variances do not change when the exposure shifts, so dabs do not jump with small light changes."""
     h, w = rgb.shape[:2]
-    small_size = (max(8, w // 2), max(8, h // 2))
-    small = to_uint8(resize_to(rgb, small_size))
-    radius = max(1, int(round(brush * (0.45 - 0.25 * detail))))
-    dabs = cv2.xphoto.oilPainting(small, radius, 6, cv2.COLOR_RGB2Lab)
-    return resize_to(to_float(dabs), (w, h), cv2.INTER_LINEAR)
+    s = max(1, int(round(brush * (0.6 - 0.3 * detail))))
+    k = 2 * s + 1
+    mean = cv2.boxFilter(rgb, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    square = cv2.boxFilter(rgb * rgb, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    var = np.clip(square - mean * mean, 0.0, None).sum(axis=2)
+    pm = cv2.copyMakeBorder(mean, s, s, s, s, cv2.BORDER_REFLECT)
+    pv = cv2.copyMakeBorder(var, s, s, s, s, cv2.BORDER_REFLECT)
+    total = np.zeros_like(rgb)
+    weights = np.zeros((h, w), np.float32)
+    for dy in (0, 2 * s):
+        for dx in (0, 2 * s):
+            wq = 1.0 / (pv[dy:dy + h, dx:dx + w] + 1e-4) ** 2
+            total += wq[..., None] * pm[dy:dy + h, dx:dx + w]
+            weights += wq
+    return total / weights[..., None]
 
 
 def render(image: np.ndarray, p: dict) -> np.ndarray:
@@ -66,14 +71,17 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     painted = np.empty_like(dabs)
     for c in range(3):
         painted[..., c] = smooth_along(np.ascontiguousarray(dabs[..., c]), direction, 0.4 * brush)
-    painted = _saturate(painted, p["saturation"])
+    # Paint in value planes: a gentle banding of lightness, as a painter mixes a few tones per area.
+    lab = soft_posterize(cv2.cvtColor(painted, cv2.COLOR_RGB2Lab), int(round(7 + 6 * detail)),
+                         p["saturation"], sharpness=1.6)
+    painted = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
     relief = p["stroke_relief"]
     if relief > 0:
         height = _relief(src.shape, direction, brush)
         # Lit from the top left: the derivative of the height along the light direction.
         shade = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) + cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3)
         shade = shade / max(float(np.abs(shade).mean()) * 4.0, 1e-6)
-        light = 1.0 - 0.12 * relief * shade - 0.03 * relief * height + 0.03 * relief * paper(src.shape)
+        light = 1.0 - 0.2 * relief * shade - 0.05 * relief * height + 0.04 * relief * paper(src.shape)
         painted = np.clip(painted * light[..., None], 0.0, 1.0)
     return to_uint8(resize_to(painted, (w, h)))
 

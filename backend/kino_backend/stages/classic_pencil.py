@@ -81,6 +81,8 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
         # Coloured pencil: the pigment is the footage's colour, a little richer and darker.
         g = gray[..., None]
         pigment = np.clip(g + (flat - g) * 1.4, 0.0, 1.0) * 0.8
+        # A light layer of colour everywhere (pencils laid flat), the hatching on top of it.
+        sheet = sheet * (1.0 - 0.35 * (1.0 - np.clip(g + (flat - g) * 1.4, 0.0, 1.0)))
         out = sheet * (1.0 - cover) + pigment * sheet * cover
         out = out * (1.0 - 0.5 * lines[..., None] * p["darkness"])
     else:

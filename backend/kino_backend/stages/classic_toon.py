@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from .base import ParamSpec
-from .classic_common import ClassicLook, edge_smooth, ink_lines, px, resize_to, to_float, to_uint8, work_size
+from .classic_common import (ClassicLook, edge_smooth, ink_lines, px, resize_to, soft_posterize, to_float, to_uint8,
+                             work_size)
 
 PARAMS = (
     ParamSpec("levels", "int", 5, "Number of brightness bands in the flat colours (fewer = bolder, "
@@ -37,19 +38,6 @@ def _flatten(rgb: np.ndarray, smoothing: float) -> np.ndarray:
     return edge_smooth(rgb, sigma_space, sigma_color, iterations=3)
 
 
-def _bands(lab: np.ndarray, levels: int, saturation: float) -> np.ndarray:
-    """Soft-quantize L* into ``levels`` bands; scale a*, b* by ``saturation``."""
-    lightness = lab[..., 0]
-    step = 100.0 / levels
-    nearest = (np.floor(lightness / step) + 0.5) * step
-    sharp = 3.0  # tanh steepness across half a band: steep but continuous
-    banded = nearest + (step / 2.0) * np.tanh(sharp * (lightness - nearest) / (step / 2.0))
-    out = np.empty_like(lab)
-    out[..., 0] = np.clip(banded, 0.0, 100.0)
-    out[..., 1:] = lab[..., 1:] * saturation
-    return out
-
-
 def _ink(rgb: np.ndarray, thickness: float, sensitivity: float) -> np.ndarray:
     """Ink coverage in [0, 1]: flow-guided XDoG outlines of the lightly flattened lightness."""
     line_src = edge_smooth(rgb, px(12.0, rgb.shape), 18.0, iterations=2)
@@ -65,7 +53,7 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     src = to_float(resize_to(image, work_size(image.shape)))
     flat = _flatten(src, p["smoothing"])
     lab = cv2.cvtColor(flat, cv2.COLOR_RGB2Lab)
-    colour = np.clip(cv2.cvtColor(_bands(lab, p["levels"], p["saturation"]), cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    colour = np.clip(cv2.cvtColor(soft_posterize(lab, p["levels"], p["saturation"]), cv2.COLOR_Lab2RGB), 0.0, 1.0)
     if p["edge_thickness"] > 0:
         ink = _ink(src, p["edge_thickness"], p["edge_sensitivity"])[..., None]
         # A dark ink tinted by the colour under it reads better than flat black.
