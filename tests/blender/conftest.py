@@ -111,3 +111,8 @@ def select_only(scene, *strips):
     for s in strips:
         s.select = True
     scene.sequence_editor.active_strip = strips[0]
+
+
+@pytest.fixture(scope="session")
+def kino_mods(kino):
+    return kino

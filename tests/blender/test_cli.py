@@ -1,0 +1,78 @@
+"""``scripts/kino stylize`` end to end (contract §3): real footage, exact `none` output, --blend,
+and clear non-zero exits for bad input."""
+import json
+import os
+import subprocess
+
+import bpy
+import numpy as np
+import pytest
+
+from conftest import REPO, index_frame, write_sequence
+
+FOOTAGE = REPO.parent / "shared" / "footage"
+
+
+def kino(*args, timeout=300):
+    return subprocess.run([str(REPO / "scripts" / "kino"), "stylize", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_real_footage_toon_four_frames_with_blend(tmp_path, kino_mods):
+    clip = FOOTAGE / "carphone_tiny.mp4"
+    if not clip.exists():
+        pytest.skip(f"real footage not found at {clip} (../shared/footage is absent)")
+    out, blend = tmp_path / "toon", tmp_path / "scene.blend"
+    run = kino(clip, "--look", "toon", "--frames", "2:5", "--out", out, "--blend", blend)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(os.listdir(out)) == [f"frame_{n:04d}.png" for n in range(1, 5)] + ["kino.json"]
+    frames = [kino_mods.png.read_png(str(out / f"frame_{n:04d}.png")) for n in range(1, 5)]
+    assert all(f.shape == (144, 176, 3) for f in frames)
+    side = json.loads((out / "kino.json").read_text())
+    assert side["status"] == "completed" and side["workflow"]["look"] == "toon"
+    assert [s["name"] for s in side["workflow"]["stages"]][:1] == ["toon"]
+    assert side["frames"]["count"] == 4 and side["source"]["input"] == str(clip)
+    assert "--frames 2:5" in side["command"] and side["versions"]["blender"] == bpy.app.version_string
+    assert np.abs(frames[0].astype(int) - frames[3].astype(int)).mean() > 0.5  # frames differ: it moves
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    strips = {s.name: s for s in bpy.context.scene.sequence_editor.strips}
+    src, res = strips["carphone_tiny.mp4"], strips["carphone_tiny.mp4_toon"]
+    assert res.channel > src.channel and res.type == "IMAGE" and len(res.elements) == 4
+    assert (res.frame_final_start, res.frame_final_duration) == (src.frame_final_start, src.frame_final_duration)
+    assert res.frame_final_start == 2
+
+
+def test_none_look_is_exact_and_ignores_params(tmp_path, kino_mods):
+    write_sequence(tmp_path / "seq", 4)
+    run = kino(tmp_path / "seq", "--look", "none", "--temporal", "on", "--param", "bogus=1", "--out",
+               tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    for n in range(1, 5):
+        assert np.array_equal(kino_mods.png.read_png(str(tmp_path / "out" / f"frame_{n:04d}.png")), index_frame(n))
+    stages = json.loads((tmp_path / "out" / "kino.json").read_text())["workflow"]["stages"]
+    assert stages == [{"name": "none", "enabled": True, "params": {}}]
+
+
+def test_unknown_param_lists_valid_keys(tmp_path):
+    write_sequence(tmp_path / "seq", 2)
+    run = kino(tmp_path / "seq", "--look", "toon", "--param", "nope=1", "--out", tmp_path / "out")
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("kino stylize: unknown parameter 'nope'") and "temporal." in last
+
+
+@pytest.mark.parametrize("case", ["garbage", "missing", "empty", "frames"])
+def test_bad_input_exits_non_zero_with_reason(tmp_path, case):
+    args, want = {
+        "garbage": ([tmp_path / "bad.mp4"], "cannot decode"),
+        "missing": ([tmp_path / "nothere.mp4"], "does not exist"),
+        "empty": ([tmp_path / "emptydir"], "holds no images"),
+        "frames": ([tmp_path / "seq", "--frames", "9:3"], "START"),
+    }[case]
+    (tmp_path / "bad.mp4").write_bytes(b"not a movie" * 50)
+    (tmp_path / "emptydir").mkdir()
+    write_sequence(tmp_path / "seq", 2)
+    run = kino(*args, "--look", "toon", "--out", tmp_path / "out")
+    assert run.returncode != 0
+    assert want in run.stderr.strip().splitlines()[-1]
+    assert not [n for n in os.listdir(tmp_path / "out")] if (tmp_path / "out").exists() else True
