@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .base import ParamSpec
-from .classic_common import (ClassicLook, edge_smooth, luminance, noise, paper, px, resize_to, smooth_along,
+from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px, resize_to, smooth_along,
                              soft_posterize, tangent_field, to_float, to_uint8, work_size)
 
 PARAMS = (
@@ -21,29 +21,28 @@ PARAMS = (
               min=2.0, max=60.0),
     ParamSpec("detail", "float", 0.4, "How much fine detail survives the painting (0 = broad, loose "
               "strokes; 1 = tight, detailed painting).", min=0.0, max=1.0),
-    ParamSpec("stroke_relief", "float", 0.6, "Visibility of the brush-stroke texture and paint relief "
+    ParamSpec("stroke_relief", "float", 0.45, "Visibility of the brush-stroke texture and paint relief "
               "(0 = smooth paint, 1 = thick impasto).", min=0.0, max=1.0),
     ParamSpec("saturation", "float", 1.3, "Colour saturation multiplier (1 = as filmed).",
               min=0.0, max=3.0),
 )
 
 
-def _relief(shape, direction: tuple, brush: float) -> np.ndarray:
+def _relief(shape, direction: tuple, brush: float, salt: int = 21) -> np.ndarray:
     """Height field of the strokes: fine fixed noise smeared along the strokes, zero mean."""
-    dabs = noise(shape, max(0.7, brush / 2.5), salt=22)  # one bump per stroke
-    bristles = noise(shape, max(0.5, brush / 8.0), salt=21)  # grooves left by the bristles
+    dabs = noise(shape, max(0.7, brush / 2.5), salt=salt + 1)  # one bump per stroke
+    bristles = noise(shape, max(0.5, brush / 8.0), salt=salt)  # grooves left by the bristles
     seed = np.ascontiguousarray(0.5 * dabs + 0.6 * bristles)
     height = smooth_along(seed, direction, 1.5 * brush, max_samples=9)
     return height / max(float(height.std()), 1e-6)
 
 
-def _dabs(rgb: np.ndarray, brush: float, detail: float) -> np.ndarray:
+def _dabs(rgb: np.ndarray, s: int) -> np.ndarray:
     """Colour laid down in dabs: a smooth-weighted Kuwahara filter. Each pixel takes the mean colour
     of whichever of its four neighbouring quadrants is most uniform (weighted by inverse variance,
     so the choice is continuous), which turns texture into flat, sharp-edged patches of paint.
     Variances do not change when the exposure shifts, so dabs do not jump with small light changes."""
     h, w = rgb.shape[:2]
-    s = max(1, int(round(brush * (0.6 - 0.3 * detail))))
     k = 2 * s + 1
     mean = cv2.boxFilter(rgb, -1, (k, k), borderType=cv2.BORDER_REFLECT)
     square = cv2.boxFilter(rgb * rgb, -1, (k, k), borderType=cv2.BORDER_REFLECT)
@@ -60,29 +59,52 @@ def _dabs(rgb: np.ndarray, brush: float, detail: float) -> np.ndarray:
     return total / weights[..., None]
 
 
+def _busy(rgb: np.ndarray, brush: float) -> np.ndarray:
+    """Where the picture has fine structure (eyes, lettering), in [0, 1]: local lightness contrast
+    over a few brush widths, smoothed so the brush size changes gradually."""
+    lum = luminance(rgb)
+    k = max(3, int(round(2.0 * brush)) | 1)
+    mean = cv2.boxFilter(lum, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    var = np.clip(cv2.boxFilter(lum * lum, -1, (k, k), borderType=cv2.BORDER_REFLECT) - mean * mean, 0.0, None)
+    return blur(np.clip((np.sqrt(var) - 0.04) / 0.08, 0.0, 1.0), brush)
+
+
 def render(image: np.ndarray, p: dict) -> np.ndarray:
     h, w = image.shape[:2]
     src = to_float(resize_to(image, work_size(image.shape)))
     brush = px(p["brush_size"], src.shape, minimum=1.0)
     detail = p["detail"]
     flat = edge_smooth(src, brush * (2.0 - 1.2 * detail), 12.0 + 28.0 * (1.0 - detail), iterations=2)
-    dabs = _dabs(flat, brush, detail)
+    # Coarse to fine, as a painter works: big dabs, and a smaller brush where the picture is busy.
+    radius = max(1, int(round(brush * (0.6 - 0.3 * detail))))
+    fine = _busy(src, brush)[..., None]
+    dabs = _dabs(flat, radius) * (1.0 - fine) + _dabs(flat, max(1, radius // 3)) * fine
     direction = tangent_field(luminance(flat), max(1.0, brush * (1.2 - 0.6 * detail)), floor=2e-4)
     painted = np.empty_like(dabs)
     for c in range(3):
         painted[..., c] = smooth_along(np.ascontiguousarray(dabs[..., c]), direction, 0.4 * brush)
+    painted = painted * (1.0 - 0.6 * fine) + dabs * (0.6 * fine)
     # Paint in value planes: a gentle banding of lightness, as a painter mixes a few tones per area.
-    lab = soft_posterize(cv2.cvtColor(painted, cv2.COLOR_RGB2Lab), int(round(7 + 6 * detail)),
-                         p["saturation"], sharpness=1.6)
+    lab = soft_posterize(cv2.cvtColor(painted, cv2.COLOR_RGB2Lab), int(round(6 + 6 * detail)),
+                         p["saturation"], sharpness=2.2)
     painted = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    # Darker paint along the main contours, laid with the brush (soft, half opaque).
+    contour = ink_lines(luminance(flat), max(0.7, 0.25 * brush), 0.008, 1.5 * brush)
+    painted = painted * (1.0 - 0.45 * contour[..., None])
     relief = p["stroke_relief"]
     if relief > 0:
         height = _relief(src.shape, direction, brush)
         # Lit from the top left: the derivative of the height along the light direction.
         shade = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) + cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3)
         shade = shade / max(float(np.abs(shade).mean()) * 4.0, 1e-6)
+        relief = relief * (1.0 - 0.6 * fine[..., 0])
         light = 1.0 - 0.2 * relief * shade - 0.05 * relief * height + 0.04 * relief * paper(src.shape)
-        painted = np.clip(painted * light[..., None], 0.0, 1.0)
+        # Broken colour: each stroke a little warmer or cooler than its neighbours.
+        warm = (0.05 * relief) * _relief(src.shape, direction, brush, salt=23)
+        painted = painted * light[..., None]
+        painted[..., 0] += warm * painted[..., 0]
+        painted[..., 2] -= warm * painted[..., 2]
+        painted = np.clip(painted, 0.0, 1.0)
     return to_uint8(resize_to(painted, (w, h)))
 
 
