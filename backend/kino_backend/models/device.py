@@ -40,6 +40,14 @@ def dtype_name(dt) -> str:
     return {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}.get(str(dt), str(dt))
 
 
+def choose_memory_options(free_bytes: int, model_bytes: int) -> dict:
+    """Memory savers for a model of ``model_bytes`` on a GPU with ``free_bytes`` free (pure logic)."""
+    headroom = 2 * GiB  # activations at 512-1024 px with a ControlNet
+    tight = free_bytes < model_bytes + headroom
+    return {"attention_slicing": tight, "vae_tiling": tight,
+            "cpu_offload": free_bytes < model_bytes * 1.1 + 0.5 * GiB}
+
+
 def memory_plan(device: str, model_bytes: int) -> dict:
     """Which memory savers to switch on, from free GPU memory vs the model's size at the load dtype."""
     plan = {"attention_slicing": False, "vae_tiling": False, "cpu_offload": False, "free_bytes": None,
@@ -49,11 +57,7 @@ def memory_plan(device: str, model_bytes: int) -> dict:
     import torch
     free, _total = torch.cuda.mem_get_info(torch.device(device))
     plan["free_bytes"] = int(free)
-    headroom = 2 * GiB  # activations at 512-1024 px with a ControlNet
-    if free < model_bytes + headroom:
-        plan.update(attention_slicing=True, vae_tiling=True)
-    if free < model_bytes * 1.1 + 0.5 * GiB:
-        plan["cpu_offload"] = True
+    plan.update(choose_memory_options(free, model_bytes))
     return plan
 
 

@@ -12,7 +12,7 @@ import os
 
 from ..stages.base import StageError
 from . import files
-from .classify import classify, classify_folder, classify_tensors, find_image_encoder
+from .classify import classify, classify_folder, classify_tensors, control_type_from_name, find_image_encoder
 from .st_header import shapes as read_shapes
 from .tokenizer import hf_cache_dir
 
@@ -91,6 +91,8 @@ def scan_hf_cache() -> list:
         if _is_model_folder(snap, names):
             info = classify_folder(snap)
             if info["kind"] != "unknown":
+                if info["kind"] == "controlnet" and not info.get("control_type"):
+                    info["control_type"] = control_type_from_name(repo)
                 out.append(dict(_entry(snap, info, snap, "hf_cache"), name=f"hf:{repo}"))
                 continue
         for e in scan_dir(snap, source="hf_cache"):

@@ -119,7 +119,7 @@ def taesd():
     vae = AutoencoderTiny(**S.TAESD)
     last = [m for m in vae.decoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     with torch.no_grad():  # keep random decodes inside [0, 1] (mid grey with texture) instead of clipping
-        last.weight.mul_(0.05)
+        last.weight.mul_(2.0)
         last.bias.fill_(0.5)
     return vae
 

@@ -110,7 +110,7 @@ def find_hf_tokenizer() -> Optional[str]:
     """A folder in the user's HF cache holding the real CLIP ``vocab.json`` + ``merges.txt``, or None."""
     for repo, sub in HF_TOKENIZER_REPOS:
         pattern = os.path.join(hf_cache_dir(), f"models--{repo}", "snapshots", "*", sub)
-        for snap in sorted(glob.glob(pattern)):
+        for snap in sorted(os.path.normpath(p) for p in glob.glob(pattern)):
             if os.path.isfile(os.path.join(snap, "vocab.json")) and os.path.isfile(os.path.join(snap, "merges.txt")):
                 return snap
     return None

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import zipfile
 
-from .tokenizer import BPE_NAME, installed_bpe
+from .tokenizer import BPE_NAME
 
 OPEN_CLIP_PIN = "open_clip_torch==3.3.0"
 
@@ -22,15 +22,19 @@ def target_path() -> str:
     return os.path.join(sys.prefix, "share", "kino", BPE_NAME)
 
 
-def fetch(quiet: bool = False) -> int:
-    have = installed_bpe()
-    if have:
+def fetch(dest: str | None = None, quiet: bool = False) -> int:
+    """Install the BPE file at ``dest`` (default ``target_path()``); 0 when present/installed, 1 with a warning."""
+    dst = dest or target_path()
+    if os.path.isfile(dst):
         if not quiet:
-            print(f"kino: CLIP tokenizer already installed: {have}")
+            print(f"kino: CLIP tokenizer already installed: {dst}")
         return 0
     with tempfile.TemporaryDirectory(prefix="kino-openclip-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", OPEN_CLIP_PIN, "-d", tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = subprocess.CompletedProcess(cmd, 1, "", str(exc))
         wheels = glob.glob(os.path.join(tmp, "*.whl"))
         if proc.returncode != 0 or not wheels:
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no wheel"]
@@ -43,7 +47,6 @@ def fetch(quiet: bool = False) -> int:
             if member is None:
                 print(f"kino: warning: {wheels[0]} has no {BPE_NAME}", file=sys.stderr)
                 return 1
-            dst = target_path()
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             with zf.open(member) as src, open(dst + ".part", "wb") as out:
                 out.write(src.read())

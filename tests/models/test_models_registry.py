@@ -1,0 +1,77 @@
+"""The registry: HF cache read offline, odd files listed with a reason, names resolved or a clear error."""
+import json
+import os
+import shutil
+
+import pytest
+
+from kino_backend.models import configs
+from kino_backend.models.registry import choices, resolve, scan
+from kino_backend.models.st_header import shapes
+from kino_backend.models.tiny_specs import SD15_UNET, VOCAB, vae
+from kino_backend.stages.base import StageError
+
+
+def test_hf_cache_snapshots_are_listed(tiny_dir, tmp_path, monkeypatch):
+    repo = tmp_path / "hub" / "models--someone--tiny-sd"
+    snap = repo / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_dir / "sd15-tiny", snap)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    cn = tmp_path / "hub" / "models--someone--control-canny" / "snapshots" / "ffff"
+    shutil.copytree(tiny_dir / "controlnet-tiny", cn)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    found = {e["name"]: e for e in scan(None)}
+    assert found["hf:someone/tiny-sd"]["kind"] == "checkpoint" and found["hf:someone/tiny-sd"]["arch"] == "sd15"
+    assert found["hf:someone/control-canny"]["control_type"] == "canny"
+    assert all(e["source"] == "hf_cache" for e in found.values())
+    assert resolve("hf:someone/tiny-sd") == str(snap)
+
+
+def test_odd_files_are_listed_with_a_reason(tmp_path):
+    (tmp_path / "old.ckpt").write_bytes(b"\x80\x04pickle")
+    (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 20)
+    found = {e["name"]: e for e in scan(str(tmp_path), hf_cache=False)}
+    assert found["old.ckpt"]["kind"] == "unknown" and "safetensors" in found["old.ckpt"]["note"]
+    assert found["broken.safetensors"]["kind"] == "invalid" and "broken.safetensors" in found["broken.safetensors"]["error"]
+
+
+def test_control_type_from_file_name(tiny_dir, tmp_path):
+    for name, want in (("control_v11p_sd15_openpose", "pose"), ("cn-tile-sd15", "tile"), ("sd15_softedge", "softedge"),
+                       ("lineart_anime", "lineart"), ("depth-midas", "depth")):
+        shutil.copytree(tiny_dir / "controlnet-tiny", tmp_path / name)
+    entries = choices(scan(str(tmp_path), hf_cache=False), "controlnet", "sd15")
+    got = {e["name"]: e["control_type"] for e in entries}
+    assert got == {"control_v11p_sd15_openpose": "pose", "cn-tile-sd15": "tile", "sd15_softedge": "softedge",
+                   "lineart_anime": "lineart", "depth-midas": "depth"}
+
+
+def test_resolve_names_and_errors(tiny_dir):
+    assert resolve("lora-tiny", str(tiny_dir), kind="lora") == str(tiny_dir / "lora-tiny.safetensors")
+    with pytest.raises(StageError) as err:
+        resolve("missing-model.safetensors", str(tiny_dir), kind="checkpoint")
+    assert err.value.code == "MODEL_MISSING"
+    assert "missing-model.safetensors" in err.value.message and str(tiny_dir) in err.value.message
+    with pytest.raises(StageError) as err:
+        resolve("lora-tiny.safetensors", str(tiny_dir), kind="checkpoint")
+    assert err.value.code == "INVALID_PARAMS"
+    with pytest.raises(StageError) as err:
+        scan(str(tiny_dir / "no-such-folder"))
+    assert err.value.code == "MODEL_MISSING" and "no-such-folder" in err.value.message
+
+
+def test_configs_are_derived_from_tensors(tiny_dir):
+    sh = shapes(str(tiny_dir / "sd15-tiny.safetensors"))
+    unet = configs.unet_config(sh, "sd15")
+    for k in ("block_out_channels", "layers_per_block", "down_block_types", "up_block_types", "cross_attention_dim"):
+        assert (list(unet[k]) if isinstance(unet[k], (list, tuple)) else unet[k]) == \
+               (list(SD15_UNET[k]) if isinstance(SD15_UNET[k], (list, tuple)) else SD15_UNET[k]), k
+    v = configs.vae_config(sh, "sd15")
+    assert v["block_out_channels"] == list(vae(0.18215)["block_out_channels"]) and v["layers_per_block"] == 1
+    te = configs.clip_hf_config(sh, configs.TE_SD15)
+    assert (te["vocab_size"], te["hidden_size"], te["num_hidden_layers"]) == (VOCAB, 32, 2)
+    folder = configs.write_config_folder(sh, "sd15", str(tiny_dir / "_cfg"))
+    index = json.load(open(os.path.join(folder, "model_index.json")))
+    assert index["_class_name"] == "StableDiffusionPipeline" and index["tokenizer"] == ["transformers", "CLIPTokenizer"]
+    assert not any(f.endswith(".safetensors") for _r, _d, fs in os.walk(folder) for f in fs)  # configs only
+    shutil.rmtree(folder)
