@@ -22,7 +22,7 @@ import numpy as np
 
 from ..protocol.errors import BackendError
 from .files import atomic_write_png, clear_partial
-from .plan import FRAME_PATTERN, frame_path, missing_frames
+from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
 from .sidecar import build_sidecar, read_sidecar, write_sidecar
 
@@ -45,6 +45,7 @@ class JobSpec:
     first_timeline_frame: int = 1
     command: str = ""
     versions: dict = field(default_factory=dict)
+    settings_hash: str = ""  # frames on disk from other settings (another hash) are not reused
 
 
 class JobSession:
@@ -95,6 +96,7 @@ class JobSession:
         spec = self.spec
         os.makedirs(spec.folder, exist_ok=True)
         clear_partial(spec.folder)
+        self._drop_stale_frames()
         self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
         self.reused = spec.count - len(self.todo)
         if not self.todo:
@@ -103,12 +105,20 @@ class JobSession:
             return
         try:
             self.job_id = self.client.submit_job(spec.workflow, len(self.todo), spec.width, spec.height,
-                                                 spec.options)
+                                                 options_for_frames(spec.options, self.todo, spec.count))
         except BackendError as exc:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
         self.state = "running"
         self._last_event = time.monotonic()
+        self._write_sidecar("running")  # records the settings hash before any frame lands
+
+    def _drop_stale_frames(self) -> None:
+        old = read_sidecar(self.spec.folder)
+        if old is None or not self.spec.settings_hash or old.get("settings_hash") == self.spec.settings_hash:
+            return
+        for number in existing_frames(self.spec.folder):
+            os.remove(frame_path(self.spec.folder, number))
 
     def cancel(self) -> None:
         """Ask the backend to stop; finished frames stay. The session ends at the job's job.done."""
@@ -231,6 +241,9 @@ class JobSession:
 
     def _finish(self, state: str) -> None:
         self.state = state
+        self._write_sidecar(state)
+
+    def _write_sidecar(self, state: str) -> None:
         spec = self.spec
         frames = {"count": spec.count, "pattern": FRAME_PATTERN.replace("{:04d}", "%04d"),
                   "width": spec.width, "height": spec.height, "first_timeline_frame": spec.first_timeline_frame,
@@ -239,9 +252,23 @@ class JobSession:
             write_sidecar(spec.folder, build_sidecar(
                 status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
                 provenance=self.provenance, versions=spec.versions, command=spec.command, reused=self.reused,
-                error=self.error))
+                error=self.error, settings_hash=spec.settings_hash))
         except OSError as exc:
             self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
+
+
+def options_for_frames(options: dict, numbers: list, count: int) -> dict:
+    """Job options for a job that carries only output frames ``numbers`` (resume): per-frame lists
+    (``stabilize.matrices``, one per output frame) are cut down to those frames, in order."""
+    stab = options.get("stabilize")
+    if not isinstance(stab, dict) or len(numbers) == count:
+        return options
+    out = dict(options, stabilize=dict(stab))
+    for key in ("matrices", "frames"):
+        seq = stab.get(key)
+        if isinstance(seq, list) and len(seq) == count:
+            out["stabilize"][key] = [seq[n - 1] for n in numbers]
+    return out
 
 
 def _buffer_image(buffer, shape) -> np.ndarray:

@@ -7,7 +7,7 @@ import sys
 import textwrap
 import zipfile
 
-from conftest import REPO
+from conftest import BACKEND_PYTHON, REPO
 
 INSTALL = textwrap.dedent("""
     import os, sys, tempfile
@@ -20,8 +20,15 @@ INSTALL = textwrap.dedent("""
     prefs = bpy.context.preferences.addons[mod].preferences
     print("RESULT", res, enabled, hasattr(bpy.ops.kino, "stylize"), hasattr(bpy.types.Scene, "kino"),
           type(prefs).__name__, sys.modules[mod].__file__)
+    prefs.python_path = sys.argv[2]
+    bpy.ops.kino.backend_start()
+    backend = sys.modules[mod + ".kino_addon.blender.backend"].BACKEND
+    proc = backend.process.proc
+    print("BACKEND", backend.connected(), os.path.realpath(backend.process.connection_file).startswith(
+        os.path.realpath(os.environ["BLENDER_USER_RESOURCES"])), proc.args[0] == sys.argv[2])
     addon_utils.disable(mod)
-    print("DISABLED", hasattr(bpy.types.Scene, "kino"))
+    proc.wait(10)
+    print("DISABLED", hasattr(bpy.types.Scene, "kino"), proc.returncode is not None)
 """)
 
 
@@ -37,12 +44,15 @@ def test_validate_build_install(tmp_path):
     assert "backend/kino_backend/server.py" in names  # the add-on starts the backend from its own copy
     assert not [n for n in names if n.startswith((".venv", "tests/", "scripts/", "dist/", "demo_out/"))
                 or "__pycache__" in n]
-    run = subprocess.run([sys.executable, "-c", INSTALL, zip_path], capture_output=True, text=True, timeout=120)
-    result = [ln for ln in run.stdout.splitlines() if ln.startswith(("RESULT", "DISABLED"))]
+    run = subprocess.run([sys.executable, "-c", INSTALL, zip_path, str(BACKEND_PYTHON)], capture_output=True,
+                         text=True, timeout=120)
+    result = [ln for ln in run.stdout.splitlines() if ln.startswith(("RESULT", "BACKEND", "DISABLED"))]
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert result[0].startswith("RESULT {'FINISHED'} True True True KinoPreferences"), result
     assert "/extensions/user_default/kino/__init__.py" in result[0]
-    assert result[1] == "DISABLED False"
+    # the installed copy starts its backend from its own code, run files under the user resources
+    assert result[1] == "BACKEND True True True"
+    assert result[2] == "DISABLED False True"  # unregister stops the backend it started
 
 
 def test_validator_rejects_a_bad_manifest(tmp_path):

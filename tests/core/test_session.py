@@ -92,3 +92,13 @@ def test_bad_source_frame_aborts_with_reason(tmp_path):
     s = make(tmp_path, client)
     s.read_frame = lambda n: np.zeros((3, 3, 3), np.uint8)
     assert s.run() == "failed" and "expected 12x8" in s.error
+
+
+def test_resume_sends_the_matching_stabilize_matrices(tmp_path):
+    from kino_addon.core.session import options_for_frames
+    mats = [[[1, 0, n], [0, 1, 0]] for n in range(1, 7)]
+    opts = {"seed": 3, "stabilize": {"matrices": mats, "width": W}}
+    cut = options_for_frames(opts, [2, 5], 6)
+    assert cut["stabilize"]["matrices"] == [mats[1], mats[4]] and cut["seed"] == 3 and cut["stabilize"]["width"] == W
+    assert opts["stabilize"]["matrices"] == mats  # the job's own options are untouched
+    assert options_for_frames(opts, list(range(1, 7)), 6) is opts
