@@ -63,17 +63,24 @@ def _set_enum(self, index):
     self.str_value = items[index][0] if 0 <= index < len(items) else ""
 
 
+def _touch(self, context):
+    self.changed = True
+
+
 class KinoParam(bpy.types.PropertyGroup):
+    """One advertised parameter. Only values the user changed (``changed``) override the look's preset,
+    so a parameter whose default is "unset" (e.g. a seed) stays unset until the user sets it."""
     stage: StringProperty()
     name: StringProperty()
     kind: StringProperty()
     help: StringProperty()
-    int_value: IntProperty(name="Value")
-    float_value: FloatProperty(name="Value", precision=3)
-    bool_value: BoolProperty(name="Value")
-    str_value: StringProperty(name="Value")
-    path_value: StringProperty(name="Value", subtype='FILE_PATH')
-    enum_value: EnumProperty(name="Value", items=_enum_value_items, get=_get_enum, set=_set_enum)
+    changed: BoolProperty(default=False)
+    int_value: IntProperty(name="Value", update=_touch)
+    float_value: FloatProperty(name="Value", precision=3, update=_touch)
+    bool_value: BoolProperty(name="Value", update=_touch)
+    str_value: StringProperty(name="Value", update=_touch)
+    path_value: StringProperty(name="Value", subtype='FILE_PATH', update=_touch)
+    enum_value: EnumProperty(name="Value", items=_enum_value_items, get=_get_enum, set=_set_enum, update=_touch)
 
     def value_prop(self) -> str:
         return {"int": "int_value", "float": "float_value", "bool": "bool_value", "enum": "enum_value",
@@ -133,7 +140,7 @@ def sync_from_hello(kino, hello: dict) -> None:
     if kino.look_name not in names:
         kino.look_name = "toon" if "toon" in names else names[0]
     workflow = preset_workflow(hello, kino.look_name)
-    old = {(p.stage, p.name): p.value() for p in kino.params}
+    old = {(p.stage, p.name): p.value() for p in kino.params if p.changed}
     old_enabled = {s.name: s.enabled for s in kino.stages}
     kino.params.clear()
     kino.stages.clear()
@@ -148,8 +155,10 @@ def sync_from_hello(kino, hello: dict) -> None:
             item.stage, item.name, item.kind = st["name"], spec["name"], spec.get("kind", "str")
             item.help = spec.get("help") or ""
             item.set_value(st["params"].get(spec["name"], spec.get("default")))
+            item.changed = False
             if (st["name"], spec["name"]) in old:
                 item.set_value(old[(st["name"], spec["name"])])
+                item.changed = True
     kino.synced_look = kino.look_name
 
 
@@ -159,7 +168,7 @@ def workflow_from_scene(kino, hello: dict) -> dict:
         sync_from_hello(kino, hello)
     overrides: dict = {}
     for p in kino.params:
-        value = p.value()
+        value = p.value() if p.changed else None
         if value is not None:
             overrides.setdefault(p.stage, {})[p.name] = value
     enabled = {s.name: s.enabled for s in kino.stages}

@@ -82,3 +82,22 @@ def test_panel_draw_starts_nothing(scene, kino, backend):
     assert ("operator", "kino.backend_start") in log
     assert any(e[0] == "label" and e[1] == "Backend: not running" for e in log)
     bpy.ops.kino.backend_start()
+
+
+def test_panel_settings_become_the_workflow(scene, kino, backend, media):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    scene.kino.look = "toon"  # through the enum, as the dropdown does
+    assert scene.kino.look_name == "toon" and scene.kino.synced_look == "toon"
+    levels = next(p for p in scene.kino.params if p.stage == "toon" and p.name == "levels")
+    assert not levels.changed
+    levels.int_value = 3
+    assert levels.changed
+    next(t for t in scene.kino.stages if t.name == "temporal").enabled = False
+    assert bpy.ops.kino.stylize(frame_first=1, frame_last=2) == {'FINISHED'}
+    workflow = kino.jobs.RUNNER.finished[-1].session.spec.workflow
+    assert workflow["look"] == "toon"
+    assert workflow["stages"] == [{"name": "toon", "enabled": True, "params": {"levels": 3}},
+                                  {"name": "temporal", "enabled": False, "params": {}}]
+    scene.kino.look = "paint"  # switching looks rebuilds the parameters from hello
+    assert {p.stage for p in scene.kino.params} == {"paint", "temporal"}
