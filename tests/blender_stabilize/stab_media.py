@@ -41,7 +41,7 @@ def shaken_clip(folder, *, width=240, height=180, frames=20, shift_px=4.0, degre
                                           rng.uniform(-shift_px, shift_px, frames),
                                           rng.uniform(-shift_px, shift_px, frames)), (width - 1) / 2, (height - 1) / 2)
     pn = 40 if person else 0
-    body = np.c_[rng.normal(0, 10, pn), rng.normal(0, 22, pn)]
+    body = np.c_[rng.uniform(-22, 22, pn), rng.uniform(-50, 50, pn)]
     psig = rng.uniform(1.6, 3.0, pn)
     pcol = rng.choice([-1, 1], (pn, 1)) * rng.uniform(80, 150, (pn, 3))
     path = np.c_[np.linspace(0.25 * width, 0.75 * width, frames), np.full(frames, 0.5 * height)]
@@ -51,7 +51,13 @@ def shaken_clip(folder, *, width=240, height=180, frames=20, shift_px=4.0, degre
         pts = geo.apply(cam[t], world)
         ppl = body + path[t] if pn else np.zeros((0, 2))
         people.append(ppl)
-        img = render_blobs(np.r_[pts, ppl], np.r_[sig, psig], np.r_[col, pcol], width, height, 128.0)
+        img = render_blobs(pts, sig, col, width, height, 128.0)
+        if pn:   # an opaque body (an ellipse) with its own texture, hiding the background behind it
+            fig = render_blobs(ppl, psig, pcol, width, height, 90.0).astype(np.float64)
+            ys, xs = np.mgrid[0:height, 0:width]
+            r = np.hypot((xs - path[t, 0]) / 30.0, (ys - path[t, 1]) / 60.0)
+            alpha = np.clip((1.1 - r) / 0.2, 0.0, 1.0)[..., None]
+            img = (img * (1 - alpha) + fig * alpha).round().astype(np.uint8)
         with open(os.path.join(folder, f"frame_{t + 1:04d}.png"), "wb") as fh:
             fh.write(encode_png(img))
     return cam, np.array(people)

@@ -1,0 +1,34 @@
+"""Blender stabilization tests: the Kino extension is loaded for real (tests/support/blender_ext.py)
+before bpy is imported; the shaken test clips are made with numpy (stab_media.py)."""
+import importlib
+import pathlib
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "support"))
+sys.path.insert(0, str(HERE))
+import blender_ext  # noqa: E402
+
+MODULE = blender_ext.load_kino_extension()
+W, H, T = 200, 150, 16
+
+
+def kino(dotted):
+    """A module of the enabled extension, e.g. kino("kino_addon.blender.tracking")."""
+    return importlib.import_module(f"{MODULE}.{dotted}")
+
+
+@pytest.fixture(scope="session")
+def shaken(tmp_path_factory):
+    """A shaken static scene with a 'person' walking across: (folder, world->frame matrices, person)."""
+    import stab_media
+    folder = tmp_path_factory.mktemp("shaken")
+    cam, people = stab_media.shaken_clip(str(folder), width=W, height=H, frames=T, seed=3)
+    return str(folder), cam, people
+
+
+@pytest.fixture()
+def scene():
+    return blender_ext.reset_scene()

@@ -1,0 +1,155 @@
+"""Blender's tracker headless, stabilization_for_input/path, and the compositor trees (bpy 5.0.1)."""
+import json
+import os
+import subprocess
+import sys
+
+import bpy
+import numpy as np
+import pytest
+
+from conftest import H, T, W, kino
+
+geo = kino("kino_addon.core.stabilize_geom")
+solve = kino("kino_addon.core.stabilize_solve")
+tracking = kino("kino_addon.blender.tracking")
+job = kino("kino_addon.blender.stabilize_job")
+trees = kino("kino_addon.blender.stabilize_tree")
+png = kino("kino_addon.core.png")
+CENTRE = ((W - 1) / 2, (H - 1) / 2)
+
+
+def locked_error(matrices, cam):
+    """How far (px, std over frames) world -> stabilized is from one constant transform."""
+    p = geo.params(geo.about_center(geo.compose(np.asarray(matrices), cam), -CENTRE[0], -CENTRE[1]))
+    return float(p[:, 2:].std(0).max()), float(np.degrees(p[:, 1].std()))
+
+
+def test_tracker_markers_follow_the_known_motion(shaken, scene):
+    folder, cam, _ = shaken
+    clip = tracking.load_clip(tracking.clip_path_for_input(folder))
+    assert clip.source == 'SEQUENCE' and clip.frame_duration == T and tuple(clip.size) == (W, H)
+    names = tracking.detect_and_track(clip, 1, T)
+    assert len(names) >= 15 and all(n.startswith("kino_") for n in names)
+    tracks = tracking.read_tracks(clip, names)
+    pts = solve.tracks_to_points(tracks, 1, T, W, H)
+    # a background feature seen on frame 1 must be where the true camera motion puts it
+    world = geo.apply(geo.invert(cam[0]), pts[0])
+    predicted = geo.apply(cam, np.broadcast_to(world, pts.shape))
+    err = np.linalg.norm(pts - predicted, axis=-1)
+    per_track = np.nanmedian(err, axis=0)
+    good = per_track[np.isfinite(per_track)] < 0.5
+    assert good.mean() > 0.6, f"median marker errors: {np.round(per_track, 2)}"
+    # re-tracking replaces Kino's tracks but keeps an artist's track
+    art = clip.tracking.tracks.new(name="artist", frame=1)
+    art.markers[0].co = (0.5, 0.5)
+    again = tracking.detect_and_track(clip, 1, 4)
+    left = [t.name for t in clip.tracking.tracks]
+    assert "artist" in left and sorted(n for n in left if n != "artist") == sorted(again)
+
+
+def test_camera_lock_from_a_file_rejects_the_walking_person(shaken, scene):
+    folder, cam, people = shaken
+    res = job.stabilization_for_path(folder)
+    assert res["mode"] == "camera" and res["width"] == W and res["height"] == H
+    assert len(res["matrices"]) == T and np.asarray(res["matrices"]).shape == (T, 2, 3)
+    shift, deg = locked_error(res["matrices"], cam)
+    assert shift < 0.15 and deg < 0.05, (shift, deg)
+    # the person walks 100 px: the tracks on it are not used
+    clip = bpy.data.movieclips[res["clip"]]
+    pts = solve.tracks_to_points(tracking.read_tracks(clip), 1, T, W, H)
+    on_person = []
+    for p in pts.transpose(1, 0, 2):         # where each track starts, relative to the person then
+        f = int(np.flatnonzero(np.isfinite(p).all(-1))[0])
+        d = (p[f] - people[f].mean(0)) / (30.0, 60.0)
+        on_person.append(np.hypot(*d) < 0.9)
+    on_person = np.array(on_person)
+    names = [t.name for t in clip.tracking.tracks]
+    assert on_person.sum() >= 2 and not set(np.array(names)[on_person]) & set(res["used_tracks"])
+    assert res["tracks_used"] < res["tracks_total"]
+    json.dumps(res)   # goes over the wire as a job option
+
+
+def test_strip_range_maps_to_clip_frames(shaken, scene):
+    folder, cam, _ = shaken
+    files = sorted(os.listdir(folder))
+    sed = scene.sequence_editor
+    strip = sed.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]), channel=1, frame_start=10)
+    for f in files[1:]:
+        strip.elements.append(f)
+    res = job.stabilization_for_input(scene, strip, (3, 12), None)
+    assert res["frames"] == [3, 12] and len(res["matrices"]) == 10
+    shift, deg = locked_error(res["matrices"], cam[2:12])
+    assert shift < 0.15 and deg < 0.05
+
+
+def test_region_lock_holds_the_person(shaken, scene):
+    folder, cam, people = shaken
+    p0 = people[0]
+    region = (p0[:, 0].min(), p0[:, 1].min(), np.ptp(p0[:, 0]), np.ptp(p0[:, 1]))
+    res = job.stabilization_for_path(folder, track_region="%g,%g,%g,%g" % region)
+    assert res["mode"] == "region" and res["region"] == pytest.approx(list(region), abs=1e-3)
+    held = geo.apply(np.asarray(res["matrices"]), people)          # person blobs in stabilized frames
+    assert np.abs(held - held.mean(0)).max() < 1.0
+    bg_shift, _ = locked_error(res["matrices"], cam)
+    assert bg_shift > 5          # the background moves instead
+
+
+def test_bad_region_and_no_face_are_clear_errors(shaken, scene):
+    folder, _, _ = shaken
+    with pytest.raises(job.StabilizeError, match="X,Y,W,H"):
+        job.parse_region("1,2,3")
+    with pytest.raises(job.StabilizeError, match="no face found"):
+        job.stabilization_for_path(folder, 1, 6, track_region="face")
+
+
+def test_compositor_trees_stabilize_and_restore(shaken, scene, tmp_path):
+    folder, cam, _ = shaken
+    res = job.stabilization_for_path(folder, 1, 8)
+    clip = bpy.data.movieclips[res["clip"]]
+    assert trees.set_clip_stabilization(clip, res["used_tracks"]) == len(res["used_tracks"])
+    comp = trees.comp_scene(clip)
+    tree = trees.build_stabilize_tree(comp, clip)
+    assert comp.compositing_node_group == tree
+    assert {n.bl_idname for n in tree.nodes} >= {"CompositorNodeMovieClip", "CompositorNodeStabilize"}
+    stab = trees.render_tree(comp, str(tmp_path / "stab"), 1, 6)
+    src = [png.read_png(os.path.join(folder, f"frame_{i:04d}.png")).astype(float) for i in range(1, 7)]
+    out = [png.read_png(p).astype(float) for p in stab]
+    inner = (slice(25, H - 25), slice(70, W - 30))       # away from borders, right of the person's start
+    moved_in = np.mean([np.abs(s[inner] - src[0][inner]).mean() for s in src[1:]])
+    moved_out = np.mean([np.abs(s[inner] - out[0][inner]).mean() for s in out[1:]])
+    assert moved_out < 0.5 * moved_in, (moved_in, moved_out)
+    restore = trees.build_restore_tree(comp, clip, stab[0], len(stab))
+    assert any(n.bl_idname == "CompositorNodeStabilize" and n.inputs["Invert"].default_value for n in restore.nodes)
+    back = [png.read_png(p).astype(float) for p in trees.render_tree(comp, str(tmp_path / "back"), 1, 6)]
+    for b, s in zip(back, src):
+        assert np.abs(b[inner] - s[inner]).mean() < 3.0
+
+
+def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp_path):
+    folder, cam, _ = shaken
+    out = tmp_path / "out"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder, "--out", str(out),
+                           "--frames", "2:11", "--json"], capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 10
+    names = sorted(os.listdir(out))
+    assert names == [f"frame_{i:04d}.png" for i in range(1, 11)] + ["transforms.json"]
+    doc = json.loads((out / "transforms.json").read_text())
+    assert doc["width"] == W and doc["height"] == H
+    assert [f["frame"] for f in doc["frames"]] == list(range(1, 11))
+    m = np.array([f["matrix"] for f in doc["frames"]])
+    assert m.shape == (10, 2, 3)
+    shift, deg = locked_error(m, cam[1:11])
+    assert shift < 0.15 and deg < 0.05
+    first = png.read_png(str(out / "frame_0001.png"))
+    assert first.shape == (H, W, 3)
+    # the stabilized frames are still: background pixels barely change between them
+    last = png.read_png(str(out / "frame_0010.png")).astype(float)
+    inner = (slice(25, H - 25), slice(150, W - 20))
+    assert np.abs(last[inner] - first.astype(float)[inner]).mean() < 2.0
+    bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder + "_missing", "--out",
+                          str(tmp_path / "o2")], capture_output=True, text=True, cwd=root)
+    assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
