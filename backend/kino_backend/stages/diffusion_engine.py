@@ -137,19 +137,13 @@ class DiffusionEngine:
         self._reference = None if image is None else self.encode_reference(image)
 
     # ---- per batch -----------------------------------------------------------------------------
-    def _batched_kwargs(self, n: int, per_frame_refs: Optional[list]) -> dict:
+    def _batched_kwargs(self, n: int, frame_ref: Optional[list]) -> dict:
         kw = {k: v.expand(n, *v.shape[1:]) if v.shape[0] == 1 else v for k, v in self._prompt.items()}
-        refs = per_frame_refs if per_frame_refs is not None else ([self._reference] * n if self._reference else None)
-        if refs is not None:
-            kw["ip_adapter_image_embeds"] = [self._stack_reference([r[i] for r in refs]) for i in range(len(refs[0]))]
+        # the pipeline repeats reference embeddings for every frame of the call itself
+        ref = frame_ref if frame_ref is not None else self._reference
+        if ref is not None:
+            kw["ip_adapter_image_embeds"] = ref
         return kw
-
-    def _stack_reference(self, embeds: list):
-        import torch
-        if not self.do_cfg:
-            return torch.cat(embeds)
-        negs, poss = zip(*(e.chunk(2) for e in embeds))
-        return torch.cat([*negs, *poss])
 
     def to_tensor(self, images: Sequence[np.ndarray], size: tuple[int, int]):
         """uint8 HxWx3 frames -> float [0, 1] (N, 3, h, w) on the device, resized to ``size`` (h, w)."""
@@ -173,7 +167,13 @@ class DiffusionEngine:
         """
         import torch
         n = len(images)
-        kwargs = self._batched_kwargs(n, [self.encode_reference(r) for r in references] if references else None)
+        if references and n > 1:  # the pipeline takes one reference per call: one frame per call
+            parts = [self.run([im], size=size, control_images=[[c[i]] for c in control_images] if control_images
+                              else None, strength=strength, references=[references[i]], on_step=on_step,
+                              output=output, frame=None if frame is None else frame + i)
+                     for i, im in enumerate(images)]
+            return torch.cat(parts) if output == "latent" else [x for part in parts for x in part]
+        kwargs = self._batched_kwargs(n, self.encode_reference(references[0]) if references else None)
         kwargs.update(self._control_kwargs(control_images, size, n))
         callback = None
         if on_step is not None:
