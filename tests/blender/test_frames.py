@@ -90,3 +90,65 @@ def test_movie_strip_frames_follow_the_timeline(scene, media, kino, none_look, t
     ids = [bar_index(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png")))
            for n in range(1, job.plan.count + 1)]
     assert ids == list(range(4, 13))  # timeline 8.. shows source frames 4..12
+
+
+def _render_scene_ids(scene, kino, folder, frames):
+    """Ground truth: render the user's scene itself through the sequencer and read the bar indices."""
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = 64, 48, 100
+    r.image_settings.file_format, r.image_settings.color_mode = 'PNG', 'RGB'
+    scene.view_settings.view_transform = 'Standard'
+    scene.frame_start, scene.frame_end = frames[0], frames[-1]
+    r.filepath = os.path.join(folder, "truth_####")
+    bpy.ops.render.render(animation=True, scene=scene.name)
+    return [bar_index(kino.png.read_png(os.path.join(folder, f"truth_{t:04d}.png"))) for t in frames]
+
+
+def test_speed_effect_is_rendered_as_the_sequencer_shows_it(scene, media, kino, none_look, tmp_path):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    speed = scene.sequence_editor.strips.new_effect(name="spd", type='SPEED', channel=2, frame_start=1,
+                                                     input1=strip)
+    speed.speed_control, speed.speed_factor = 'MULTIPLY', 0.5
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino)
+    ids = [bar_index(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))) for n in range(1, 13)]
+    truth = _render_scene_ids(scene, kino, str(tmp_path), list(range(1, 13)))
+    assert ids == truth and ids[:5] == [1, 1, 1, 2, 2] and ids != list(range(1, 13))  # slowed down
+    assert scene.sequence_editor.strips[job.result_strip].channel == 3  # above the source and its Speed strip
+    assert not strip.mute and not speed.mute and [s.name for s in bpy.data.scenes] == [scene.name]
+
+
+def test_transform_moves_to_the_result_strip(scene, media, kino, none_look):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    strip.transform.scale_x = strip.transform.scale_y = 2.0
+    strip.transform.offset_x = 7
+    strip.use_flip_x = True
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino, frame_first=1, frame_last=3)
+    for n in range(1, 4):  # rendered at the source's own size, untransformed: full resolution kept
+        assert np.array_equal(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png")), index_frame(n))
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert (result.transform.scale_x, result.transform.scale_y, result.transform.offset_x) == (2.0, 2.0, 7)
+    assert result.use_flip_x and strip.transform.scale_x == 2.0 and strip.use_flip_x  # user's strip untouched
+
+
+def test_several_strips_at_once_in_an_unsaved_file(kino, media, none_look):
+    import blender_ext
+    scene = blender_ext.reset_scene()
+    a = add_image_strip(scene, media / "idx", name="a", start=1, channel=1)
+    b = add_image_strip(scene, media / "idx", name="b", start=30, channel=1)
+    b.frame_offset_end = 8
+    select_only(scene, a, b)
+    scene.kino.look_name = none_look
+    assert bpy.ops.kino.stylize() == {'FINISHED'}
+    ja, jb = kino.jobs.RUNNER.finished[-2:]
+    assert {ja.strip_name, jb.strip_name} == {"a", "b"}
+    for job, src in ((ja, a), (jb, b)):
+        assert job.session.state == "completed" and "not saved" in job.warning
+        assert os.path.dirname(job.folder).endswith("kino-unsaved")
+        res = scene.sequence_editor.strips[job.result_strip]
+        assert res.channel == 2 and res.frame_final_start == src.frame_final_start
+        assert res.frame_final_duration == src.frame_final_duration
+    assert jb.plan.count == 4

@@ -58,9 +58,10 @@ def test_backend_death_mid_job_keeps_frames_and_restarts(scene, media, kino, bac
     assert len(kept) >= 2
     for n in kept:  # every frame on disk is complete and right
         assert np.array_equal(kino.png.read_png(str(out / f"frame_{n:04d}.png")), index_frame(n))
-    assert not backend.connected()
-    assert bpy.ops.kino.backend_start() == {'FINISHED'}
+    assert not backend.connected() and backend.status_line() == "stopped unexpectedly"
+    backend.ensure()
     assert backend.connected()
+    assert backend.notice == "the backend had stopped (exit code -9) and was started again"
     assert bpy.ops.kino.stylize(output_dir=str(out), workflow_json=job.session.spec.workflow and
                                 __import__("json").dumps(job.session.spec.workflow)) == {'FINISHED'}
     assert kino.jobs.RUNNER.finished[-1].session.reused == len(kept)
