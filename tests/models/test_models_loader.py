@@ -93,6 +93,15 @@ def test_sdxl_runs(tiny_dir, init_image, cache):
     assert "sd15" in err.value.message and "sdxl" in err.value.message
 
 
+def test_sdxl_single_file_equals_folder(tiny_dir, init_image, cache):
+    single = load_img2img_pipeline(str(tiny_dir / "sdxl-tiny.safetensors"), cache=cache)
+    folder = load_img2img_pipeline(str(tiny_dir / "sdxl-tiny"), cache=cache)
+    assert single.arch == "sdxl" and single.description["format"] == "single_file"
+    a, b = latents(single, init_image, steps=2), latents(folder, init_image, steps=2)
+    assert float(a.abs().mean()) > 0.05
+    assert torch.allclose(a, b, atol=1e-4), float((a - b).abs().max())
+
+
 def test_taesd_as_vae_decodes(tiny_dir, init_image, cache):
     loaded = load_img2img_pipeline(str(tiny_dir / "sd15-tiny"), vae=str(tiny_dir / "taesd-tiny"), cache=cache)
     assert type(loaded.pipe.vae).__name__ == "AutoencoderTiny"

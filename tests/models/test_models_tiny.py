@@ -12,6 +12,7 @@ EXPECTED = {  # name -> (kind, arch, format)
     "sd15-tiny.safetensors": ("checkpoint", "sd15", "single_file"),
     "sd15-tiny": ("checkpoint", "sd15", "diffusers"),
     "sdxl-tiny": ("checkpoint", "sdxl", "diffusers"),
+    "sdxl-tiny.safetensors": ("checkpoint", "sdxl", "single_file"),
     "controlnet-tiny": ("controlnet", "sd15", "diffusers"),
     "ip-adapter-tiny/models/ip-adapter_sd15.safetensors": ("ip_adapter", "sd15", "single_file"),
     "ip-adapter-tiny/models/image_encoder": ("image_encoder", None, "diffusers"),
@@ -36,6 +37,10 @@ def test_single_file_is_ldm_layout(tiny_dir):
     assert keys["first_stage_model.encoder.mid.attn_1.q.weight"]["shape"][2:] == [1, 1]  # 1x1 conv
     assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in keys
     assert not any(k.startswith(("unet.", "down_blocks.")) for k in keys)
+    xl = read_header(str(tiny_dir / "sdxl-tiny.safetensors"))
+    assert "model.diffusion_model.label_emb.0.0.weight" in xl
+    assert "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight" in xl  # OpenCLIP layout
+    assert "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight" in xl
 
 
 def test_lora_is_kohya_style(tiny_dir):

@@ -115,3 +115,35 @@ def sd15_pipeline_to_ldm(pipe) -> dict:
     state.update(vae_to_ldm(pipe.vae.state_dict(), len(pipe.vae.config.block_out_channels)))
     state.update(text_encoder_to_ldm(pipe.text_encoder.state_dict()))
     return {k: v.detach().contiguous().clone() for k, v in state.items()}
+
+
+OPENCLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
+                  "self_attn.out_proj": "attn.out_proj"}
+
+
+def openclip_text_to_ldm(state: dict, prefix: str = "conditioner.embedders.1.model.") -> dict:
+    """A CLIPTextModelWithProjection state dict in OpenCLIP's layout (fused q/k/v ``in_proj``, [H, P] projection)."""
+    state = {(k[len("text_model."):] if k.startswith("text_model.") else k): v for k, v in state.items()}
+    out = {prefix + "token_embedding.weight": state["embeddings.token_embedding.weight"],
+           prefix + "positional_embedding": state["embeddings.position_embedding.weight"],
+           prefix + "ln_final.weight": state["final_layer_norm.weight"],
+           prefix + "ln_final.bias": state["final_layer_norm.bias"],
+           prefix + "text_projection": state["text_projection.weight"].T.contiguous()}
+    n_layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layers.")})
+    import torch
+    for i in range(n_layers):
+        src, dst = f"encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[dst + f"attn.in_proj_{kind}"] = torch.cat([state[src + f"self_attn.{p}_proj.{kind}"] for p in "qkv"])
+            for a, b in OPENCLIP_LAYER.items():
+                out[dst + f"{b}.{kind}"] = state[src + f"{a}.{kind}"]
+    return out
+
+
+def sdxl_pipeline_to_ldm(pipe) -> dict:
+    """The whole SDXL checkpoint (UNet, VAE, both text encoders) as one LDM-layout state dict."""
+    state = unet_to_ldm(pipe.unet.state_dict(), dict(pipe.unet.config))
+    state.update(vae_to_ldm(pipe.vae.state_dict(), len(pipe.vae.config.block_out_channels)))
+    state.update(text_encoder_to_ldm(pipe.text_encoder.state_dict(), "conditioner.embedders.0.transformer.text_model."))
+    state.update(openclip_text_to_ldm(pipe.text_encoder_2.state_dict()))
+    return {k: v.detach().contiguous().clone() for k, v in state.items()}

@@ -1,7 +1,7 @@
 """``make-tiny``: tiny random models in the REAL formats (offline, deterministic, seconds).
 
 Writes into DIR: ``sd15-tiny/`` (diffusers folder), ``sd15-tiny.safetensors`` (LDM single file, Civitai
-layout), ``sdxl-tiny/``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
+layout), ``sdxl-tiny/`` and ``sdxl-tiny.safetensors``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
 ``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/`` and ``face-tiny/`` (built by the identity module).
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def sdxl_pipeline():
     _seed(13)
     te1 = CLIPTextModel(CLIPTextConfig(**S.clip_text()))
     _seed(14)
-    te2 = CLIPTextModelWithProjection(CLIPTextConfig(**S.clip_text("gelu", projection_dim=S.TE_HIDDEN)))
+    te2 = CLIPTextModelWithProjection(CLIPTextConfig(**S.clip_text("gelu", projection_dim=S.TE2_HIDDEN, hidden=S.TE2_HIDDEN)))
     return StableDiffusionXLImg2ImgPipeline(vae=vae, text_encoder=te1, text_encoder_2=te2, tokenizer=_tokenizer(),
                                             tokenizer_2=_tokenizer(pad="!"), unet=unet,
                                             scheduler=DDIMScheduler(**S.DDIM), requires_aesthetics_score=False,
@@ -145,7 +145,7 @@ def make_tiny(out_dir: str) -> dict:
     import torch
     from safetensors.torch import save_file
 
-    from .ldm_convert import sd15_pipeline_to_ldm
+    from .ldm_convert import sd15_pipeline_to_ldm, sdxl_pipeline_to_ldm
     os.makedirs(out_dir, exist_ok=True)
     out = {}
     with torch.no_grad():
@@ -155,7 +155,10 @@ def make_tiny(out_dir: str) -> dict:
         out["sd15-tiny.safetensors"] = os.path.join(out_dir, "sd15-tiny.safetensors")
         save_file(sd15_pipeline_to_ldm(sd15), out["sd15-tiny.safetensors"], metadata={"format": "pt"})
         out["sdxl-tiny"] = os.path.join(out_dir, "sdxl-tiny")
-        sdxl_pipeline().save_pretrained(out["sdxl-tiny"], safe_serialization=True)
+        sdxl = sdxl_pipeline()
+        sdxl.save_pretrained(out["sdxl-tiny"], safe_serialization=True)
+        out["sdxl-tiny.safetensors"] = os.path.join(out_dir, "sdxl-tiny.safetensors")
+        save_file(sdxl_pipeline_to_ldm(sdxl), out["sdxl-tiny.safetensors"], metadata={"format": "pt"})
         out["controlnet-tiny"] = os.path.join(out_dir, "controlnet-tiny")
         controlnet(sd15.unet).save_pretrained(out["controlnet-tiny"], safe_serialization=True)
         ipa = os.path.join(out_dir, "ip-adapter-tiny", "models")
