@@ -274,14 +274,18 @@ def smooth_along(values: np.ndarray, direction: tuple, length: float, max_sample
     return out / total
 
 
-def ink_lines(gray: np.ndarray, sigma: float, threshold: float, coherence: float) -> np.ndarray:
+def ink_lines(gray: np.ndarray, sigma: float, threshold: float, coherence: float,
+              direction: Optional[tuple] = None, samples: int = 7) -> np.ndarray:
     """Ink coverage in [0, 1] of the dark side of contours of a float gray image in [0, 1].
 
     A difference of Gaussians at scale ``sigma`` px, averaged along the local contour direction over
     ``coherence`` px (flow-guided, so outlines are continuous and texture speckle is suppressed),
     then a soft threshold: lightness steps weaker than about ``threshold`` draw nothing.
+    ``direction`` is a precomputed ``tangent_field`` of ``gray`` when the caller has one.
     """
     dog = difference_of_gaussians(gray, sigma, k=1.6, tau=1.0)
     if coherence >= 1.0:
-        dog = smooth_along(dog, tangent_field(gray, max(1.0, 1.5 * sigma)), coherence)
+        if direction is None:
+            direction = tangent_field(gray, max(1.0, 1.5 * sigma))
+        dog = smooth_along(dog, direction, coherence, max_samples=samples)
     return np.clip((-dog - threshold) / (0.6 * threshold + 0.002), 0.0, 1.0)
