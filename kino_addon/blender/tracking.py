@@ -134,11 +134,17 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, mi
     """Detect features and track them over clip frames ``first..last`` (inclusive).
 
     Features are detected on keyframes (the first and last frame and every ``keyframe_step`` frames
-    between; by default the first, middle and last frame), each set tracked forwards and backwards through the range, so
-    features hidden at one moment (a person walking past) are found at another. Returns the new
-    tracks (named ``kino_NNN``); Kino's earlier tracks on the clip are removed first.
+    between; by default the first, middle and last frame), each set tracked forwards and backwards
+    through the range, so features hidden at one moment (a person walking past) are found at another.
+    With ``region`` (x, y, w, h in pixels of frame ``first``) features are detected densely on the
+    first frame only and just those inside the region are kept and tracked. Returns the new tracks'
+    names (``kino_NNN``); Kino's earlier tracks on the clip are removed first.
     """
     w, h = clip.size
+    if region is not None:
+        min_distance = min_distance or max(4, int(min(region[2], region[3])) // 14)
+        threshold = min(threshold, 0.005)   # faces are smooth: take the weaker corners too
+        keyframe_step = last - first + 1
     min_distance = min_distance or max(10, min(w, h) // 10)
     margin = margin or max(8, min(w, h) // 24)
     settings = clip.tracking.settings
