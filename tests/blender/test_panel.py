@@ -6,7 +6,16 @@ import bpy
 from conftest import add_image_strip, select_only
 
 
+ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
+
+
+def _check_icon(kw):
+    assert kw.get("icon", "NONE") in ICONS, f"unknown icon {kw.get('icon')}"
+
+
 class FakeLayout:
+    """Records what a panel draws and checks it as Blender would: real properties, operators, icons."""
+
     def __init__(self, log=None):
         self.log = [] if log is None else log
         self.enabled = True
@@ -18,13 +27,19 @@ class FakeLayout:
     row = column = box = split = _child
 
     def prop(self, data, name, **kw):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name}"
+        _check_icon(kw)
         self.log.append(("prop", type(data).__name__, name, kw.get("text")))
 
     def operator(self, idname, **kw):
+        group, op = idname.split(".")
+        assert hasattr(bpy.types, f"{group.upper()}_OT_{op}"), f"no operator {idname}"
+        _check_icon(kw)
         self.log.append(("operator", idname))
         return types.SimpleNamespace()
 
     def label(self, text="", **kw):
+        _check_icon(kw)
         self.log.append(("label", text))
 
     def progress(self, factor=0.0, text="", **kw):
