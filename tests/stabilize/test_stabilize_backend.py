@@ -104,3 +104,38 @@ def test_residual_jitter_sees_shake_and_its_removal():
     assert j_still < 0.05
     assert j_shaken > 1.5
     assert j_fixed < 0.2
+
+
+def test_warp_frames_command_writes_warped_pngs(tmp_path):
+    import json
+    from kino_backend.commands import warp_frames
+    img = texture(64, 80)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(src / f"img_{i:03d}.png"), cv2.cvtColor(np.roll(img, i, axis=1), cv2.COLOR_RGB2BGR))
+    m = sm.shake_matrices(2, 80, 64, seed=4)
+    doc = {"width": 80, "height": 64, "frames": [{"frame": i + 1, "matrix": m[i].tolist()} for i in range(2)]}
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert warp_frames.main([str(src), "--transforms", str(tmp_path / "t.json"), "--out", str(out), "--frames", "2:3"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["frame_0001.png", "frame_0002.png"]
+    got = cv2.cvtColor(cv2.imread(str(out / "frame_0002.png")), cv2.COLOR_BGR2RGB)
+    want = cv2.warpAffine(np.roll(img, 2, axis=1), m[1], (80, 64), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_find_face_on_a_real_talking_head_and_a_clear_error_without_face(tmp_path):
+    from kino_backend.commands.find_face import find_face
+    path = os.path.join(FOOTAGE, "talking_head.mp4")
+    if not os.path.exists(path):
+        pytest.skip(f"real footage not found at {path} (../shared/footage); this test needs it")
+    found = find_face(path, 1, 2)
+    x, y, w, h = found["region"]
+    assert 80 < w < 400 and 80 < h < 400 and 0 <= x and x + w <= 512 and 0 <= y and y + h <= 512
+    assert x < 256 < x + w and y < 300 < y + h            # the face is in the middle of the frame
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    cv2.imwrite(str(blank / "f_001.png"), texture(96, 96))
+    with pytest.raises(LookupError, match="no face found"):
+        find_face(str(blank), 1, 1)
