@@ -13,7 +13,7 @@ import numpy as np
 
 from .base import ParamSpec
 from .classic_common import (ClassicLook, _grid, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
-                             resize_to, to_float, to_uint8, work_size)
+                             resize_to, soft_posterize, to_float, to_uint8, work_size)
 
 PAPER = np.array([0.975, 0.965, 0.94], np.float32)
 
@@ -65,6 +65,9 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     shape = src.shape
     soft = p["wash_softness"]
     wash = edge_smooth(src, px(30.0 + 120.0 * soft, shape), 25.0 + 45.0 * soft, iterations=3)
+    # Layered glazes: lightness falls into a few soft bands, whose borders then pool pigment.
+    lab = soft_posterize(cv2.cvtColor(wash, cv2.COLOR_RGB2Lab), 7, 1.0, sharpness=1.5)
+    wash = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
     wash = _bleed(wash, p["edge_bleed"])
     # Watercolour is transparent: lift the values towards the paper, keep the hues clear.
     g = luminance(wash)[..., None]
@@ -74,7 +77,7 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     grain = grain / max(float(grain.std()), 1e-6)
     turbulence = noise(shape, px(50.0, shape, 1.0), salt=43)
     density = 1.0 + 0.2 * turbulence * (0.4 + 0.6 * soft)
-    density = density + 0.22 * p["paper_texture"] * grain
+    density = density + 0.15 * p["paper_texture"] * grain
     density = density + 1.8 * p["edge_darkening"] * _edge_pool(wash, shape)
     out = _pigment(colour, density.astype(np.float32))
     if p["outline"] > 0:
