@@ -10,6 +10,7 @@ frames straight into DIR.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -153,10 +154,11 @@ def run(args) -> dict:
     try:
         bpy.ops.kino.backend_start()
         workflow = compose(backend.hello, args)
-        bpy.ops.kino.stylize(workflow_json=json.dumps(workflow), output_dir=out, synchronous=True,
-                             frame_first=frame_range[0] if frame_range else 0,
-                             frame_last=frame_range[1] if frame_range else 0,
-                             stabilize=args.stabilize, track_region=args.track_region or "")
+        with quiet_stdout():
+            bpy.ops.kino.stylize(workflow_json=json.dumps(workflow), output_dir=out, synchronous=True,
+                                 frame_first=frame_range[0] if frame_range else 0,
+                                 frame_last=frame_range[1] if frame_range else 0,
+                                 stabilize=args.stabilize, track_region=args.track_region or "")
         job = jobs.RUNNER.finished[-1]
         if args.blend:
             match_source_to_result(strip, job.plan)
@@ -169,6 +171,21 @@ def run(args) -> dict:
         backend.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
             "blend": os.path.abspath(args.blend) if args.blend else None}
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Blender prints a "Saved: ..." line per rendered frame on the C level: keep stdout readable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _clean(exc: Exception) -> str:
