@@ -12,17 +12,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FOOTAGE = os.path.join(os.path.dirname(REPO), "shared", "footage")
 
 
-def read_frames(name: str, count: int, size: tuple) -> list:
-    """``count`` consecutive RGB frames of a clip, resized to ``size`` (width, height)."""
+def read_frames(name: str, count: int, size: tuple, step: int = 7) -> list:
+    """``count`` RGB frames of a clip, every ``step``-th, resized to ``size`` (width, height)."""
     path = os.path.join(FOOTAGE, name)
     if not os.path.exists(path):
         pytest.skip(f"real footage {path} is absent: these tests need ../shared/footage next to the repository")
     cap = cv2.VideoCapture(path)
     frames = []
     try:
-        # Every 7th frame, so the frames really differ (the talking head moves a lot).
         while len(frames) < count:
-            for _ in range(7):
+            for _ in range(step):
                 ok, bgr = cap.read()
                 if not ok:
                     break
@@ -38,8 +37,14 @@ def read_frames(name: str, count: int, size: tuple) -> list:
 
 @pytest.fixture(scope="session")
 def clip() -> list:
-    """Six 256x256 RGB frames of the talking-head clip."""
+    """Six 256x256 RGB frames of the talking-head clip, 7 frames apart so they really differ."""
     return read_frames("talking_head.mp4", 6, (256, 256))
+
+
+@pytest.fixture(scope="session")
+def consecutive() -> list:
+    """Four consecutive 256x256 frames of the handheld park clip (camera shake, foliage)."""
+    return read_frames("handheld_park.mp4", 4, (256, 256), step=1)
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,16 @@ def test_look_follows_small_exposure_changes_smoothly(name, clip):
 
 
 @pytest.mark.parametrize("name", LOOKS)
+def test_look_does_not_amplify_frame_to_frame_change(name, consecutive):
+    """Flicker check on real consecutive frames: textures are fixed, so the stylized frames change
+    from one to the next about as much as the footage does (measured ratios 0.5-1.2)."""
+    out = stylize_clip(name, consecutive)
+    step = lambda seq: np.mean([np.abs(b.astype(np.int16) - a).mean() for a, b in zip(seq, seq[1:])])  # noqa: E731
+    ratio = step(out) / step(consecutive)
+    assert ratio < 1.6, f"{name} changes {ratio:.2f}x as much as the footage between consecutive frames"
+
+
+@pytest.mark.parametrize("name", LOOKS)
 def test_odd_and_tiny_sizes(name, odd_frame):
     stage = get_stage(name)
     out = stage.apply(odd_frame)
