@@ -43,8 +43,8 @@ def _need(shapes: dict, key: str) -> tuple:
     return shapes[key]
 
 
-def unet_config(shapes: dict, arch: str, te2_projection: int = 0) -> dict:
-    p = UNET
+def unet_config(shapes: dict, arch: str, te2_projection: int = 0, prefix: str = UNET) -> dict:
+    p = prefix
     c0, in_ch = _need(shapes, p + "input_blocks.0.0.weight")[:2]
     n_inputs = max(_indices(shapes, re.escape(p) + r"input_blocks\.(\d+)\.")) + 1
     downs = [i for i in range(n_inputs) if p + f"input_blocks.{i}.0.op.weight" in shapes]
@@ -60,7 +60,7 @@ def unet_config(shapes: dict, arch: str, te2_projection: int = 0) -> dict:
     cross = next((s[1] for k, s in shapes.items() if k.startswith(p) and k.endswith("attn2.to_k.weight")), 768)
     proj_in = next((s for k, s in shapes.items() if k.startswith(p) and k.endswith(".proj_in.weight")), (1, 1, 1, 1))
     cfg = {"_class_name": "UNet2DConditionModel", "sample_size": 64 if arch == "sd15" else 128,
-           "in_channels": in_ch, "out_channels": _need(shapes, p + "out.2.weight")[0],
+           "in_channels": in_ch, "out_channels": shapes.get(p + "out.2.weight", (in_ch,))[0],
            "block_out_channels": channels, "layers_per_block": lpb, "cross_attention_dim": cross,
            "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attn],
            "up_block_types": ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)],
@@ -74,6 +74,24 @@ def unet_config(shapes: dict, arch: str, te2_projection: int = 0) -> dict:
         cfg.update(addition_embed_type="text_time", projection_class_embeddings_input_dim=adm,
                    addition_time_embed_dim=(adm - te2_projection) // 6)
     return cfg
+
+
+def controlnet_config(shapes: dict, arch: str, prefix: str = "") -> dict:
+    """ControlNetModel config of an LDM-layout ControlNet (``input_hint_block``, ``zero_convs``)."""
+    cfg = unet_config(shapes, arch, prefix=prefix, te2_projection=_xl_text_time(shapes, prefix))
+    for k in ("up_block_types", "out_channels", "center_input_sample", "sample_size"):
+        cfg.pop(k, None)
+    hint = _indices(shapes, re.escape(prefix + "input_hint_block.") + r"(\d+)\.weight")
+    outs = [shapes[f"{prefix}input_hint_block.{i}.weight"][0] for i in hint[:-1]]
+    cfg.update(_class_name="ControlNetModel", conditioning_embedding_out_channels=outs[0::2],
+               conditioning_channels=shapes[f"{prefix}input_hint_block.0.weight"][1])
+    return cfg
+
+
+def _xl_text_time(shapes: dict, prefix: str) -> int:
+    """SDXL ControlNets carry no text encoder: the pooled text embedding is CLIP-G's 1280 (tiny: adm - 6*8)."""
+    adm = shapes.get(prefix + "label_emb.0.0.weight", (0, 0))[1]
+    return 1280 if adm == 2816 else max(0, adm - 48)
 
 
 def vae_config(shapes: dict, arch: str, prefix: str = VAE) -> dict:

@@ -147,3 +147,25 @@ def sdxl_pipeline_to_ldm(pipe) -> dict:
     state.update(text_encoder_to_ldm(pipe.text_encoder.state_dict(), "conditioner.embedders.0.transformer.text_model."))
     state.update(openclip_text_to_ldm(pipe.text_encoder_2.state_dict()))
     return {k: v.detach().contiguous().clone() for k, v in state.items()}
+
+
+def controlnet_to_ldm(state: dict, config: dict, prefix: str = "control_model.") -> dict:
+    """A diffusers ControlNetModel state dict in the original ControlNet layout (``input_hint_block``,
+    ``zero_convs``, ``middle_block_out``)."""
+    lpb = int(config["layers_per_block"])
+    n_blocks = len({k.split(".")[2] for k in state if k.startswith("controlnet_cond_embedding.blocks.")})
+    out = {}
+    for k, v in state.items():
+        m = re.match(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", k)
+        if m:
+            idx = 0 if m[1] == "conv_in" else 2 * (n_blocks + 1) if m[1] == "conv_out" else 2 * (int(m[2]) + 1)
+            new = f"input_hint_block.{idx}.{m[3]}"
+        elif k.startswith("controlnet_down_blocks."):
+            i, rest = k[len("controlnet_down_blocks."):].split(".", 1)
+            new = f"zero_convs.{i}.0.{rest}"
+        elif k.startswith("controlnet_mid_block."):
+            new = "middle_block_out.0." + k[len("controlnet_mid_block."):]
+        else:
+            new = unet_key(k, lpb, [])
+        out[prefix + new] = v.detach().contiguous().clone()
+    return out

@@ -93,8 +93,14 @@ def load_controlnet(path: str, arch: str, torch_dtype):
                          f"pick an {arch} ControlNet.")
     if info["format"] == "diffusers":
         return ControlNetModel.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
-    here = os.path.dirname(os.path.abspath(path))
-    if os.path.isfile(os.path.join(here, "config.json")):
-        return ControlNetModel.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
-    raise StageError("MODEL_MISSING", f"ControlNet {path}: Kino loads ControlNets as diffusers folders "
-                     "(config.json + diffusion_pytorch_model.safetensors); put the folder in the models folder.")
+    shapes = read_shapes(path)
+    if any(k.startswith("controlnet_cond_embedding.") for k in shapes):  # diffusers keys: needs its config.json
+        here = os.path.dirname(os.path.abspath(path))
+        if os.path.isfile(os.path.join(here, "config.json")):
+            return ControlNetModel.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
+        raise StageError("MODEL_MISSING", f"ControlNet {path} has diffusers keys but no config.json beside it; "
+                         "put the whole diffusers ControlNet folder into the models folder.")
+    prefix = "control_model." if any(k.startswith("control_model.") for k in shapes) else ""
+    cfg_dir = os.path.join(cache_root(), "configs", f"controlnet-{arch}-{header_sha256(path)[:20]}")
+    configs._dump(os.path.join(cfg_dir, "config.json"), configs.controlnet_config(shapes, arch, prefix))
+    return ControlNetModel.from_single_file(path, config=cfg_dir, local_files_only=True, dtype=torch_dtype)

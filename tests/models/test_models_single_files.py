@@ -1,0 +1,45 @@
+"""Other single-file layouts users download: LDM ControlNets (with and without ``control_model.``) and
+LDM VAEs (sd-vae-ft-mse style) load through the loader and equal their diffusers originals."""
+import pytest
+import torch
+
+from conftest import latents
+from kino_backend.models.classify import classify
+from kino_backend.models.ldm_convert import controlnet_to_ldm
+from kino_backend.models.loader import load_img2img_pipeline
+
+
+@pytest.fixture(scope="module")
+def ldm_files(tiny_dir, tmp_path_factory):
+    from diffusers import ControlNetModel
+    from safetensors.torch import load_file, save_file
+    out = tmp_path_factory.mktemp("ldm-files")
+    cn = ControlNetModel.from_pretrained(str(tiny_dir / "controlnet-tiny"))
+    save_file(controlnet_to_ldm(cn.state_dict(), dict(cn.config)), str(out / "control_sd15_canny.safetensors"))
+    save_file(controlnet_to_ldm(cn.state_dict(), dict(cn.config), prefix=""), str(out / "control_v11f1e_sd15_tile.safetensors"))
+    ckpt = load_file(str(tiny_dir / "sd15-tiny.safetensors"))
+    vae = {k[len("first_stage_model."):]: v for k, v in ckpt.items() if k.startswith("first_stage_model.")}
+    save_file(vae, str(out / "vae-ft-tiny.safetensors"))
+    return out
+
+
+def test_ldm_controlnets_equal_the_folder(tiny_dir, ldm_files, init_image, ref_image):
+    cache = {}
+    model = str(tiny_dir / "sd15-tiny.safetensors")
+    ref = latents(load_img2img_pipeline(model, cache=cache, controlnets=[(str(tiny_dir / "controlnet-tiny"), "canny")]),
+                  init_image, control_image=ref_image)
+    for name, ctype in (("control_sd15_canny.safetensors", "canny"), ("control_v11f1e_sd15_tile.safetensors", "tile")):
+        info = classify(str(ldm_files / name))
+        assert (info["kind"], info["arch"], info["control_type"]) == ("controlnet", "sd15", ctype)
+        got = latents(load_img2img_pipeline(model, cache=cache, controlnets=[(str(ldm_files / name), ctype)]),
+                      init_image, control_image=ref_image)
+        assert torch.allclose(got, ref, atol=1e-4), (name, float((got - ref).abs().max()))
+
+
+def test_ldm_vae_file(tiny_dir, ldm_files, init_image):
+    assert classify(str(ldm_files / "vae-ft-tiny.safetensors"))["kind"] == "vae"
+    model = str(tiny_dir / "sd15-tiny.safetensors")
+    base = latents(load_img2img_pipeline(model), init_image)
+    loaded = load_img2img_pipeline(model, vae=str(ldm_files / "vae-ft-tiny.safetensors"))
+    assert loaded.description["vae"]["files"][0]["file"] == "vae-ft-tiny.safetensors"
+    assert torch.allclose(latents(loaded, init_image), base, atol=1e-4)
