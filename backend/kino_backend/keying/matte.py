@@ -50,8 +50,11 @@ def _difference(x: np.ndarray, p: int, others: Sequence[int]) -> np.ndarray:
 
 
 def _is_chroma_key(key_lin: np.ndarray) -> bool:
+    """A saturated screen (green, blue, also very dark green) keys by colour difference; a grey or black
+    one by distance to the screen colour."""
     p, others = key_channels(key_lin)
-    return float(_difference(key_lin[None], p, others)[0]) > 0.03
+    diff = float(_difference(key_lin[None], p, others)[0])
+    return diff > 0.002 and diff > 0.3 * float(key_lin.max())
 
 
 def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -86,10 +89,13 @@ def _first_matte(lin: np.ndarray, screen: np.ndarray, key_lin: np.ndarray, chrom
 
 
 def _project(lin: np.ndarray, screen: np.ndarray, fg: np.ndarray, a0: np.ndarray) -> np.ndarray:
+    """Coverage along the screen -> foreground line; trusted where that line is long enough and the
+    pixel lies near it (else the local foreground estimate is wrong there and ``a0`` is kept)."""
     d = fg - screen
     dd = (d * d).sum(-1)
-    ap = ((lin - screen) * d).sum(-1) / np.maximum(dd, 1e-6)
-    reliable = np.clip(dd / 0.01, 0.0, 1.0)
+    ap = np.clip(((lin - screen) * d).sum(-1) / np.maximum(dd, 1e-6), 0.0, 1.0)
+    off_line = np.sqrt((((lin - screen) - ap[..., None] * d) ** 2).sum(-1))
+    reliable = np.clip(dd / 0.01, 0.0, 1.0) * np.clip(1.0 - off_line / 0.1, 0.0, 1.0)
     return reliable * np.clip(ap, 0, 1) + (1.0 - reliable) * np.clip(a0, 0, 1)
 
 

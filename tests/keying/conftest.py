@@ -1,0 +1,33 @@
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+FOOTAGE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "footage"))
+
+
+def read_frames(path: str, indices) -> list:
+    """RGB frames of a video at the given 0-based indices."""
+    cap = cv2.VideoCapture(path)
+    out = []
+    for i in indices:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(i))
+        ok, bgr = cap.read()
+        assert ok, f"could not read frame {i} of {path}"
+        out.append(np.ascontiguousarray(bgr[..., ::-1]))
+    cap.release()
+    return out
+
+
+@pytest.fixture(scope="session")
+def footage():
+    if not os.path.isdir(FOOTAGE):
+        pytest.skip(f"shared footage folder {FOOTAGE} is absent (tests read ../shared/footage)")
+    return FOOTAGE
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    from kino_backend.keying.synthetic import make_case
+    return make_case(192)
