@@ -182,3 +182,28 @@ def test_none_is_bit_exact(clip, odd_frame):
         assert img.dtype == np.uint8 and np.array_equal(img, src)
     with pytest.raises(ParamError):
         get_stage("none").validate({"strength": 1})
+
+
+@pytest.mark.parametrize("look", LOOKS + ("none",))
+def test_preset_runs_through_the_workflow_runner(look, consecutive):
+    """The built-in preset of each look validates and runs end to end (with the temporal stage)."""
+    from kino_backend.presets import builtin_presets
+    from kino_backend.workflow import Pipeline, validate_workflow
+    presets, problems = builtin_presets()
+    assert look in presets, f"preset {look} did not load: {problems}"
+    stages = [s["name"] for s in presets[look]["stages"]]
+    assert stages == (["none"] if look == "none" else [look, "temporal"])
+    missing = [n for n in stages if n not in all_stages()]
+    if missing:
+        pytest.skip(f"stage(s) {missing} not registered yet")
+    frames = [np.ascontiguousarray(f[::2, ::2]) for f in consecutive[:3]]  # 128x128
+    ctx = JobContext(job_id="t", frames_total=3, width=128, height=128)
+    with Pipeline(validate_workflow(presets[look]), ctx) as pipeline:
+        out = list(pipeline.run(iter(Frame(index=i + 1, source=f, image=f) for i, f in enumerate(frames))))
+    assert [o.index for o in out] == [1, 2, 3]
+    for src, o in zip(frames, out):
+        assert o.image.shape == src.shape and o.image.dtype == np.uint8
+        if look == "none":
+            assert np.array_equal(o.image, src)
+        else:
+            assert np.abs(o.image.astype(np.int16) - src).mean() >= 8.0
