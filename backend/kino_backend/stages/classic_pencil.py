@@ -59,7 +59,7 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     flat = edge_smooth(src, px(10.0, src.shape), 16.0, iterations=2)
     gray = luminance(flat)
     shape = gray.shape
-    length = px(p["stroke_length"], shape, minimum=1.0)
+    length = px(p["stroke_length"], shape, minimum=5.0)  # shorter would read as dots, not strokes
     colour = p["mode"] == "colour"
     # Tone: lifted so only the darker half of the picture gets hatched, as a sketch artist would.
     # Coloured pencils also need strokes where the colour is strong, so they use the darkest channel.
