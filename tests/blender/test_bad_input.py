@@ -5,7 +5,7 @@ import shutil
 import bpy
 import pytest
 
-from conftest import BACKEND_PYTHON, add_image_strip, select_only, write_sequence
+from kino_media import BACKEND_PYTHON, add_image_strip, select_only, write_sequence
 
 
 @pytest.fixture

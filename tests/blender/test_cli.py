@@ -8,7 +8,7 @@ import bpy
 import numpy as np
 import pytest
 
-from conftest import REPO, index_frame, write_sequence
+from kino_media import REPO, index_frame, write_sequence
 
 FOOTAGE = REPO.parent / "shared" / "footage"
 

@@ -7,7 +7,7 @@ import sys
 import textwrap
 import zipfile
 
-from conftest import BACKEND_PYTHON, REPO
+from kino_media import BACKEND_PYTHON, REPO
 
 INSTALL = textwrap.dedent("""
     import os, sys, tempfile

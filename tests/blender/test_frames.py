@@ -6,7 +6,7 @@ import os
 import bpy
 import numpy as np
 
-from conftest import add_image_strip, bar_index, index_frame, select_only
+from kino_media import add_image_strip, bar_index, index_frame, select_only
 
 
 def _run_stylize(kino, **kw):

@@ -6,7 +6,7 @@ import bpy
 import numpy as np
 import pytest
 
-from conftest import add_image_strip, index_frame, select_only
+from kino_media import add_image_strip, index_frame, select_only
 
 
 def _job(kino, scene, strip, backend, look, out_dir, max_in_flight=1):

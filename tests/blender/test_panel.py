@@ -3,7 +3,7 @@ import types
 
 import bpy
 
-from conftest import add_image_strip, select_only
+from kino_media import add_image_strip, select_only
 
 
 ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
