@@ -243,7 +243,7 @@ def tangent_field(gray: np.ndarray, sigma: float, floor: float = 0.0,
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(h: int, w: int) -> tuple:
+def pixel_grid(h: int, w: int) -> tuple:
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     gx.setflags(write=False)
     gy.setflags(write=False)
@@ -257,7 +257,7 @@ def smooth_along(values: np.ndarray, direction: tuple, length: float, max_sample
     if length < 1.0:
         return values
     half = min(max_samples // 2, int(np.ceil(length)))
-    gx, gy = _grid(values.shape[0], values.shape[1])
+    gx, gy = pixel_grid(values.shape[0], values.shape[1])
     cos, sin = direction
     out = np.zeros_like(values)
     total = 0.0

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from .base import ParamSpec
-from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px, resize_to, smooth_along,
-                             soft_posterize, tangent_field, to_float, to_uint8, work_size)
+from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px, resize_to,
+                             smooth_along, soft_posterize, tangent_field, to_float, to_uint8, work_size)
 
 PARAMS = (
     ParamSpec("brush_size", "float", 16.0, "Width of a brush stroke in pixels of a 1080p frame (scaled "

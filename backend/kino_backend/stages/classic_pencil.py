@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 
-import cv2
 import numpy as np
 
 from .base import ParamSpec
 from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
-                             resize_to, smooth_along, tangent_field, to_float, to_uint8, work_size)
+                             resize_to, smooth_along, to_float, to_uint8, work_size)
 
 PAPER = np.array([0.965, 0.955, 0.925], np.float32)  # warm drawing paper
 GRAPHITE = np.array([0.16, 0.17, 0.20], np.float32)  # cool dark grey of a soft pencil

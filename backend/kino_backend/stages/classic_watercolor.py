@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .base import ParamSpec
-from .classic_common import (ClassicLook, _grid, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
+from .classic_common import (ClassicLook, pixel_grid, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
                              resize_to, soft_posterize, to_float, to_uint8, work_size)
 
 PAPER = np.array([0.975, 0.965, 0.94], np.float32)
@@ -39,7 +39,7 @@ def _bleed(rgb: np.ndarray, amount: float) -> np.ndarray:
     reach = px(14.0 * amount, rgb.shape)
     dx = noise((h, w), px(40.0, rgb.shape, 1.0), salt=41) * reach
     dy = noise((h, w), px(40.0, rgb.shape, 1.0), salt=42) * reach
-    gx, gy = _grid(h, w)
+    gx, gy = pixel_grid(h, w)
     moved = cv2.remap(rgb, gx + dx, gy + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return blur(moved, px(2.0 + 3.0 * amount, rgb.shape))
 
