@@ -207,3 +207,18 @@ def test_preset_runs_through_the_workflow_runner(look, consecutive):
             assert np.array_equal(o.image, src)
         else:
             assert np.abs(o.image.astype(np.int16) - src).mean() >= 8.0
+
+
+def test_same_pixels_whatever_the_thread_count(odd_frame):
+    """Bit-exact results do not depend on how many threads OpenCV uses (machines differ)."""
+    import cv2
+    before = cv2.getNumThreads()
+    try:
+        for name in LOOKS:
+            cv2.setNumThreads(1)
+            one = get_stage(name).apply(odd_frame)
+            cv2.setNumThreads(4)
+            four = get_stage(name).apply(odd_frame)
+            assert np.array_equal(one, four), f"{name} depends on the thread count"
+    finally:
+        cv2.setNumThreads(before)
