@@ -139,3 +139,18 @@ def test_missing_and_garbage_files(tmp_path, tiny_dir):
     with pytest.raises(StageError) as err:
         load_img2img_pipeline(str(tiny_dir / "sd15-tiny"), controlnets=[(str(tmp_path / "cn-missing"), "canny")])
     assert err.value.code == "MODEL_MISSING" and "cn-missing" in err.value.message
+
+
+def test_dtype_reaches_every_module(tiny_dir, init_image, ref_image):
+    """bf16 (what CUDA gets) is applied to all parts, also after the ControlNet view shares the base."""
+    cache = {}
+    model = str(tiny_dir / "sd15-tiny.safetensors")
+    base = load_img2img_pipeline(model, dtype="bf16", cache=cache)
+    loaded = load_img2img_pipeline(model, dtype="bf16", cache=cache, ip_adapter=str(tiny_dir / "ip-adapter-tiny"),
+                                   controlnets=[(str(tiny_dir / "controlnet-tiny"), "canny")])
+    p = loaded.pipe
+    for module in (p.unet, p.vae, p.text_encoder, p.controlnet, p.image_encoder, base.pipe.unet):
+        assert module.dtype == torch.bfloat16, type(module).__name__
+    assert loaded.description["dtype"] == "bf16"
+    out = latents(loaded, init_image, steps=2, control_image=ref_image, ip_adapter_image=ref_image)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()

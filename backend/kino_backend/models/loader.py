@@ -69,7 +69,7 @@ def _with_controlnets(cache: dict, entry: dict, controlnets, device: str, torch_
                     cache[ck] = (files.identity(path), load_controlnet(path, entry["arch"], torch_dtype))
             models.append(cache[ck][1])
         cls = pipeline_class(entry["arch"], True)
-        pipe = cls.from_pipe(entry["pipe"], controlnet=models[0] if len(models) == 1 else models)
+        pipe = cls.from_pipe(entry["pipe"], controlnet=models[0] if len(models) == 1 else models, dtype=torch_dtype)
         place(pipe, device, entry["plan"])
         entry["derived"][key] = pipe
     return entry["derived"][key]
