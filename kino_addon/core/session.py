@@ -21,10 +21,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol.errors import BackendError
-from .files import atomic_write_png, clear_partial
+from .files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
 from .sidecar import build_sidecar, read_sidecar, write_sidecar
+from .writer import FrameWriter
 
 TERMINAL = ("completed", "cancelled", "failed")
 
@@ -73,6 +74,7 @@ class JobSession:
         self.provenance: dict = {}
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
+        self.writer = FrameWriter(spec.folder)
 
     # -- progress --------------------------------------------------------------------------------
     @property
@@ -142,6 +144,7 @@ class JobSession:
         try:
             sent = self._send_one()
             self._drain(0.0 if sent else self.poll)
+            self._collect()
         except BackendError as exc:
             self._fail(_describe(exc))
         except SourceError as exc:
@@ -198,15 +201,19 @@ class JobSession:
         k = int(msg.body["frame"])
         if not 1 <= k <= len(self.todo) or not msg.buffers:
             return
-        number = self.todo[k - 1]
         image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
-        atomic_write_png(frame_path(self.spec.folder, number), image)
-        for spec, data in msg.buffers[1:]:
-            if spec.get("name") == "matte":
-                matte = _buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
-                os.makedirs(os.path.join(self.spec.folder, "matte"), exist_ok=True)
-                atomic_write_png(frame_path(os.path.join(self.spec.folder, "matte"), number), matte)
-        self.written += 1
+        matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
+                      for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)
+        self.writer.submit(self.todo[k - 1], image, matte)
+
+    def _collect(self, wait: bool = False) -> None:
+        """Count the frames the writer has finished; a write error (disk full...) ends the job."""
+        done, error = self.writer.collect(wait)
+        self.written += len(done)
+        if error is not None and not self.done:
+            number, exc = error
+            self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
+                        "free some disk space or pick another folder, then run again to resume")
 
     def _on_done(self, msg) -> None:
         body = msg.body
@@ -241,6 +248,8 @@ class JobSession:
 
     def _finish(self, state: str) -> None:
         self.state = state
+        self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
+        self.writer.close()
         self._write_sidecar(state)
 
     def _write_sidecar(self, state: str) -> None:

@@ -102,3 +102,11 @@ def test_resume_sends_the_matching_stabilize_matrices(tmp_path):
     assert cut["stabilize"]["matrices"] == [mats[1], mats[4]] and cut["seed"] == 3 and cut["stabilize"]["width"] == W
     assert opts["stabilize"]["matrices"] == mats  # the job's own options are untouched
     assert options_for_frames(opts, list(range(1, 7)), 6) is opts
+
+
+def test_write_error_ends_the_job_with_a_reason(tmp_path):
+    s = make(tmp_path, FakeClient())
+    os.makedirs(os.path.join(s.spec.folder, "frame_0002.png"))  # a folder where frame 2 must go
+    assert s.run() == "failed"
+    assert s.error.startswith("could not write frame 2 to ") and "run again to resume" in s.error
+    assert "frame_0001.png" in os.listdir(s.spec.folder)

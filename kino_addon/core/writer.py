@@ -1,0 +1,62 @@
+"""``FrameWriter``: encode and write result frames on one background thread.
+
+PNG encoding of a large frame takes a few hundred milliseconds (zlib releases the GIL while it
+works), so the main thread (Blender's UI) only hands the image over and later collects which frames
+are on disk. Each write is atomic (``files.atomic_write_png``): a frame is complete or absent.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
+import numpy as np
+
+from .files import atomic_write_png
+from .plan import frame_path
+
+
+def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
+    """``frame_NNNN.png`` (and ``matte/frame_NNNN.png`` when a matte came back)."""
+    if matte is not None:
+        os.makedirs(os.path.join(folder, "matte"), exist_ok=True)
+        atomic_write_png(frame_path(os.path.join(folder, "matte"), number), matte)
+    atomic_write_png(frame_path(folder, number), image)
+
+
+class FrameWriter:
+    def __init__(self, folder: str):
+        self.folder = folder
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pending: list = []  # (number, future) in submission order
+
+    def submit(self, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kino-frame-writer")
+        self._pending.append((number, self._pool.submit(write_frame, self.folder, number, image, matte)))
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def collect(self, wait: bool = False) -> tuple:
+        """(numbers written since the last call, first error as (number, OSError) or None)."""
+        done, error, keep = [], None, []
+        for number, future in self._pending:
+            if not wait and not future.done():
+                keep.append((number, future))
+                continue
+            exc = future.exception()
+            if exc is None:
+                done.append(number)
+            elif error is None:
+                error = (number, exc)
+        self._pending = keep
+        if error is not None and not isinstance(error[1], OSError):
+            raise error[1]
+        return done, error
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
