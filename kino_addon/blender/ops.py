@@ -120,6 +120,8 @@ class KINO_OT_stylize(bpy.types.Operator):
         prefs = addon.preferences()
         if prefs is not None and prefs.models_dir:
             options.setdefault("models_dir", bpy.path.abspath(prefs.models_dir))
+        if prefs is not None and prefs.device != 'AUTO':
+            options.setdefault("device", prefs.device.lower())
         frame_range = (self.frame_first, self.frame_last or 10 ** 9) if self.frame_first else None
         jobs = self._make_jobs(scene, strips, client, workflow, options, frame_range)
         if not jobs:

@@ -99,7 +99,7 @@ def test_panel_draw_starts_nothing(scene, kino, backend):
     bpy.ops.kino.backend_start()
 
 
-def test_panel_settings_become_the_workflow(scene, kino, backend, media):
+def test_panel_settings_become_the_workflow(scene, kino, backend, media, tmp_path):
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
     select_only(scene, strip)
     scene.kino.look = "toon"  # through the enum, as the dropdown does
@@ -109,8 +109,16 @@ def test_panel_settings_become_the_workflow(scene, kino, backend, media):
     levels.int_value = 3
     assert levels.changed
     next(t for t in scene.kino.stages if t.name == "temporal").enabled = False
-    assert bpy.ops.kino.stylize(frame_first=1, frame_last=2) == {'FINISHED'}
-    workflow = kino.jobs.RUNNER.finished[-1].session.spec.workflow
+    import blender_ext
+    prefs = blender_ext.addon_preferences()
+    prefs.device, prefs.models_dir = 'CPU', str(tmp_path)
+    try:
+        assert bpy.ops.kino.stylize(frame_first=1, frame_last=2) == {'FINISHED'}
+    finally:
+        prefs.device, prefs.models_dir = 'AUTO', ""
+    spec = kino.jobs.RUNNER.finished[-1].session.spec
+    assert spec.options == {"device": "cpu", "models_dir": str(tmp_path)}
+    workflow = spec.workflow
     assert workflow["look"] == "toon"
     assert workflow["stages"] == [{"name": "toon", "enabled": True, "params": {"levels": 3}},
                                   {"name": "temporal", "enabled": False, "params": {}}]
