@@ -95,7 +95,7 @@ def render(image: np.ndarray, p: dict) -> np.ndarray:
     dabs = _big_dabs(flat, radius) * (1.0 - fine) + flat * fine
     gray = luminance(flat)
     direction = tangent_field(gray, max(1.0, brush * (1.2 - 0.6 * detail)), floor=2e-4)
-    painted = smooth_along(np.ascontiguousarray(dabs, dtype=np.float32), direction, 0.4 * brush)
+    painted = smooth_along(np.ascontiguousarray(dabs, dtype=np.float32), direction, 0.4 * brush, max_samples=5)
     painted = painted * (1.0 - 0.6 * fine) + dabs * (0.6 * fine)
     # Paint in value planes: a gentle banding of lightness, as a painter mixes a few tones per area.
     lab = soft_posterize(cv2.cvtColor(painted, cv2.COLOR_RGB2Lab), int(round(6 + 6 * detail)),
