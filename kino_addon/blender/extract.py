@@ -98,14 +98,33 @@ class StripSource:
     def __init__(self, scene, strip):
         check_strip(strip)
         self.name = strip.name
+        self.scene_name = scene.name
         self.width, self.height = source_size(strip)
         self.work = tempfile.mkdtemp(prefix="kino-extract-")
-        self.tmp = scene.copy()
-        self.tmp.name = f".kino_extract_{strip.name}"
-        self._setup()
+        self.tmp_name = ""
+        self._make_tmp(scene)
 
-    def _setup(self) -> None:
-        sed = self.tmp.sequence_editor
+    @property
+    def tmp(self):
+        """The extraction scene, looked up by name (an undo step may have replaced Python's reference);
+        made again from the user's scene if an undo removed it."""
+        tmp = bpy.data.scenes.get(self.tmp_name) if self.tmp_name else None
+        if tmp is None:
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is None or scene.sequence_editor is None or self.name not in scene.sequence_editor.strips_all:
+                raise SourceError(f"strip {self.name!r} (scene {self.scene_name!r}) is gone; it was removed or renamed")
+            tmp = self._make_tmp(scene)
+        return tmp
+
+    def _make_tmp(self, scene):
+        tmp = scene.copy()
+        tmp.name = f".kino_extract_{self.name}"
+        self.tmp_name = tmp.name
+        self._setup(tmp)
+        return tmp
+
+    def _setup(self, tmp) -> None:
+        sed = tmp.sequence_editor
         for s in sed.strips_all:
             s.mute = not (s.name == self.name or _feeds(s, self.name))
         for ch in sed.channels:
@@ -118,7 +137,7 @@ class StripSource:
         t.use_flip_x = t.use_flip_y = False
         t.blend_type = 'REPLACE'
         t.blend_alpha = 1.0
-        r = self.tmp.render
+        r = tmp.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
         r.use_sequencer, r.use_compositing, r.use_border = True, False, False
@@ -126,11 +145,12 @@ class StripSource:
         r.image_settings.file_format = 'BMP'
         r.image_settings.color_mode = 'RGB'
         r.filepath = os.path.join(self.work, "src_####")
-        vs = self.tmp.view_settings
+        vs = tmp.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
 
     def read(self, timeline_frame: int) -> np.ndarray:
-        t = self.tmp.sequence_editor.strips_all[self.name]
+        tmp = self.tmp
+        t = tmp.sequence_editor.strips_all[self.name]
         if t.type == "IMAGE":
             elem = t.strip_elem_from_frame(timeline_frame)
             if elem is not None:
@@ -141,9 +161,9 @@ class StripSource:
                 if not _decodable(path):
                     raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
                                       "cannot be decoded (damaged or not an image); replace it and run again")
-        self.tmp.frame_start = self.tmp.frame_end = int(timeline_frame)
-        bpy.ops.render.render(animation=True, scene=self.tmp.name)
-        path = self.tmp.render.frame_path(frame=int(timeline_frame))
+        tmp.frame_start = tmp.frame_end = int(timeline_frame)
+        bpy.ops.render.render(animation=True, scene=tmp.name)
+        path = tmp.render.frame_path(frame=int(timeline_frame))
         try:
             image = read_bmp(path)
         except (OSError, BMPError) as exc:
@@ -155,7 +175,8 @@ class StripSource:
         return image
 
     def close(self) -> None:
-        if self.tmp is not None:
-            bpy.data.scenes.remove(self.tmp)
-            self.tmp = None
+        tmp = bpy.data.scenes.get(self.tmp_name) if self.tmp_name else None
+        if tmp is not None:
+            bpy.data.scenes.remove(tmp)
+        self.tmp_name = ""
         shutil.rmtree(self.work, ignore_errors=True)
