@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import bpy
@@ -44,7 +45,9 @@ def _images_in(folder: str) -> list:
 
 
 def source_node(tree, path: str):
-    """A compositor node reading ``path`` (movie file, image folder, or one image).
+    """A compositor node reading ``path`` (movie file, image folder, or one image). An image folder is
+    read as Blender reads an image sequence: by the frame number in the file names, which should be
+    consecutive (frame_0001.png, frame_0002.png ...).
 
     Returns (node, (width, height), frame_count)."""
     path = os.path.abspath(path)
@@ -55,7 +58,10 @@ def source_node(tree, path: str):
         if len(names) > 1:
             img.source = 'SEQUENCE'
         node.image = img
-        node.frame_start, node.frame_offset, node.frame_duration = 1, 0, len(names)
+        # Blender picks the file by the number in its name: scene frame 1 must show the first file
+        digits = re.search(r"(\d+)(?=\.[^.]+$)", names[0])
+        first_number = int(digits.group(1)) if digits else 1
+        node.frame_start, node.frame_offset, node.frame_duration = 1, first_number - 1, len(names)
         return node, tuple(img.size), len(names)
     if path.lower().endswith(MOVIE_EXTS):
         clip = bpy.data.movieclips.load(path, check_existing=False)
