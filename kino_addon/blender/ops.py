@@ -123,7 +123,10 @@ class KINO_OT_stylize(bpy.types.Operator):
         if prefs is not None and prefs.device != 'AUTO':
             options.setdefault("device", prefs.device.lower())
         frame_range = (self.frame_first, self.frame_last or 10 ** 9) if self.frame_first else None
-        jobs = self._make_jobs(scene, strips, client, workflow, options, frame_range)
+        stab = (True, self.track_region) if self.stabilize else (False, "")
+        if not self.workflow_json and scene.kino.stabilize:  # the panel's switch
+            stab = (True, scene.kino.track_region_arg())
+        jobs = self._make_jobs(scene, strips, client, workflow, options, frame_range, stab)
         if not jobs:
             return {'CANCELLED'}
         RUNNER.last_error = ""
@@ -138,13 +141,13 @@ class KINO_OT_stylize(bpy.types.Operator):
         self.report({'INFO'}, f"Kino: stylizing {len(jobs)} strip(s) with {workflow['look']}")
         return {'FINISHED'}
 
-    def _make_jobs(self, scene, strips, client, workflow, options, frame_range) -> list:
+    def _make_jobs(self, scene, strips, client, workflow, options, frame_range, stab) -> list:
         jobs = []
         for strip in strips:
             try:
                 flow, opts = workflow, dict(options)
-                if self.stabilize:
-                    opts["stabilize"] = stabilization(scene, strip, frame_range, self.track_region)
+                if stab[0]:
+                    opts["stabilize"] = stabilization(scene, strip, frame_range, stab[1])
                     flow = add_stage_first(workflow, "stabilize")
                 jobs.append(StripJob(scene, strip, client, BACKEND.hello, flow, opts, frame_range,
                                      out_dir=self.output_dir, alive=BACKEND.alive,

@@ -40,6 +40,7 @@ class KINO_PT_main(bpy.types.Panel):
         col.prop(kino, "look")
         if kino.synced_look == kino.look_name:
             draw_stages(col, kino)
+        draw_stabilize(col, kino)
         row = layout.row(align=True)
         row.scale_y = 1.4
         if RUNNER.active:
@@ -64,6 +65,15 @@ def draw_backend(layout):
         row.operator("kino.backend_stop", text="", icon='X')
     else:
         row.operator("kino.backend_start", text="", icon='PLAY')
+
+
+def draw_stabilize(layout, kino):
+    box = layout.box()
+    box.prop(kino, "stabilize")
+    if kino.stabilize:
+        box.prop(kino, "track_mode")
+        if kino.track_mode == 'REGION':
+            box.prop(kino, "track_region")
 
 
 def draw_stages(layout, kino):

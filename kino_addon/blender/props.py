@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
-                       PointerProperty, StringProperty)
+                       IntVectorProperty, PointerProperty, StringProperty)
 
 from ..core.workflow import compose_workflow, look_stage, preset_workflow, stage_params
 from .backend import BACKEND
@@ -130,6 +130,22 @@ class KinoSceneProps(bpy.types.PropertyGroup):
     stages: CollectionProperty(type=KinoStageToggle)
     params: CollectionProperty(type=KinoParam)
     show_params: BoolProperty(name="Parameters", default=True)
+    stabilize: BoolProperty(name="Stabilize", description="Stabilize the shot before the look (Blender's "
+                            "tracker) and put the camera motion back after it")
+    track_mode: EnumProperty(name="Lock to", default='CAMERA', items=[
+        ('CAMERA', "Background", "Lock the camera to the static background (moving people are ignored)"),
+        ('FACE', "Face", "Lock to the actor's face, found automatically"),
+        ('REGION', "Region", "Lock to a region of the source frame")])
+    track_region: IntVectorProperty(name="Region", size=4, min=0, default=(0, 0, 64, 64),
+                                    description="X, Y, width, height in source pixels (origin top-left)")
+
+    def track_region_arg(self) -> str:
+        """The --track-region form of the tracking choice ("" for a camera lock)."""
+        if self.track_mode == 'FACE':
+            return "face"
+        if self.track_mode == 'REGION':
+            return ",".join(str(v) for v in self.track_region)
+        return ""
 
 
 def sync_from_hello(kino, hello: dict) -> None:

@@ -1,9 +1,11 @@
 """The sidebar panel drawn with a recording layout: what it shows in each state."""
 import types
 
+import blender_ext
 import bpy
+import numpy as np
 
-from kino_media import add_image_strip, select_only
+from kino_media import add_image_strip, index_frame, select_only
 
 
 ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
@@ -109,7 +111,6 @@ def test_panel_settings_become_the_workflow(scene, kino, backend, media, tmp_pat
     levels.int_value = 3
     assert levels.changed
     next(t for t in scene.kino.stages if t.name == "temporal").enabled = False
-    import blender_ext
     prefs = blender_ext.addon_preferences()
     prefs.device, prefs.models_dir = 'CPU', str(tmp_path)
     try:
@@ -124,3 +125,31 @@ def test_panel_settings_become_the_workflow(scene, kino, backend, media, tmp_pat
                                   {"name": "temporal", "enabled": False, "params": {}}]
     scene.kino.look = "paint"  # switching looks rebuilds the parameters from hello
     assert {p.stage for p in scene.kino.params} == {"paint", "temporal"}
+
+
+def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, media, monkeypatch, none_look):
+    """The panel's Stabilize switch: the transforms (here identity, from a stand-in for the tracker)
+    go into options and a stabilize stage runs first in the real backend; identity leaves pixels."""
+    ops = blender_ext.addon_submodule("kino_addon.blender.ops")
+    calls = []
+
+    def fake(scene_, strip, frame_range, region):
+        calls.append((strip.name, frame_range, region))
+        return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]] * 3, "width": 64, "height": 48}
+
+    monkeypatch.setattr(ops, "stabilization", fake)
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    scene.kino.look = none_look
+    scene.kino.stabilize, scene.kino.track_mode, scene.kino.track_region = True, 'REGION', (4, 5, 30, 20)
+    log = draw(kino)
+    assert ("prop", "KinoSceneProps", "stabilize", None) in log and ("prop", "KinoSceneProps", "track_region", None) in log
+    assert bpy.ops.kino.stylize(frame_first=2, frame_last=4) == {'FINISHED'}
+    assert calls == [("idx", (2, 4), "4,5,30,20")]
+    job = kino.jobs.RUNNER.finished[-1]
+    assert job.session.state == "completed", job.session.error
+    assert [s["name"] for s in job.session.spec.workflow["stages"]] == ["stabilize", none_look]
+    assert len(job.session.spec.options["stabilize"]["matrices"]) == 3
+    for n in range(1, 4):
+        out = kino.png.read_png(f"{job.folder}/frame_{n:04d}.png")
+        assert np.abs(out.astype(int) - index_frame(n + 1).astype(int)).max() <= 1
