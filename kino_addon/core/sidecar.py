@@ -39,7 +39,7 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
 
 def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, frames: dict,
                   provenance: dict | None, versions: dict, command: str, reused: int,
-                  error: str | None = None) -> dict:
+                  error: str | None = None, settings_hash: str = "") -> dict:
     return {
         "kino_sidecar": SIDECAR_VERSION,
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -53,6 +53,7 @@ def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, f
         "provenance": provenance or {},
         "versions": versions,
         "command": command,
+        "settings_hash": settings_hash,
     }
 
 
