@@ -45,7 +45,10 @@ def describe(path: str | None) -> dict | None:
 def param_count(path: str) -> int:
     """Number of parameters in the safetensors weight files of ``path`` (from headers only)."""
     total = 0
-    for f in weight_files(path):
+    found = [f for f in weight_files(path) if os.sep + "safety_checker" + os.sep not in f]
+    st = [f for f in found if f.endswith(".safetensors")]
+    plain = [f for f in st if not any(v in os.path.basename(f) for v in (".fp16.", ".non_ema.", ".ema."))]
+    for f in (plain or st or found):  # what from_pretrained loads: non-variant safetensors first
         if f.endswith(".safetensors"):
             for info in read_header(f).values():
                 n = 1
