@@ -34,7 +34,7 @@ PARAMS = (
               choices=("interval", "motion")),
     ParamSpec("motion_threshold", "float", 0.12, "Keyframes='motion': new keyframe when this fraction of "
               "the frame is no longer reliably reachable from the last keyframe", min=0.01, max=1.0),
-    ParamSpec("fallback_area", "float", 0.04, "Keyframe mode: stylize an in-between frame too when more "
+    ParamSpec("fallback_area", "float", 0.2, "Keyframe mode: stylize an in-between frame too when more "
               "than this fraction of it is reachable from neither keyframe", min=0.0, max=1.0),
     ParamSpec("deflicker", "bool", False, "Also steady the low-frequency colour and brightness, "
               "following the source's own lighting changes"),
@@ -133,7 +133,7 @@ class TemporalRun(StageRun):
         else:
             from .temporal_keyframes import KeyframeScheduler
 
-            out = KeyframeScheduler(self, look).run(frames)
+            out = self._smooth(KeyframeScheduler(self, look).run(frames))
         if self.params["deflicker"]:
             out = self._deflicker(out)
         for f in _strip_source(out):
@@ -156,6 +156,17 @@ class TemporalRun(StageRun):
                 out = blend(stylized, warped, a * lk.rel)
             prev_src, prev_out = src, out
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
+
+    def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
+        a = float(self.params["strength"])
+        prev_src = prev_out = None
+        for f in frames:
+            src = f.meta["temporal_source"]
+            lk = self.link(prev_src, src) if a > 0 and f.index not in self.prov["cuts"] else None
+            out = f.image if lk is None else blend(f.image, warp(prev_out, lk.pull, cubic=True), a * lk.rel)
+            prev_src, prev_out = src, out
+            yield f.replace(image=out)
 
     def _deflicker(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         df = Deflicker()

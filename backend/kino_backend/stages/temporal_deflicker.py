@@ -4,7 +4,8 @@ At a coarse scale (about 1/16 of the width) the look adds an offset to the sourc
 low(out_t) - low(src_t)``. Flicker is that offset jumping from frame to frame. We keep a temporally
 smoothed offset (carried along with the motion by the flow), and shift each frame's low frequencies
 to it. Real lighting changes live in ``low(src_t)`` and so pass through; the texture of the look
-(high frequencies) is never touched.
+(high frequencies) is never touched. The first frames after a start or a cut use a running mean,
+so the first frame's own flicker does not linger.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ class Deflicker:
         self.smooth = float(smooth)
         self.coarse = int(coarse)
         self._state: Optional[np.ndarray] = None
+        self._n = 0
 
     def reset(self) -> None:
         self._state = None
+        self._n = 0
 
     def _low(self, image: np.ndarray, size) -> np.ndarray:
         small = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA)
@@ -35,6 +38,7 @@ class Deflicker:
         sw = max(2, min(w, self.coarse))
         sh = max(2, min(h, int(round(h * sw / w))))
         offset = self._low(out, (sw, sh)) - self._low(src, (sw, sh))
+        self._n += 1
         if self._state is None:
             self._state = offset
             return out
@@ -43,6 +47,7 @@ class Deflicker:
             small_flow = cv2.resize(back, (sw, sh), interpolation=cv2.INTER_AREA)
             small_flow *= np.array([sw / w, sh / h], np.float32)
             state = warp(state, small_flow)
-        self._state = self.smooth * state + (1.0 - self.smooth) * offset
+        keep = min(self.smooth, (self._n - 1) / self._n)  # a running mean while warming up
+        self._state = keep * state + (1.0 - keep) * offset
         correction = cv2.resize(self._state - offset, (w, h), interpolation=cv2.INTER_CUBIC)
         return np.clip(out.astype(np.float32) + correction + 0.5, 0, 255).astype(np.uint8)

@@ -3,17 +3,20 @@
 Keyframes: the first frame of every segment (clip start or hard cut), then every K-th frame
 (``keyframes="interval"``), or (``"motion"``) the first frame where more than ``motion_threshold`` of
 the picture is no longer reliably reachable from the last keyframe, at most K (20 when K = 0) apart.
+A segment's last frame (clip end, or the frame before a cut) is a keyframe too when it lies at
+least K/2 frames after the previous one; a shorter tail is filled from that keyframe alone. So a
+segment of n frames costs about n / K stylizations.
 
-An in-between frame j between keyframes k0 < j < k1 gets both keyframes' outputs warped onto it along
-chained flows (the flows are composed first, so each keyframe is resampled once and stays sharp):
-P0 along j -> j-1 -> ... -> k0, P1 along j -> j+1 -> ... -> k1, each with a chained per-pixel
-reliability r0, r1. They are blended with weights (k1 - j) r0 and (j - k0) r1 (nearer keyframe
-counts more); where neither is reliable the temporally nearer one wins. If more than
-``fallback_area`` of the frame is reachable from neither keyframe (r < 0.5 in both), that frame is
-stylized too and its stylization fills those holes (counted in ``frames_stylized`` and listed in
-``fallback_frames``). A keyframe itself is blended with P0 as in per-frame mode (``strength``).
-Frames after a segment's last keyframe (clip end, or just before a cut) come from that keyframe only.
-Only up to K frames are buffered.
+An in-between frame j between keyframes k0 < j < k1 gets both keyframes' outputs warped onto it: per
+pixel along whichever is more reliable of the chained flow (j -> j-1 -> ... -> k0, composed first so
+the keyframe is resampled once and stays sharp) and the direct flow (j -> k0), with a per-pixel
+reliability r0; the same towards k1 gives r1. They are blended with weights (k1 - j) r0 and
+(j - k0) r1 (the nearer keyframe counts more); where neither is reliable the nearer one wins. If more
+than ``fallback_area`` of the frame is reachable from neither keyframe (r < 0.5 in both), that frame
+is stylized too and fills those holes (counted in ``frames_stylized``, listed in
+``fallback_frames``). Only the frames up to the next keyframe are buffered. The temporal stage then runs
+the whole stream through the same flow-warped recursive blend as per-frame mode (``strength``), which
+smooths the hand-over between keyframes.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from .base import Frame, StageRun
-from .temporal_warp import chain, warp
+from .temporal_warp import chain, reliability, warp
 
 
 @dataclass
@@ -32,26 +35,29 @@ class Pending:
 
     frame: Frame
     src: np.ndarray
-    p0: np.ndarray  # previous keyframe's output warped onto this frame (uint8)
-    r0: np.ndarray  # its reliability (float16)
-    fwd: Optional[np.ndarray]  # flow this frame -> next frame (set when the next frame arrives)
-    r_fwd: Optional[np.ndarray]  # reliability of that step (float16)
+    p0: np.ndarray  # previous keyframe's output warped onto this frame (float32)
+    r0: np.ndarray  # its reliability
+    push: Optional[np.ndarray] = None  # flow this frame -> next frame (set when the next arrives)
+    r_push: Optional[np.ndarray] = None  # reliability of that step
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
 class KeyframeScheduler:
-    def __init__(self, run, look: StageRun):
-        self.tr = run
+    def __init__(self, temporal, look: StageRun):
+        self.tr = temporal
         self.look = look
-        p = run.params
+        p = temporal.params
         self.motion = p["keyframes"] == "motion"
         self.interval = int(p["keyframe_interval"]) or 20
         self.motion_threshold = float(p["motion_threshold"])
         self.fallback_area = float(p["fallback_area"])
         self.strength = float(p["strength"])
         self.pending: List[Pending] = []
-        self.key_out = None  # last keyframe's output
-        self.acc_flow = self.acc_rel = None  # current frame -> last keyframe
-        self.since_key = 0
+        self.key_out = self.key_src = None  # last keyframe's output and source
+        self.acc_flow = self.acc_rel = None  # chained flow current frame -> last keyframe
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         prev_src = None
@@ -60,83 +66,93 @@ class KeyframeScheduler:
             lk = self.tr.link(prev_src, src)
             self.tr.note_cut(f, lk)
             if lk is None or lk.is_cut:
-                yield from self._flush_one_sided()
-                yield self._start_segment(f, src)
+                yield from self._end_segment()
+                yield self._mark_key(f, src, self.tr.stylize(self.look, f))
             else:
-                if self.pending:
-                    self.pending[-1].fwd = lk.push()
-                    self.pending[-1].r_fwd = lk.rel_backward().astype(np.float16)
-                self.acc_flow, self.acc_rel = chain(self.acc_flow, self.acc_rel, lk.pull, lk.rel)
-                self.since_key += 1
-                if self._is_keyframe():
-                    yield from self._close_segment(f, src, lk)
-                else:
-                    p0 = np.clip(warp(self.key_out, self.acc_flow, cubic=True) + 0.5, 0, 255).astype(np.uint8)
-                    self.pending.append(Pending(f, src, p0, self.acc_rel.astype(np.float16), None, None))
+                yield from self._step(f, src, lk)
             prev_src = src
-        yield from self._flush_one_sided()
+        yield from self._end_segment()
 
-    def _is_keyframe(self) -> bool:
-        if self.since_key >= self.interval:
-            return True
-        return self.motion and float((self.acc_rel < 0.5).mean()) > self.motion_threshold
+    def _step(self, f: Frame, src: np.ndarray, lk) -> Iterator[Frame]:
+        if self.pending:
+            self.pending[-1].push = lk.push()
+            self.pending[-1].r_push = lk.rel_backward()
+        self.acc_flow, self.acc_rel = chain(self.acc_flow, self.acc_rel, lk.pull, lk.rel)
+        p0, r0 = self._reach(self.key_out, self.key_src, src, self.acc_flow, self.acc_rel)
+        pend = Pending(f, src, p0, r0)
+        gap = len(self.pending) + 1
+        lost = float((r0 < 0.5).mean())
+        if gap >= self.interval or (self.motion and lost > self.motion_threshold):
+            yield from self._close(pend)
+        else:
+            self.pending.append(pend)
+
+    def _reach(self, key_out, key_src, src, chained_flow, chained_rel):
+        """The keyframe's output warped onto ``src`` along the better (per pixel) of the chained and
+        the direct flow, and its reliability."""
+        back = self.tr.flows.flow(src, key_src)
+        fwd = self.tr.flows.flow(key_src, src)
+        rel_direct = reliability(back, fwd)
+        direct = rel_direct > chained_rel
+        flow = np.where(direct[..., None], -warp(fwd, back), chained_flow)
+        return warp(key_out, flow, cubic=True), np.maximum(rel_direct, chained_rel)
 
     def _mark_key(self, f: Frame, src: np.ndarray, out: np.ndarray) -> Frame:
         self.tr.prov["keyframes"].append(f.index)
-        self.key_out = out
+        self.key_out, self.key_src = out, src
         h, w = out.shape[:2]
         self.acc_flow = np.zeros((h, w, 2), np.float32)
         self.acc_rel = np.ones((h, w), np.float32)
-        self.since_key = 0
         return f.replace(image=out, meta={**f.meta, "keyframe": True, "temporal_source": src})
 
-    def _start_segment(self, f: Frame, src: np.ndarray) -> Frame:
-        return self._mark_key(f, src, self.tr.stylize(self.look, f))
-
-    def _close_segment(self, f: Frame, src: np.ndarray, lk) -> Iterator[Frame]:
+    def _stylize_key(self, pend: Pending) -> np.ndarray:
+        """Stylize a keyframe; looks that take an init get its predecessor's propagation mixed in."""
         from .temporal import blend
 
-        p0 = warp(self.key_out, self.acc_flow, cubic=True)
         a = self.strength
-        init = blend(src, p0, self.acc_rel * self.tr.params["init_blend"]) if a > 0 else None
-        stylized = self.tr.stylize(self.look, f, init=init, init_strength=a if a > 0 else None)
-        out = blend(stylized, p0, a * self.acc_rel) if a > 0 else stylized
-        key_frame = self._mark_key(f, src, out)
-        # backward chain from the new keyframe: flow j -> new keyframe
+        if a <= 0:
+            return self.tr.stylize(self.look, pend.frame)
+        init = blend(pend.src, pend.p0, pend.r0 * self.tr.params["init_blend"])
+        return self.tr.stylize(self.look, pend.frame, init=init, init_strength=a)
+
+    def _close(self, key: Pending) -> Iterator[Frame]:
+        """``key`` becomes a keyframe; fill the pending frames from both keyframes."""
+        out = self._stylize_key(key)
         h, w = out.shape[:2]
         flow1, rel1 = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
-        filled = []
-        n = len(self.pending)
+        n, filled = len(self.pending), []
         for i in range(n - 1, -1, -1):
             pend = self.pending[i]
-            flow1, rel1 = chain(flow1, rel1, pend.fwd, pend.r_fwd.astype(np.float32))
-            p1 = warp(out, flow1, cubic=True)
-            d0, d1 = i + 1, n - i
-            filled.append(self._fill(pend, p1, rel1, d0, d1))
+            flow1, rel1 = chain(flow1, rel1, pend.push, pend.r_push)
+            p1, r1 = self._reach(out, key.src, pend.src, flow1, rel1)
+            filled.append(self._fill(pend, p1, r1, i + 1, n - i))
         self.pending = []
         yield from reversed(filled)
-        yield key_frame
+        yield self._mark_key(key.frame, key.src, out)
 
     def _fill(self, pend: Pending, p1: np.ndarray, r1: np.ndarray, d0: int, d1: int) -> Frame:
-        r0 = pend.r0.astype(np.float32)
-        t0, t1 = d1 / (d0 + d1), d0 / (d0 + d1)
-        w0 = t0 * (r0 + 1e-3)
-        w1 = t1 * (r1 + 1e-3)
-        mix = (pend.p0.astype(np.float32) * w0[..., None] + p1 * w1[..., None]) / (w0 + w1)[..., None]
-        return self._with_fallback(pend, mix, np.maximum(r0, r1))
+        w0 = (d1 / (d0 + d1)) * (pend.r0 + 1e-3)
+        w1 = (d0 / (d0 + d1)) * (r1 + 1e-3)
+        mix = (pend.p0 * w0[..., None] + p1 * w1[..., None]) / (w0 + w1)[..., None]
+        return self._with_fallback(pend, mix, np.maximum(pend.r0, r1))
 
     def _with_fallback(self, pend: Pending, mix: np.ndarray, cover: np.ndarray) -> Frame:
         from .temporal import blend
 
         if float((cover < 0.5).mean()) > self.fallback_area:
             self.tr.prov["fallback_frames"].append(pend.frame.index)
-            stylized = self.tr.stylize(self.look, pend.frame)
-            out = blend(stylized, mix, np.clip(cover, 0.0, 1.0))
+            out = blend(self.tr.stylize(self.look, pend.frame), mix, np.clip(cover, 0.0, 1.0))
         else:
-            out = np.clip(mix + 0.5, 0, 255).astype(np.uint8)
+            out = to_uint8(mix)
         return pend.frame.replace(image=out, meta={**pend.frame.meta, "temporal_source": pend.src})
 
-    def _flush_one_sided(self) -> Iterator[Frame]:
+    def _end_segment(self) -> Iterator[Frame]:
+        """At a cut or the clip's end: the last buffered frame closes the segment as a keyframe when
+        the tail is long enough, else the tail is filled from the last keyframe alone."""
+        if self.pending and len(self.pending) >= max(1, self.interval // 2):
+            last = self.pending.pop()
+            yield from self._close(last)
+            return
         for pend in self.pending:
-            yield self._with_fallback(pend, pend.p0.astype(np.float32), pend.r0.astype(np.float32))
+            yield self._with_fallback(pend, pend.p0, pend.r0)
         self.pending = []

@@ -65,12 +65,12 @@ def chain(acc_flow: np.ndarray, acc_rel: np.ndarray, step_flow: np.ndarray, step
 
 
 def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> float:
-    """Mean absolute grey residual (0..1) after motion compensation, global brightness removed.
+    """Mean absolute colour residual (0..1) after motion compensation, each channel's global shift
+    removed (so a flash or an exposure change is not a cut).
 
     Consecutive frames of real handheld/tracking footage score below 0.02; hard cuts between
     different shots score 0.15 and more.
     """
-    gp = cv2.cvtColor(prev_src, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    gc = cv2.cvtColor(cur_src, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    diff = warp(gp, back) - gc
-    return float(np.abs(diff - diff.mean()).mean())
+    diff = (warp(prev_src, back) - cur_src.astype(np.float32)) / 255.0
+    diff -= diff.reshape(-1, diff.shape[-1]).mean(axis=0)
+    return float(np.abs(diff).mean())
