@@ -65,6 +65,8 @@ class KINO_OT_backend_stop(bpy.types.Operator):
 
     def execute(self, context):
         RUNNER.cancel()
+        RUNNER.run()  # the running job ends as cancelled (within a frame) before the backend goes
+        pump.stop()
         BACKEND.stop()
         return {'FINISHED'}
 

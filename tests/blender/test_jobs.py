@@ -70,3 +70,18 @@ def test_backend_death_mid_job_keeps_frames_and_restarts(scene, media, kino, bac
 def test_stylize_needs_a_selected_strip(scene, kino):
     with pytest.raises(RuntimeError, match="poll"):
         bpy.ops.kino.stylize()
+
+
+def test_opening_another_file_cancels_and_keeps_frames(scene, media, kino, backend, none_look, tmp_path):
+    import blender_ext
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    out = tmp_path / "out"
+    job = _job(kino, scene, strip, backend, none_look, out)
+    kino.jobs.RUNNER.add([job])
+    while job.session.frames_on_disk < 2:
+        kino.jobs.RUNNER.step()
+    blender_ext.reset_scene()  # read_homefile: Kino's load_pre handler cancels the running job
+    assert not kino.jobs.RUNNER.active and job.session.state == "cancelled"
+    assert len(kino.plan.existing_frames(str(out))) >= 2
+    assert [s.name for s in bpy.data.scenes if s.name.startswith(".kino")] == []
+    assert backend.connected()  # the backend stays up for the next file
