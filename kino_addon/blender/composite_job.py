@@ -56,6 +56,12 @@ def add_strip(scene, path: str, channel: int, fit: str = 'ORIGINAL', name: str =
     elem = strip.elements[0]
     if elem.orig_width <= 0 or elem.orig_height <= 0:
         raise CompositeError(f"Blender cannot decode {path} (no frame size); is it a readable video or image?")
+    if fit != 'ORIGINAL':
+        # the default (cubic Mitchell) filter shifts flat colours by several levels; bilinear when
+        # enlarging and box when shrinking keep them
+        r = scene.render
+        enlarge = max(r.resolution_x / elem.orig_width, r.resolution_y / elem.orig_height) >= 1.0
+        strip.transform.filter = 'BILINEAR' if enlarge else 'BOX'
     return strip
 
 
@@ -81,10 +87,12 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
     that many frames."""
     scene = bpy.data.scenes.new(".kino_decode")
     try:
+        r = scene.render
+        if size:
+            r.resolution_x, r.resolution_y = int(size[0]), int(size[1])
         strip = add_strip(scene, path, 1, fit='FILL' if size else 'ORIGINAL')
         elem = strip.elements[0]
         w, h = size or (elem.orig_width, elem.orig_height)
-        r = scene.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = int(w), int(h), 100
         r.use_sequencer, r.use_compositing, r.use_stamp = True, False, False
         r.image_settings.file_format = 'BMP'

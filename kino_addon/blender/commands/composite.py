@@ -47,17 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args) -> None:
+    if args.key_color and not re.fullmatch(r"\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*", args.key_color):
+        raise CommandError(f"--key-color must be R,G,B in sRGB 0-255, e.g. 40,180,60; got {args.key_color!r}", 2)
+    if args.key_color and any(int(v) > 255 for v in args.key_color.split(",")):
+        raise CommandError(f"--key-color values must be 0-255, got {args.key_color!r}", 2)
+    if args.garbage_matte and not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", args.garbage_matte):
+        raise CommandError(f"--garbage-matte must be X,Y,W,H in source pixels, got {args.garbage_matte!r}", 2)
+    if args.blend and not args.blend.endswith(".blend"):
+        raise CommandError(f"--blend must name a .blend file, got {args.blend}", 2)
     for flag, path in (("--actor", args.actor), ("--background", args.background)):
         if not os.path.exists(path):
             raise CommandError(f"{flag} {path} does not exist")
-    if args.key_color and not re.fullmatch(r"\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*", args.key_color):
-        raise CommandError(f"--key-color must be R,G,B in sRGB 0-255, e.g. 40,180,60; got {args.key_color!r}")
-    if args.key_color and any(int(v) > 255 for v in args.key_color.split(",")):
-        raise CommandError(f"--key-color values must be 0-255, got {args.key_color!r}")
-    if args.garbage_matte and not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", args.garbage_matte):
-        raise CommandError(f"--garbage-matte must be X,Y,W,H in source pixels, got {args.garbage_matte!r}")
-    if args.blend and not args.blend.endswith(".blend"):
-        raise CommandError(f"--blend must name a .blend file, got {args.blend}")
 
 
 def workflows(hello: dict, args) -> tuple:

@@ -1,0 +1,84 @@
+"""``scripts/kino composite`` end to end (Blender decode, real backend, key stage, looks) on tiny inputs."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import blender_ext
+import bpy
+from conftest import ACTOR, REPO, SCREEN
+
+from kino_addon.core.png import read_png
+
+BACKEND_PYTHON = REPO / ".venv-backend" / "bin" / "python"
+
+
+def _composite(*args, expect=0):
+    if not BACKEND_PYTHON.exists():
+        pytest.fail(f"{BACKEND_PYTHON} is missing: run scripts/setup_env.sh backend")
+    proc = subprocess.run([sys.executable, "-m", "kino_addon.blender.cli", "composite", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == expect, proc.stderr[-2000:]
+    return proc
+
+
+def test_none_looks_composite_exactly(media, tmp_path):
+    out = tmp_path / "out"
+    _composite("--actor", media / "actor", "--background", media / "bgseq", "--actor-look", "none",
+               "--background-look", "none", "--out", out)
+    assert sorted(os.listdir(out)) == ["frame_0001.png", "frame_0002.png", "frame_0003.png", "kino.json", "matte"]
+    assert sorted(os.listdir(out / "matte")) == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    for n in (1, 2, 3):
+        img = read_png(str(out / f"frame_{n:04d}.png")).astype(int)
+        matte = read_png(str(out / "matte" / f"frame_{n:04d}.png"))
+        assert img.shape == (48, 64, 3) and matte.shape[:2] == (48, 64)
+        cx = 26 + 2 * (n - 1)
+        assert np.abs(img[24, cx] - ACTOR).max() <= 3 and matte[24, cx, 0] == 255
+        # background: cover-scaled (left half red), frame 3 holds the shorter background's frame 2
+        green = 60 if n == 1 else 160
+        assert np.abs(img[3, 2] - (220, green, 30)).max() <= 3 and matte[3, 2, 0] == 0
+        assert np.abs(img[3, 61] - (30, green, 220)).max() <= 3
+    side = json.loads((out / "kino.json").read_text())
+    key = side["composite"]["key"]
+    assert key["key_color_source"] == "auto"
+    assert np.abs(np.array(key["key_color"]) - SCREEN).max() <= 12
+    assert side["workflow"]["actor"]["stages"][0]["name"] == "key"
+    assert side["source"]["width"] == 64 and side["frames"]["count"] == 3
+
+
+def test_toon_looks_given_key_garbage_and_blend(media, tmp_path):
+    out, blend = tmp_path / "out", tmp_path / "scene.blend"
+    proc = _composite("--actor", media / "actor", "--background", media / "bg.png", "--key-color", "40,180,60",
+                      "--garbage-matte", "0,0,30,48", "--out", out, "--blend", blend, "--json")
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 3 and summary["key_color"] == [40, 180, 60]
+    first = read_png(str(out / "frame_0001.png")).astype(int)
+    matte = read_png(str(out / "matte" / "frame_0001.png"))[..., 0]
+    assert matte[:, 30:].max() == 0 and matte[24, 26] == 255
+    assert np.abs(first[24, 40] - (30, 40, 220)).sum() < np.abs(first[24, 40] - ACTOR).sum()  # cut by the garbage matte
+    side = json.loads((out / "kino.json").read_text())
+    assert side["workflow"]["actor"]["look"] == "toon" and side["workflow"]["background"]["look"] == "toon"
+    bpy.ops.wm.open_mainfile(filepath=str(blend))
+    try:
+        scene = bpy.data.scenes["Kino Composite"]
+        strips = {s.name: s for s in scene.sequence_editor.strips}
+        assert {"actor", "background", "composite"} <= set(strips)
+        comp = strips["composite"]
+        assert comp.type == "IMAGE" and len(comp.elements) == 3 and comp.channel > strips["actor"].channel
+        tree = bpy.data.scenes["Kino Key"].compositing_node_group
+        key = next(n for n in tree.nodes if n.bl_idname == "CompositorNodeKeying")
+        assert key.inputs["Key Color"].default_value[1] > 0.4  # sRGB 180 in scene-linear
+    finally:
+        blender_ext.reset_scene()
+
+
+def test_bad_arguments_exit_with_one_line_reasons(media, tmp_path):
+    proc = _composite("--actor", media / "actor", "--background", media / "bg.png", "--key-color", "1,2",
+                      "--out", tmp_path / "o", expect=2)
+    assert "--key-color" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = _composite("--actor", tmp_path / "nope", "--background", media / "bg.png", "--out", tmp_path / "o",
+                      expect=1)
+    assert "does not exist" in proc.stderr
