@@ -134,7 +134,7 @@ def _str_or_none(value: Any) -> Optional[str]:
 def validate_envelope(env: dict) -> Message:
     """Check the fields of a decoded envelope (buffers excluded) and build the Message."""
     msg_id = _str_or_none(env.get("id"))
-    re_id = msg_id if env.get("kind") == "request" else None
+    re_id = None if env.get("kind") in ("response", "event") else msg_id  # answer what may be a request
 
     def bad(text: str, code: str = BAD_MESSAGE) -> ProtocolError:
         return ProtocolError(text, code=code, re=re_id)

@@ -39,7 +39,7 @@ def _recv_frame(conn, cap: int, what: str) -> bytes:
         return conn.recv_bytes(cap)
     except OSError as exc:
         if "bad message length" in str(exc):
-            raise ProtocolError(f"{what} is larger than {cap} bytes; connection closed", fatal=True) from None
+            raise ProtocolError(f"{what} is larger than {cap} bytes; closing the connection", fatal=True) from None
         raise
 
 

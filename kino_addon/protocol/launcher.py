@@ -86,6 +86,9 @@ def backend_env(code_root: str, authkey: bytes, extra_env: Optional[dict] = None
 def start_backend(python: str, *, run_dir: str, code_root: str, extra_env: Optional[dict] = None,
                   timeout: float = 60) -> BackendProcess:
     """Start the backend with ``python`` and return once it listens; raises ``BackendError(BACKEND_START)``."""
+    if not os.path.isdir(os.path.join(code_root, "backend", "kino_backend")):
+        raise BackendError(BACKEND_START, f"{code_root} does not hold Kino's code (backend/kino_backend); "
+                                          "point code_root at the add-on folder")
     os.makedirs(run_dir, exist_ok=True)
     conn_file = os.path.join(run_dir, CONNECTION_FILE)
     if os.path.exists(conn_file):
