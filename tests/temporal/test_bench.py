@@ -1,0 +1,21 @@
+"""The temporal benchmark runs end to end (tiny settings) and reports its numbers."""
+from __future__ import annotations
+
+import json
+
+from kino_backend.benchmarks import temporal as bench
+
+from .conftest import FOOTAGE, footage
+
+
+def test_bench_temporal_tiny(capsys):
+    footage("talking_head.mp4")
+    rc = bench.main(["--look", "standin", "--clips", "talking_head.mp4", "--footage", FOOTAGE,
+                     "--frames", "6", "--width", "96", "--k", "3", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    r = out["clips"]["talking_head.mp4"]
+    assert r["frames"] == 6 and r["frames_stylized"] == 6
+    assert r["kf_frames_stylized"] == len(r["kf_keyframes"]) + len(r["kf_fallback_frames"]) < 6
+    assert 0 < r["temporal_we"] < r["per_frame_we"]
+    assert r["source_we"] > 0 and r["mad_to_per_frame"] > 0

@@ -1,0 +1,65 @@
+"""Flow backends and the per-clip flow cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kino_backend.flow import DISFlow, FlowCache, flow_cache_for, make_flow
+from kino_backend.metrics.warp_error import warping_error
+from kino_backend.stages import get_stage
+from kino_backend.stages.base import Frame, JobContext
+
+from .conftest import IdentityLook, panning_clip
+
+
+def test_dis_recovers_a_pan():
+    a, b = panning_clip(2, dx=3.0)
+    flow = DISFlow().calc(a, b)  # a(x) ~ b(x + flow): content moved left by 3 px
+    inner = flow[10:-10, 10:-10]
+    assert np.median(inner[..., 0]) == pytest.approx(-3.0, abs=0.2)
+    assert np.median(np.abs(inner[..., 1])) < 0.2
+
+
+def test_cache_computes_each_pair_once_and_is_bounded():
+    clip = panning_clip(4)
+    cache = FlowCache(DISFlow())
+    fwd, back = cache.pair(clip[0], clip[1])
+    assert cache.computed == 2
+    fwd2, back2 = cache.pair(clip[0], clip[1])
+    assert cache.computed == 2 and fwd2 is fwd and back2 is back
+    small = FlowCache(DISFlow(), max_bytes=fwd.nbytes * 2)
+    for i in range(3):
+        small.pair(clip[i], clip[i + 1])
+    assert small.computed == 6 and small._bytes <= fwd.nbytes * 2
+
+
+def test_stage_flows_are_reused_by_the_metric():
+    clip = panning_clip(5)
+    stage = get_stage("temporal")
+    ctx = JobContext(job_id="t", frames_total=5, width=clip[0].shape[1], height=clip[0].shape[0])
+    run = stage.open(stage.validate({}), ctx)
+    out = [f.image for f in run.schedule(iter([Frame(i + 1, f, f) for i, f in enumerate(clip)]), IdentityLook())]
+    cache = flow_cache_for(ctx.cache, DISFlow())
+    done = cache.computed
+    assert done == 8  # 4 frame pairs, forward and backward
+    warping_error(out, clip, flow_cache=cache)
+    assert cache.computed == done
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="dis, raft"):
+        make_flow("farneback")
+
+
+def test_raft_runs_with_local_weights(tmp_path):
+    """Only where torchvision works (a GPU environment): random RAFT-small weights from a local file."""
+    torch = pytest.importorskip("torch")
+    optical_flow = pytest.importorskip("torchvision.models.optical_flow",
+                                       reason="torchvision is not installed (CPU environment): RAFT is a GPU-environment option")
+    path = tmp_path / "raft_small.pth"
+    torch.save(optical_flow.raft_small(weights=None, progress=False).state_dict(), path)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    raft = make_flow("raft", raft_weights=str(path), device=device)
+    a, b = panning_clip(2, h=60, w=90)
+    flow = raft.calc(a, b)
+    assert flow.shape == (60, 90, 2) and flow.dtype == np.float32 and np.isfinite(flow).all()
