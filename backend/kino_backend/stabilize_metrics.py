@@ -146,3 +146,31 @@ def shake(frames: Sequence[np.ndarray], matrices: np.ndarray) -> List[np.ndarray
         h, w = f.shape[:2]
         out.append(cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REPLICATE))
     return out
+
+
+def region_motion(frames: Sequence[np.ndarray], region) -> np.ndarray:
+    """How a region moves in the frame: KLT features inside ``region`` (x, y, w, h) of the first
+    frame, tracked frame to frame (forward-backward checked); per frame, the median displacement
+    (px) of the surviving features from where they started. Returns (T, 2)."""
+    x, y, w, h = (int(round(v)) for v in region)
+    g0 = _gray(frames[0])
+    mask = np.zeros(g0.shape, np.uint8)
+    mask[max(y, 0):y + h, max(x, 0):x + w] = 255
+    pts = cv2.goodFeaturesToTrack(g0, maxCorners=300, qualityLevel=0.01, minDistance=5, mask=mask, blockSize=7)
+    if pts is None:
+        raise ValueError("no features to follow inside the region")
+    start = pts.reshape(-1, 2).copy()
+    alive = np.ones(len(start), bool)
+    out = [np.zeros(2)]
+    lk = dict(winSize=(21, 21), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01))
+    prev = g0
+    for f in frames[1:]:
+        g = _gray(f)
+        nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev, g, pts, None, **lk)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(g, prev, nxt, None, **lk)
+        ok = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1) < 1.0)
+        alive &= ok
+        pts, prev = nxt, g
+        d = (nxt.reshape(-1, 2) - start)[alive]
+        out.append(np.median(d, axis=0) if len(d) else np.full(2, np.nan))
+    return np.array(out)

@@ -128,7 +128,7 @@ def _keyframes(first: int, last: int, step: int) -> list:
     return keys
 
 
-def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, min_distance: int = 0,
+def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.005, min_distance: int = 0,
                      margin: int = 0, keyframe_step: int = 0, correlation_min: float = 0.8,
                      region=None) -> list:
     """Detect features and track them over clip frames ``first..last`` (inclusive).
@@ -145,7 +145,7 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.02, mi
         min_distance = min_distance or max(4, int(min(region[2], region[3])) // 14)
         threshold = min(threshold, 0.005)   # faces are smooth: take the weaker corners too
         keyframe_step = last - first + 1
-    min_distance = min_distance or max(10, min(w, h) // 10)
+    min_distance = min_distance or max(10, min(w, h) // 16)
     margin = margin or max(8, min(w, h) // 24)
     settings = clip.tracking.settings
     settings.default_correlation_min = correlation_min

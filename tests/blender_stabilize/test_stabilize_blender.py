@@ -153,3 +153,37 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder + "_missing", "--out",
                           str(tmp_path / "o2")], capture_output=True, text=True, cwd=root)
     assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_artist_tracks_are_used_as_they_are(shaken, scene):
+    folder, cam, _ = shaken
+    clip = tracking.load_clip(tracking.clip_path_for_input(folder))
+    names = tracking.detect_and_track(clip, 1, T)
+    for i, n in enumerate(names):            # the artist's own tracks: not Kino's names
+        clip.tracking.tracks[n].name = f"mine_{i}"
+    res = job.stabilization_for_path(folder)
+    assert res["tracks_source"] == "artist" and res["tracks_total"] == len(names)
+    assert all(n.startswith("mine_") for n in res["used_tracks"])
+    assert not any(t.name.startswith("kino_") for t in clip.tracking.tracks)
+    shift, deg = locked_error(res["matrices"], cam)
+    assert shift < 0.15 and deg < 0.05
+
+
+def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
+    folder, _, _ = shaken
+    files = sorted(os.listdir(folder))
+    strip = scene.sequence_editor.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]),
+                                                   channel=1, frame_start=1)
+    for f in files[1:]:
+        strip.elements.append(f)
+    scene.sequence_editor.active_strip = strip
+    stylized = tmp_path / "sty"
+    stylized.mkdir()
+    for i in range(1, 4):
+        (stylized / f"frame_{i:04d}.png").write_bytes(open(os.path.join(folder, files[i - 1]), "rb").read())
+    assert bpy.ops.kino.stabilize_trees(stylized_dir=str(stylized)) == {'FINISHED'}
+    comp = bpy.data.scenes["Kino Stabilize"]
+    assert set(bpy.data.node_groups.keys()) >= {"Kino Stabilize", "Kino Restore Camera"}
+    clip = bpy.data.movieclips[0]
+    assert clip.tracking.stabilization.use_2d_stabilization and len(clip.tracking.stabilization.tracks) >= 5
+    assert comp.render.resolution_x == W and comp.render.resolution_y == H
