@@ -148,11 +148,3 @@ def test_raft_without_torchvision_says_how_to_fix(tmp_path):
     with pytest.raises(StageError, match="raft_weights"):
         stage.open(stage.validate({"flow": "raft"}), ctx)
 
-
-def test_none_preset_has_no_temporal_stage():
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "backend", "kino_backend", "presets", "none.json")
-    if not os.path.exists(path):
-        pytest.skip("presets/none.json not written yet (CORE engineer)")
-    with open(path) as fh:
-        preset = json.load(fh)
-    assert [s["name"] for s in preset["stages"]] == ["none"]
