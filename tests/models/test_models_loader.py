@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import latents
+from kino_models_support import latents
 from kino_backend.models.loader import load_img2img_pipeline
 from kino_backend.stages.base import StageError
 
@@ -154,3 +154,21 @@ def test_dtype_reaches_every_module(tiny_dir, init_image, ref_image):
     assert loaded.description["dtype"] == "bf16"
     out = latents(loaded, init_image, steps=2, control_image=ref_image, ip_adapter_image=ref_image)
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_ip_adapter_without_fitting_encoder(tiny_dir, tmp_path):
+    import json
+    import shutil
+    ipa = tmp_path / "ipa" / "models"
+    shutil.copytree(tiny_dir / "ip-adapter-tiny" / "models", ipa)
+    shutil.rmtree(ipa / "image_encoder")
+    with pytest.raises(StageError) as err:
+        load_img2img_pipeline(str(tiny_dir / "sd15-tiny"), ip_adapter=str(ipa / "ip-adapter_sd15.safetensors"))
+    assert err.value.code == "MODEL_MISSING" and "image_encoder" in err.value.message
+    shutil.copytree(tiny_dir / "ip-adapter-tiny" / "models" / "image_encoder", ipa / "image_encoder")
+    cfg = json.loads((ipa / "image_encoder" / "config.json").read_text())
+    cfg["projection_dim"] = 48
+    (ipa / "image_encoder" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(StageError) as err:
+        load_img2img_pipeline(str(tiny_dir / "sd15-tiny"), ip_adapter=str(ipa / "ip-adapter_sd15.safetensors"))
+    assert "48" in err.value.message and "32" in err.value.message

@@ -3,7 +3,7 @@ LDM VAEs (sd-vae-ft-mse style) load through the loader and equal their diffusers
 import pytest
 import torch
 
-from conftest import latents
+from kino_models_support import latents
 from kino_backend.models.classify import classify
 from kino_backend.models.ldm_convert import controlnet_to_ldm
 from kino_backend.models.loader import load_img2img_pipeline

@@ -51,7 +51,29 @@ def resolve_ip_adapter(path: str) -> tuple:
         raise StageError("MODEL_MISSING", f"the image encoder for IP-Adapter {weights} is missing: put its "
                          "CLIPVisionModelWithProjection folder (config.json + model.safetensors) at "
                          f"{os.path.join(os.path.dirname(os.path.abspath(weights)), 'image_encoder')}.")
+    _check_encoder_fits(weights, encoder)
     return weights, encoder, info
+
+
+def _check_encoder_fits(weights: str, encoder: str) -> None:
+    """The adapter's image projection must take what this image encoder gives (ViT-H vs ViT-bigG mix-ups)."""
+    import json
+
+    from .st_header import shapes as read_shapes
+    with open(os.path.join(encoder, "config.json"), encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    cfg = cfg.get("vision_config", cfg)
+    sh = read_shapes(weights)
+    if "image_proj.proj.weight" in sh:
+        need, have = sh["image_proj.proj.weight"][1], cfg.get("projection_dim")
+    elif "image_proj.proj_in.weight" in sh:
+        need, have = sh["image_proj.proj_in.weight"][1], cfg.get("hidden_size")
+    else:
+        return
+    if have is not None and need != have:
+        raise StageError("MODEL_MISSING", f"IP-Adapter {weights} needs an image encoder with {need} channels but "
+                         f"{encoder} gives {have}; put the matching encoder (h94/IP-Adapter: models/image_encoder "
+                         "is ViT-H, sdxl_models/image_encoder is ViT-bigG) next to the weights.")
 
 
 def _attach_encoder(pipe, state: dict) -> None:

@@ -94,8 +94,11 @@ def _read_json(path: str) -> dict:
 def find_image_encoder(weights_path: str) -> str | None:
     """The IP-Adapter image encoder folder next to the weights (h94/IP-Adapter layout), or None."""
     here = os.path.dirname(os.path.abspath(weights_path))
-    for cand in (os.path.join(here, "image_encoder"), os.path.join(os.path.dirname(here), "models", "image_encoder"),
-                 os.path.join(os.path.dirname(here), "image_encoder")):
+    cands = [os.path.join(here, "image_encoder"), os.path.join(os.path.dirname(here), "models", "image_encoder"),
+             os.path.join(os.path.dirname(here), "image_encoder")]
+    if "vit-h" in os.path.basename(weights_path).lower():  # h94 sdxl_models/*vit-h*: the ViT-H encoder in models/
+        cands.insert(0, cands.pop(1))
+    for cand in cands:
         if os.path.isfile(os.path.join(cand, "config.json")):
             return cand
     return None
