@@ -139,3 +139,23 @@ def test_find_face_on_a_real_talking_head_and_a_clear_error_without_face(tmp_pat
     cv2.imwrite(str(blank / "f_001.png"), texture(96, 96))
     with pytest.raises(LookupError, match="no face found"):
         find_face(str(blank), 1, 1)
+
+
+def test_expand_canvas_keeps_the_edges_through_the_round_trip():
+    img = texture()
+    h, w = img.shape[:2]
+    band = np.ones((h, w), bool)
+    band[10:-10, 10:-10] = False          # the outer 10 px the shake pushes out of the frame
+    m = sm.shake_matrices(2, w, h, shift_px=6.0, degrees=1.5, seed=8)
+    stage = get_stage("stabilize")
+    errs = {}
+    for canvas in ("source", "expand"):
+        ctx = JobContext(job_id="t", frames_total=2, width=w, height=h, options={"stabilize": {"matrices": m.tolist()}})
+        run = stage.open(stage.validate({"canvas": canvas}), ctx)
+        out = list(run.finish(run.prepare(iter([Frame(i + 1, img, img.copy()) for i in range(2)]))))
+        assert all(f.image.shape == img.shape for f in out)
+        errs[canvas] = max(np.abs(f.image.astype(float) - img)[band].mean() for f in out)
+        if canvas == "expand":
+            l, t, r, b = run.margins
+            assert l + r + t + b >= 6 and run.canvas == (w + l + r, h + t + b)
+    assert errs["expand"] < 3.0 and errs["source"] > 2 * errs["expand"], errs

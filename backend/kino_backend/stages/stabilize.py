@@ -21,17 +21,31 @@ INTERPOLATIONS = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "line
 
 
 def warp(image: np.ndarray, matrix, *, inverse: bool = False, border: str = "replicate",
-         interpolation: str = "lanczos") -> np.ndarray:
+         interpolation: str = "lanczos", size=None) -> np.ndarray:
     """Warp ``image`` by ``matrix`` (2x3, source px -> destination px; y down, origin top-left).
 
     ``inverse=True`` applies the inverse mapping (destination -> source), which restores a frame
-    that was warped by ``matrix``. The output has the input's size and dtype.
+    that was warped by ``matrix``. The output has ``size`` (w, h), by default the input's size.
     """
     m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
     h, w = image.shape[:2]
+    size = (w, h) if size is None else (int(size[0]), int(size[1]))
     flags = INTERPOLATIONS[interpolation] | (cv2.WARP_INVERSE_MAP if inverse else 0)
-    out = cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=BORDERS[border], borderValue=0)
-    return out.reshape(image.shape)
+    out = cv2.warpAffine(image, m, size, flags=flags, borderMode=BORDERS[border], borderValue=0)
+    return out.reshape((size[1], size[0]) + image.shape[2:])
+
+
+def expand_margins(matrices: np.ndarray, width: int, height: int, cap: float = 0.25) -> tuple:
+    """(left, top, right, bottom) px a stabilized canvas needs to hold every source pixel of every
+    frame, each capped at ``cap`` of the frame size."""
+    corners = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], float)
+    pts = corners @ np.swapaxes(matrices[:, :, :2], 1, 2) + matrices[:, None, :, 2]
+    lo, hi = pts.reshape(-1, 2).min(0), pts.reshape(-1, 2).max(0)
+    caps = (cap * width, cap * height)
+    left, top = (int(np.ceil(min(max(0.0, -lo[i]), caps[i]))) for i in (0, 1))
+    right = int(np.ceil(min(max(0.0, hi[0] - (width - 1)), caps[0])))
+    bottom = int(np.ceil(min(max(0.0, hi[1] - (height - 1)), caps[1])))
+    return left, top, right, bottom
 
 
 def job_matrices(options: dict, frames_total: int) -> np.ndarray:
@@ -62,9 +76,18 @@ class StabilizeRun(StageRun):
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         self.matrices = job_matrices(ctx.options, ctx.frames_total)
+        self.margins = (0, 0, 0, 0)
+        if params["canvas"] == "expand":
+            self.margins = expand_margins(self.matrices, ctx.width, ctx.height)
+            self.matrices = self.matrices.copy()
+            self.matrices[:, 0, 2] += self.margins[0]
+            self.matrices[:, 1, 2] += self.margins[1]
+        l, t, r, b = self.margins
+        self.canvas = (ctx.width + l + r, ctx.height + t + b)
         ctx.provenance.setdefault("stabilize", {"frames": len(self.matrices), "border": params["border"],
                                                 "interpolation": params["interpolation"],
-                                                "restore": params["restore"]})
+                                                "restore": params["restore"], "canvas": params["canvas"],
+                                                "margins": list(self.margins)})
 
     def _matrix(self, frame: Frame) -> np.ndarray:
         if not 1 <= frame.index <= len(self.matrices):
@@ -73,8 +96,9 @@ class StabilizeRun(StageRun):
         return self.matrices[frame.index - 1]
 
     def _warp(self, image, m, inverse):
+        size = (self.ctx.width, self.ctx.height) if inverse else self.canvas
         return warp(image, m, inverse=inverse, border=self.params["border"],
-                    interpolation=self.params["interpolation"])
+                    interpolation=self.params["interpolation"], size=size)
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for f in frames:
@@ -105,6 +129,9 @@ class StabilizeStage(Stage):
         ParamSpec("interpolation", "enum", "lanczos", "resampling filter of both warps",
                   choices=tuple(INTERPOLATIONS)),
         ParamSpec("restore", "bool", True, "warp the stylized frames back (off: output stays stabilized)"),
+        ParamSpec("canvas", "enum", "source", "source: stabilized frames keep the source size (edges the "
+                  "shake pushes out come back filled); expand: a larger canvas keeps every source pixel, "
+                  "so the restored frames lose nothing at the edges", choices=("source", "expand")),
     )
     run_class = StabilizeRun
 
