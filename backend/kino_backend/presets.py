@@ -33,9 +33,10 @@ def _look_stage(preset: dict, registry: Dict[str, Stage]) -> Optional[Stage]:
 
 
 def builtin_presets(registry: Optional[Dict[str, Stage]] = None,
-                    folder: str = PRESETS_DIR) -> Tuple[Dict[str, dict], List[str]]:
+                    folder: Optional[str] = None) -> Tuple[Dict[str, dict], List[str]]:
     """``({look name: preset}, [problems])`` for the preset files whose look stage is registered."""
     registry = all_stages() if registry is None else registry
+    folder = folder or PRESETS_DIR
     presets: Dict[str, dict] = {}
     problems: List[str] = []
     for path in sorted(glob.glob(os.path.join(folder, "*.json"))):

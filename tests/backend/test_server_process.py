@@ -1,0 +1,107 @@
+"""The backend as a process: key, connection file, log, shutdown, parent watchdog, launcher."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from kino_addon.protocol.launcher import start_backend
+
+from conftest import REPO, Backend
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.split()[1] == "Z" for line in fh if line.startswith("State:"))  # zombie: exited
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pid: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_connection_file_log_and_shutdown(tmp_path):
+    b = Backend(tmp_path)
+    try:
+        assert stat.S_IMODE(os.stat(b.conn_file).st_mode) == 0o600
+        info = json.loads(b.conn_file.read_text())
+        assert info == {"host": "127.0.0.1", "port": b.port, "pid": b.proc.pid, "protocol": [1, 0]}
+        with b.connect() as client:
+            assert client.shutdown() == {"ok": True}
+        assert b.proc.wait(30) == 0
+        assert "listening on 127.0.0.1" in b.log_path.read_text()
+        assert not b.conn_file.exists()  # removed on a clean exit
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+    finally:
+        b.stop()
+
+
+def test_sigterm_exits_cleanly(tmp_path):
+    b = Backend(tmp_path)
+    try:
+        b.proc.send_signal(signal.SIGTERM)
+        assert b.proc.wait(30) == 0
+    finally:
+        b.stop()
+
+
+@pytest.mark.parametrize("key, fragment", [(None, "KINO_AUTHKEY is not set"), ("zz-not-hex", "hexadecimal"),
+                                           ("abcd", "too short")])
+def test_refuses_to_start_without_a_usable_key(tmp_path, key, fragment):
+    env = {k: v for k, v in os.environ.items() if k != "KINO_AUTHKEY"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "backend"), str(REPO)])
+    if key is not None:
+        env["KINO_AUTHKEY"] = key
+    proc = subprocess.run([sys.executable, "-m", "kino_backend", "serve", "--connection-file",
+                           str(tmp_path / "b.json")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and fragment in proc.stderr and "secrets.token_hex" in proc.stderr
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_exits_when_the_parent_dies(tmp_path):
+    parent_code = textwrap.dedent(f"""
+        import sys, time
+        sys.path[:0] = [{str(REPO / 'backend')!r}, {str(REPO)!r}]
+        from kino_addon.protocol.launcher import start_backend
+        b = start_backend(sys.executable, run_dir={str(tmp_path)!r}, code_root={str(REPO)!r})
+        print(b.pid, flush=True)
+        time.sleep(600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        backend_pid = int(parent.stdout.readline())
+        assert not gone(backend_pid)
+        parent.kill()  # SIGKILL: the parent gets no chance to stop its backend
+        parent.wait(10)
+        assert wait_gone(backend_pid), "the backend outlived its parent"
+        assert "parent process" in (tmp_path / "backend.log").read_text()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.stdout.close()
+
+
+def test_launcher_starts_the_real_backend(tmp_path):
+    b = start_backend(sys.executable, run_dir=str(tmp_path), code_root=str(REPO))
+    try:
+        assert b.alive() and b.log_path.endswith("backend.log")
+        with b.connect("launcher-test/1") as client:
+            assert client.hello["backend"].startswith("kino/")
+            assert "jobs" in client.status()
+    finally:
+        assert b.stop() in (0, -signal.SIGTERM)
+    assert not b.alive()
