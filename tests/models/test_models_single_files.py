@@ -43,3 +43,29 @@ def test_ldm_vae_file(tiny_dir, ldm_files, init_image):
     loaded = load_img2img_pipeline(model, vae=str(ldm_files / "vae-ft-tiny.safetensors"))
     assert loaded.description["vae"]["files"][0]["file"] == "vae-ft-tiny.safetensors"
     assert torch.allclose(latents(loaded, init_image), base, atol=1e-4)
+
+
+def test_diffusers_style_lora_equals_kohya(tiny_dir, tmp_path, init_image):
+    """The same LoRA in diffusers/peft key style (``unet.*.lora_A``) loads like the kohya file."""
+    from safetensors.torch import load_file, save_file
+    cache = {}
+    model = str(tiny_dir / "sd15-tiny")
+    base = load_img2img_pipeline(model, cache=cache)
+    names = {"lora_unet_" + n.replace(".", "_"): "unet." + n for n, _ in base.pipe.unet.named_modules()}
+    names.update({"lora_te_text_model_" + n.replace(".", "_"): "text_encoder.text_model." + n
+                  for n, _ in base.pipe.text_encoder.named_modules()})
+    converted = {}
+    for key, value in load_file(str(tiny_dir / "lora-tiny.safetensors")).items():
+        stem, _, rest = key.partition(".")
+        if rest != "alpha":  # alpha == rank in the tiny LoRA: scale 1 either way
+            converted[names[stem] + (".lora_A.weight" if rest == "lora_down.weight" else ".lora_B.weight")] = value
+    path = tmp_path / "style_lora.safetensors"
+    save_file(converted, str(path))
+    assert classify(str(path)) == {"kind": "lora", "arch": "sd15", "format": "diffusers"}
+    kohya = latents(load_img2img_pipeline(model, cache=cache, loras=[(str(tiny_dir / "lora-tiny.safetensors"), 1.0)]), init_image)
+    diff = latents(load_img2img_pipeline(model, cache=cache, loras=[(str(path), 1.0)]), init_image)
+    plain = latents(load_img2img_pipeline(model, cache=cache), init_image)
+    assert float((kohya - plain).abs().max()) > 0.1
+    assert torch.allclose(kohya, diff, atol=1e-4)
+    both = latents(load_img2img_pipeline(model, cache=cache, loras=[(str(path), 0.5), (str(tiny_dir / "lora-tiny.safetensors"), 0.5)]), init_image)
+    assert torch.allclose(both, kohya, atol=1e-3)  # two halves of the same LoRA = the whole one
