@@ -4,10 +4,12 @@ Input: ``points`` (T, K, 2) — K tracks over T frames in Kino pixels, NaN where
 (usable) marker (lost tracks are muted in Blender: :func:`tracks_to_points` turns them into NaN).
 
 The solver finds, for every frame t, the similarity ``A_t`` that maps frame t onto a common reference
-frame, jointly for all frames (every track gets one unknown reference position; the cost
-``sum w_tk |A_t p_tk - X_k|^2`` is minimised by alternating closed-form fits, with Tukey weights).
-Because all frames are tied to the same reference positions (not chained frame to frame), errors do
-not accumulate: there is no drift over the clip. Robustness:
+frame, jointly for all frames: every track k gets one unknown reference position ``X_k`` and the
+cost ``sum w_tk |B_t X_k - p_tk|^2`` (``B_t = A_t^-1``, the error measured in each frame's own pixels)
+is minimised by Gauss-Newton bundle adjustment with the track positions eliminated per track, inside
+an iteratively reweighted loop (Tukey weights). Because all frames are tied to the same reference
+positions (not chained frame to frame), errors do not accumulate: there is no drift over the clip.
+Robustness:
 
 * lost tracks: their missing/muted markers are simply absent;
 * drifting tracks: observations whose residual exceeds the robust threshold get zero weight;
@@ -21,7 +23,7 @@ small) or smoothed (a Gaussian over the similarity parameters about the frame ce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 
@@ -133,7 +135,8 @@ def align(points, *, model: str = "similarity", inlier_px: float = 1.5, referenc
         w = valid * track_ok[None, :] * _tukey(r, c)
         b_new, x = _gauss_newton(p, w, b, x, gn_model, reference)
         b_new = _interpolate_unsupported(b_new, (w > 0).sum(1), need)
-        change = np.abs(geo.apply(b_new, np.broadcast_to(x, p.shape)) - geo.apply(b, np.broadcast_to(x, p.shape)))[valid].max() if valid.any() else 0.0
+        xs = np.broadcast_to(x, p.shape)
+        change = np.abs(geo.apply(b_new, xs) - geo.apply(b, xs))[valid].max() if valid.any() else 0.0
         b = b_new
         if it >= 2 and change < 1e-3:
             break
