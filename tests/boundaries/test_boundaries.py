@@ -1,0 +1,143 @@
+"""Module boundaries (design.md): what each package may import, checked two ways.
+
+1. Import checks in a fresh interpreter where forbidden packages are made unimportable by a
+   ``sys.meta_path`` blocker, and every newly loaded top-level module is compared with an allow list.
+2. Source checks (AST, not grep: comments and strings do not count) over every file.
+"""
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+HEAVY = ["torch", "diffusers", "transformers", "peft", "accelerate", "mediapipe", "insightface", "onnxruntime",
+         "torchvision", "controlnet_aux"]
+IMPORT_PROBE = textwrap.dedent("""
+    import importlib, json, pkgutil, sys
+    blocked, targets, calls = json.loads(sys.argv[1])
+    sys.path[:0] = [sys.argv[2] + "/backend", sys.argv[2]]
+
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in blocked:
+                raise ImportError(f"{name} is blocked by the boundary test")
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    before = {m.split(".")[0] for m in sys.modules}
+    for target in targets:
+        module = importlib.import_module(target)
+        for info in pkgutil.walk_packages(getattr(module, "__path__", []), target + "."):
+            importlib.import_module(info.name)
+    for dotted in calls:
+        mod, _, fn = dotted.rpartition(".")
+        getattr(importlib.import_module(mod), fn)()
+    loaded = sorted({m.split(".")[0] for m in sys.modules} - before)
+    print(json.dumps(loaded))
+""")
+
+
+def probe(blocked, targets, calls=()):
+    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, json.dumps([blocked, targets, list(calls)]), str(REPO)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def third_party(loaded, allowed):
+    return sorted(m for m in loaded if m not in sys.stdlib_module_names and m not in allowed and not m.startswith("_"))
+
+
+def test_protocol_imports_only_the_standard_library():
+    loaded = probe(["bpy", "numpy", "cv2", "PIL", *HEAVY], ["kino_addon.protocol"])
+    assert third_party(loaded, {"kino_addon"}) == []
+
+
+def test_core_imports_only_stdlib_numpy_and_protocol():
+    if not (REPO / "kino_addon" / "core").is_dir():
+        pytest.skip("kino_addon/core is not in this checkout yet")
+    loaded = probe(["bpy", "mathutils", "cv2", "PIL", *HEAVY], ["kino_addon.core"])
+    assert third_party(loaded, {"kino_addon", "numpy", "cython_runtime"}) == []  # numpy loads cython_runtime
+
+
+def test_backend_server_modules_import_without_bpy_or_heavy_libraries():
+    targets = ["kino_backend.server", "kino_backend.session", "kino_backend.jobs", "kino_backend.workflow",
+               "kino_backend.presets", "kino_backend.provenance", "kino_backend.resources",
+               "kino_backend.commands.serve", "kino_backend.commands.looks", "kino_backend.benchmarks.protocol"]
+    probe(["bpy", "mathutils", *HEAVY], targets)
+
+
+def test_every_stage_and_the_hello_catalogue_load_without_heavy_libraries():
+    # stages import torch/diffusers lazily (in open()); listing them for session.hello must not need them
+    probe(["bpy", "mathutils", *HEAVY], ["kino_backend.stages"], ["kino_backend.presets.catalogue"])
+
+
+# -- source checks ---------------------------------------------------------------------------------
+
+def py_files(*parts):
+    root = REPO.joinpath(*parts)
+    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts) if root.exists() else []
+
+
+def imports(path, top_level_only=False):
+    """(module name, line) for every import in the file (or only module-level statements)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    nodes = ast.walk(tree)
+    if top_level_only:
+        nodes = [n for stmt in tree.body if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                 for n in ast.walk(stmt)]
+    out = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.module, node.lineno))
+    return out
+
+
+def violations(files, forbidden, top_level_only=False):
+    return [f"{p.relative_to(REPO)}:{line} imports {name}" for p in files
+            for name, line in imports(p, top_level_only) if name.split(".")[0] in forbidden]
+
+
+def test_addon_never_imports_cv2_torch_or_pil():
+    assert violations(py_files("kino_addon"), {"cv2", "PIL", *HEAVY}) == []
+
+
+def test_only_the_blender_package_imports_bpy():
+    files = [p for p in py_files("kino_addon") if "blender" not in p.relative_to(REPO / "kino_addon").parts[:1]]
+    assert violations(files + py_files("backend"), {"bpy", "mathutils", "bmesh"}) == []
+
+
+def test_protocol_source_is_stdlib_only():
+    bad = [f"{p.relative_to(REPO)}:{line} imports {name}" for p in py_files("kino_addon", "protocol")
+           for name, line in imports(p) if name.split(".")[0] not in sys.stdlib_module_names
+           and not name.startswith("kino_addon.protocol")]
+    assert bad == []
+
+
+def test_backend_imports_heavy_libraries_lazily():
+    assert violations(py_files("backend"), set(HEAVY), top_level_only=True) == []
+
+
+def test_no_pickle_on_the_wire():
+    files = py_files("kino_addon", "protocol") + [REPO / "backend" / "kino_backend" / f"{m}.py"
+                                                  for m in ("server", "session", "jobs")]
+    assert violations(files, {"pickle", "marshal", "shelve"}) == []
+    calls = [f"{p.relative_to(REPO)}:{n.lineno} .{n.func.attr}()" for p in files
+             for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Attribute) and n.func.attr in ("send", "recv")
+             and not (isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "link")
+             and not (isinstance(n.func.value, ast.Name) and n.func.value.id in ("link",))]
+    assert calls == [], "Connection.send/recv unpickle; use send_bytes/recv_bytes via Link"
+
+
+def test_blender_package_does_not_edit_sys_path():
+    bad = [f"{p.relative_to(REPO)}:{n.lineno}" for p in py_files("kino_addon", "blender")
+           for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Attribute) and n.attr == "path"
+           and isinstance(n.value, ast.Name) and n.value.id == "sys"]
+    assert bad == []
