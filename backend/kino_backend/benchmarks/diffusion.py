@@ -1,0 +1,224 @@
+"""``python -m kino_backend bench diffusion [--tiny] [--json]``: frames per second of the diffusion look.
+
+Same run, same models, same settings (SD 1.5 architecture with random weights -- speed does not
+depend on the weights --, 512x512, img2img strength 0.5, 20 steps, guidance 7.5, one ControlNet):
+
+- ``baseline_fps``: the per-frame loop a user would write with diffusers: call the pipeline once per
+  frame with the prompt strings and PIL images;
+- ``kino_fps``: Kino's engine (``stages/diffusion_engine.py``): prompt embeddings once per clip,
+  frames as tensors on the device (no PIL), ``batch`` frames per call with one generator per frame,
+  channels-last, cuDNN autotuning and fused QKV projections on CUDA;
+- ``fast_fps``: Kino's fast mode: LCM scheduler, 4 steps (2 run at strength 0.5), guidance 1 (no
+  CFG), TAESD encode/decode, the same ControlNet.
+
+``--tiny`` runs the same on tiny models on the CPU (seconds). Without ``--tiny`` it needs a CUDA GPU
+and exits 2 without one. Control images are precomputed for every path (annotator time is excluded),
+so the numbers compare the diffusion work only. Needs torch and diffusers; not cv2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Callable, List
+
+import numpy as np
+
+PROMPT = "an oil painting of a person, thick brush strokes"
+NEGATIVE = "blurry, low quality"
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="kino bench diffusion", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tiny", action="store_true", help="tiny models on the CPU (no GPU needed)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    ap.add_argument("--frames", type=int, default=None, help="timed frames per path (default 16 GPU, 4 tiny)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads for torch (default 1 with --tiny: the CPU is shared, and oversubscribed "
+                         "OpenMP threads slow both paths down by 10x)")
+    ap.add_argument("--batch", type=int, default=None, help="Kino frames per call (default 8 on GPU, 1 on CPU)")
+    ap.add_argument("--size", type=int, default=None, help="frame size in pixels (default 512, tiny 128)")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--strength", type=float, default=0.5)
+    return ap.parse_args(argv)
+
+
+def make_frames(n: int, size: int) -> List[np.ndarray]:
+    """A moving, textured test clip (gradients + a travelling square), uint8 RGB."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    out = []
+    for t in range(n):
+        r = 0.5 + 0.5 * np.sin(6.0 * xx + 0.3 * t)
+        g = 0.5 + 0.5 * np.cos(5.0 * yy - 0.2 * t)
+        b = 0.5 + 0.25 * np.sin(9.0 * (xx + yy))
+        img = np.stack([r, g, b], axis=2)
+        x0 = int((0.1 + 0.05 * t) % 0.7 * size)
+        img[size // 3: size // 3 + size // 4, x0: x0 + size // 4] = (0.9, 0.2, 0.1)
+        out.append((img * 255).astype(np.uint8))
+    return out
+
+
+def edge_map(rgb: np.ndarray) -> np.ndarray:
+    """A canny-like condition image from gradient magnitude (numpy only)."""
+    gray = rgb.astype(np.float32).mean(axis=2)
+    gy, gx = np.gradient(gray)
+    mag = np.hypot(gx, gy)
+    edges = (mag > np.percentile(mag, 90)).astype(np.uint8) * 255
+    return np.repeat(edges[:, :, None], 3, axis=2)
+
+
+class Clock:
+    def __init__(self, device: str):
+        import torch
+        self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def fps(self, frames: int, fn: Callable[[], None]) -> float:
+        self.sync()
+        start = time.perf_counter()
+        fn()
+        self.sync()
+        return frames / (time.perf_counter() - start)
+
+
+def run_baseline(pipe, frames, controls, a) -> Callable[[], list]:
+    """What a user writes: one pipeline call per frame, prompt strings, PIL images in and out."""
+    import torch
+    from PIL import Image
+
+    def loop():
+        outs = []
+        for img, ctrl in zip(frames, controls):
+            result = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, image=Image.fromarray(img),
+                          control_image=Image.fromarray(ctrl), strength=a.strength, num_inference_steps=a.steps,
+                          guidance_scale=7.5, controlnet_conditioning_scale=1.0,
+                          generator=torch.Generator("cpu").manual_seed(0)).images[0]
+            outs.append(np.asarray(result))
+        return outs
+    return loop
+
+
+def run_kino(engine, frames, controls, batch: int, size: int) -> Callable[[], list]:
+    def loop():
+        outs = []
+        for i in range(0, len(frames), batch):
+            outs.extend(engine.run(frames[i:i + batch], size=(size, size), control_images=[controls[i:i + batch]]))
+        return outs
+    return loop
+
+
+def kino_optimizations(pipe, device: str) -> List[str]:
+    """Switches for Kino's path on CUDA (after the baseline ran, as they change shared modules)."""
+    import torch
+    applied = []
+    if device != "cuda":
+        return applied
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    applied += ["cudnn.benchmark", "tf32"]
+    try:
+        pipe.fuse_qkv_projections()
+        applied.append("fused_qkv")
+    except (AttributeError, ValueError, RuntimeError) as exc:  # optional speed-up, never a failure
+        applied.append(f"fused_qkv unavailable: {type(exc).__name__}")
+    return applied
+
+
+def peak_memory_mb(device: str) -> float:
+    import torch
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def build(size_name: str, device: str, dtype):
+    from ..stages.diffusion_random import build_components, build_pipeline
+    parts = build_components(size_name)
+    pipe = build_pipeline(parts, controlnet=True).to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe, parts["taesd"].to(device=device, dtype=dtype)
+
+
+def measure(a: argparse.Namespace, device: str) -> dict:
+    import torch
+
+    from ..stages.diffusion_engine import DiffusionEngine
+    size = a.size or (128 if a.tiny else 512)
+    n = a.frames or (4 if a.tiny else 16)
+    batch = a.batch or (8 if device == "cuda" else 1)
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    t0 = time.perf_counter()
+    pipe, taesd = build("tiny" if a.tiny else "full", device, dtype)
+    build_s = time.perf_counter() - t0
+    frames = make_frames(n + batch, size)
+    controls = [edge_map(f) for f in frames]
+    warm, timed = slice(0, batch), slice(batch, None)
+    clock = Clock(device)
+
+    base_loop = run_baseline(pipe, frames[warm], controls[warm], a)
+    base_loop()
+    base_out: list = []
+    baseline_fps = clock.fps(n, lambda: base_out.extend(run_baseline(pipe, frames[timed], controls[timed], a)()))
+
+    applied = kino_optimizations(pipe, device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    engine = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=a.steps, strength=a.strength,
+                             guidance=7.5, seed=0, channels_last=True)
+    run_kino(engine, frames[warm], controls[warm], batch, size)()
+    kino_out: list = []
+    kino_fps = clock.fps(n, lambda: kino_out.extend(run_kino(engine, frames[timed], controls[timed], batch, size)()))
+
+    fast = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=4, strength=a.strength,
+                           guidance=1.0, seed=0, scheduler="lcm", taesd=taesd, channels_last=True)
+    run_kino(fast, frames[warm], controls[warm], batch, size)()
+    fast_fps = clock.fps(n, lambda: run_kino(fast, frames[timed], controls[timed], batch, size)())
+    agreement = float(np.mean([np.abs(k.astype(np.float32) - b).mean() for k, b in zip(kino_out, base_out)]))
+    return {
+        "baseline_fps": round(baseline_fps, 4), "kino_fps": round(kino_fps, 4),
+        "ratio": round(kino_fps / baseline_fps, 3), "fast_fps": round(fast_fps, 4),
+        "peak_mem_mb": round(peak_memory_mb(device), 1), "device": device_name(device),
+        "settings": {
+            "models": f"SD 1.5 architecture, random weights ({'tiny' if a.tiny else 'full size'}), 1 ControlNet",
+            "size": [size, size], "frames_timed": n, "warmup_frames": batch, "steps": a.steps,
+            "strength": a.strength, "guidance": 7.5, "scheduler": "ddim", "dtype": str(dtype).replace("torch.", ""),
+            "kino_batch": batch, "kino_optimizations": ["prompt embeddings once", "tensor frames (no PIL)",
+                                                        "channels_last"] + applied,
+            "fast": {"scheduler": "lcm", "steps": 4, "strength": a.strength, "guidance": 1.0, "decoder": "taesd"},
+            "control_images": "precomputed for all paths (annotator time excluded)",
+            "kino_vs_baseline_mean_abs_diff_0_255": round(agreement, 3),
+            "build_seconds": round(build_s, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "diffusers": __import__("diffusers").__version__,
+        },
+    }
+
+
+def device_name(device: str) -> str:
+    import torch
+    if device == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def main(argv: List[str]) -> int:
+    a = parse_args(argv)
+    import torch
+    if a.tiny:
+        device = "cpu"
+        torch.set_num_threads(a.threads or 1)
+    elif torch.cuda.is_available():
+        device = "cuda"
+    else:
+        print("kino bench diffusion: no CUDA GPU here; the full-size benchmark needs one. "
+              "Run with --tiny for the CPU version on tiny models.", file=sys.stderr)
+        return 2
+    result = measure(a, device)
+    if not a.json:
+        for key in ("baseline_fps", "kino_fps", "ratio", "fast_fps", "peak_mem_mb", "device"):
+            print(f"{key:>13}: {result[key]}")
+    else:
+        print(f"diffusion bench on {result['device']}: kino {result['kino_fps']} fps vs baseline "
+              f"{result['baseline_fps']} fps (x{result['ratio']}), fast {result['fast_fps']} fps")
+        print(json.dumps(result))
+    return 0
