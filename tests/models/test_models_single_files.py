@@ -69,3 +69,16 @@ def test_diffusers_style_lora_equals_kohya(tiny_dir, tmp_path, init_image):
     assert torch.allclose(kohya, diff, atol=1e-4)
     both = latents(load_img2img_pipeline(model, cache=cache, loras=[(str(path), 0.5), (str(tiny_dir / "lora-tiny.safetensors"), 0.5)]), init_image)
     assert torch.allclose(both, kohya, atol=1e-3)  # two halves of the same LoRA = the whole one
+
+
+def test_fp16_variant_only_folder(tiny_dir, tmp_path, init_image):
+    """Some Hugging Face repos ship only ``*.fp16.safetensors``: the folder still loads, same model."""
+    import os
+    import shutil
+    folder = tmp_path / "variant-only"
+    shutil.copytree(tiny_dir / "sd15-tiny", folder)
+    for sub, name in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"), ("text_encoder", "model")):
+        os.rename(folder / sub / f"{name}.safetensors", folder / sub / f"{name}.fp16.safetensors")
+    a = latents(load_img2img_pipeline(str(folder)), init_image)
+    b = latents(load_img2img_pipeline(str(tiny_dir / "sd15-tiny")), init_image)
+    assert torch.allclose(a, b, atol=1e-4)

@@ -50,11 +50,20 @@ def config_folder(model_path: str, arch: str) -> str:
     return out
 
 
+def _variant(folder: str) -> str | None:
+    """``"fp16"`` when a diffusers folder only has ``*.fp16.safetensors`` UNet weights (some HF repos), else None."""
+    unet = os.path.join(folder, "unet")
+    names = os.listdir(unet) if os.path.isdir(unet) else []
+    plain = [n for n in names if n.startswith("diffusion_pytorch_model") and n.count(".") == 1]
+    return "fp16" if not plain and any(".fp16." in n for n in names) else None
+
+
 def load_base(model_path: str, info: dict, torch_dtype):
     cls = pipeline_class(info["arch"], False)
     extra = {"safety_checker": None, "requires_safety_checker": False} if info["arch"] == "sd15" else {}
     if info["format"] == "diffusers":
-        return cls.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype, **extra)
+        return cls.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype,
+                                   variant=_variant(model_path), **extra)
     cfg = config_folder(model_path, info["arch"])
     return cls.from_single_file(model_path, config=cfg, local_files_only=True, dtype=torch_dtype, **extra)
 
