@@ -4,7 +4,6 @@ The full-size models are built on the meta device (shapes only, no memory, no we
 the LDM single-file names Civitai checkpoints use, and the derivation must give back the released
 architecture: so a user's real checkpoint gets the right config folder.
 """
-import pytest
 
 from kino_backend.models import configs
 from kino_backend.models.ldm_convert import (openclip_text_to_ldm, text_encoder_to_ldm, unet_to_ldm, vae_to_ldm)

@@ -84,6 +84,7 @@ def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str 
     dpmpp_2m, lcm. Errors are ``StageError`` with codes MODEL_MISSING, INVALID_PARAMS, OUT_OF_MEMORY.
     """
     check_name(scheduler)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched at run time (local_files_only too)
     cache = {} if cache is None else cache
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
