@@ -159,3 +159,11 @@ def test_expand_canvas_keeps_the_edges_through_the_round_trip():
             l, t, r, b = run.margins
             assert l + r + t + b >= 6 and run.canvas == (w + l + r, h + t + b)
     assert errs["expand"] < 3.0 and errs["source"] > 2 * errs["expand"], errs
+
+
+def test_expand_without_restore_is_refused():
+    stage = get_stage("stabilize")
+    ctx = JobContext(job_id="t", frames_total=1, width=8, height=8,
+                     options={"stabilize": {"matrices": [[[1, 0, 0], [0, 1, 0]]]}})
+    with pytest.raises(StageError, match="canvas=expand needs restore"):
+        stage.open(stage.validate({"canvas": "expand", "restore": False}), ctx)

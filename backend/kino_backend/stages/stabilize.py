@@ -77,6 +77,9 @@ class StabilizeRun(StageRun):
         super().__init__(stage, params, ctx)
         self.matrices = job_matrices(ctx.options, ctx.frames_total)
         self.margins = (0, 0, 0, 0)
+        if params["canvas"] == "expand" and not params["restore"]:
+            raise StageError("INVALID_PARAMS", "canvas=expand needs restore on (frames leave the job at the "
+                             "source size); use canvas=source to keep the frames stabilized", stage="stabilize")
         if params["canvas"] == "expand":
             self.margins = expand_margins(self.matrices, ctx.width, ctx.height)
             self.matrices = self.matrices.copy()
