@@ -31,7 +31,7 @@ from kino_addon.protocol.client import BackendClient
 from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.launcher import start_backend
 
-CODE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CODE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _nodelay(conn) -> None:
