@@ -14,7 +14,8 @@ in linear light ``C = a F + (1 - a) S``. We estimate
    the fractional coverage of thin hair and leaf edges whatever their colour.
 
 Then clip black/white, the garbage matte, optional guided-filter refinement, and the foreground colour
-is un-mixed from the screen (``F = S + (C - S) / a``) and despilled, so edges carry no screen cast.
+is un-mixed from the screen (``F = S + (C - S) / a``) and despilled (edges take the chromaticity of
+the solid interior nearby, then the screen channel is limited), so edges carry no screen cast.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 
 from .colorspace import linear_to_srgb, srgb_to_linear, to_u8
-from .despill import despill, key_channels
+from .despill import despill, key_channels, restore_edge_colour
 from .fill import push_pull
 
 
@@ -143,7 +144,9 @@ def pull_key(image: np.ndarray, key_rgb: Sequence[int], params: KeyParams = KeyP
         matte = _refine(image, matte, params.refine_radius)
     if garbage is not None:
         matte = matte * garbage.astype(np.float32)
-    colour = despill(_unmix(lin, screen, fg, matte), key_lin, params.despill, matte)
+    colour = _unmix(lin, screen, fg, matte)
+    if params.despill > 0:
+        colour = despill(restore_edge_colour(colour, lin, matte, key_lin), key_lin, params.despill, matte)
     return KeyResult(matte=matte, foreground=to_u8(linear_to_srgb(colour)), screen=screen)
 
 

@@ -18,14 +18,17 @@ def green_excess(image: np.ndarray) -> np.ndarray:
 
 def score(case: SyntheticKeyCase, matte: np.ndarray, composite: np.ndarray) -> dict:
     """matte MAE (whole frame and edge band), composite PSNR, and the green fringe in the edge band:
-    mean G - max(R, B) of the composite minus that of the true composite (0 = no fringe)."""
+    mean G - max(R, B) of the composite minus that of the true composite (0 = no fringe), and the share
+    of edge-band pixels that are visibly greener than the truth (by more than 8 levels)."""
     band = case.edge_band()
     err = np.abs(matte.astype(np.float32) - case.alpha)
-    fringe = green_excess(composite)[band].mean() - green_excess(case.truth)[band].mean()
+    excess = green_excess(composite)[band] - green_excess(case.truth)[band]
+    fringe = excess.mean()
     return {
         "matte_mae": round(float(err.mean()), 5),
         "matte_mae_edge": round(float(err[band].mean()), 5),
         "psnr_db": round(psnr(composite, case.truth), 3),
         "psnr_edge_db": round(psnr(composite[band], case.truth[band]), 3),
         "fringe_green_excess": round(float(fringe), 3),
+        "fringe_pixels_pct": round(100.0 * float((excess > 8.0).mean()), 2),  # visibly greener than truth
     }
