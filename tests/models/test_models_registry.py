@@ -75,3 +75,15 @@ def test_configs_are_derived_from_tensors(tiny_dir):
     assert index["_class_name"] == "StableDiffusionPipeline" and index["tokenizer"] == ["transformers", "CLIPTokenizer"]
     assert not any(f.endswith(".safetensors") for _r, _d, fs in os.walk(folder) for f in fs)  # configs only
     shutil.rmtree(folder)
+
+
+def test_hf_cache_ip_adapter_repo_layout(tiny_dir, tmp_path, monkeypatch):
+    """h94/IP-Adapter style: weights under models/ with models/image_encoder; pickles are not offered."""
+    snap = tmp_path / "hub" / "models--h94--IP-Adapter" / "snapshots" / "1234"
+    shutil.copytree(tiny_dir / "ip-adapter-tiny" / "models", snap / "models")
+    (snap / "models" / "ip-adapter_sd15.bin").write_bytes(b"\x80\x04pickle")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    found = {e["name"]: e for e in scan(None)}
+    ipa = found["hf:h94/IP-Adapter/models/ip-adapter_sd15.safetensors"]
+    assert ipa["kind"] == "ip_adapter" and ipa["image_encoder"] == str(snap / "models" / "image_encoder")
+    assert not any(n.endswith(".bin") for n in found)

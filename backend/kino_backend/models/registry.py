@@ -96,6 +96,8 @@ def scan_hf_cache() -> list:
                 out.append(dict(_entry(snap, info, snap, "hf_cache"), name=f"hf:{repo}"))
                 continue
         for e in scan_dir(snap, source="hf_cache"):
+            if e["kind"] not in KINDS:  # the cache holds much else (pickles, CLIP repos): offer only usable files
+                continue
             e["name"] = f"hf:{repo}/" + os.path.relpath(e["path"], snap)
             out.append(e)
     return out
