@@ -1,14 +1,16 @@
 """Blender's tracker headless, stabilization_for_input/path, and the compositor trees (bpy 5.0.1)."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
-import bpy
-import numpy as np
-import pytest
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from stab_support import H, T, W, kino, scene, shaken  # noqa: E402,F401  (loads Kino before bpy; fixtures)
 
-from conftest import H, T, W, kino
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 geo = kino("kino_addon.core.stabilize_geom")
 solve = kino("kino_addon.core.stabilize_solve")

@@ -1,5 +1,7 @@
-"""Blender stabilization tests: the Kino extension is loaded for real (tests/support/blender_ext.py)
-before bpy is imported; the shaken test clips are made with numpy (stab_media.py)."""
+"""Shared bits of the Blender stabilization tests: the extension is loaded for real
+(tests/support/blender_ext.py) before anything imports bpy, and the fixtures live here, imported by
+the test module (no conftest.py: several tests/blender* folders run in one pytest session and a
+second ``conftest`` module would shadow another folder's)."""
 import importlib
 import pathlib
 import sys
@@ -11,13 +13,13 @@ sys.path.insert(0, str(HERE.parent / "support"))
 sys.path.insert(0, str(HERE))
 import blender_ext  # noqa: E402
 
-MODULE = blender_ext.load_kino_extension()
+blender_ext.load_kino_extension()
 W, H, T = 200, 150, 16
 
 
 def kino(dotted):
     """A module of the enabled extension, e.g. kino("kino_addon.blender.tracking")."""
-    return importlib.import_module(f"{MODULE}.{dotted}")
+    return importlib.import_module(f"{blender_ext.load_kino_extension()}.{dotted}")
 
 
 @pytest.fixture(scope="session")
