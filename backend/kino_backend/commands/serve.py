@@ -62,6 +62,10 @@ def main(argv: List[str]) -> int:
     _setup_logging(log_path)
     server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout)
     parent = os.environ.get("KINO_PARENT_PID", "").strip()
+    if parent and not parent.isdigit():
+        print(f"kino serve: KINO_PARENT_PID must be a process id, got {parent!r}; unset it to run unattended",
+              file=sys.stderr)
+        return 2
     if parent:
         watch_parent(int(parent), lambda: server.request_shutdown(f"parent process {parent} exited"))
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
