@@ -70,3 +70,24 @@ def test_models_list_command(tiny_dir):
     models = json.loads(proc.stdout.strip().splitlines()[-1])["models"]
     kinds = {m["name"]: m["kind"] for m in models}
     assert kinds["sd15-tiny.safetensors"] == "checkpoint" and kinds["controlnet-tiny"] == "controlnet"
+
+
+def test_face_pack_or_clear_skip(tiny_dir, tmp_path, capsys):
+    try:
+        import kino_backend.identity.tiny_face  # noqa: F401  (written by the identity part)
+    except ImportError:
+        from kino_backend.models.tiny import _face_pack
+        assert _face_pack(str(tmp_path / "face-tiny")) is None
+        assert "face-tiny skipped: identity module not present" in capsys.readouterr().out
+        assert not (tmp_path / "face-tiny").exists()
+    else:
+        assert classify(str(tiny_dir / "face-tiny"))["kind"] == "face_pack"
+
+
+def test_onnx_folder_is_a_face_pack(tmp_path):
+    (tmp_path / "pack").mkdir()
+    (tmp_path / "pack" / "det_tiny.onnx").write_bytes(b"onnx")
+    (tmp_path / "root" / "models" / "buffalo_l").mkdir(parents=True)
+    (tmp_path / "root" / "models" / "buffalo_l" / "w600k_r50.onnx").write_bytes(b"onnx")
+    assert classify(str(tmp_path / "pack"))["kind"] == "face_pack"
+    assert classify(str(tmp_path / "root"))["kind"] == "face_pack"

@@ -7,6 +7,7 @@ taesd, face_pack, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any)
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -130,7 +131,8 @@ def classify_folder(path: str) -> dict:
         if info["kind"] == "ip_adapter":
             return dict(info, weights=os.path.join(path, weights[0]),
                         image_encoder=find_image_encoder(os.path.join(path, weights[0])), format="folder")
-    if any(f.endswith(".onnx") for f in os.listdir(path)):
+    packs = [path] + sorted(glob.glob(os.path.join(path, "models", "*")))  # a pack, or a FaceAnalysis root
+    if any(os.path.isdir(p) and any(f.endswith(".onnx") for f in os.listdir(p)) for p in packs):
         return {"kind": "face_pack", "arch": None, "format": "insightface"}
     return {"kind": "unknown", "arch": None, "format": "folder"}
 
