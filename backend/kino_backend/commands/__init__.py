@@ -20,14 +20,15 @@ def available(package_path=None) -> List[str]:
 def run_module(package: str, names: List[str], argv: List[str], what: str) -> int:
     """Import ``package.<argv[0]>`` and run its ``main(argv[1:])`` with one-line error reporting."""
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(f"usage: python -m kino_backend {what}<name> ...\n{what or 'commands'}: {', '.join(names)}")
+        label = f"{what.strip()} names" if what else "commands"
+        print(f"usage: python -m kino_backend {what}<name> ...\n{label}: {', '.join(names)}")
         return 0
     name = argv[0]
     if name not in names:
         print(f"kino: unknown {what or 'command '}{name!r}; available: {', '.join(names)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"{package}.{name}")
     try:
+        module = importlib.import_module(f"{package}.{name}")
         return int(module.main(list(argv[1:])) or 0)
     except KeyboardInterrupt:
         return 130
