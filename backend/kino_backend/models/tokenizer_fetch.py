@@ -13,7 +13,7 @@ import sys
 import tempfile
 import zipfile
 
-from .tokenizer import BPE_NAME
+from .tokenizer import BPE_NAME, CLIP_VOCAB_SIZE, clip_vocab_from_bpe
 
 OPEN_CLIP_PIN = "open_clip_torch==3.3.0"
 
@@ -30,7 +30,8 @@ def fetch(dest: str | None = None, quiet: bool = False) -> int:
             print(f"kino: CLIP tokenizer already installed: {dst}")
         return 0
     with tempfile.TemporaryDirectory(prefix="kino-openclip-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", OPEN_CLIP_PIN, "-d", tmp]
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--retries", "1", "--timeout", "15",
+               OPEN_CLIP_PIN, "-d", tmp]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -50,6 +51,10 @@ def fetch(dest: str | None = None, quiet: bool = False) -> int:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             with zf.open(member) as src, open(dst + ".part", "wb") as out:
                 out.write(src.read())
+            if len(clip_vocab_from_bpe(dst + ".part")[0]) != CLIP_VOCAB_SIZE:
+                os.remove(dst + ".part")
+                print(f"kino: warning: {member} in {wheels[0]} is not the CLIP BPE file", file=sys.stderr)
+                return 1
             os.replace(dst + ".part", dst)
     if not quiet:
         print(f"kino: CLIP tokenizer installed: {dst}")
