@@ -71,3 +71,27 @@ class _Raising:
 
     def __call__(self, *args, **kwargs):
         return self._call(*args, **kwargs)
+
+
+def test_cross_frame_attention_keeps_the_keyframe_and_changes_later_frames(open_stage, tiny, frames):
+    base = {"model": tiny["sd15-tiny.safetensors"]}
+    plain = open_stage(base)
+    expected = [plain.stylize(f) for f in frames[:2]]
+    xf = open_stage({**base, "cross_frame_attention": True})
+    unet = xf.engine.pipe.unet
+    names = {n: type(p).__name__ for n, p in unet.attn_processors.items()}
+    assert any(v == "_KeyframeSelfAttention" for k, v in names.items() if k.endswith("attn1.processor"))
+    got = [xf.stylize(f) for f in frames[:2]]
+    assert np.abs(got[0].astype(int) - expected[0]).max() <= 1  # the keyframe attends to itself: unchanged
+    # later frames see the keyframe (compared on latents: the tiny random UNet's attention is weak)
+    img = frames[1].image
+    seen = xf.engine.run([img], size=(64, 64), output="latent")
+    alone = plain.engine.run([img], size=(64, 64), output="latent")
+    assert float((seen - alone).abs().max()) > 1e-3
+    # batched: the first frame of the batch is the keyframe for the others
+    xb = open_stage({**base, "cross_frame_attention": True, "batch": 2})
+    batched = xb.stylize_batch(frames[:2])
+    assert np.abs(batched[1].astype(int) - got[1]).max() <= 1
+    xf.close()
+    xb.close()
+    assert all(not type(p).__name__.startswith("_Keyframe") for p in unet.attn_processors.values())

@@ -62,7 +62,8 @@ class DiffusionRun(StageRun):
         self._cross_frame = None
         if params.get("cross_frame_attention"):
             from .diffusion_xframe import CrossFrameAttention
-            self._cross_frame = CrossFrameAttention(self.engine.pipe.unet)
+            self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
+            self.engine.before_call = lambda n: xf.begin(n, self.engine.do_cfg)
         self._record_provenance()
 
     # ---- opening ---------------------------------------------------------------------------------
@@ -180,8 +181,6 @@ class DiffusionRun(StageRun):
                 raise Cancelled()
             self.ctx.report(frame=first, step=step, steps_total=total, stage="diffusion")
 
-        if self._cross_frame is not None:
-            self._cross_frame.begin(len(frames), self.engine.do_cfg)
         return self.engine.run(images, size=self.work_size(*frames[0].image.shape[:2]), control_images=controls,
                                strength=strength, references=refs, on_step=on_step, frame=first)
 
@@ -194,6 +193,7 @@ class DiffusionRun(StageRun):
         if self._cross_frame is not None:
             self._cross_frame.remove()
             self._cross_frame = None
+            self.engine.before_call = None
 
 
 class DiffusionStage(Stage):

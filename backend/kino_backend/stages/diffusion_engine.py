@@ -94,6 +94,7 @@ class DiffusionEngine:
         with torch.inference_mode():
             self._prompt = self._encode_prompt(prompt, negative_prompt)
         self._reference = None
+        self.before_call: Optional[Callable[[int], None]] = None  # hook(n_frames) before each pipeline call
 
     # ---- once per clip -------------------------------------------------------------------------
     def _controlnet_count(self) -> int:
@@ -180,6 +181,8 @@ class DiffusionEngine:
             def callback(pipe, i, t, cb_kwargs):
                 on_step(i + 1, pipe.num_timesteps)
                 return cb_kwargs
+        if self.before_call is not None:
+            self.before_call(n)
         try:
             with torch.inference_mode():
                 result = self.pipe(image=self.to_tensor(images, size), height=size[0], width=size[1],
