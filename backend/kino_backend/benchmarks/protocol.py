@@ -70,8 +70,9 @@ def _time_raw(payload: np.ndarray, frames: int, warmup: int) -> float:
                 if i == warmup:
                     start = time.perf_counter()
                 conn.send_bytes(flat)
-                if len(conn.recv_bytes()) != payload.nbytes:
-                    raise RuntimeError("raw echo returned a wrong size")
+                echoed = conn.recv_bytes()
+                if len(echoed) != payload.nbytes or (i == 0 and echoed != payload.tobytes()):
+                    raise RuntimeError("raw echo returned different bytes")
             return time.perf_counter() - start
     finally:
         proc.wait(10)
@@ -86,6 +87,8 @@ def _time_kino(client: BackendClient, payload: np.ndarray, frames: int, warmup: 
         _, buffers = client.request("debug.echo", {}, [(spec, payload)])
         if len(buffers) != 1 or len(buffers[0][1]) != payload.nbytes:
             raise RuntimeError("debug.echo returned a wrong buffer")
+        if i == 0 and buffers[0][1] != payload.tobytes():  # once, during the warm-up
+            raise RuntimeError("debug.echo returned different bytes")
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return times
