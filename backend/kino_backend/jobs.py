@@ -245,10 +245,13 @@ class Worker:
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:
-    device = job.options.get("device") if isinstance(job.options.get("device"), str) else None
+    options = dict(job.options)
+    if resources is not None and resources.models_dir and not options.get("models_dir"):
+        options["models_dir"] = resources.models_dir  # the backend's default (KINO_MODELS_DIR)
+    device = options.get("device") if isinstance(options.get("device"), str) else None
     return JobContext(job_id=job.id, frames_total=job.frames_total, width=job.width, height=job.height,
                       seed=job.seed, device=device or (resources.default_device() if resources else "cpu"),
-                      options=job.options, is_cancelled=job.cancel_event.is_set, report=progress.report,
+                      options=options, is_cancelled=job.cancel_event.is_set, report=progress.report,
                       resources=resources)
 
 
@@ -301,7 +304,7 @@ def run_job(job: Job, resources) -> None:
     job.finish_inputs()
     run_s = time.monotonic() - started
     timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
-    record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed, options=job.options,
+    record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed, options=ctx.options,
                               frames_total=job.frames_total, width=job.width, height=job.height,
                               frames_done=job.frames_done, stages=ctx.provenance, device=ctx.device,
                               timings=timings, status=status, error=error)

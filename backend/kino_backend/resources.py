@@ -5,9 +5,12 @@ Stages keep loaded models warm across jobs here::
     pipe = ctx.resources.get_or_load(("diffusion", model_path, dtype), lambda: load(model_path))
 
 Devices are detected without importing torch (heavy); when torch is already loaded it is asked.
+The add-on's preferences reach the backend as ``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR``:
+the defaults for jobs that do not set ``options.device`` / ``options.models_dir``.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,10 +19,12 @@ from typing import Any, Callable, Hashable, List, Optional
 
 
 class Resources:
-    def __init__(self):
+    def __init__(self, environ=os.environ):
         self.cache: dict = {}
         self.lock = threading.RLock()
         self._devices: Optional[List[str]] = None
+        self.device_preference = (environ.get("KINO_DEVICE") or "").strip().lower() or None
+        self.models_dir = (environ.get("KINO_MODELS_DIR") or "").strip() or None
 
     def get_or_load(self, key: Hashable, loader: Callable[[], Any]) -> Any:
         """The cached value for ``key``, loading it once (jobs run one at a time, so loads are serial)."""
@@ -48,6 +53,8 @@ class Resources:
         return list(self._devices)
 
     def default_device(self) -> str:
+        if self.device_preference and self.device_preference != "auto":
+            return self.device_preference
         torch = sys.modules.get("torch")
         if torch is not None:
             if torch.cuda.is_available():

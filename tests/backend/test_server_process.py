@@ -105,3 +105,20 @@ def test_launcher_starts_the_real_backend(tmp_path):
     finally:
         assert b.stop() in (0, -signal.SIGTERM)
     assert not b.alive()
+
+
+def test_addon_preferences_reach_jobs_through_the_environment(tmp_path):
+    import numpy as np
+    from conftest import invert_workflow, job_events
+    b = Backend(tmp_path, extra_env={"KINO_MODELS_DIR": str(tmp_path / "models"), "KINO_DEVICE": "cpu"})
+    try:
+        with b.connect() as client:
+            job = client.submit_job(invert_workflow(), 1, 4, 2, {"seed": 1}, inputs=[np.zeros((2, 4, 3), np.uint8)])
+            prov = job_events(client, job)[-1].body["provenance"]
+            assert prov["options"] == {"seed": 1, "models_dir": str(tmp_path / "models")} and prov["device"] == "cpu"
+            job = client.submit_job(invert_workflow(), 1, 4, 2, {"models_dir": "/mine", "device": "cuda"},
+                                    inputs=[np.zeros((2, 4, 3), np.uint8)])
+            prov = job_events(client, job)[-1].body["provenance"]
+            assert prov["options"]["models_dir"] == "/mine" and prov["device"] == "cuda"  # the job's own wins
+    finally:
+        b.stop()
