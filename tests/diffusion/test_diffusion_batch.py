@@ -95,3 +95,31 @@ def test_cross_frame_attention_keeps_the_keyframe_and_changes_later_frames(open_
     xf.close()
     xb.close()
     assert all(not type(p).__name__.startswith("_Keyframe") for p in unet.attn_processors.values())
+
+
+def test_diffusion_preset_with_temporal_passes_init(make_ctx, tiny, frames):
+    import json
+    import os
+
+    from kino_backend.stages import all_stages
+    from kino_backend.workflow import Pipeline, validate_workflow
+    if "temporal" not in all_stages():
+        pytest.skip("the temporal stage is not registered")
+    path = os.path.join(os.path.dirname(__import__("kino_backend").__file__), "presets", "diffusion.json")
+    with open(path, encoding="utf-8") as fh:
+        preset = json.load(fh)
+    assert [s["name"] for s in preset["stages"]] == ["diffusion", "temporal"]
+    preset["stages"][0]["params"] = {"model": tiny["sd15-tiny.safetensors"], "steps": 4}
+    wf = validate_workflow({"version": 1, "look": "diffusion", "stages": preset["stages"]})
+    from kino_backend.stages.base import Frame
+    base = frames[0].image
+    moving = [Frame(index=i + 1, source=np.roll(base, i, axis=1), image=np.roll(base, i, axis=1)) for i in range(3)]
+    ctx = make_ctx()
+    with Pipeline(wf, ctx) as pipe:
+        run = pipe.runs["diffusion"]
+        seen = []
+        original = run.stylize_batch
+        run.stylize_batch = lambda fr, inits=None, st=None: (seen.append(inits[0] is not None), original(fr, inits, st))[1]
+        out = list(pipe.run(iter(moving)))
+    assert len(out) == 3 and all(f.image.shape == (64, 64, 3) for f in out)
+    assert seen[0] is False and any(seen[1:])  # later frames start from the temporal stage's init

@@ -172,7 +172,9 @@ class DiffusionRun(StageRun):
             if img.shape != f.image.shape or img.dtype != np.uint8:
                 raise StageError("INTERNAL", f"init image {img.shape} {img.dtype} does not match frame "
                                  f"{f.image.shape} uint8", frame=f.index, stage="diffusion")
-        controls = [[ann(f.image) for f in frames] for ann in self.annotators] or None
+        size = self.work_size(*frames[0].image.shape[:2])
+        sources = [self._at(f.image, size) for f in frames] if self.annotators else []
+        controls = [[ann(src) for src in sources] for ann in self.annotators] or None  # crisp at work size
         refs = [f.image for f in frames] if self.per_frame_reference else None
         first = frames[0].index
 
@@ -181,8 +183,15 @@ class DiffusionRun(StageRun):
                 raise Cancelled()
             self.ctx.report(frame=first, step=step, steps_total=total, stage="diffusion")
 
-        return self.engine.run(images, size=self.work_size(*frames[0].image.shape[:2]), control_images=controls,
+        return self.engine.run(images, size=size, control_images=controls,
                                strength=strength, references=refs, on_step=on_step, frame=first)
+
+    @staticmethod
+    def _at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """``image`` at the work size (h, w), area-averaged, for the condition annotators."""
+        if image.shape[:2] == tuple(size):
+            return image
+        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
     def close(self) -> None:
         for ann in self.annotators:
