@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from backend_harness import REPO
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import invert_workflow, job_events
+from backend_harness import invert_workflow, job_events
 
 pytestmark = pytest.mark.timeout(120)
 H, W = 24, 32

@@ -12,7 +12,7 @@ import pytest
 
 from kino_addon.protocol.launcher import start_backend
 
-from conftest import REPO, Backend
+from backend_harness import REPO, Backend
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -109,7 +109,7 @@ def test_launcher_starts_the_real_backend(tmp_path):
 
 def test_addon_preferences_reach_jobs_through_the_environment(tmp_path):
     import numpy as np
-    from conftest import invert_workflow, job_events
+    from backend_harness import invert_workflow, job_events
     b = Backend(tmp_path, extra_env={"KINO_MODELS_DIR": str(tmp_path / "models"), "KINO_DEVICE": "cpu"})
     try:
         with b.connect() as client:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from kino_addon.protocol.envelope import Message, buffer_spec
 from kino_addon.protocol.errors import AUTH_FAILED, WIRE_CODES, BackendError
 
-from conftest import invert_workflow
+from backend_harness import invert_workflow
 
 pytestmark = pytest.mark.timeout(120)
 GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "protocol" / "golden"
