@@ -9,6 +9,7 @@ The worker streams each finished frame as ``job.frame`` and ends every job with 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_FOUND, OUT_OF_MEMORY, WIRE_CODES, error_object
 
@@ -278,6 +280,15 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
                                    "a stage dropped frames", stage=job.workflow.look_step.name)
 
 
+def _fit(record: dict, limit: int = MAX_ENVELOPE_BYTES // 2) -> dict:
+    """Keep job.done under the envelope cap: oversized stage provenance is replaced by a note."""
+    size = len(json.dumps(record, default=str))
+    if size <= limit:
+        return record
+    log.warning("provenance of job %s is %d bytes; dropping the stages' part", record.get("job_id"), size)
+    return dict(record, stages={"problem": f"stage provenance was {size} bytes, over the {limit} byte limit"})
+
+
 def run_job(job: Job, resources) -> None:
     """Run one job to its end and send its one ``job.done``."""
     started = time.monotonic()
@@ -304,11 +315,15 @@ def run_job(job: Job, resources) -> None:
     job.finish_inputs()
     run_s = time.monotonic() - started
     timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
-    record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed, options=ctx.options,
-                              frames_total=job.frames_total, width=job.width, height=job.height,
-                              frames_done=job.frames_done, stages=ctx.provenance, device=ctx.device,
-                              timings=timings, status=status, error=error)
-    body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": record}
+    try:
+        record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed,
+                                  options=ctx.options, frames_total=job.frames_total, width=job.width,
+                                  height=job.height, frames_done=job.frames_done, stages=ctx.provenance,
+                                  device=ctx.device, timings=timings, status=status, error=error)
+    except Exception as exc:  # the one job.done must go out even if a stage left odd provenance
+        log.exception("provenance of job %s failed", job.id)
+        record = {"kino_provenance": 1, "job_id": job.id, "status": status, "problem": f"{type(exc).__name__}: {exc}"}
+    body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": _fit(record)}
     if error is not None:
         body["error"] = error
     job.owner.send_event("job.done", job.submit_id, body)

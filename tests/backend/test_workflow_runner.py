@@ -133,3 +133,12 @@ def test_all_bad_fields_are_reported_at_once():
         validate_workflow(wf({"name": "a", "params": {"k": 9, "zz": 1}}, {"name": "look", "params": {"fail_at": -1}}),
                           known_looks=[], registry=REGISTRY)
     assert set(info.value.fields) == {"a.k", "a.zz", "look.fail_at"}
+
+
+def test_oversized_provenance_is_trimmed_to_fit_the_envelope():
+    from kino_backend.jobs import _fit
+    small = {"job_id": "j", "stages": {"a": 1}}
+    assert _fit(small) is small
+    big = {"job_id": "j", "stages": {"a": "x" * 600_000}, "seed": 3}
+    fitted = _fit(big)
+    assert fitted["seed"] == 3 and "over the" in fitted["stages"]["problem"]
