@@ -156,3 +156,20 @@ def test_none_look_passes_frames_through(client):
     job = client.submit_job(wf, 2, W, H, {}, inputs=src)
     outs = [e for e in job_events(client, job) if e.type == "job.frame"]
     assert all(np.array_equal(image(e), src[e.body["frame"] - 1]) for e in outs) and len(outs) == 2
+
+
+def test_every_builtin_look_runs_through_the_server(client):
+    """The shipped presets (with their schedule stage) through the real job path: small frames only."""
+    looks = [look for look in client.hello["looks"] if look["name"] != "diffusion"]  # diffusion needs a model
+    if not looks:
+        pytest.skip("no built-in looks in this checkout yet")
+    src = frames(3, seed=6)
+    for look in looks:
+        job = client.submit_job(look["workflow"], 3, W, H, {"seed": 1}, inputs=src)
+        events = job_events(client, job, timeout=120)
+        done = events[-1].body
+        assert done["status"] == "completed", (look["name"], done.get("error"))
+        outs = [e for e in events if e.type == "job.frame"]
+        assert [e.body["frame"] for e in outs] == [1, 2, 3]
+        changed = any(not np.array_equal(image(e), src[e.body["frame"] - 1]) for e in outs)
+        assert changed == (look["name"] != "none"), look["name"]
