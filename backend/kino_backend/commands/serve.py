@@ -71,6 +71,9 @@ def main(argv: List[str]) -> int:
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, lambda num, _frame: server.request_shutdown(f"signal {num}"))
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"kino serve: warning: listening on {args.host}, not only this machine; the key is the only "
+              "protection and the traffic is not encrypted: prefer 127.0.0.1 and an SSH tunnel", file=sys.stderr)
     write_connection_file(conn_file, server.host, server.port)
     print(f"kino backend listening on {server.host}:{server.port} (pid {os.getpid()}, log {log_path})",
           file=sys.stderr, flush=True)
