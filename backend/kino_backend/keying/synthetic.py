@@ -130,8 +130,9 @@ def _background(size: int) -> np.ndarray:
 
 
 def make_case(size: int = 256, seed: int = 7, key_rgb=(45, 170, 65), noise: float = 1.0,
-              spill: float = 0.35) -> SyntheticKeyCase:
-    """Build the case. ``noise``: sensor noise sigma in 8-bit levels; ``spill``: spill strength."""
+              spill: float = 0.35, uneven: bool = True) -> SyntheticKeyCase:
+    """Build the case. ``noise``: sensor noise sigma in 8-bit levels; ``spill``: spill strength;
+    ``uneven``: light the screen with a gradient and a vignette (else evenly)."""
     rng = np.random.default_rng(seed)
     cv = _Canvas(size)
     _draw_person(cv, size, rng)
@@ -140,7 +141,7 @@ def make_case(size: int = 256, seed: int = 7, key_rgb=(45, 170, 65), noise: floa
     pre = cv2.resize(cv.pre, (size, size), interpolation=cv2.INTER_AREA)
     fg_lin = np.where(alpha[..., None] > 1e-6, pre / np.maximum(alpha, 1e-6)[..., None], 0.0)
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    light = (0.62 + 0.45 * x) * (1.0 - 0.45 * ((x - 0.5) ** 2 + (y - 0.45) ** 2))
+    light = (0.62 + 0.45 * x) * (1.0 - 0.45 * ((x - 0.5) ** 2 + (y - 0.45) ** 2)) if uneven else np.ones_like(x)
     screen = srgb_to_linear(np.asarray(key_rgb, np.float32) / 255.0) * light[..., None]
     # spill: the screen's light reflected by the actor near its edges (a green cast on its albedo)
     spill_map = spill * cv2.GaussianBlur(1.0 - alpha, (0, 0), 2.5)[..., None]
