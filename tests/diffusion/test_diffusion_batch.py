@@ -123,3 +123,54 @@ def test_diffusion_preset_with_temporal_passes_init(make_ctx, tiny, frames):
         out = list(pipe.run(iter(moving)))
     assert len(out) == 3 and all(f.image.shape == (64, 64, 3) for f in out)
     assert seen[0] is False and any(seen[1:])  # later frames start from the temporal stage's init
+
+
+def _counting(run):
+    calls = []
+    original = run.stylize_batch
+
+    def spy(frames, inits=None, strengths=None):
+        calls.append(len(frames))
+        return original(frames, inits, strengths)
+    run.stylize_batch = spy
+    return calls
+
+
+def _workflow(tiny, temporal: bool, batch: int):
+    from kino_backend.workflow import validate_workflow
+    stages = [{"name": "diffusion", "enabled": True,
+               "params": {"model": tiny["sd15-tiny.safetensors"], "steps": 4, "batch": batch}}]
+    if temporal:
+        stages.append({"name": "temporal", "enabled": True, "params": {}})
+    return validate_workflow({"version": 1, "look": "diffusion", "stages": stages})
+
+
+def test_batch_through_the_runner_without_temporal(make_ctx, tiny, frames):
+    from kino_backend.workflow import Pipeline
+    with Pipeline(_workflow(tiny, False, 1), make_ctx()) as pipe:
+        single = [f.image for f in pipe.run(iter(frames))]
+    with Pipeline(_workflow(tiny, False, 2), make_ctx()) as pipe:
+        calls = _counting(pipe.runs["diffusion"])
+        batched = [f.image for f in pipe.run(iter(frames))]
+    assert calls == [2, 1]  # two model calls for three frames
+    for a, b in zip(single, batched):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_batch_ahead_switches_off_when_temporal_passes_init(make_ctx, tiny, frames):
+    from kino_backend.stages import all_stages
+    from kino_backend.stages.base import Frame
+    from kino_backend.workflow import Pipeline
+    if "temporal" not in all_stages():
+        pytest.skip("the temporal stage is not registered")
+    base = frames[0].image
+    moving = [Frame(index=i + 1, source=np.roll(base, i, axis=1), image=np.roll(base, i, axis=1)) for i in range(4)]
+    with Pipeline(_workflow(tiny, True, 1), make_ctx()) as pipe:
+        expected = [f.image for f in pipe.run(iter(moving))]
+    with Pipeline(_workflow(tiny, True, 2), make_ctx()) as pipe:
+        calls = _counting(pipe.runs["diffusion"])
+        got = [f.image for f in pipe.run(iter(moving))]
+        assert not pipe.runs["diffusion"]._prebatch_on
+    assert calls[0] == 2 and all(c == 1 for c in calls[1:])  # one batch ahead, then frame by frame
+    for a, b in zip(expected, got):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

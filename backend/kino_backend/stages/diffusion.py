@@ -51,6 +51,8 @@ class DiffusionRun(StageRun):
         self.loras, self.controls = parse_all(params)
         self.seed = int(params["seed"] if params.get("seed") is not None else ctx.options.get("seed", ctx.seed))
         self.annotators = []
+        self._ready: dict = {}  # frame index -> (image it was computed from, stylized) when batching ahead
+        self._prebatch_on = True
         self.loaded = self._load()
         self.engine = self._make_engine()
         self.reference = params.get("reference")
@@ -145,7 +147,46 @@ class DiffusionRun(StageRun):
         trust = 0.0 if init_strength is None else min(1.0, max(0.0, float(init_strength)))
         return self.params["strength"] * (1.0 - INIT_TRUST_STRENGTH_CUT * trust)
 
+    # With batch > 1, ``prepare`` stylizes ``batch`` frames per model call ahead of the scheduler and
+    # ``stylize`` hands the results out. It switches itself off for good as soon as the scheduler
+    # shows it wants something else: an ``init`` (temporal per-frame mode), skipped frames (keyframe
+    # mode), or a frame changed by a later stage's prepare. At most one batch is then wasted.
+    def prepare(self, frames):
+        batch = self.params["batch"]
+        buf: list[Frame] = []
+        for f in frames:
+            if batch <= 1 or not self._prebatch_on:
+                yield from buf
+                buf = []
+                yield f
+                continue
+            buf.append(f)
+            if len(buf) == batch:
+                yield from self._prebatch(buf)
+                buf = []
+        yield from self._prebatch(buf)
+
+    def _prebatch(self, buf: list) -> list:
+        if buf and self._prebatch_on:
+            for f, out in zip(buf, self.stylize_batch(buf)):
+                self._ready[f.index] = (f.image, out)
+        return buf
+
+    def _take_ready(self, frame: Frame, init) -> Optional[np.ndarray]:
+        if not self._ready:
+            return None
+        image, out = self._ready.pop(frame.index, (None, None))
+        skipped = any(i < frame.index for i in self._ready)
+        if init is not None or skipped or image is None or not np.array_equal(image, frame.image):
+            self._prebatch_on = False
+            self._ready.clear()
+            return None
+        return out
+
     def stylize(self, frame: Frame, init: Optional[np.ndarray] = None, init_strength: Optional[float] = None) -> np.ndarray:
+        ready = self._take_ready(frame, init)
+        if ready is not None:
+            return ready
         return self.stylize_batch([frame], [init], [init_strength])[0]
 
     def stylize_batch(self, frames: Sequence[Frame], inits: Optional[Sequence[Optional[np.ndarray]]] = None,
