@@ -1,0 +1,32 @@
+"""The artist-facing operator: Keying compositor tree from two sequencer strips."""
+import numpy as np
+import pytest
+
+import bpy
+from conftest import ACTOR, SCREEN
+
+from kino_addon.blender import keying_tree
+from kino_addon.core.png import read_png
+
+
+def test_key_tree_operator_from_strips(fresh, media, tmp_path):
+    sed = fresh.sequence_editor_create()
+    actor = sed.strips.new_image(name="actor", filepath=str(media / "actor" / "a_000.png"), channel=2, frame_start=1)
+    for n in ("a_001.png", "a_002.png"):
+        actor.elements.append(n)
+    bg = sed.strips.new_image(name="bg", filepath=str(media / "bg.png"), channel=1, frame_start=1)
+    for s in sed.strips:
+        s.select = True
+    sed.active_strip = actor
+    assert bpy.ops.kino.key_tree.poll()
+    assert bpy.ops.kino.key_tree(key_color=[v / 255 for v in SCREEN], garbage_matte="") == {'FINISHED'}
+    scene = bpy.data.scenes["Kino Key"]
+    key = next(n for n in scene.compositing_node_group.nodes if n.bl_idname == "CompositorNodeKeying")
+    assert abs(key.inputs["Key Color"].default_value[1] - keying_tree.srgb_to_linear(SCREEN[1])) < 1e-3
+    assert scene.frame_end == 3 and (scene.render.resolution_x, scene.render.resolution_y) == (64, 48)
+    img = read_png(keying_tree.render_tree(scene, str(tmp_path / "out"))[0]).astype(int)
+    assert np.abs(img[24, 26] - ACTOR).max() <= 3
+    assert np.abs(img[3, 2] - (220, 30, 30)).max() <= 16
+    with pytest.raises(RuntimeError, match="garbage matte must be X,Y,W,H"):
+        bpy.ops.kino.key_tree(garbage_matte="1,2")
+    assert bg.name == "bg"
