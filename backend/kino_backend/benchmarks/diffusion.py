@@ -115,7 +115,7 @@ def kino_optimizations(pipe, device: str) -> List[str]:
         return applied
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
-    applied += ["cudnn.benchmark", "tf32"]
+    applied += ["channels_last", "cudnn.benchmark", "tf32"]
     try:
         pipe.fuse_qkv_projections()
         applied.append("fused_qkv")
@@ -183,8 +183,7 @@ def measure(a: argparse.Namespace, device: str) -> dict:
             "models": f"SD 1.5 architecture, random weights ({'tiny' if a.tiny else 'full size'}), 1 ControlNet",
             "size": [size, size], "frames_timed": n, "warmup_frames": batch, "steps": a.steps,
             "strength": a.strength, "guidance": 7.5, "scheduler": "ddim", "dtype": str(dtype).replace("torch.", ""),
-            "kino_batch": batch, "kino_optimizations": ["prompt embeddings once", "tensor frames (no PIL)",
-                                                        "channels_last"] + applied,
+            "kino_batch": batch, "kino_optimizations": ["prompt embeddings once", "tensor frames (no PIL)"] + applied,
             "fast": {"scheduler": "lcm", "steps": 4, "strength": a.strength, "guidance": 1.0, "decoder": "taesd"},
             "control_images": "precomputed for all paths (annotator time excluded)",
             "kino_vs_baseline_mean_abs_diff_0_255": round(agreement, 3),
