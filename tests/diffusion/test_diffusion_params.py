@@ -43,6 +43,7 @@ def test_stage_validation_messages():
     assert out["lora"] == ["a.safetensors:0.5"] and out["strength"] == 0.5 and out["seed"] is None
     cases = [({"strength": 1.5}, "strength"), ({"scheduler": "heun"}, "scheduler"),
              ({"controlnet": ["c:canny:zz"]}, "controlnet"), ({"reference": "ref.png"}, "reference"),
+             ({"ip_adapter": "ipa"}, "reference"),
              ({"colour": 1}, "colour")]
     for params, field in cases:
         with pytest.raises(ParamError) as err:

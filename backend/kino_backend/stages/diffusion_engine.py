@@ -78,7 +78,7 @@ class DiffusionEngine:
             swaps["vae"] = taesd
         self.pipe = _view(pipe, swaps) if swaps else pipe
         self.pipe.set_progress_bar_config(disable=True)
-        self.device = pipe.device
+        self.device = getattr(pipe, "_execution_device", pipe.device)  # the GPU even with CPU offload
         self.is_xl = "XL" in type(pipe).__name__
         self.steps, self.strength, self.guidance, self.seed = steps, strength, guidance, seed
         self.controls = list(controls)

@@ -123,6 +123,9 @@ def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, f
 def check_reference(reference: Optional[str], ip_adapter: Optional[str]) -> None:
     if reference and not ip_adapter:
         raise ParamError("reference", "a reference image needs an IP-Adapter: set ip_adapter=PATH as well")
+    if ip_adapter and not reference:
+        raise ParamError("reference", "an IP-Adapter needs a reference: set reference=IMAGE (a style image or "
+                         "character sheet) or reference=frame (each source frame)")
 
 
 def parse_all(params: dict) -> tuple[list[LoraItem], list[ControlItem]]:
