@@ -41,10 +41,6 @@ class Pending:
     r_push: Optional[np.ndarray] = None  # reliability of that step
 
 
-import os
-SHARP = float(os.environ.get("KF_SHARP", "1"))
-
-
 def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
@@ -135,10 +131,8 @@ class KeyframeScheduler:
         yield self._mark_key(key.frame, key.src, out)
 
     def _fill(self, pend: Pending, p1: np.ndarray, r1: np.ndarray, d0: int, d1: int) -> Frame:
-        t0 = (d1 / (d0 + d1)) ** SHARP
-        t1 = (d0 / (d0 + d1)) ** SHARP
-        w0 = t0 * (pend.r0 + 1e-3)
-        w1 = t1 * (r1 + 1e-3)
+        w0 = (d1 / (d0 + d1)) * (pend.r0 + 1e-3)
+        w1 = (d0 / (d0 + d1)) * (r1 + 1e-3)
         mix = (pend.p0 * w0[..., None] + p1 * w1[..., None]) / (w0 + w1)[..., None]
         return self._with_fallback(pend, mix, np.maximum(pend.r0, r1))
 
