@@ -1,16 +1,17 @@
 """Parameters of the diffusion look: the schema, the ``PATH[:...]`` list items, file checks.
 
-Imports only numpy-free standard library code (the stage registry imports this module)."""
+Imports only the standard library and Kino's own light modules (the stage registry imports this module)."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from typing import Optional
 
+from ..models.schedulers import SCHEDULER_NAMES
 from .base import ParamError, ParamSpec, StageError
 
 CONTROL_TYPES = ("canny", "tile", "pose", "depth", "lineart", "softedge")
-SCHEDULER_CHOICES = ("ddim", "euler", "euler_a", "dpmpp_2m", "lcm")
+SCHEDULER_CHOICES = SCHEDULER_NAMES  # the loader's schedulers
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
 PARAMS = (
@@ -37,7 +38,8 @@ PARAMS = (
     ParamSpec("device", "enum", "auto", "where to run: auto picks CUDA, then Apple MPS, then the CPU",
               choices=DEVICES),
     ParamSpec("taesd", "path", None, "optional TAESD (tiny autoencoder) folder for fast encode/decode"),
-    ParamSpec("batch", "int", 1, "frames per model call (faster on GPUs; 1 on CPUs)", min=1, max=64),
+    ParamSpec("batch", "int", 1, "frames per model call (faster on GPUs, 4-8 there; 1 on CPUs); "
+              "used when the temporal stage is off", min=1, max=64),
     ParamSpec("resolution", "int", 0, "long side the model works at, rounded to a multiple of 64 "
               "(0: the source size, at most 768 for SD 1.5 and 1024 for SDXL); output is the source size",
               min=0, max=4096),
