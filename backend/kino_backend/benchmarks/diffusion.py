@@ -73,20 +73,37 @@ class Clock:
         import torch
         self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
-    def fps(self, frames: int, fn: Callable[[], None]) -> float:
+    def time(self, fn: Callable[[], list]) -> tuple[float, list]:
         self.sync()
         start = time.perf_counter()
-        fn()
+        out = fn()
         self.sync()
-        return frames / (time.perf_counter() - start)
+        return time.perf_counter() - start, out
 
 
-def run_baseline(pipe, frames, controls, a) -> Callable[[], list]:
+def time_paths(clock: Clock, paths: dict, frames: list, controls: list, batch: int, interleave: bool) -> tuple:
+    """Seconds and outputs per path over ``frames[batch:]`` (``frames[:batch]`` warms each path up).
+    ``interleave``: alternate the paths chunk by chunk, so load changes on a shared CPU hit all alike."""
+    for fn in paths.values():
+        fn(frames[:batch], controls[:batch])
+    chunks = [slice(i, i + batch) for i in range(batch, len(frames), batch)]
+    order = [(name, c) for c in chunks for name in paths] if interleave else \
+        [(name, c) for name in paths for c in chunks]
+    secs = {name: 0.0 for name in paths}
+    outs: dict = {name: [] for name in paths}
+    for name, c in order:
+        dt, out = clock.time(lambda: paths[name](frames[c], controls[c]))
+        secs[name] += dt
+        outs[name].extend(out)
+    return secs, outs
+
+
+def run_baseline(pipe, a) -> Callable[[list, list], list]:
     """What a user writes: one pipeline call per frame, prompt strings, PIL images in and out."""
     import torch
     from PIL import Image
 
-    def loop():
+    def loop(frames, controls):
         outs = []
         for img, ctrl in zip(frames, controls):
             result = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, image=Image.fromarray(img),
@@ -98,13 +115,10 @@ def run_baseline(pipe, frames, controls, a) -> Callable[[], list]:
     return loop
 
 
-def run_kino(engine, frames, controls, batch: int, size: int) -> Callable[[], list]:
-    def loop():
-        outs = []
-        for i in range(0, len(frames), batch):
-            outs.extend(engine.run(frames[i:i + batch], size=(size, size), control_images=[controls[i:i + batch]]))
-        return outs
-    return loop
+def run_kino(engine, size: int) -> Callable[[list, list], list]:
+    def call(frames, controls):
+        return engine.run(frames, size=(size, size), control_images=[controls])
+    return call
 
 
 def kino_optimizations(pipe, device: str) -> List[str]:
@@ -153,27 +167,27 @@ def measure(a: argparse.Namespace, device: str) -> dict:
     build_s = time.perf_counter() - t0
     frames = make_frames(n + batch, size)
     controls = [edge_map(f) for f in frames]
-    warm, timed = slice(0, batch), slice(batch, None)
     clock = Clock(device)
 
-    base_loop = run_baseline(pipe, frames[warm], controls[warm], a)
-    base_loop()
-    base_out: list = []
-    baseline_fps = clock.fps(n, lambda: base_out.extend(run_baseline(pipe, frames[timed], controls[timed], a)()))
+    def engines():
+        kino = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=a.steps, strength=a.strength,
+                               guidance=7.5, seed=0, channels_last=True)
+        fast = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=4, strength=a.strength,
+                               guidance=1.0, seed=0, scheduler="lcm", taesd=taesd, channels_last=True)
+        return {"kino": run_kino(kino, size), "fast": run_kino(fast, size)}
 
-    applied = kino_optimizations(pipe, device)
-    if device == "cuda":
+    if device == "cuda":  # baseline first: Kino's switches change modules the baseline shares
+        secs, outs = time_paths(clock, {"baseline": run_baseline(pipe, a)}, frames, controls, batch, False)
+        applied = kino_optimizations(pipe, device)
         torch.cuda.reset_peak_memory_stats()
-    engine = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=a.steps, strength=a.strength,
-                             guidance=7.5, seed=0, channels_last=True)
-    run_kino(engine, frames[warm], controls[warm], batch, size)()
-    kino_out: list = []
-    kino_fps = clock.fps(n, lambda: kino_out.extend(run_kino(engine, frames[timed], controls[timed], batch, size)()))
-
-    fast = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=4, strength=a.strength,
-                           guidance=1.0, seed=0, scheduler="lcm", taesd=taesd, channels_last=True)
-    run_kino(fast, frames[warm], controls[warm], batch, size)()
-    fast_fps = clock.fps(n, lambda: run_kino(fast, frames[timed], controls[timed], batch, size)())
+        more = time_paths(clock, engines(), frames, controls, batch, False)
+        secs.update(more[0])
+        outs.update(more[1])
+    else:
+        applied = []
+        secs, outs = time_paths(clock, {"baseline": run_baseline(pipe, a), **engines()}, frames, controls, batch, True)
+    baseline_fps, kino_fps, fast_fps = (n / secs[k] for k in ("baseline", "kino", "fast"))
+    kino_out, base_out = outs["kino"], outs["baseline"]
     agreement = float(np.mean([np.abs(k.astype(np.float32) - b).mean() for k, b in zip(kino_out, base_out)]))
     return {
         "baseline_fps": round(baseline_fps, 4), "kino_fps": round(kino_fps, 4),
@@ -186,6 +200,7 @@ def measure(a: argparse.Namespace, device: str) -> dict:
             "kino_batch": batch, "kino_optimizations": ["prompt embeddings once", "tensor frames (no PIL)"] + applied,
             "fast": {"scheduler": "lcm", "steps": 4, "strength": a.strength, "guidance": 1.0, "decoder": "taesd"},
             "control_images": "precomputed for all paths (annotator time excluded)",
+            "timing": "paths interleaved chunk by chunk" if device != "cuda" else "baseline, then Kino, then fast",
             "kino_vs_baseline_mean_abs_diff_0_255": round(agreement, 3),
             "build_seconds": round(build_s, 1), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "diffusers": __import__("diffusers").__version__,
