@@ -92,7 +92,8 @@ def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
     source_we, _ = warping_error(frames, flow_cache=flows)
     pf_we, _ = warping_error(per_frame, frames, flow_cache=flows)
     result = {"source_we": source_we, "per_frame_we": pf_we, "frames": len(frames)}
-    modes = {"": {"strength": args.strength}, "kf_": {"strength": args.strength, "keyframe_interval": args.k}}
+    modes = {"": {"strength": args.strength},
+             "kf_": {"strength": args.strength, "keyframe_interval": args.k, "keyframe_smoothing": args.kf_smoothing}}
     for prefix, params in modes.items():
         look.calls = 0
         out, prov = run_temporal(frames, look, params, cache)
@@ -119,6 +120,8 @@ def _args(argv):
     p.add_argument("--width", type=int, default=0, help="downscale to this width (default 0 = source size)")
     p.add_argument("--strength", type=float, default=0.9, help="temporal.strength (default 0.9)")
     p.add_argument("--k", type=int, default=10, help="keyframe_interval for keyframe mode (default 10)")
+    p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=0.5,
+                   help="temporal.keyframe_smoothing for keyframe mode (default 0.5)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return p.parse_args(argv)
 
@@ -149,7 +152,8 @@ def main(argv: List[str]) -> int:
                   f"{r['kf_mad_to_per_frame']:.2f}, {r['kf_frames_stylized']}/{r['frames']} stylized)")
     summary = {"look": look_name, "clips": results, "all_meet_targets": all(r["meets_targets"] for r in results.values()),
                "settings": {"frames": args.frames, "start": args.start, "width": args.width,
-                            "strength": args.strength, "keyframe_interval": args.k, "flow": "dis"},
+                            "strength": args.strength, "keyframe_interval": args.k,
+                            "keyframe_smoothing": args.kf_smoothing, "flow": "dis"},
                "seconds": round(time.time() - t0, 1)}
     print(json.dumps(summary) if args.json else f"all meet targets: {summary['all_meet_targets']}")
     return 0

@@ -7,7 +7,9 @@ frame borders; soft and feathered): ``out = (1 - a m) stylized + a m warped_prev
 Looks that take an ``init`` (diffusion img2img) get the warped previous output mixed with the current
 frame as their starting point (``init_strength`` = strength).
 
-Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see temporal_keyframes.
+Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see temporal_keyframes;
+the filled stream then gets the same recursive blend with ``keyframe_smoothing`` as its strength
+(``strength`` there only sets the keyframes' ``init_strength``).
 
 Hard cuts (motion-compensated residual above ``cut_threshold``) are never blended or propagated
 across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards.
@@ -34,6 +36,9 @@ PARAMS = (
               choices=("interval", "motion")),
     ParamSpec("motion_threshold", "float", 0.12, "Keyframes='motion': new keyframe when this fraction of "
               "the frame is no longer reliably reachable from the last keyframe", min=0.01, max=1.0),
+    ParamSpec("keyframe_smoothing", "float", 0.5, "Keyframe mode: strength of the flow-warped blend run over "
+              "the filled frames; the fill is already steady, this softens the hand-over between keyframes",
+              min=0.0, max=1.0),
     ParamSpec("fallback_area", "float", 0.2, "Keyframe mode: stylize an in-between frame too when more "
               "than this fraction of it is reachable from neither keyframe", min=0.0, max=1.0),
     ParamSpec("deflicker", "bool", False, "Also steady the low-frequency colour and brightness, "
@@ -93,7 +98,8 @@ class TemporalRun(StageRun):
         except RuntimeError as exc:  # RAFTUnavailable: torchvision / weights missing
             raise StageError("MODEL_MISSING", str(exc), stage="temporal") from None
         self.flows = flow_cache_for(ctx.cache, backend)
-        self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"], "keyframes": [],
+        self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"],
+                     "keyframe_interval": p["keyframe_interval"], "keyframes": [],
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
@@ -159,7 +165,7 @@ class TemporalRun(StageRun):
 
     def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
-        a = float(self.params["strength"])
+        a = float(self.params["keyframe_smoothing"])
         prev_src = prev_out = None
         for f in frames:
             src = f.meta["temporal_source"]
