@@ -52,6 +52,7 @@ def plot_report(report: Dict, out_png: str, *, title: str = "Warping error per f
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
     try:
@@ -66,6 +67,7 @@ def plot_report(report: Dict, out_png: str, *, title: str = "Warping error per f
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=8)
         fig.tight_layout()
         os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
