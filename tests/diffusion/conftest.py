@@ -12,10 +12,19 @@ from diffusion_support import textured
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
-    import torch
-    torch.set_num_threads(1)  # deterministic reductions, and leaves a core to the rest of the team
     from kino_backend.models.tiny import make_tiny
     return make_tiny(str(tmp_path_factory.mktemp("tiny-models")))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread in these tests: fixed reductions (batch vs loop), and no oversubscribed
+    OpenMP threads on the shared 2-core machine. Restored afterwards for other test folders."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
