@@ -174,3 +174,21 @@ def test_batch_ahead_switches_off_when_temporal_passes_init(make_ctx, tiny, fram
     assert calls[0] == 2 and all(c == 1 for c in calls[1:])  # one batch ahead, then frame by frame
     for a, b in zip(expected, got):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_out_of_memory_with_a_batch_retries_smaller_batches(open_stage, tiny, frames, monkeypatch):
+    from kino_backend.stages.diffusion_engine import oom_error
+    run = open_stage({"model": tiny["sd15-tiny.safetensors"], "batch": 3})
+    real_run = run.engine.run
+    sizes = []
+
+    def limited(images, **kw):  # stands in for a GPU that fits one frame per call
+        sizes.append(len(images))
+        if len(images) > 1:
+            raise oom_error(RuntimeError("CUDA out of memory"))
+        return real_run(images, **kw)
+    monkeypatch.setattr(run.engine, "run", limited)
+    out = run.stylize_batch(frames)
+    assert sizes == [3, 1, 1, 1] and len(out) == 3 and all(o.shape == (64, 64, 3) for o in out)
+    assert run.params["batch"] == 1
+    assert run.ctx.provenance["diffusion"]["batch_reduced_to"] == [1]

@@ -202,9 +202,26 @@ class DiffusionRun(StageRun):
             j = i + 1
             while j < n and j - i < self.params["batch"] and strengths[j] == strengths[i]:
                 j += 1
-            out.extend(self._run_batch(frames[i:j], inits[i:j], strengths[i]))
+            try:
+                out.extend(self._run_batch(frames[i:j], inits[i:j], strengths[i]))
+            except StageError as exc:
+                if exc.code != "OUT_OF_MEMORY" or j - i == 1:
+                    raise
+                self._shrink_batch(j - i)  # retry the same frames in smaller batches
+                continue
             i = j
         return out
+
+    def _shrink_batch(self, tried: int) -> None:
+        """Out of memory with several frames per call: halve ``batch`` for the rest of the job."""
+        import gc
+
+        import torch
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.params = {**self.params, "batch": max(1, tried // 2)}
+        self.ctx.provenance["diffusion"].setdefault("batch_reduced_to", []).append(self.params["batch"])
 
     def _run_batch(self, frames: Sequence[Frame], inits: Sequence[Optional[np.ndarray]], strength: float) -> list:
         self.ctx.check_cancelled()
