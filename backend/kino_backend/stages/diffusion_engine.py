@@ -185,7 +185,7 @@ class DiffusionEngine:
             self.before_call(n)
         try:
             with torch.inference_mode():
-                result = self.pipe(image=self.to_tensor(images, size), height=size[0], width=size[1],
+                result = self.pipe(image=self.to_tensor(images, size),
                                    num_inference_steps=self.steps, strength=self.effective_strength(strength),
                                    guidance_scale=self.guidance, generator=self.generators(n),
                                    output_type="latent" if output == "latent" else "pt",
@@ -222,10 +222,11 @@ class DiffusionEngine:
         scales = [c.scale for c in self.controls]
         starts = [c.start for c in self.controls]
         ends = [c.end for c in self.controls]
+        common = {"height": size[0], "width": size[1]}
         if single:
-            return {"control_image": tensors[0], "controlnet_conditioning_scale": scales[0],
+            return {**common, "control_image": tensors[0], "controlnet_conditioning_scale": scales[0],
                     "control_guidance_start": starts[0], "control_guidance_end": ends[0]}
-        return {"control_image": tensors, "controlnet_conditioning_scale": scales,
+        return {**common, "control_image": tensors, "controlnet_conditioning_scale": scales,
                 "control_guidance_start": starts, "control_guidance_end": ends}
 
     @staticmethod
