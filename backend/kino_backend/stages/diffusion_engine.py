@@ -52,8 +52,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def oom_error(exc: BaseException, *, frame: Optional[int] = None) -> StageError:
     return StageError("OUT_OF_MEMORY", "the diffusion look ran out of memory "
                       f"({str(exc).splitlines()[0][:160]}). Lower the resolution parameter or the batch size, "
-                      "enable low_memory=on (attention slicing, VAE tiling, model CPU offload), or use a "
-                      "smaller model.", frame=frame, stage="diffusion")
+                      "close other programs using the GPU, or use a smaller model (SD 1.5 instead of SDXL). "
+                      "Kino already turns on attention slicing, VAE tiling and model CPU offload when the "
+                      "GPU has little free memory at load time.", frame=frame, stage="diffusion")
 
 
 class DiffusionEngine:
