@@ -43,6 +43,8 @@ def _view(pipe, swaps: dict):
 
 def is_out_of_memory(exc: BaseException) -> bool:
     import torch
+    if isinstance(exc, MemoryError):
+        return True
     oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
     if oom_type is not None and isinstance(exc, oom_type):
         return True
