@@ -79,3 +79,14 @@ def test_relative_paths_resolve_in_the_models_folder(tmp_path, make_ctx, tiny):
         stage.open(params, ctx)
     assert err.value.code == "MODEL_MISSING" and "missing-lora.safetensors" in err.value.message
     assert "LoRA" in err.value.message
+
+
+def test_unavailable_condition_type_fails_before_the_model_loads(make_ctx, tiny):
+    import importlib.util
+    if importlib.util.find_spec("torchvision") and importlib.util.find_spec("controlnet_aux"):
+        pytest.skip("torchvision and controlnet_aux present: depth may be available")
+    stage = get_stage("diffusion")
+    params = stage.validate({"model": tiny["sd15-tiny.safetensors"], "controlnet": [tiny["controlnet-tiny"] + ":depth"]})
+    with pytest.raises(StageError) as err:
+        stage.open(params, make_ctx())
+    assert err.value.code == "MODEL_MISSING" and "depth" in err.value.message and "torchvision" in err.value.message

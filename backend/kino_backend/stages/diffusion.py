@@ -50,22 +50,29 @@ class DiffusionRun(StageRun):
         super().__init__(stage, params, ctx)
         self.loras, self.controls = parse_all(params)
         self.seed = int(params["seed"] if params.get("seed") is not None else ctx.options.get("seed", ctx.seed))
-        self.annotators = []
         self._ready: dict = {}  # frame index -> (image it was computed from, stylized) when batching ahead
         self._prebatch_on = True
-        self.loaded = self._load()
-        self.engine = self._make_engine()
+        self._cross_frame = None
         self.reference = params.get("reference")
         self.per_frame_reference = self.reference == "frame"
-        if self.reference and not self.per_frame_reference:
+        self.paths = self._paths()
+        ref_path = None
+        if self.reference and not self.per_frame_reference:  # check files before the slow model load
             ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
-            self.engine.set_reference(read_image(ref_path))
-        self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]
-        self._cross_frame = None
-        if params.get("cross_frame_attention"):
-            from .diffusion_xframe import CrossFrameAttention
-            self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
-            self.engine.before_call = lambda n: xf.begin(n, self.engine.do_cfg)
+        self.annotators = []
+        try:
+            self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]
+            self.loaded = self._load()
+            self.engine = self._make_engine()
+            if ref_path:
+                self.engine.set_reference(read_image(ref_path))
+            if params.get("cross_frame_attention"):
+                from .diffusion_xframe import CrossFrameAttention
+                self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
+                self.engine.before_call = lambda n: xf.begin(n, self.engine.do_cfg)
+        except BaseException:
+            self.close()
+            raise
         self._record_provenance()
 
     # ---- opening ---------------------------------------------------------------------------------
@@ -90,7 +97,6 @@ class DiffusionRun(StageRun):
 
     def _load(self):
         from ..models.loader import load_img2img_pipeline
-        self.paths = self._paths()
         return load_img2img_pipeline(self.paths["model"], vae=self.paths["vae"], controlnets=self.paths["controlnets"],
                                      ip_adapter=self.paths["ip_adapter"], loras=self.paths["loras"],
                                      scheduler=self.params["scheduler"], device=self.params["device"],
@@ -261,6 +267,7 @@ class DiffusionRun(StageRun):
             self._cross_frame.remove()
             self._cross_frame = None
             self.engine.before_call = None
+        self._ready.clear()
 
 
 class DiffusionStage(Stage):
