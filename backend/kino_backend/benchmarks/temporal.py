@@ -120,8 +120,8 @@ def _args(argv):
     p.add_argument("--width", type=int, default=0, help="downscale to this width (default 0 = source size)")
     p.add_argument("--strength", type=float, default=0.9, help="temporal.strength (default 0.9)")
     p.add_argument("--k", type=int, default=10, help="keyframe_interval for keyframe mode (default 10)")
-    p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=0.5,
-                   help="temporal.keyframe_smoothing for keyframe mode (default 0.5)")
+    p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=0.7,
+                   help="temporal.keyframe_smoothing for keyframe mode (default 0.7)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return p.parse_args(argv)
 

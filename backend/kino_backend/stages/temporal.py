@@ -36,7 +36,7 @@ PARAMS = (
               choices=("interval", "motion")),
     ParamSpec("motion_threshold", "float", 0.12, "Keyframes='motion': new keyframe when this fraction of "
               "the frame is no longer reliably reachable from the last keyframe", min=0.01, max=1.0),
-    ParamSpec("keyframe_smoothing", "float", 0.5, "Keyframe mode: strength of the flow-warped blend run over "
+    ParamSpec("keyframe_smoothing", "float", 0.7, "Keyframe mode: strength of the flow-warped blend run over "
               "the filled frames; the fill is already steady, this softens the hand-over between keyframes",
               min=0.0, max=1.0),
     ParamSpec("fallback_area", "float", 0.2, "Keyframe mode: stylize an in-between frame too when more "
