@@ -42,6 +42,9 @@ assert numpy.__version__.startswith("1."), numpy.__version__
 assert not torch.cuda.is_available() or True
 print(f"kino setup: backend ok: torch {torch.__version__}, diffusers {diffusers.__version__}, cv2 {cv2.__version__}")
 PY
+  # 4. the real CLIP tokenizer for single-file checkpoints (from the open_clip_torch wheel's BPE file).
+  PYTHONPATH="$root/backend:$root" "$venv/bin/python" -m kino_backend models fetch-tokenizer --quiet \
+    || echo "kino setup: warning: CLIP tokenizer not installed (offline?); rerun: scripts/kino models fetch-tokenizer" >&2
   echo "$stamp" > "$venv/.kino-stamp"
 }
 

@@ -9,7 +9,7 @@ import pytest
 
 import blender_ext
 import bpy
-from conftest import ACTOR, REPO, SCREEN
+from kino_blender_keying_support import ACTOR, REPO, SCREEN
 
 from kino_addon.core.png import read_png
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import bpy
-from conftest import ACTOR, SCREEN
+from kino_blender_keying_support import ACTOR, SCREEN
 
 from kino_addon.blender import keying_tree
 from kino_addon.core.png import read_png

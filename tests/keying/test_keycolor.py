@@ -7,7 +7,7 @@ import pytest
 from kino_backend.keying import detect_key_color, parse_key_color
 from kino_backend.keying.synthetic import make_case
 
-from conftest import read_frames
+from kino_keying_support import read_frames
 
 
 def _clips(footage):

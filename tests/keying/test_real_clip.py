@@ -6,7 +6,7 @@ import numpy as np
 
 from kino_backend.keying import detect_bars, detect_key_color, garbage_mask, pull_key
 
-from conftest import read_frames
+from kino_keying_support import read_frames
 
 BODY = (slice(300, 480), slice(180, 330))    # chest and shirt
 FACE = (slice(150, 300), slice(200, 310))
