@@ -24,7 +24,7 @@ RECOGNIZER_FILE = "w600k_tiny.onnx"
 STRIDES = (8, 16, 32)
 # keypoints as fractions of the box (x, y): left eye, right eye, nose, left mouth, right mouth
 KPS_FRACTIONS = ((0.34, 0.40), (0.66, 0.40), (0.50, 0.58), (0.37, 0.76), (0.63, 0.76))
-BRIGHT_LEVEL = 0.6  # normalised brightness ((v - 127.5) / 128) above which a pixel counts as face
+BRIGHT_LEVEL = 0.3  # normalised brightness ((v - 127.5) / 128) above which a pixel counts as face (v > ~166)
 EMBED_DIM = 512
 
 
