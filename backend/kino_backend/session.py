@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import traceback
 from typing import Callable, Dict, Optional
 
@@ -49,6 +50,7 @@ class Session:
         self.handlers: Dict[str, Callable[[Message], object]] = {
             "session.hello": self.on_hello, "job.submit": self.on_submit, "job.input": self.on_input,
             "job.cancel": self.on_cancel, "backend.status": self.on_status, "session.shutdown": self.on_shutdown,
+            "models.list": self.on_models_list,
             "debug.echo": self.on_echo,  # hidden: the protocol benchmark's round trip
         }
 
@@ -210,6 +212,26 @@ class Session:
         self.respond(msg, {"ok": True})
         self.server.request_shutdown(f"session.shutdown from {self.client_name or self.link.peer}")
         return DEFERRED
+
+    def on_models_list(self, msg: Message):
+        """``models.list {models_dir?, kind?, arch?, hf_cache?}`` -> ``{models_dir, models: [...]}``: what the
+        local registry finds (models folder + Hugging Face cache, offline), for the panel's choices."""
+        from .models import registry  # lazy: reads safetensors headers only, no torch
+
+        body = msg.body
+        models_dir = body.get("models_dir") or self.server.resources.models_dir
+        if models_dir is not None and not isinstance(models_dir, str):
+            raise RequestError(INVALID_PARAMS, "models_dir must be a folder path",
+                               details={"fields": {"models_dir": "not a string"}})
+        if models_dir and not os.path.isdir(os.path.expanduser(models_dir)):
+            raise RequestError(NOT_FOUND, f"models folder {models_dir} does not exist on the backend's machine: "
+                                          "set the Models folder in Kino's preferences to an existing folder")
+        entries = registry.scan(os.path.expanduser(models_dir) if models_dir else None,
+                                hf_cache=bool(body.get("hf_cache", True)))
+        kind, arch = body.get("kind"), body.get("arch")
+        if kind:
+            entries = registry.choices(entries, kind, arch)
+        return {"models_dir": models_dir, "models": entries}
 
     def on_echo(self, msg: Message):
         return {"n": len(msg.buffers)}, msg.buffers
