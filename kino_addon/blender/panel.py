@@ -6,6 +6,7 @@ import bpy
 
 from .backend import BACKEND
 from .jobs import RUNNER
+from .model_picker import draw_param
 
 
 def _wrap(layout, text: str, icon: str = 'NONE', width: int = 48) -> None:
@@ -65,6 +66,7 @@ def draw_backend(layout):
         row.operator("kino.backend_stop", text="", icon='X')
     else:
         row.operator("kino.backend_start", text="", icon='PLAY')
+    box.operator("kino.refresh_models", icon='FILE_REFRESH')
 
 
 def draw_stabilize(layout, kino):
@@ -96,7 +98,7 @@ def draw_stages(layout, kino):
         body = box.column()
         body.enabled = stage not in toggles or toggles[stage].enabled
         for item in items:
-            body.prop(item, item.value_prop(), text=item.name.replace("_", " ").title())
+            draw_param(body, item, item.name.replace("_", " ").title())
 
 
 CLASSES = (KINO_PT_main,)

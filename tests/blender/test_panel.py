@@ -40,6 +40,14 @@ class FakeLayout:
         self.log.append(("operator", idname))
         return types.SimpleNamespace()
 
+    def operator_menu_enum(self, idname, prop, **kw):
+        group, op = idname.split(".")
+        cls = getattr(bpy.types, f"{group.upper()}_OT_{op}", None)
+        assert cls is not None, f"no operator {idname}"
+        _check_icon(kw)
+        self.log.append(("menu", idname, prop))
+        return types.SimpleNamespace()
+
     def label(self, text="", **kw):
         _check_icon(kw)
         self.log.append(("label", text))
@@ -153,3 +161,34 @@ def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, 
     for n in range(1, 4):
         out = kino.png.read_png(f"{job.folder}/frame_{n:04d}.png")
         assert np.abs(out.astype(int) - index_frame(n + 1).astype(int)).max() <= 1
+
+
+def _kohya_lora_bytes() -> bytes:
+    """A minimal kohya-style LoRA safetensors file (header + zero tensors), written without torch."""
+    import json
+    import struct
+    key = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k"
+    shapes = {f"{key}.lora_down.weight": [4, 768], f"{key}.lora_up.weight": [320, 4], f"{key}.alpha": []}
+    header, offset = {}, 0
+    for name, shape in shapes.items():
+        n = 4 * int(np.prod(shape)) if shape else 4
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + bytes(offset)
+
+
+def test_panel_offers_the_models_the_backend_finds(scene, kino, backend, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "ink.safetensors").write_bytes(_kohya_lora_bytes())
+    blender_ext.addon_preferences().models_dir = str(models)
+    scene.kino.look_name = "diffusion"
+    bpy.ops.kino.backend_start()
+    assert bpy.ops.kino.refresh_models() == {'FINISHED'}
+    log = draw(kino)
+    assert ("menu", "kino.pick_model", "choice") in log  # next to model, vae, lora, controlnet ...
+    assert bpy.ops.kino.pick_model(stage="diffusion", param="lora", choice=str(models / "ink.safetensors")) == {'FINISHED'}
+    lora = next(p for p in scene.kino.params if p.stage == "diffusion" and p.name == "lora")
+    assert lora.value() == [str(models / "ink.safetensors")] and lora.changed

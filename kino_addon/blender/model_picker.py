@@ -1,0 +1,103 @@
+"""Model choices in the panel: the backend's local registry (``models.list``) offered next to each
+model parameter. ``Refresh Models`` asks the backend (the only I/O, in an operator); drawing and the
+menu's items read the cached list only."""
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+from ..protocol.errors import BackendError
+from . import addon
+from .backend import BACKEND, BackendUnavailable
+
+# parameter name -> registry kind whose entries it accepts
+PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter",
+               "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft"}
+MODELS: dict = {"entries": [], "error": ""}
+_ITEMS: dict = {}
+
+
+def picker_kind(item) -> str:
+    return PARAM_KINDS.get(item.name, "") if item.kind in ("path", "list") else ""
+
+
+def entries_of(kind: str) -> list:
+    return [e for e in MODELS["entries"] if e.get("kind") == kind]
+
+
+def _choice_items(self, context):
+    kind = PARAM_KINDS.get(self.param, "")
+    items = [(e["path"], e["name"], f"{e.get('arch') or ''} {e['path']}".strip(), i)
+             for i, e in enumerate(entries_of(kind))]
+    if not items:
+        hint = MODELS["error"] or "no models of this kind found: set the Models folder, then Refresh Models"
+        items = [("", "(none found)", hint, 0)]
+    _ITEMS[kind] = items  # Blender needs the tuples kept alive
+    return items
+
+
+class KINO_OT_refresh_models(bpy.types.Operator):
+    """Ask the backend which models it finds in the models folder and the Hugging Face cache"""
+    bl_idname = "kino.refresh_models"
+    bl_label = "Refresh Models"
+
+    def execute(self, context):
+        prefs = addon.preferences()
+        body = {}
+        if prefs is not None and prefs.models_dir:
+            body["models_dir"] = os.path.abspath(bpy.path.abspath(prefs.models_dir))
+        try:
+            client = BACKEND.ensure()
+            answer, _ = client.request("models.list", body)
+        except (BackendError, BackendUnavailable) as exc:
+            MODELS["error"] = getattr(exc, "message", str(exc))
+            self.report({'ERROR'}, f"Kino: {MODELS['error']}")
+            return {'CANCELLED'}
+        MODELS["entries"], MODELS["error"] = answer.get("models") or [], ""
+        self.report({'INFO'}, f"Kino: {len(MODELS['entries'])} models found")
+        return {'FINISHED'}
+
+
+class KINO_OT_pick_model(bpy.types.Operator):
+    """Use a model the backend found (list parameters such as LoRAs get it appended)"""
+    bl_idname = "kino.pick_model"
+    bl_label = "Pick Model"
+    bl_property = "choice"
+
+    stage: StringProperty(options={'HIDDEN'})
+    param: StringProperty(options={'HIDDEN'})
+    choice: EnumProperty(name="Model", items=_choice_items)
+
+    def execute(self, context):
+        if not self.choice:
+            self.report({'WARNING'}, "Kino: no model chosen (Refresh Models first)")
+            return {'CANCELLED'}
+        kino = context.sequencer_scene.kino
+        for item in kino.params:
+            if item.stage == self.stage and item.name == self.param:
+                if item.kind == "list":
+                    current = [v.strip() for v in item.str_value.split(";") if v.strip()]
+                    item.str_value = "; ".join(current + [self.choice])
+                else:
+                    item.path_value = self.choice
+                item.changed = True
+                return {'FINISHED'}
+        self.report({'ERROR'}, f"Kino: no parameter {self.stage}.{self.param}")
+        return {'CANCELLED'}
+
+
+def draw_param(layout, item, label: str) -> None:
+    """One parameter row; model parameters get a menu of the models the backend found."""
+    kind = picker_kind(item)
+    if not kind:
+        layout.prop(item, item.value_prop(), text=label)
+        return
+    row = layout.row(align=True)
+    row.prop(item, item.value_prop(), text=label)
+    props = row.operator_menu_enum("kino.pick_model", "choice", text="", icon='DOWNARROW_HLT')
+    props.stage, props.param = item.stage, item.name
+
+
+CLASSES = (KINO_OT_refresh_models, KINO_OT_pick_model)
