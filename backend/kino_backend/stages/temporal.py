@@ -34,7 +34,7 @@ PARAMS = (
     ParamSpec("keyframes", "enum", "interval", "How keyframes are picked: every keyframe_interval frames, "
               "or by accumulated motion/occlusion (keyframe_interval is then the longest gap, 20 when 0)",
               choices=("interval", "motion")),
-    ParamSpec("motion_threshold", "float", 0.12, "Keyframes='motion': new keyframe when this fraction of "
+    ParamSpec("motion_threshold", "float", 0.3, "Keyframes='motion': new keyframe when this fraction of "
               "the frame is no longer reliably reachable from the last keyframe", min=0.01, max=1.0),
     ParamSpec("keyframe_smoothing", "float", 0.7, "Keyframe mode: strength of the flow-warped blend run over "
               "the filled frames; the fill is already steady, this softens the hand-over between keyframes",
