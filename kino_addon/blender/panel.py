@@ -55,6 +55,18 @@ class KINO_PT_main(bpy.types.Panel):
         elif RUNNER.finished and not RUNNER.active:
             last = RUNNER.finished[-1]
             layout.label(text=f"Last: {last.strip_name} {last.session.state}", icon='CHECKMARK')
+            draw_figure(layout, last.session.provenance)
+
+
+def draw_figure(layout, provenance: dict) -> None:
+    """The clip's flicker figure (warping error, contract §4) the temporal stage measured."""
+    fig = ((provenance or {}).get("stages") or {}).get("temporal", {}).get("figure") or {}
+    if fig.get("warp_error") is None:
+        return
+    text = f"Flicker (warping error): {fig['warp_error'] * 1000:.3f}e-3"
+    if fig.get("source_warp_error"):
+        text += f", source {fig['source_warp_error'] * 1000:.3f}e-3 ({fig['ratio_to_source']:.2f}x)"
+    layout.label(text=text, icon='GRAPH')
 
 
 def draw_backend(layout):

@@ -192,3 +192,14 @@ def test_panel_offers_the_models_the_backend_finds(scene, kino, backend, tmp_pat
     assert bpy.ops.kino.pick_model(stage="diffusion", param="lora", choice=str(models / "ink.safetensors")) == {'FINISHED'}
     lora = next(p for p in scene.kino.params if p.stage == "diffusion" and p.name == "lora")
     assert lora.value() == [str(models / "ink.safetensors")] and lora.changed
+
+
+def test_panel_shows_the_clips_flicker_figure_after_a_job(scene, kino, backend, media):
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    scene.kino.look = "toon"
+    assert bpy.ops.kino.stylize(frame_first=1, frame_last=4) == {'FINISHED'}
+    fig = kino.jobs.RUNNER.finished[-1].session.provenance["stages"]["temporal"]["figure"]
+    assert fig["pairs"] == 3 and fig["warp_error"] is not None
+    labels = [e[1] for e in draw(kino) if e[0] == "label"]
+    assert any(t.startswith("Flicker (warping error):") for t in labels), labels

@@ -147,3 +147,17 @@ def test_raft_without_torchvision_says_how_to_fix(tmp_path):
     with pytest.raises(StageError, match="raft_weights"):
         stage.open(stage.validate({"flow": "raft"}), ctx)
 
+
+
+def test_clip_figure_matches_the_metric_and_shows_the_improvement():
+    """The figure the panel shows: the stage's own warping error of its output equals the library
+    metric run afterwards on the same frames (flow from the source), and is below the per-frame look's."""
+    clip = small_clip("handheld_park.mp4", count=6, width=96)
+    out, prov, _ = run_stage(clip, FlickerLook(), strength=0.9)
+    fig = prov["figure"]
+    assert fig["pairs"] == len(clip) - 1 - len(prov["cuts"])
+    assert fig["warp_error"] == pytest.approx(warping_error(out, clip)[0], rel=1e-3)
+    assert fig["source_warp_error"] == pytest.approx(warping_error(clip, clip)[0], rel=1e-3)
+    plain, prov0, _ = run_stage(clip, FlickerLook(), strength=0.0)
+    assert prov0["figure"]["warp_error"] == pytest.approx(warping_error(plain, clip)[0], rel=1e-3)
+    assert fig["warp_error"] < 0.6 * prov0["figure"]["warp_error"]

@@ -24,6 +24,7 @@ import numpy as np
 from ..flow import flow_cache_for, make_flow
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
 from .temporal_deflicker import Deflicker
+from .temporal_figure import ClipFigure
 from .temporal_warp import cut_score, reliability, warp
 
 PARAMS = (
@@ -142,9 +143,16 @@ class TemporalRun(StageRun):
             out = self._smooth(KeyframeScheduler(self, look).run(frames))
         if self.params["deflicker"]:
             out = self._deflicker(out)
-        for f in _strip_source(out):
+        figure = ClipFigure(self.flows, self.params["flow"])
+        for f in out:
+            src = f.meta.get("temporal_source")
+            if src is not None:
+                figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])
             self.prov["frames"] += 1
-            yield f
+            self.prov["figure"] = figure.summary()
+            meta = dict(f.meta)
+            meta.pop("temporal_source", None)
+            yield f.replace(meta=meta)
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
@@ -187,13 +195,6 @@ class TemporalRun(StageRun):
                 df.reset()
             yield f.replace(image=df.apply(f.image, src, back))
             prev_src = src
-
-
-def _strip_source(frames: Iterator[Frame]) -> Iterator[Frame]:
-    for f in frames:
-        meta = dict(f.meta)
-        meta.pop("temporal_source", None)
-        yield f.replace(meta=meta)
 
 
 class TemporalStage(Stage):
