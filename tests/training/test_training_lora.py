@@ -144,9 +144,17 @@ def test_cli_json_contract(tiny, images, tmp_path):
     assert "step 3/3 loss" in proc.stderr
 
 
-def test_cli_missing_folder_is_one_line_error(tiny, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "kino_backend", "train", "lora", "--images", str(tmp_path / "none"),
-                           "--model", tiny["sd15-tiny"], "--steps", "1", "--out", str(tmp_path / "o.safetensors")],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1
-    assert "not a folder" in proc.stderr.strip().splitlines()[-1]
+def test_cli_missing_folder_is_one_line_error(tiny, tmp_path, capsys):
+    from kino_backend.commands import main
+    rc = main(["train", "lora", "--images", str(tmp_path / "none"), "--model", tiny["sd15-tiny"], "--steps", "1",
+               "--out", str(tmp_path / "o.safetensors")])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a folder" in err[0]
+
+
+def test_training_on_in_memory_frames(tiny, tmp_path):
+    """Frames of any size (e.g. a clip's) train without a folder."""
+    frames = [np.full((48, 80, 3), 60 + 40 * i, np.uint8) for i in range(3)]
+    r = train_lora(settings(tiny, None, str(tmp_path / "f.safetensors"), steps=2), arrays=frames)
+    assert r["settings"]["images_count"] == 3 and math.isfinite(r["loss_last"])

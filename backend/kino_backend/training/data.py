@@ -25,12 +25,18 @@ def square_rgb(path: str, size: int) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"cannot read image {path!r} (corrupt or unsupported); remove it from the folder.")
+    return square_array(np.ascontiguousarray(img[..., ::-1]), size)
+
+
+def square_array(img: np.ndarray, size: int) -> np.ndarray:
+    """An RGB uint8 image centre-cropped to a square and resized to (size, size, 3)."""
+    import cv2
     h, w = img.shape[:2]
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
-    img = img[y:y + s, x:x + s]
+    img = np.ascontiguousarray(img[y:y + s, x:x + s, :3])
     interp = cv2.INTER_AREA if s > size else cv2.INTER_CUBIC
-    return np.ascontiguousarray(cv2.resize(img, (size, size), interpolation=interp)[..., ::-1])
+    return np.ascontiguousarray(cv2.resize(img, (size, size), interpolation=interp))
 
 
 def caption_for(path: str, default: str) -> str:

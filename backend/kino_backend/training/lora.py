@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import kohya
-from .data import load_folder
+from .data import load_folder, square_array
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -29,7 +29,7 @@ EVAL_TIMESTEP_FRACTIONS = (0.1, 0.35, 0.6, 0.85)
 
 @dataclass
 class LoraSettings:
-    images: str
+    images: Optional[str]  # folder of training images (may be None when images are passed in memory)
     model: str
     out: str
     prompt: str = "a photo of kino_subject"
@@ -241,10 +241,24 @@ def _train_loop(pipe, noise_sched, s, inst: _Set, prior: Optional[_Set], params,
     pipe.unet.eval()
 
 
-def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None) -> dict:
+def _training_images(s: LoraSettings, arrays):
+    import numpy as np
+    images, captions = (load_folder(s.images, s.resolution, s.prompt) if s.images
+                        else (np.zeros((0, s.resolution, s.resolution, 3), np.uint8), []))
+    if arrays:
+        extra = np.stack([square_array(a, s.resolution) for a in arrays])
+        images, captions = np.concatenate([images, extra]), captions + [s.prompt] * len(extra)
+    if not len(images):
+        raise ValueError("no training images: give a folder of images or frames")
+    return images, captions
+
+
+def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None, arrays=None) -> dict:
     """Train and save; return ``{"loss_first", "loss_last", "steps", "seconds", "out", "layers", "settings"}``.
 
-    ``progress(step=, steps_total=, loss=)`` is called after every step (the step's training loss).
+    ``arrays``: extra training images in memory (RGB uint8, any size; e.g. a clip's frames), captioned
+    with the prompt. ``progress(step=, steps_total=, loss=)`` is called after every step (the step's
+    training loss); it may raise to stop training (e.g. a cancelled job).
     """
     import torch
     from diffusers import DDPMScheduler
@@ -254,7 +268,7 @@ def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None) 
     s.check()
     alpha = float(s.alpha if s.alpha is not None else s.rank)
     device = resolve_device(s.device)
-    images, captions = load_folder(s.images, s.resolution, s.prompt)
+    images, captions = _training_images(s, arrays)
     pipe = _load_pipe(s, device)
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
     autocast, amp_dtype = _autocast_for(device)
