@@ -100,3 +100,15 @@ def test_bad_inputs_are_clear(tiny, photo, tmp_path):
     cv2.imwrite(str(dark), np.full((64, 64, 3), 20, np.uint8))
     with pytest.raises(ValueError, match="no face found"):
         sheet(tiny, str(dark), tmp_path / "x.png", face_pack=tiny["face-tiny"])
+
+
+def test_command_line(tiny, photo, tmp_path, capsys):
+    from kino_backend.commands import main
+    out = tmp_path / "cli.png"
+    rc = main(["character_sheet", "--photos", photo, "--model", tiny["sd15-tiny.safetensors"], "--controlnet",
+               tiny["controlnet-tiny"], "--ip-adapter", tiny["ip-adapter-tiny"], "--out", str(out), "--cell", "64",
+               "--steps", "2", "--views", "front", "profile", "--device", "cpu", "--json"])
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["width"] == 128 and rec["height"] == 64 and [c["view"] for c in rec["cells"]] == ["front", "profile"]
+    assert cv2.imread(str(out)).shape == (64, 128, 3)
