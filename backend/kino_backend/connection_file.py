@@ -3,28 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from kino_addon.protocol import PROTOCOL_VERSION
+from kino_addon.protocol.atomic import write_json_atomic
 
 
 def write_connection_file(path: str, host: str, port: int) -> dict:
     """Write ``{"host", "port", "pid", "protocol"}`` to ``path`` atomically, readable by the owner only."""
     info = {"host": host, "port": int(port), "pid": os.getpid(), "protocol": list(PROTOCOL_VERSION)}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".backend-", suffix=".json.tmp", dir=folder)  # created 0600
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(info, fh)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json_atomic(path, info, owner_only=True)
     return info
 
 

@@ -7,9 +7,9 @@ written as just its name. ``workflow_from_preset`` gives the ``workflow`` of a `
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from typing import Any
+
+from .atomic import write_json_atomic
 
 PRESET_VERSION = 1
 
@@ -76,15 +76,4 @@ def read_preset(path: str) -> dict:
 def write_preset(path: str, preset: dict) -> None:
     """Write a preset atomically (temp file + rename) as readable JSON."""
     data = normalize_preset(preset, f"preset for {path}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".preset-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json_atomic(path, data, indent=2)
