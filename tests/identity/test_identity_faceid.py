@@ -72,3 +72,20 @@ def test_no_face_and_missing_file_are_clear(setup, tmp_path):
     with pytest.raises(StageError) as err:
         load_faceid(pipe, str(tmp_path / "ip-adapter-faceid_sd15.bin"))
     assert err.value.code == "MODEL_MISSING"
+
+
+def test_faceid_on_sdxl(setup, tmp_path):
+    """The same FaceID layout loads into Kino's tiny SDXL pipeline (a test model) and steers it."""
+    from safetensors.torch import save_file
+
+    from kino_backend.models import tiny
+    _pipe, _path, model = setup
+    pipe = tiny.sdxl_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    path = tmp_path / "ip-adapter-faceid_sdxl_tiny.safetensors"
+    save_file(tiny_faceid_state(pipe.unet), str(path))
+    base = run(pipe, None)
+    load_faceid(pipe, str(path))
+    out_a = run(pipe, faceid_embeds(model, [square_image(texture_seed=1)]))
+    out_b = run(pipe, faceid_embeds(model, [square_image(texture_seed=2)]))
+    assert (out_a - base).abs().max() > 1e-3 and (out_a - out_b).abs().max() > 1e-4
