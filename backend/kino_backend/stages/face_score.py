@@ -7,6 +7,11 @@ that photo of the actor, once) and the largest face of the stylized frame with a
 ``{"pack", "files", "reference", "per_frame": [{"frame", "similarity"}], "mean", "frames_scored",
 "frames_without_face"}``. ``similarity`` is None where either image shows no face; ``mean`` is the clip
 mean over scored frames (None when none). Frames pass through unchanged.
+
+Finish stages run in reverse workflow order, so list ``face_score`` FIRST in the workflow's stages to
+score the frames as they finally leave the backend (after e.g. ``stabilize`` restored the camera).
+Example: ``{"version": 1, "look": "toon", "stages": [{"name": "face_score", "params": {"pack":
+"buffalo_l"}}, {"name": "toon"}, {"name": "temporal"}]}`` with job option ``models_dir``.
 """
 from __future__ import annotations
 
