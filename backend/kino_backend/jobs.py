@@ -151,15 +151,20 @@ class _Progress:
         self.frame = 1
 
     def report(self, frame: Optional[int] = None, step: int = 0, steps_total: int = 0,
-               stage: Optional[str] = None, force: bool = False, **_ignored) -> None:
+               stage: Optional[str] = None, force: bool = False, **extra) -> None:
+        """Send ``job.progress`` (at most ~10 a second). Extra JSON-safe numbers a stage reports (e.g. a
+        training ``loss``) travel in the body too; anything else is dropped."""
         now = time.monotonic()
         self.frame = frame if frame is not None else self.frame
         if not force and now - self.last < PROGRESS_INTERVAL:
             return
         self.last = now
-        self.job.owner.send_event("job.progress", self.job.submit_id, {
-            "job_id": self.job.id, "frame": self.frame, "frames_total": self.job.frames_total,
-            "step": step, "steps_total": steps_total, "stage": stage})
+        body = {"job_id": self.job.id, "frame": self.frame, "frames_total": self.job.frames_total,
+                "step": step, "steps_total": steps_total, "stage": stage}
+        for key, value in extra.items():
+            if key not in body and isinstance(value, (int, float, str, bool)):
+                body[key] = value
+        self.job.owner.send_event("job.progress", self.job.submit_id, body)
 
 
 def frame_event(job: Job, out: Frame) -> tuple:

@@ -42,6 +42,10 @@ class KINO_PT_main(bpy.types.Panel):
         if kino.synced_look == kino.look_name:
             draw_stages(col, kino)
         draw_stabilize(col, kino)
+        face = col.box()
+        face.prop(kino, "face_score")
+        if kino.face_score:
+            face.prop(kino, "face_pack")
         row = layout.row(align=True)
         row.scale_y = 1.4
         if RUNNER.active:
@@ -59,8 +63,13 @@ class KINO_PT_main(bpy.types.Panel):
 
 
 def draw_figure(layout, provenance: dict) -> None:
-    """The clip's flicker figure (warping error, contract §4) the temporal stage measured."""
-    fig = ((provenance or {}).get("stages") or {}).get("temporal", {}).get("figure") or {}
+    """The clip's figures: face similarity (face_score stage) and flicker (warping error, contract §4)."""
+    stages = (provenance or {}).get("stages") or {}
+    identity = stages.get("identity") or {}
+    if identity.get("mean") is not None:
+        layout.label(text=f"Face similarity: {identity['mean']:.3f} over {identity.get('frames_scored', 0)} frames",
+                     icon='USER')
+    fig = (stages.get("temporal") or {}).get("figure") or {}
     if fig.get("warp_error") is None:
         return
     text = f"Flicker (warping error): {fig['warp_error'] * 1000:.3f}e-3"

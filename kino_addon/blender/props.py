@@ -139,6 +139,12 @@ class KinoSceneProps(bpy.types.PropertyGroup):
     track_region: IntVectorProperty(name="Region", size=4, min=0, default=(0, 0, 64, 64),
                                     description="X, Y, width, height in source pixels (origin top-left)")
 
+    face_score: BoolProperty(name="Face Similarity", description="Score how well the stylized frames keep "
+                             "the actor's face (insightface pack from the models folder); shown after the job "
+                             "and written to kino.json")
+    face_pack: StringProperty(name="Face Pack", default="buffalo_l", description="insightface pack: a folder "
+                              "name under <models folder>/insightface/models/, or a folder path")
+
     def track_region_arg(self) -> str:
         """The --track-region form of the tracking choice ("" for a camera lock)."""
         if self.track_mode == 'FACE':

@@ -203,3 +203,40 @@ def test_panel_shows_the_clips_flicker_figure_after_a_job(scene, kino, backend, 
     assert fig["pairs"] == 3 and fig["warp_error"] is not None
     labels = [e[1] for e in draw(kino) if e[0] == "label"]
     assert any(t.startswith("Flicker (warping error):") for t in labels), labels
+
+
+def test_face_similarity_switch_scores_the_result_and_the_panel_shows_it(scene, kino, backend, tmp_path):
+    """Real: the add-on's switch, the backend job, insightface's own code path. Test model: the tiny
+    face pack (its detector takes a bright square for a face), built by the backend venv."""
+    import subprocess
+
+    from kino_media import BACKEND_PYTHON
+
+    models = tmp_path / "models"
+    pack = models / "insightface" / "models" / "face-tiny"
+    subprocess.run([str(BACKEND_PYTHON), "-c", "import sys; from kino_backend.identity.tiny_face import "
+                    "make_face_pack; make_face_pack(sys.argv[1])", str(pack)], check=True, timeout=300)
+    png = kino.png
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(2):
+        img = np.full((160, 192, 3), 40, np.uint8)
+        img[40:104, 30 + 6 * i:94 + 6 * i] = 255
+        (folder / f"f_{i + 1:04d}.png").write_bytes(png.encode_png(img))
+    strip = add_image_strip(scene, folder, name="faces", start=1, channel=1)
+    select_only(scene, strip)
+    prefs = blender_ext.addon_preferences()
+    prefs.models_dir = str(models)
+    scene.kino.look_name = "none"
+    scene.kino.face_score, scene.kino.face_pack = True, "face-tiny"
+    try:
+        assert bpy.ops.kino.stylize() == {'FINISHED'}
+    finally:
+        prefs.models_dir = ""
+        scene.kino.face_score = False
+    session = kino.jobs.RUNNER.finished[-1].session
+    assert session.spec.workflow["stages"][0]["name"] == "face_score"
+    ident = session.provenance["stages"]["identity"]
+    assert ident["frames_scored"] == 2 and abs(ident["mean"] - 1.0) < 1e-4  # `none`: the face is kept exactly
+    labels = [e[1] for e in draw(kino) if e[0] == "label"]
+    assert any(t.startswith("Face similarity: 1.000") for t in labels), labels

@@ -76,5 +76,6 @@ def test_train_lora_job(client, tmp_path):
     assert prov["steps"] == 6 and prov["images"] == 3 and out.is_file()
     progress = [e.body for e in events if e.type == "job.progress" and e.body.get("stage") == "train_lora"]
     assert progress and progress[-1]["step"] == 6 and progress[-1]["steps_total"] == 6
+    assert isinstance(progress[-1]["loss"], float)  # the training loss travels with the progress
     last = [e.body for e in events if e.type == "job.frame"][-1]
     assert last["frame"] == 3 and last["meta"]["lora_out"] == str(out)
