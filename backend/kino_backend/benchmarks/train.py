@@ -76,6 +76,9 @@ def measure(a, device: str) -> dict:
 
     import torch
     import torch.nn.functional as F
+
+    from ..training.optim import optimizer_step
+
     unet, params, amp = _build(a, device)
     opt = torch.optim.AdamW(params, lr=1e-4)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
@@ -92,14 +95,7 @@ def measure(a, device: str) -> dict:
         with autocast():
             pred = unet(noisy, t, encoder_hidden_states=emb).sample
         loss = F.mse_loss(pred.float(), target)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+        optimizer_step(loss, opt, scaler)
         return loss
 
     def sync():

@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 from . import kohya
 from .data import load_folder, square_array
+from .optim import optimizer_step
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -228,14 +229,7 @@ def _train_loop(pipe, noise_sched, s, inst: _Set, prior: Optional[_Set], params,
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the training loss became {float(loss)} at step {step}; "
                                      "lower the learning rate (--lr) and try again.")
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+        optimizer_step(loss, opt, scaler)
         if progress is not None:
             progress(step=step, steps_total=s.steps, loss=float(loss.detach()))
     pipe.unet.eval()
