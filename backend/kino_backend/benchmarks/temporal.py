@@ -72,6 +72,31 @@ def open_look(name: str, ctx: JobContext):
     return stage.open(stage.validate({}), ctx), name
 
 
+def preset_temporal_params(look: str) -> dict:
+    """The ``temporal`` stage params of the look's built-in preset ({} when it has none)."""
+    from ..presets import builtin_presets
+
+    preset = builtin_presets()[0].get(look) or {"stages": []}
+    for entry in preset["stages"]:
+        if entry["name"] == "temporal":
+            return dict(entry.get("params") or {})
+    return {}
+
+
+def temporal_settings(args) -> None:
+    """Fill ``--strength`` and ``--kf-smoothing`` left unset from the look's preset, else the stage's
+    defaults (0.9 and 0.7), so the bench measures what a user of the look gets."""
+    from ..stages import get_stage
+
+    defaults = get_stage("temporal").validate({})
+    preset = preset_temporal_params(args.look)
+    args.temporal_params = preset
+    if args.strength is None:
+        args.strength = float(preset.get("strength", defaults["strength"]))
+    if args.kf_smoothing is None:
+        args.kf_smoothing = float(preset.get("keyframe_smoothing", defaults["keyframe_smoothing"]))
+
+
 def run_temporal(frames: List[np.ndarray], look: StageRun, params: dict, cache: dict) -> tuple:
     from ..stages import get_stage
 
@@ -92,8 +117,10 @@ def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
     source_we, _ = warping_error(frames, flow_cache=flows)
     pf_we, _ = warping_error(per_frame, frames, flow_cache=flows)
     result = {"source_we": source_we, "per_frame_we": pf_we, "frames": len(frames)}
-    modes = {"": {"strength": args.strength},
-             "kf_": {"strength": args.strength, "keyframe_interval": args.k, "keyframe_smoothing": args.kf_smoothing}}
+    base = dict(getattr(args, "temporal_params", {}))  # the preset's other temporal settings
+    modes = {"": {**base, "strength": args.strength, "keyframe_interval": 0},
+             "kf_": {**base, "strength": args.strength, "keyframe_interval": args.k,
+                     "keyframe_smoothing": args.kf_smoothing}}
     for prefix, params in modes.items():
         look.calls = 0
         out, prov = run_temporal(frames, look, params, cache)
@@ -118,16 +145,19 @@ def _args(argv):
     p.add_argument("--frames", type=int, default=30, help="frames per excerpt (default 30)")
     p.add_argument("--start", type=int, default=0, help="first frame (0-based) of each excerpt")
     p.add_argument("--width", type=int, default=0, help="downscale to this width (default 0 = source size)")
-    p.add_argument("--strength", type=float, default=0.9, help="temporal.strength (default 0.9)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="temporal.strength (default: the look preset's value, else 0.9)")
     p.add_argument("--k", type=int, default=10, help="keyframe_interval for keyframe mode (default 10)")
-    p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=0.7,
-                   help="temporal.keyframe_smoothing for keyframe mode (default 0.7)")
+    p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=None,
+                   help="temporal.keyframe_smoothing for keyframe mode (default: the look preset's value, "
+                        "else 0.7)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return p.parse_args(argv)
 
 
 def main(argv: List[str]) -> int:
     args = _args(argv)
+    temporal_settings(args)
     if not os.path.isdir(args.footage):
         print(f"bench temporal: footage folder {args.footage} not found; pass --footage DIR", file=sys.stderr)
         return 2
