@@ -83,15 +83,40 @@ def _attach_encoder(pipe, state: dict) -> None:
         pipe.register_modules(feature_extractor=state["ip_processor"])
 
 
-def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device: str, torch_dtype, pipes) -> dict | None:
-    """Make ``pipe`` carry exactly the IP-Adapter ``ip_adapter`` (or none); ``pipes`` share its UNet."""
+def _load_faceid(pipe, state: dict, faceid: str, arch: str, key: str) -> dict:
+    """IP-Adapter FaceID weights (no image encoder: the face pack's embedding is the input)."""
+    info = classify(faceid)
+    if info["kind"] != "ip_adapter":
+        raise StageError("INVALID_PARAMS", f"faceid={faceid} is a {info['kind']}, not IP-Adapter FaceID weights.")
+    if info["arch"] != arch:
+        raise StageError("INVALID_PARAMS", f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
+                         f"{arch}; pick the {arch} FaceID file.")
+    if state.get("ip") != key:
+        had_extractor = getattr(pipe, "feature_extractor", None) is not None
+        pipe.load_ip_adapter(os.path.dirname(os.path.abspath(faceid)), subfolder="",
+                             weight_name=os.path.basename(faceid), image_encoder_folder=None, local_files_only=True)
+        if not had_extractor:  # diffusers adds a 224 px CLIP processor FaceID never uses; a later plain
+            pipe.register_modules(feature_extractor=None)  # IP-Adapter must get its own encoder's size
+        state["ip"] = key
+    return {"faceid": os.path.abspath(faceid)}
+
+
+def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device: str, torch_dtype, pipes,
+                    faceid: str | None = None) -> dict | None:
+    """Make ``pipe`` carry exactly the IP-Adapter ``ip_adapter`` or the FaceID adapter ``faceid`` (or none);
+    ``pipes`` share its UNet."""
+    if faceid and ip_adapter:
+        raise StageError("INVALID_PARAMS", "FaceID and a plain IP-Adapter cannot be combined: use one of them.")
+    want = f"faceid:{os.path.abspath(faceid)}" if faceid else ip_adapter
     current = state.get("ip")
-    if current and current != ip_adapter:
+    if current and current != want:
         pipe.unload_ip_adapter()
         for p in pipes:
             if getattr(p, "image_encoder", None) is not None:
                 p.register_modules(image_encoder=None)
         state.pop("ip", None)
+    if faceid:
+        return _load_faceid(pipe, state, faceid, arch, want)
     if not ip_adapter:
         return None
     if state.get("ip") != ip_adapter:

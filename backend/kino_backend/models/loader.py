@@ -77,11 +77,12 @@ def _with_controlnets(cache: dict, entry: dict, controlnets, device: str, torch_
 
 def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str | None = None,
                           controlnets=(), ip_adapter: str | None = None, loras=(), scheduler: str = "ddim",
+                          faceid: str | None = None,
                           device: str = "cpu", dtype: str = "auto", cache: dict | None = None) -> LoadedPipeline:
     """Load (or take warm from ``cache``) an img2img pipeline for ``model_path`` with the given extras.
 
     ``controlnets``: [(path, type)]; ``loras``: [(path, weight)]; ``scheduler``: ddim, euler, euler_a,
-    dpmpp_2m, lcm. Errors are ``StageError`` with codes MODEL_MISSING, INVALID_PARAMS, OUT_OF_MEMORY.
+    dpmpp_2m, lcm; ``faceid``: IP-Adapter FaceID weights (instead of ``ip_adapter``). Errors are ``StageError`` with codes MODEL_MISSING, INVALID_PARAMS, OUT_OF_MEMORY.
     """
     check_name(scheduler)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched at run time (local_files_only too)
@@ -93,12 +94,14 @@ def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str 
     pipe = _with_controlnets(cache, entry, controlnets, device, torch_dtype)
     all_pipes = [entry["pipe"], *entry["derived"].values()]
     with oom_guard("loading adapters"):
-        ip = adapters.sync_ip_adapter(pipe, entry["state"], ip_adapter, entry["arch"], device, torch_dtype, all_pipes)
+        ip = adapters.sync_ip_adapter(pipe, entry["state"], ip_adapter, entry["arch"], device, torch_dtype, all_pipes,
+                                      faceid=faceid)
         lora_desc = adapters.sync_loras(pipe, entry["state"], loras, entry["arch"])
     pipe.scheduler = make_scheduler(scheduler, entry["scheduler_config"])
     desc = {"model": files.describe(model_path), "format": entry["format"], "arch": entry["arch"],
             "vae": files.describe(vae), "controlnets": [dict(files.describe(p), type=t) for p, t in controlnets],
-            "ip_adapter": ip and {k: files.describe(v) for k, v in ip.items()},
+            "ip_adapter": ip and not faceid and {k: files.describe(v) for k, v in ip.items()} or None,
+            "faceid": files.describe(faceid) if faceid else None,
             "loras": [dict(files.describe(d["path"]), weight=d["weight"]) for d in lora_desc],
             "scheduler": scheduler, "dtype": dtype_name(torch_dtype), "device": device,
             "memory": {k: v for k, v in entry["plan"].items() if k not in ("free_bytes",)}}

@@ -2,7 +2,8 @@
 
 Writes into DIR: ``sd15-tiny/`` (diffusers folder), ``sd15-tiny.safetensors`` (LDM single file, Civitai
 layout), ``sdxl-tiny/`` and ``sdxl-tiny.safetensors``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
-``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/`` and ``face-tiny/`` (built by the identity module).
+``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/``, ``ip-adapter-faceid-tiny.safetensors`` (SD 1.5) and
+``face-tiny/`` (both built with the identity module's helpers).
 """
 from __future__ import annotations
 
@@ -140,6 +141,12 @@ def _face_pack(path: str) -> str | None:
     return path
 
 
+def _faceid_state(unet) -> dict:
+    """Random IP-Adapter FaceID weights (original layout) for the tiny SD 1.5 UNet."""
+    from ..identity.faceid import tiny_faceid_state
+    return tiny_faceid_state(unet)
+
+
 def make_tiny(out_dir: str) -> dict:
     """Write every tiny model into ``out_dir``; return ``{name: path}`` of what was written."""
     import torch
@@ -169,6 +176,8 @@ def make_tiny(out_dir: str) -> dict:
         out["ip-adapter-tiny"] = os.path.dirname(ipa)
         out["lora-tiny.safetensors"] = os.path.join(out_dir, "lora-tiny.safetensors")
         save_file(kohya_lora_state(sd15), out["lora-tiny.safetensors"], metadata={"ss_network_module": "networks.lora"})
+        out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(out_dir, "ip-adapter-faceid-tiny.safetensors")
+        save_file(_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
         out["taesd-tiny"] = os.path.join(out_dir, "taesd-tiny")
         taesd().save_pretrained(out["taesd-tiny"], safe_serialization=True)
     face = _face_pack(os.path.join(out_dir, "face-tiny"))

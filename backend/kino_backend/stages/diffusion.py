@@ -1,6 +1,7 @@
 """The ``diffusion`` look: Stable Diffusion (1.5 / SDXL) img2img on the user's own local checkpoints,
 steered by ControlNets (canny, tile, pose; depth, lineart, softedge where their annotators exist),
-an IP-Adapter reference image (a fixed image or the current frame) and LoRAs.
+an IP-Adapter reference image (a fixed image or the current frame), the actor's face through IP-Adapter
+FaceID (``diffusion_faceid``) and LoRAs.
 
 Models come from ``kino_backend.models.loader`` and stay warm across jobs in the backend's cache;
 the per-frame work is ``diffusion_engine.DiffusionEngine``. Importing this module needs numpy and
@@ -56,9 +57,16 @@ class DiffusionRun(StageRun):
         self.reference = params.get("reference")
         self.per_frame_reference = self.reference == "frame"
         self.paths = self._paths()
-        ref_path = None
+        ref_path = face_path = None
         if self.reference and not self.per_frame_reference:  # check files before the slow model load
             ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
+        self.face = None
+        if self.paths["faceid"]:
+            from .diffusion_faceid import FaceIdentity
+            self.face = FaceIdentity(params, self.models_dir, warm_cache(ctx))
+            if not self.face.per_frame:
+                face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
+                                         field="face_reference")
         self.annotators = []
         try:
             self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]
@@ -66,6 +74,8 @@ class DiffusionRun(StageRun):
             self.engine = self._make_engine()
             if ref_path:
                 self.engine.set_reference(read_image(ref_path))
+            if self.face is not None:
+                self.face.open(self.engine, read_image(face_path) if face_path else None)
             if params.get("cross_frame_attention"):
                 from .diffusion_xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
@@ -89,6 +99,7 @@ class DiffusionRun(StageRun):
             "model": resolve_path(p["model"], md, what="checkpoint", field="model"),
             "vae": resolve_path(p.get("vae"), md, what="VAE", field="vae"),
             "ip_adapter": resolve_path(p.get("ip_adapter"), md, what="IP-Adapter", field="ip_adapter"),
+            "faceid": resolve_path(p.get("faceid"), md, what="IP-Adapter FaceID weights", field="faceid"),
             "taesd": resolve_path(p.get("taesd"), md, what="TAESD", field="taesd"),
             "loras": [(resolve_path(x.path, md, what="LoRA", field="lora"), x.weight) for x in self.loras],
             "controlnets": [(resolve_path(c.path, md, what="ControlNet", field="controlnet"), c.type)
@@ -99,6 +110,7 @@ class DiffusionRun(StageRun):
         from ..models.loader import load_img2img_pipeline
         return load_img2img_pipeline(self.paths["model"], vae=self.paths["vae"], controlnets=self.paths["controlnets"],
                                      ip_adapter=self.paths["ip_adapter"], loras=self.paths["loras"],
+                                     faceid=self.paths["faceid"],
                                      scheduler=self.params["scheduler"], device=self.params["device"],
                                      cache=warm_cache(self.ctx))
 
@@ -128,7 +140,7 @@ class DiffusionRun(StageRun):
                 self.loaded.pipe, prompt=p["prompt"] or "", negative_prompt=p["negative_prompt"] or "",
                 steps=p["steps"], strength=p["strength"], guidance=p["guidance"], seed=self.seed,
                 controls=[ControlSettings(c.scale, c.start, c.end) for c in self.controls],
-                taesd=self._taesd(), ip_scale=p["ip_scale"] if self.loaded.has_ip_adapter else None,
+                taesd=self._taesd(), ip_scale=p["ip_scale"] if self.loaded.has_ip_adapter and not self.face else None,
                 channels_last=True)
 
     def _record_provenance(self) -> None:
@@ -139,7 +151,8 @@ class DiffusionRun(StageRun):
             "loras": [{"path": p, "weight": wt} for p, wt in self.paths["loras"]],
             "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
-            "taesd": self.paths["taesd"], "work_size": [w, h], "device": str(self.engine.device),
+            "taesd": self.paths["taesd"], "faceid": self.face.provenance(self.paths["faceid"]) if self.face else None,
+            "work_size": [w, h], "device": str(self.engine.device),
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
@@ -240,6 +253,7 @@ class DiffusionRun(StageRun):
         sources = [self._at(f.image, size) for f in frames] if self.annotators else []
         controls = [[ann(src) for src in sources] for ann in self.annotators] or None  # crisp at work size
         refs = [f.image for f in frames] if self.per_frame_reference else None
+        face_refs = self.face.for_frames(frames) if self.face is not None else None
         first = frames[0].index
 
         def on_step(step: int, total: int) -> None:
@@ -248,7 +262,8 @@ class DiffusionRun(StageRun):
             self.ctx.report(frame=first, step=step, steps_total=total, stage="diffusion")
 
         return self.engine.run(images, size=size, control_images=controls,
-                               strength=strength, references=refs, on_step=on_step, frame=first)
+                               strength=strength, references=refs, on_step=on_step, frame=first,
+                               reference_embeds=face_refs)
 
     @staticmethod
     def _at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -275,7 +290,7 @@ class DiffusionStage(Stage):
     role = "look"
     label = "Diffusion"
     help = ("Stable Diffusion img2img on your own checkpoint (SD 1.5 or SDXL), with ControlNets, an IP-Adapter "
-            "reference image and LoRAs")
+            "reference image, the actor's face (IP-Adapter FaceID) and LoRAs")
     params = PARAMS
     run_class = DiffusionRun
 

@@ -140,6 +140,10 @@ class DiffusionEngine:
         """Fix the reference image for the clip (None: no reference)."""
         self._reference = None if image is None else self.encode_reference(image)
 
+    def set_reference_embeds(self, embeds: Optional[list]) -> None:
+        """Fix ready-made ``ip_adapter_image_embeds`` (e.g. a FaceID face embedding) for the clip."""
+        self._reference = embeds
+
     # ---- per batch -----------------------------------------------------------------------------
     def _batched_kwargs(self, n: int, frame_ref: Optional[list]) -> dict:
         kw = {k: v.expand(n, *v.shape[1:]) if v.shape[0] == 1 else v for k, v in self._prompt.items()}
@@ -162,22 +166,29 @@ class DiffusionEngine:
     def run(self, images: Sequence[np.ndarray], *, size: tuple[int, int],
             control_images: Optional[Sequence[Sequence[np.ndarray]]] = None, strength: Optional[float] = None,
             references: Optional[Sequence[np.ndarray]] = None, on_step: Optional[Callable[[int, int], None]] = None,
-            output: str = "uint8", frame: Optional[int] = None):
+            output: str = "uint8", frame: Optional[int] = None, reference_embeds: Optional[Sequence] = None):
         """Stylize a batch of same-size frames at work size ``size`` = (h, w).
 
         ``control_images``: per ControlNet, one condition image per frame. ``references``: one
-        reference image per frame (``reference=frame``), else the clip's reference. Returns a list of
-        uint8 frames at the input size, or the latents (``output="latent"``).
+        reference image per frame (``reference=frame``), else the clip's reference. ``reference_embeds``:
+        per frame, ``(ip_adapter_image_embeds, adapter scale)`` (FaceID with ``face_reference=frame``).
+        Returns a list of uint8 frames at the input size, or the latents (``output="latent"``).
         """
         import torch
         n = len(images)
-        if references and n > 1:  # the pipeline takes one reference per call: one frame per call
+        if (references or reference_embeds) and n > 1:  # the pipeline takes one reference per call
             parts = [self.run([im], size=size, control_images=[[c[i]] for c in control_images] if control_images
-                              else None, strength=strength, references=[references[i]], on_step=on_step,
-                              output=output, frame=None if frame is None else frame + i)
+                              else None, strength=strength, references=[references[i]] if references else None,
+                              on_step=on_step, output=output, frame=None if frame is None else frame + i,
+                              reference_embeds=[reference_embeds[i]] if reference_embeds else None)
                      for i, im in enumerate(images)]
             return torch.cat(parts) if output == "latent" else [x for part in parts for x in part]
-        kwargs = self._batched_kwargs(n, self.encode_reference(references[0]) if references else None)
+        if reference_embeds:
+            embeds, scale = reference_embeds[0]
+            self.pipe.set_ip_adapter_scale(scale)
+            kwargs = self._batched_kwargs(n, embeds)
+        else:
+            kwargs = self._batched_kwargs(n, self.encode_reference(references[0]) if references else None)
         kwargs.update(self._control_kwargs(control_images, size, n))
         callback = None
         if on_step is not None:

@@ -1,0 +1,118 @@
+"""FaceID in the diffusion look. Real: the stage, Kino's loader, diffusers' IP-Adapter loader and
+pipeline, insightface's FaceAnalysis code path. Test models: the tiny SD 1.5 checkpoint, the random
+tiny FaceID weights (``ip-adapter-faceid-tiny.safetensors`` from ``make_tiny``) and the tiny face pack
+``face-tiny`` (its detector takes a bright square for a face)."""
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from kino_backend.stages.base import Frame, ParamError, StageError
+
+
+def face_image(seed, h=128, w=128, face=True) -> np.ndarray:
+    """Dark frame with a soft gradient; with ``face`` a bright textured 48 px square (the tiny "face")."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([40 + xx * 30 // w, 40 + yy * 30 // h, np.full_like(xx, 40)], axis=2).astype(np.uint8)
+    if face:
+        rng = np.random.default_rng(seed)
+        coarse = rng.integers(180, 256, (4, 4, 3))
+        img[40:88, 40:88] = np.repeat(np.repeat(coarse, 12, 0), 12, 1).astype(np.uint8)
+    return img
+
+
+def diff(a, b) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+@pytest.fixture
+def face_setup(tiny, make_ctx, tmp_path):
+    models = os.path.dirname(tiny["sd15-tiny"])
+    refs = {}
+    for seed in (1, 2):
+        refs[seed] = tmp_path / f"actor{seed}.png"
+        cv2.imwrite(str(refs[seed]), face_image(seed)[:, :, ::-1])
+    base = {"model": tiny["sd15-tiny.safetensors"], "faceid": "ip-adapter-faceid-tiny.safetensors",
+            "face_pack": "face-tiny", "faceid_scale": 1.0, "strength": 0.7}
+
+    def ctx():
+        return make_ctx(options={"models_dir": models}, width=128, height=128)
+    return base, refs, ctx
+
+
+def frame(i, face=True):
+    img = face_image(10 + i, face=face)
+    return Frame(index=i, source=img, image=img)
+
+
+def test_make_tiny_writes_faceid_weights(tiny):
+    from kino_backend.models.classify import classify
+    info = classify(tiny["ip-adapter-faceid-tiny.safetensors"])
+    assert info["kind"] == "ip_adapter" and info["arch"] == "sd15"
+
+
+def test_face_reference_steers_the_output_and_the_seed_fixes_it(open_stage, tiny, face_setup):
+    base, refs, ctx = face_setup
+    f = frame(1)
+    plain = open_stage({"model": tiny["sd15-tiny.safetensors"], "strength": 0.7}, ctx()).stylize(f)
+    run_a = open_stage({**base, "face_reference": str(refs[1])}, ctx())
+    a = run_a.stylize(f)
+    a2 = open_stage({**base, "face_reference": str(refs[1])}, ctx()).stylize(f)
+    b = open_stage({**base, "face_reference": str(refs[2])}, ctx()).stylize(f)
+    zero = open_stage({**base, "face_reference": str(refs[1]), "faceid_scale": 0.0}, ctx()).stylize(f)
+    assert np.array_equal(a, a2)  # same seed, same face: same frame
+    assert diff(a, plain) > 0.5  # the face changes the output
+    assert diff(a, b) > 0.2  # another face, another output
+    assert diff(zero, plain) < 0.05  # scale 0 = no FaceID
+    prov = run_a.ctx.provenance["diffusion"]
+    assert prov["faceid"]["weights"].endswith("ip-adapter-faceid-tiny.safetensors")
+    assert prov["faceid"]["pack"].endswith("face-tiny") and prov["faceid"]["pack_files"]
+    assert prov["files"]["faceid"]["files"][0]["sha256_header"] and prov["files"]["ip_adapter"] is None
+    # the warm pipeline drops FaceID again when the next job does not ask for it
+    again = open_stage({"model": tiny["sd15-tiny.safetensors"], "strength": 0.7}, ctx()).stylize(f)
+    assert np.array_equal(again, plain)
+    # ... and a plain IP-Adapter after FaceID on the same warm pipeline gets its own image processor
+    run_a = open_stage({**base, "face_reference": str(refs[1])}, ctx())
+    ipa = open_stage({"model": tiny["sd15-tiny.safetensors"], "ip_adapter": tiny["ip-adapter-tiny"],
+                      "reference": "frame", "strength": 0.7}, ctx()).stylize(f)
+    assert ipa.shape == f.image.shape and diff(ipa, plain) > 0.5
+
+
+def test_face_reference_frame_uses_each_frames_face_and_the_last_good_one(open_stage, tiny, face_setup, tmp_path):
+    base, _refs, ctx = face_setup
+    run = open_stage({**base, "face_reference": "frame"}, ctx())
+    no_face = frame(1, face=False)
+    out = [run.stylize(no_face), run.stylize(frame(2)), run.stylize(frame(3, face=False))]
+    assert run.ctx.provenance["diffusion"]["faceid"]["frames_without_face"] == [1, 3]
+    # frame 3 has no face: it keeps frame 2's face, i.e. it is what a fixed reference of frame 2 gives
+    ref2 = tmp_path / "frame2.png"
+    cv2.imwrite(str(ref2), frame(2).image[:, :, ::-1])
+    kept = open_stage({**base, "face_reference": str(ref2)}, ctx()).stylize(frame(3, face=False))
+    # (opened one after the other: the runs share the warm pipeline, as jobs do)
+    plain = open_stage({"model": tiny["sd15-tiny.safetensors"], "strength": 0.7}, ctx())
+    assert diff(out[0], plain.stylize(no_face)) < 0.05  # no face yet: FaceID off for that frame
+    assert np.array_equal(out[2], kept)
+    assert diff(out[2], plain.stylize(frame(3, face=False))) > 0.5
+
+
+def test_missing_pack_weights_and_combination_are_clear(open_stage, tiny, face_setup, tmp_path):
+    base, refs, ctx = face_setup
+    with pytest.raises(StageError) as err:
+        open_stage({**base, "face_reference": str(refs[1]), "face_pack": "buffalo_l"}, ctx())
+    assert err.value.code == "MODEL_MISSING" and "buffalo_l" in err.value.message
+    assert "insightface/models/buffalo_l" in err.value.message
+    with pytest.raises(StageError) as err:
+        open_stage({**base, "face_reference": str(refs[1]), "faceid": "ip-adapter-faceid_sd15.safetensors"}, ctx())
+    assert err.value.code == "MODEL_MISSING" and "ip-adapter-faceid_sd15.safetensors" in err.value.message
+    with pytest.raises(ParamError, match="cannot be combined"):
+        open_stage({**base, "face_reference": str(refs[1]), "ip_adapter": tiny["ip-adapter-tiny"],
+                    "reference": "frame"}, ctx())
+    with pytest.raises(ParamError, match="face_reference"):
+        open_stage(base, ctx())
+    with pytest.raises(StageError, match="no face found"):
+        blank = tmp_path / "blank.png"
+        cv2.imwrite(str(blank), face_image(0, face=False))
+        open_stage({**base, "face_reference": str(blank)}, ctx())
