@@ -21,7 +21,7 @@ PARAMS = (
               min=2.0, max=60.0),
     ParamSpec("detail", "float", 0.4, "How much fine detail survives the painting (0 = broad, loose "
               "strokes; 1 = tight, detailed painting).", min=0.0, max=1.0),
-    ParamSpec("stroke_relief", "float", 0.55, "Visibility of the brush-stroke texture and paint relief "
+    ParamSpec("stroke_relief", "float", 0.45, "Visibility of the brush-stroke texture and paint relief "
               "(0 = smooth paint, 1 = thick impasto).", min=0.0, max=1.0),
     ParamSpec("saturation", "float", 1.3, "Colour saturation multiplier (1 = as filmed).",
               min=0.0, max=3.0),
