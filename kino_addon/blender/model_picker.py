@@ -13,7 +13,7 @@ from . import addon
 from .backend import BACKEND, BackendUnavailable
 
 # parameter name -> registry kind whose entries it accepts
-PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter",
+PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter", "faceid": "ip_adapter",
                "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft"}
 MODELS: dict = {"entries": [], "error": ""}
 _ITEMS: dict = {}
