@@ -20,7 +20,7 @@ PAPER = np.array([0.975, 0.965, 0.94], np.float32)
 PARAMS = (
     ParamSpec("wash_softness", "float", 0.6, "How broad and soft the colour washes are (0 = keeps "
               "detail, 1 = large, loose washes).", min=0.0, max=1.0),
-    ParamSpec("paper_texture", "float", 0.5, "Strength of the paper grain showing through the paint.",
+    ParamSpec("paper_texture", "float", 0.4, "Strength of the paper grain showing through the paint.",
               min=0.0, max=1.0),
     ParamSpec("edge_bleed", "float", 0.5, "How much the washes bleed and wander past their edges, as "
               "paint on wet paper does.", min=0.0, max=1.0),
