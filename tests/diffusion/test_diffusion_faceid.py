@@ -116,3 +116,20 @@ def test_missing_pack_weights_and_combination_are_clear(open_stage, tiny, face_s
         blank = tmp_path / "blank.png"
         cv2.imwrite(str(blank), face_image(0, face=False))
         open_stage({**base, "face_reference": str(blank)}, ctx())
+
+
+def test_wrong_faceid_files_are_clear(open_stage, tiny, face_setup, tmp_path):
+    """A pickle .bin is not read (convert it); FaceID Plus (perceiver layout) is refused by name."""
+    import torch
+    from safetensors.torch import save_file
+    base, refs, ctx = face_setup
+    binary = tmp_path / "ip-adapter-faceid_sd15.bin"
+    binary.write_bytes(b"not read")
+    with pytest.raises(StageError, match="only .safetensors files are read") as err:
+        open_stage({**base, "face_reference": str(refs[1]), "faceid": str(binary)}, ctx())
+    assert err.value.code == "INVALID_PARAMS"
+    plus = tmp_path / "ip-adapter-faceid-plusv2_sd15.safetensors"
+    save_file({"image_proj.perceiver_resampler.proj_in.weight": torch.zeros(4, 4),
+               "ip_adapter.1.to_k_ip.weight": torch.zeros(4, 4)}, str(plus))
+    with pytest.raises(StageError, match="FaceID Plus"):
+        open_stage({**base, "face_reference": str(refs[1]), "faceid": str(plus)}, ctx())

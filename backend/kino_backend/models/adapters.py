@@ -85,9 +85,15 @@ def _attach_encoder(pipe, state: dict) -> None:
 
 def _load_faceid(pipe, state: dict, faceid: str, arch: str, key: str) -> dict:
     """IP-Adapter FaceID weights (no image encoder: the face pack's embedding is the input)."""
+    from .st_header import shapes as read_shapes
     info = classify(faceid)
     if info["kind"] != "ip_adapter":
-        raise StageError("INVALID_PARAMS", f"faceid={faceid} is a {info['kind']}, not IP-Adapter FaceID weights.")
+        note = f" ({info['note']})" if info.get("note") else ""
+        raise StageError("INVALID_PARAMS", f"faceid={faceid} is a {info['kind']} file, not IP-Adapter FaceID "
+                         f"weights{note}: give ip-adapter-faceid_sd15.safetensors or the SDXL one.")
+    if any("perceiver_resampler" in k for k in read_shapes(faceid)):
+        raise StageError("INVALID_PARAMS", f"{faceid} is FaceID Plus (needs a CLIP image encoder too), which Kino "
+                         "does not support yet: use the plain FaceID file (ip-adapter-faceid_sd15 / _sdxl).")
     if info["arch"] != arch:
         raise StageError("INVALID_PARAMS", f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
                          f"{arch}; pick the {arch} FaceID file.")
