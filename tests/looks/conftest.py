@@ -51,3 +51,9 @@ def consecutive() -> list:
 def odd_frame() -> np.ndarray:
     """One 171x97 frame of the park clip (odd width and height)."""
     return read_frames("handheld_park.mp4", 1, (171, 97))[0]
+
+
+@pytest.fixture(scope="session")
+def talking_consecutive() -> list:
+    """Five consecutive 256x256 frames of the talking-head clip (static camera, moving head and hair)."""
+    return read_frames("talking_head.mp4", 5, (256, 256), step=1)
