@@ -58,12 +58,5 @@ def tiny_faceid_state(unet, id_dim: int = 512, mult: int = 2, tokens: int = 4, s
              "image_proj.proj.2.weight": torch.randn(cross * tokens, id_dim * mult, generator=g) * 0.2,
              "image_proj.proj.2.bias": torch.zeros(cross * tokens),
              "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
-    k = 1
-    for name in unet.attn_processors:
-        if not name.endswith("attn2.processor"):
-            continue
-        hidden = unet.get_submodule(name[: -len(".processor")]).to_k.weight.shape[0]
-        for proj in ("to_k_ip", "to_v_ip"):
-            state[f"ip_adapter.{k}.{proj}.weight"] = torch.randn(hidden, cross, generator=g) * 0.5
-        k += 2
-    return state
+    from ..models.tiny import add_ip_attention_weights
+    return add_ip_attention_weights(state, unet, g)

@@ -83,15 +83,7 @@ def ip_adapter_state(unet, projection_dim: int) -> dict:
     state = {"image_proj.proj.weight": torch.randn(cross * 4, projection_dim, generator=g) * 0.5,
              "image_proj.proj.bias": torch.randn(cross * 4, generator=g) * 0.1,
              "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
-    k = 1
-    for name in unet.attn_processors:
-        if not name.endswith("attn2.processor"):
-            continue
-        hidden = unet.get_submodule(name[: -len(".processor")]).to_k.weight.shape[0]
-        for proj in ("to_k_ip", "to_v_ip"):
-            state[f"ip_adapter.{k}.{proj}.weight"] = torch.randn(hidden, cross, generator=g) * 0.5
-        k += 2
-    return state
+    return add_ip_attention_weights(state, unet, g)
 
 
 def kohya_lora_state(pipe, rank: int = 4, scale: float = 0.6) -> dict:
@@ -184,3 +176,19 @@ def make_tiny(out_dir: str) -> dict:
     if face:
         out["face-tiny"] = face
     return out
+
+
+def add_ip_attention_weights(state: dict, unet, g) -> dict:
+    """Random ``ip_adapter.{k}.to_k_ip/to_v_ip`` weights, one pair per cross-attention processor in
+    ``unet.attn_processors`` order (k = 1, 3, 5, ...), as IP-Adapter files lay them out."""
+    import torch
+    cross = unet.config.cross_attention_dim
+    k = 1
+    for name in unet.attn_processors:
+        if not name.endswith("attn2.processor"):
+            continue
+        hidden = unet.get_submodule(name[: -len(".processor")]).to_k.weight.shape[0]
+        for proj in ("to_k_ip", "to_v_ip"):
+            state[f"ip_adapter.{k}.{proj}.weight"] = torch.randn(hidden, cross, generator=g) * 0.5
+        k += 2
+    return state
