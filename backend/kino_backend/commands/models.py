@@ -1,4 +1,4 @@
-"""``python -m kino_backend models make-tiny DIR | list DIR [--json] | fetch-tokenizer``."""
+"""``python -m kino_backend models make-tiny DIR | list DIR [--json] | fetch-tokenizer | convert FILE``."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +49,18 @@ def _fetch_tokenizer(args) -> int:
     return fetch(quiet=args.quiet)
 
 
+def _convert(args) -> int:
+    from ..models.convert import convert
+    done = [convert(src, args.out if len(args.files) == 1 else None, overwrite=args.force) for src in args.files]
+    if args.json:
+        print(json.dumps({"converted": done}))
+    else:
+        for d in done:
+            extra = f" (left out: {', '.join(d['skipped'])})" if d["skipped"] else ""
+            print(f"kino: {d['source']} -> {d['output']}: {d['tensors']} tensors, {_human(d['bytes'])}{extra}")
+    return 0
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="kino models", description="Kino's local models.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -65,7 +77,16 @@ def main(argv: List[str]) -> int:
                        "(downloads the open_clip_torch wheel once; warns when offline)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_fetch_tokenizer)
+    p = sub.add_parser("convert", help="convert pickle weights (.bin/.pt/.pth/.ckpt) to .safetensors with "
+                       "PyTorch's restricted loader (tensors only, no code runs)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--out", help="output file (one input only; default: FILE with .safetensors)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_convert)
     args = parser.parse_args(argv)
+    if args.func is _convert and args.out and len(args.files) > 1:
+        parser.error("--out needs exactly one FILE")
     try:
         return args.func(args)
     except Exception as exc:  # StageError and friends: one line with the fix

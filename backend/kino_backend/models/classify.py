@@ -146,7 +146,7 @@ def classify(path: str) -> dict:
         return classify_folder(path)
     if not path.lower().endswith(".safetensors"):
         return {"kind": "unknown", "arch": None, "format": os.path.splitext(path)[1].lstrip("."),
-                "note": "only .safetensors files are read (pickle .ckpt/.pt/.bin are not loaded for safety); convert it"}
+                "note": "only .safetensors files are read (pickle .ckpt/.pt/.bin are not loaded for safety); convert it: scripts/kino models convert FILE"}
     info = classify_tensors(read_shapes(path), path)
     if info["kind"] == "ip_adapter":
         info["image_encoder"] = find_image_encoder(path)

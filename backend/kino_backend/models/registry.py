@@ -33,7 +33,7 @@ def _entry(path: str, info: dict, root: str, source: str) -> dict:
 def _classify_file(path: str) -> dict:
     if path.lower().endswith(PICKLE_EXT):
         return {"kind": "unknown", "arch": None, "format": "pickle",
-                "note": "pickle files are not loaded (unsafe); use the .safetensors version"}
+                "note": "pickle files are not loaded (unsafe); convert it: scripts/kino models convert FILE"}
     try:
         info = classify_tensors(read_shapes(path), path)
     except StageError as exc:

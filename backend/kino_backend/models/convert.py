@@ -1,0 +1,100 @@
+"""Convert a pickle weights file (``.bin``, ``.pt``, ``.pth``, ``.ckpt``) to ``.safetensors``.
+
+Many released weights (IP-Adapter FaceID, EVA-CLIP, PuLID v1, older checkpoints) ship as pickles.
+Kino never loads a pickle while stylizing; this one-off conversion reads the file with
+``torch.load(weights_only=True)``, PyTorch's restricted unpickler that builds tensors, dicts, lists
+and numbers only and refuses any other Python object, so a crafted file cannot run code. Nested
+dicts are flattened with dots (``{"image_proj": {"proj.weight": t}}`` -> ``image_proj.proj.weight``,
+the layout diffusers reads from IP-Adapter safetensors); a lone ``state_dict`` / ``module`` /
+``model`` wrapper is unwrapped; training bookkeeping (epoch, step numbers) is left out and named in
+the file's metadata.
+"""
+from __future__ import annotations
+
+import os
+
+from ..stages.base import StageError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+WRAPPERS = ("state_dict", "module", "model", "params_ema")
+
+
+def default_output(src: str) -> str:
+    return os.path.splitext(src)[0] + ".safetensors"
+
+
+def _load(src: str):
+    import pickle
+
+    import torch
+    try:
+        return torch.load(src, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise StageError("INVALID_PARAMS", f"{src} holds Python objects other than tensors, so Kino will not "
+                         f"load it (it could run code): {str(exc).splitlines()[0]}. Get a .safetensors version "
+                         "of these weights from their publisher.") from None
+    except (RuntimeError, EOFError, OSError) as exc:  # torch reports a damaged archive as RuntimeError
+        raise StageError("INVALID_PARAMS", f"{src} is not a readable PyTorch weights file ({exc}); "
+                         "download it again.") from None
+
+
+def _unwrap(obj) -> tuple:
+    """(the weights inside a lone wrapper key, the names of the wrapper's other entries)."""
+    dropped = []
+    while isinstance(obj, dict) and len([k for k in obj if k in WRAPPERS]) == 1 and \
+            not any(_is_tensor(v) for v in obj.values()):
+        key = next(k for k in obj if k in WRAPPERS)
+        dropped += [str(k) for k in obj if k != key]
+        obj = obj[key]
+    return obj, dropped
+
+
+def _is_tensor(value) -> bool:
+    import torch
+    return isinstance(value, torch.Tensor)
+
+
+def flatten(obj, prefix: str = "") -> tuple[dict, list]:
+    """({dotted name: tensor}, [dotted names of non-tensor entries left out])."""
+    tensors, skipped = {}, []
+    if _is_tensor(obj):
+        return {prefix: obj}, skipped
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)) and obj and all(_is_tensor(v) or isinstance(v, dict) for v in obj):
+        items = ((str(i), v) for i, v in enumerate(obj))
+    else:
+        return tensors, [prefix or "<root>"]
+    for key, value in items:
+        t, s = flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        tensors.update(t)
+        skipped += s
+    return tensors, skipped
+
+
+def convert(src: str, dst: str | None = None, *, overwrite: bool = False) -> dict:
+    """Write ``dst`` (default: ``src`` with ``.safetensors``); return a summary dict."""
+    from safetensors.torch import save_file
+    if not os.path.isfile(src):
+        raise StageError("MODEL_MISSING", f"no such file: {src}")
+    if not src.lower().endswith(PICKLE_SUFFIXES):
+        raise StageError("INVALID_PARAMS", f"{src} is not a pickle weights file ({', '.join(PICKLE_SUFFIXES)}); "
+                         "a .safetensors file needs no conversion.")
+    dst = dst or default_output(src)
+    if os.path.exists(dst) and not overwrite:
+        raise StageError("INVALID_PARAMS", f"{dst} exists already; remove it or pass --force to replace it.")
+    weights, dropped = _unwrap(_load(src))
+    tensors, skipped = flatten(weights)
+    skipped = dropped + skipped
+    if not tensors:
+        raise StageError("INVALID_PARAMS", f"{src} holds no tensors, so there is nothing to convert.")
+    # safetensors refuses shared or strided storage: give every tensor its own contiguous copy
+    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    meta = {"format": "pt", "converted_by": "kino models convert", "source": os.path.basename(src)}
+    if skipped:
+        meta["skipped"] = ",".join(skipped)[:2000]
+    tmp = dst + ".part"
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, dst)
+    return {"source": os.path.abspath(src), "output": os.path.abspath(dst), "tensors": len(tensors),
+            "bytes": os.path.getsize(dst), "skipped": skipped}
