@@ -83,7 +83,7 @@ def _attach_encoder(pipe, state: dict) -> None:
         pipe.register_modules(feature_extractor=state["ip_processor"])
 
 
-def _load_faceid(pipe, state: dict, faceid: str, arch: str, key: str) -> dict:
+def _check_faceid(faceid: str, arch: str) -> None:
     """IP-Adapter FaceID weights (no image encoder: the face pack's embedding is the input)."""
     from .st_header import shapes as read_shapes
     info = classify(faceid)
@@ -97,47 +97,64 @@ def _load_faceid(pipe, state: dict, faceid: str, arch: str, key: str) -> dict:
     if info["arch"] != arch:
         raise StageError("INVALID_PARAMS", f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
                          f"{arch}; pick the {arch} FaceID file.")
-    if state.get("ip") != key:
-        had_extractor = getattr(pipe, "feature_extractor", None) is not None
-        pipe.load_ip_adapter(os.path.dirname(os.path.abspath(faceid)), subfolder="",
-                             weight_name=os.path.basename(faceid), image_encoder_folder=None, local_files_only=True)
-        if not had_extractor:  # diffusers adds a 224 px CLIP processor FaceID never uses; a later plain
-            pipe.register_modules(feature_extractor=None)  # IP-Adapter must get its own encoder's size
-        state["ip"] = key
-    return {"faceid": os.path.abspath(faceid)}
 
 
-def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device: str, torch_dtype, pipes,
-                    faceid: str | None = None) -> dict | None:
-    """Make ``pipe`` carry exactly the IP-Adapter ``ip_adapter`` or the FaceID adapter ``faceid`` (or none);
-    ``pipes`` share its UNet."""
-    if faceid and ip_adapter:
-        raise StageError("INVALID_PARAMS", "FaceID and a plain IP-Adapter cannot be combined: use one of them.")
-    want = f"faceid:{os.path.abspath(faceid)}" if faceid else ip_adapter
-    current = state.get("ip")
-    if current and current != want:
-        pipe.unload_ip_adapter()
-        for p in pipes:
-            if getattr(p, "image_encoder", None) is not None:
-                p.register_modules(image_encoder=None)
-        state.pop("ip", None)
-    if faceid:
-        return _load_faceid(pipe, state, faceid, arch, want)
-    if not ip_adapter:
-        return None
-    if state.get("ip") != ip_adapter:
-        from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-        weights, encoder_dir, info = resolve_ip_adapter(ip_adapter)
-        if info["arch"] != arch:
-            raise StageError("INVALID_PARAMS", f"IP-Adapter {weights} is for {info['arch']}, the checkpoint is {arch}.")
+def _load_encoder(state: dict, ip_adapter: str, arch: str, device: str, torch_dtype) -> str:
+    """Load the plain IP-Adapter's CLIP image encoder into ``state``; return its weights file."""
+    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+    weights, encoder_dir, info = resolve_ip_adapter(ip_adapter)
+    if info["arch"] != arch:
+        raise StageError("INVALID_PARAMS", f"IP-Adapter {weights} is for {info['arch']}, the checkpoint is {arch}.")
+    if state.get("ip_files") != (weights, encoder_dir):
         enc = CLIPVisionModelWithProjection.from_pretrained(encoder_dir, dtype=torch_dtype).to(device)
         size = enc.config.image_size
         state.update(ip_encoder=enc, ip_processor=CLIPImageProcessor(size=size, crop_size=size),
                      ip_files=(weights, encoder_dir))
+    return weights
+
+
+def _unload(pipe, state: dict, pipes) -> None:
+    pipe.unload_ip_adapter()
+    for p in pipes:
+        if getattr(p, "image_encoder", None) is not None:
+            p.register_modules(image_encoder=None)
+    state.pop("ip", None)
+    state.pop("ip_slots", None)
+
+
+def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device: str, torch_dtype, pipes,
+                    faceid: str | None = None) -> dict | None:
+    """Make ``pipe`` carry exactly the IP-Adapter ``ip_adapter`` and/or the FaceID adapter ``faceid``
+    (both: one diffusers multi-adapter, the reference image first and the face second); ``pipes``
+    share its UNet. Returns the files and ``slots``, the adapters' order ("reference", "face")."""
+    faceid = os.path.abspath(faceid) if faceid else None
+    want = (ip_adapter or None, faceid)
+    if state.get("ip") and state["ip"] != want:
+        _unload(pipe, state, pipes)
+    if not any(want):
+        return None
+    if faceid:
+        _check_faceid(faceid, arch)
+    loads = []
+    if ip_adapter:
+        loads.append(_load_encoder(state, ip_adapter, arch, device, torch_dtype))
         _attach_encoder(pipe, state)
-        pipe.load_ip_adapter(os.path.dirname(os.path.abspath(weights)), subfolder="",
-                             weight_name=os.path.basename(weights), image_encoder_folder=None, local_files_only=True)
-        pipe.set_ip_adapter_scale(1.0)
-        state["ip"] = ip_adapter
-    _attach_encoder(pipe, state)
-    return {"weights": state["ip_files"][0], "image_encoder": state["ip_files"][1]}
+    if faceid:
+        loads.append(faceid)
+    if state.get("ip") != want:
+        had_extractor = getattr(pipe, "feature_extractor", None) is not None
+        pipe.load_ip_adapter([os.path.dirname(os.path.abspath(w)) for w in loads], subfolder=[""] * len(loads),
+                             weight_name=[os.path.basename(w) for w in loads], image_encoder_folder=None,
+                             local_files_only=True)
+        if not ip_adapter and not had_extractor:  # diffusers adds a 224 px CLIP processor FaceID never uses;
+            pipe.register_modules(feature_extractor=None)  # a later plain IP-Adapter must get its encoder's size
+        pipe.set_ip_adapter_scale([1.0] * len(loads))
+        state["ip"] = want
+    slots = (("reference",) if ip_adapter else ()) + (("face",) if faceid else ())
+    out = {"slots": slots}
+    if ip_adapter:
+        _attach_encoder(pipe, state)
+        out.update(weights=state["ip_files"][0], image_encoder=state["ip_files"][1])
+    if faceid:
+        out["faceid"] = faceid
+    return out

@@ -23,6 +23,7 @@ class LoadedPipeline:
     arch: str  # "sd15" | "sdxl"
     controlnet_types: list = field(default_factory=list)
     has_ip_adapter: bool = False
+    ip_slots: tuple = ()  # the loaded adapters in diffusers' order: "reference" (IP-Adapter), "face" (FaceID)
     description: dict = field(default_factory=dict)  # provenance: files, sizes, header hashes, dtype, device
 
 
@@ -82,7 +83,7 @@ def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str 
     """Load (or take warm from ``cache``) an img2img pipeline for ``model_path`` with the given extras.
 
     ``controlnets``: [(path, type)]; ``loras``: [(path, weight)]; ``scheduler``: ddim, euler, euler_a,
-    dpmpp_2m, lcm; ``faceid``: IP-Adapter FaceID weights (instead of ``ip_adapter``). Errors are ``StageError`` with codes MODEL_MISSING, INVALID_PARAMS, OUT_OF_MEMORY.
+    dpmpp_2m, lcm; ``faceid``: IP-Adapter FaceID weights (alone or with ``ip_adapter``). Errors are ``StageError`` with codes MODEL_MISSING, INVALID_PARAMS, OUT_OF_MEMORY.
     """
     check_name(scheduler)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched at run time (local_files_only too)
@@ -100,10 +101,10 @@ def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str 
     pipe.scheduler = make_scheduler(scheduler, entry["scheduler_config"])
     desc = {"model": files.describe(model_path), "format": entry["format"], "arch": entry["arch"],
             "vae": files.describe(vae), "controlnets": [dict(files.describe(p), type=t) for p, t in controlnets],
-            "ip_adapter": ip and not faceid and {k: files.describe(v) for k, v in ip.items()} or None,
+            "ip_adapter": {k: files.describe(ip[k]) for k in ("weights", "image_encoder")} if ip_adapter else None,
             "faceid": files.describe(faceid) if faceid else None,
             "loras": [dict(files.describe(d["path"]), weight=d["weight"]) for d in lora_desc],
             "scheduler": scheduler, "dtype": dtype_name(torch_dtype), "device": device,
             "memory": {k: v for k, v in entry["plan"].items() if k not in ("free_bytes",)}}
     return LoadedPipeline(pipe=pipe, arch=entry["arch"], controlnet_types=[t for _p, t in controlnets],
-                          has_ip_adapter=bool(ip), description=desc)
+                          has_ip_adapter=bool(ip), ip_slots=ip["slots"] if ip else (), description=desc)

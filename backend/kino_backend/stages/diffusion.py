@@ -140,8 +140,8 @@ class DiffusionRun(StageRun):
                 self.loaded.pipe, prompt=p["prompt"] or "", negative_prompt=p["negative_prompt"] or "",
                 steps=p["steps"], strength=p["strength"], guidance=p["guidance"], seed=self.seed,
                 controls=[ControlSettings(c.scale, c.start, c.end) for c in self.controls],
-                taesd=self._taesd(), ip_scale=p["ip_scale"] if self.loaded.has_ip_adapter and not self.face else None,
-                channels_last=True)
+                taesd=self._taesd(), ip_scale=p["ip_scale"] if "reference" in self.loaded.ip_slots else None,
+                channels_last=True, ip_slots=self.loaded.ip_slots)
 
     def _record_provenance(self) -> None:
         h, w = self.work_size(self.ctx.height, self.ctx.width) if self.ctx.height and self.ctx.width else (None, None)

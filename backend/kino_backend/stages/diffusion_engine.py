@@ -71,7 +71,8 @@ class DiffusionEngine:
     def __init__(self, pipe, *, prompt: str, negative_prompt: str = "", steps: int = 20,
                  strength: float = 0.5, guidance: float = 7.5, seed: int = 0,
                  controls: Sequence[ControlSettings] = (), scheduler: Optional[str] = None,
-                 taesd=None, ip_scale: Optional[float] = None, channels_last: bool = False):
+                 taesd=None, ip_scale: Optional[float] = None, channels_last: bool = False,
+                 ip_slots: Optional[Sequence[str]] = None):
         import torch
         swaps = {}
         if scheduler is not None:
@@ -92,11 +93,14 @@ class DiffusionEngine:
             for module in (self.pipe.unet, getattr(self.pipe, "controlnet", None)):
                 if module is not None:
                     module.to(memory_format=torch.channels_last)
-        if ip_scale is not None:
-            self.pipe.set_ip_adapter_scale(ip_scale)
+        # the pipeline's IP-Adapters in diffusers' order: "reference" (an image through CLIP), "face" (FaceID)
+        self.ip_slots = tuple(ip_slots) if ip_slots is not None else (("reference",) if self.has_ip_adapter else ())
+        self._slot_scale = {slot: 1.0 for slot in self.ip_slots}
+        self._slot_embeds: dict = {}  # slot -> embeddings fixed for the clip
+        if ip_scale is not None and "reference" in self.ip_slots:
+            self.set_adapter_scale("reference", ip_scale)
         with torch.inference_mode():
             self._prompt = self._encode_prompt(prompt, negative_prompt)
-        self._reference = None
         self.before_call: Optional[Callable[[int], None]] = None  # hook(n_frames) before each pipeline call
 
     # ---- once per clip -------------------------------------------------------------------------
@@ -123,34 +127,46 @@ class DiffusionEngine:
 
     @property
     def has_ip_adapter(self) -> bool:
-        return getattr(self.pipe, "image_encoder", None) is not None and \
-            getattr(self.pipe.unet, "encoder_hid_proj", None) is not None
+        return getattr(self.pipe.unet, "encoder_hid_proj", None) is not None
 
-    def encode_reference(self, image: np.ndarray) -> list:
+    def set_adapter_scale(self, slot: str, scale: float) -> None:
+        """How strongly adapter ``slot`` steers (the others keep theirs)."""
+        self._slot_scale[slot] = float(scale)
+        self.pipe.set_ip_adapter_scale([self._slot_scale[s] for s in self.ip_slots])
+
+    def encode_reference(self, image: np.ndarray):
         """IP-Adapter embeddings of one uint8 RGB reference image (in the pipeline's CFG layout)."""
         import torch
-        if not self.has_ip_adapter:
+        if "reference" not in self.ip_slots or getattr(self.pipe, "image_encoder", None) is None:
             raise StageError("INVALID_PARAMS", "a reference image needs an IP-Adapter: set the ip_adapter parameter")
-        n = len(self.pipe.unet.encoder_hid_proj.image_projection_layers)
+        n = len(self.ip_slots)  # diffusers encodes one image per adapter; only the reference one is kept
         with torch.inference_mode():
-            return self.pipe.prepare_ip_adapter_image_embeds([np.ascontiguousarray(image)] * n, None, self.device,
-                                                             1, self.do_cfg)
+            embeds = self.pipe.prepare_ip_adapter_image_embeds([np.ascontiguousarray(image)] * n, None, self.device,
+                                                               1, self.do_cfg)
+        return embeds[self.ip_slots.index("reference")]
 
     def set_reference(self, image: Optional[np.ndarray]) -> None:
         """Fix the reference image for the clip (None: no reference)."""
-        self._reference = None if image is None else self.encode_reference(image)
+        self.set_slot_embeds("reference", None if image is None else self.encode_reference(image))
 
-    def set_reference_embeds(self, embeds: Optional[list]) -> None:
-        """Fix ready-made ``ip_adapter_image_embeds`` (e.g. a FaceID face embedding) for the clip."""
-        self._reference = embeds
+    def set_slot_embeds(self, slot: str, embeds) -> None:
+        """Fix ready-made embeddings of adapter ``slot`` for the clip (e.g. FaceID's face embedding)."""
+        if embeds is None:
+            self._slot_embeds.pop(slot, None)
+        else:
+            self._slot_embeds[slot] = embeds
 
     # ---- per batch -----------------------------------------------------------------------------
-    def _batched_kwargs(self, n: int, frame_ref: Optional[list]) -> dict:
+    def _batched_kwargs(self, n: int, frame_refs: Optional[dict]) -> dict:
         kw = {k: v.expand(n, *v.shape[1:]) if v.shape[0] == 1 else v for k, v in self._prompt.items()}
         # the pipeline repeats reference embeddings for every frame of the call itself
-        ref = frame_ref if frame_ref is not None else self._reference
-        if ref is not None:
-            kw["ip_adapter_image_embeds"] = ref
+        refs = {**self._slot_embeds, **(frame_refs or {})}
+        if refs:
+            missing = [s for s in self.ip_slots if s not in refs]
+            if missing:
+                raise StageError("INVALID_PARAMS", f"the pipeline's {' and '.join(missing)} adapter has no input: "
+                                 "set reference= for an IP-Adapter and face_reference= for FaceID")
+            kw["ip_adapter_image_embeds"] = [refs[s] for s in self.ip_slots]
         return kw
 
     def to_tensor(self, images: Sequence[np.ndarray], size: tuple[int, int]):
@@ -171,7 +187,7 @@ class DiffusionEngine:
 
         ``control_images``: per ControlNet, one condition image per frame. ``references``: one
         reference image per frame (``reference=frame``), else the clip's reference. ``reference_embeds``:
-        per frame, ``(ip_adapter_image_embeds, adapter scale)`` (FaceID with ``face_reference=frame``).
+        per frame, ``(face embeddings, FaceID scale)`` (FaceID with ``face_reference=frame``).
         Returns a list of uint8 frames at the input size, or the latents (``output="latent"``).
         """
         import torch
@@ -183,12 +199,13 @@ class DiffusionEngine:
                               reference_embeds=[reference_embeds[i]] if reference_embeds else None)
                      for i, im in enumerate(images)]
             return torch.cat(parts) if output == "latent" else [x for part in parts for x in part]
+        frame_refs = {}
         if reference_embeds:
-            embeds, scale = reference_embeds[0]
-            self.pipe.set_ip_adapter_scale(scale)
-            kwargs = self._batched_kwargs(n, embeds)
-        else:
-            kwargs = self._batched_kwargs(n, self.encode_reference(references[0]) if references else None)
+            frame_refs["face"], scale = reference_embeds[0]
+            self.set_adapter_scale("face", scale)
+        if references:
+            frame_refs["reference"] = self.encode_reference(references[0])
+        kwargs = self._batched_kwargs(n, frame_refs)
         kwargs.update(self._control_kwargs(control_images, size, n))
         callback = None
         if on_step is not None:

@@ -33,22 +33,22 @@ class FaceIdentity:
         from ..identity.faces import load_face_model
         self.engine = engine
         self.model = load_face_model(self.pack_dir, det_size=640, cache=self.cache)
-        engine.pipe.set_ip_adapter_scale(self.scale)
+        engine.set_adapter_scale("face", self.scale)
         if not self.per_frame:
-            engine.set_reference_embeds(self._embeds([reference_image]))
+            engine.set_slot_embeds("face", self._embeds([reference_image]))
 
-    def _embeds(self, images) -> list:
+    def _embeds(self, images):
         from ..identity.faceid import faceid_embeds
         return faceid_embeds(self.model, images, do_cfg=self.engine.do_cfg, device=self.engine.device,
-                             dtype=self.engine.pipe.dtype)
+                             dtype=self.engine.pipe.dtype)[0]
 
-    def _tensor(self, emb: np.ndarray) -> list:
+    def _tensor(self, emb: np.ndarray):
         """``ip_adapter_image_embeds`` of one unit face embedding (zero embedding first under CFG)."""
         import torch
         t = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32)).reshape(1, 1, -1)
         if self.engine.do_cfg:
             t = torch.cat([torch.zeros_like(t), t])
-        return [t.to(device=self.engine.device, dtype=self.engine.pipe.dtype)]
+        return t.to(device=self.engine.device, dtype=self.engine.pipe.dtype)
 
     def for_frames(self, frames) -> Optional[list]:
         """Per frame ``(embeds, scale)`` with ``face_reference=frame``; None with a fixed reference."""

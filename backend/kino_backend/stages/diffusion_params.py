@@ -36,7 +36,8 @@ PARAMS = (
               "each source frame itself"),
     ParamSpec("ip_scale", "float", 0.6, "how strongly the reference image steers", min=0.0, max=2.0),
     ParamSpec("faceid", "path", None, "IP-Adapter FaceID weights file (e.g. ip-adapter-faceid_sd15.safetensors "
-              "or the SDXL one): keeps the actor's face from face_reference; cannot be combined with ip_adapter"),
+              "or the SDXL one): keeps the actor's face from face_reference; combines with ip_adapter + reference "
+              "(e.g. a character sheet for the look, FaceID for the face)"),
     ParamSpec("face_reference", "str", None, "the actor's face for FaceID: an image file, or 'frame' to use each "
               "source frame (a frame without a face reuses the last face found; before the first, FaceID is off)"),
     ParamSpec("face_pack", "str", "buffalo_l", "insightface face pack for FaceID: a folder name under "
@@ -137,7 +138,7 @@ def check_reference(reference: Optional[str], ip_adapter: Optional[str]) -> None
                          "character sheet) or reference=frame (each source frame)")
 
 
-def check_faceid(faceid: Optional[str], face_reference: Optional[str], ip_adapter: Optional[str]) -> None:
+def check_faceid(faceid: Optional[str], face_reference: Optional[str]) -> None:
     if face_reference == "":
         raise ParamError("face_reference", "give the actor's image path or 'frame'")
     if face_reference and not faceid:
@@ -146,14 +147,11 @@ def check_faceid(faceid: Optional[str], face_reference: Optional[str], ip_adapte
     if faceid and not face_reference:
         raise ParamError("face_reference", "FaceID needs the actor's face: set face_reference=IMAGE (a photo of "
                          "the actor) or face_reference=frame (each source frame)")
-    if faceid and ip_adapter:
-        raise ParamError("faceid", "FaceID and a plain IP-Adapter reference cannot be combined in Kino yet (one "
-                         "IP-Adapter per look): drop ip_adapter/reference, or drop faceid/face_reference")
 
 
 def parse_all(params: dict) -> tuple[list[LoraItem], list[ControlItem]]:
     loras = [parse_lora(x) for x in params.get("lora") or []]
     controls = [parse_controlnet(x) for x in params.get("controlnet") or []]
     check_reference(params.get("reference"), params.get("ip_adapter"))
-    check_faceid(params.get("faceid"), params.get("face_reference"), params.get("ip_adapter"))
+    check_faceid(params.get("faceid"), params.get("face_reference"))
     return loras, controls
