@@ -1,0 +1,225 @@
+"""EVA02-CLIP visual tower (the image side of EVA02-CLIP-L-14-336), as PuLID uses it.
+
+Architecture (EVA02, Fang et al. 2023): patch embedding + class token + absolute position embedding,
+then pre-norm transformer blocks whose attention has separate q/k/v projections (q and v biases, no k
+bias), 2D rotary position embedding on the patch tokens (not the class token), a LayerNorm on the
+attention output before its projection ("sub-LN"), and a SwiGLU MLP with its own sub-LN. The class
+token after the final LayerNorm, projected by ``head``, is the image embedding. All LayerNorms use
+eps 1e-6.
+
+PuLID also takes hidden states: the token sequences entering blocks 4, 8, 12, 16 and 20 (i.e. the
+outputs of blocks 3, 7, 11, 15, 19, counted from 0), in that order, before any normalisation.
+
+The configuration is read from tensor shapes (``config_from_shapes``), so the real L-336 tower
+(width 1024, 24 blocks, 16 heads of 64, SwiGLU 2730, 336 px / patch 14, embedding 768) and Kino's tiny
+test tower load with the same code. The head size comes from the RoPE buffer (``rope.freqs_cos``) when
+the file has one, else 64 (every EVA02 CLIP model). RoPE tables are recomputed, never loaded: EVA02
+CLIP models were pre-trained at a 16 x 16 patch grid and interpolate the frequencies to the actual grid.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# EVA / OpenAI CLIP image normalisation (EVA-CLIP's transforms use OpenAI's constants)
+IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
+IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
+HIDDEN_BLOCKS = (4, 8, 12, 16, 20)  # hidden states = inputs of these blocks
+PRETRAIN_GRID = 16
+LN_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class EvaConfig:
+    image_size: int
+    patch_size: int
+    width: int
+    depth: int
+    heads: int
+    mlp_hidden: int
+    embed_dim: int
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+
+VISUAL_PREFIX = "visual."
+_VISUAL_ROOTS = ("cls_token", "pos_embed", "patch_embed.", "blocks.", "norm.", "head.", "rope.", "fc_norm.")
+
+
+def visual_state(state: dict) -> dict:
+    """The visual tower's tensors from a state dict with or without the ``visual.`` prefix; text
+    tower tensors and anything else are dropped."""
+    has_prefix = any(k.startswith(VISUAL_PREFIX) for k in state)
+    out = {}
+    for key, value in state.items():
+        if has_prefix:
+            if not key.startswith(VISUAL_PREFIX):
+                continue
+            key = key[len(VISUAL_PREFIX):]
+        if key.startswith(_VISUAL_ROOTS):
+            out[key] = value
+    return out
+
+
+def is_eva_visual(shapes: dict) -> bool:
+    """True when ``shapes`` ({name: shape}, prefixed or not) hold an EVA02 visual tower."""
+    vis = visual_state(shapes)
+    return all(k in vis for k in ("cls_token", "pos_embed", "patch_embed.proj.weight", "head.weight")) and \
+        "blocks.0.attn.q_proj.weight" in vis and "blocks.0.mlp.w1.weight" in vis
+
+
+def config_from_shapes(shapes: dict) -> EvaConfig:
+    """Tower configuration from {name: shape} (visual keys, prefix already removed)."""
+    width = int(shapes["cls_token"][-1])
+    patch = int(shapes["patch_embed.proj.weight"][-1])
+    grid = math.isqrt(int(shapes["pos_embed"][1]) - 1)
+    depth = 1 + max(int(m.group(1)) for k in shapes for m in [re.match(r"blocks\.(\d+)\.", k)] if m)
+    rope = shapes.get("rope.freqs_cos") or shapes.get("blocks.0.attn.rope.freqs_cos")
+    head_dim = int(rope[-1]) if rope else min(64, width)
+    return EvaConfig(image_size=grid * patch, patch_size=patch, width=width, depth=depth,
+                     heads=max(1, width // head_dim), mlp_hidden=int(shapes["blocks.0.mlp.w1.weight"][0]),
+                     embed_dim=int(shapes["head.weight"][0]))
+
+
+def rope_tables(grid: int, head_dim: int, pretrain_grid: int = PRETRAIN_GRID) -> tuple:
+    """cos/sin tables [grid*grid, head_dim] of EVA02's 2D RoPE: the first half of each head rotates
+    with the patch row, the second half with the column; frequencies interleaved in pairs."""
+    half = head_dim // 2
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, half, 2)[: half // 2].float() / half))
+    pos = torch.arange(grid) / grid * pretrain_grid
+    f = torch.einsum("i,f->if", pos, inv_freq).repeat_interleave(2, dim=-1)  # [grid, half]
+    rows = f[:, None, :].expand(grid, grid, half)
+    cols = f[None, :, :].expand(grid, grid, half)
+    table = torch.cat([rows, cols], dim=-1).reshape(grid * grid, 2 * half)
+    return table.cos(), table.sin()
+
+
+def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+
+
+class _Attention(nn.Module):
+    def __init__(self, cfg: EvaConfig):
+        super().__init__()
+        self.heads = cfg.heads
+        inner = cfg.width
+        self.q_proj = nn.Linear(cfg.width, inner, bias=False)
+        self.k_proj = nn.Linear(cfg.width, inner, bias=False)
+        self.v_proj = nn.Linear(cfg.width, inner, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(inner))
+        self.v_bias = nn.Parameter(torch.zeros(inner))
+        self.inner_attn_ln = nn.LayerNorm(inner, eps=LN_EPS)
+        self.proj = nn.Linear(inner, cfg.width)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, _ = t.shape
+        return t.reshape(b, n, self.heads, -1).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        q = self._heads(F.linear(x, self.q_proj.weight, self.q_bias))
+        k = self._heads(F.linear(x, self.k_proj.weight))
+        v = self._heads(F.linear(x, self.v_proj.weight, self.v_bias))
+
+        def rope(t):  # class token (index 0) keeps its value
+            patches = t[:, :, 1:]
+            return torch.cat([t[:, :, :1], patches * cos + _rotate_pairs(patches) * sin], dim=2).type_as(v)
+
+        out = F.scaled_dot_product_attention(rope(q), rope(k), v)
+        out = out.transpose(1, 2).flatten(2)
+        return self.proj(self.inner_attn_ln(out))
+
+
+class _SwiGLU(nn.Module):
+    def __init__(self, cfg: EvaConfig):
+        super().__init__()
+        self.w1 = nn.Linear(cfg.width, cfg.mlp_hidden)
+        self.w2 = nn.Linear(cfg.width, cfg.mlp_hidden)
+        self.ffn_ln = nn.LayerNorm(cfg.mlp_hidden, eps=LN_EPS)
+        self.w3 = nn.Linear(cfg.mlp_hidden, cfg.width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w3(self.ffn_ln(F.silu(self.w1(x)) * self.w2(x)))
+
+
+class _Block(nn.Module):
+    def __init__(self, cfg: EvaConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.attn = _Attention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.mlp = _SwiGLU(cfg)
+
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.norm1(x), cos, sin)
+        return x + self.mlp(self.norm2(x))
+
+
+class _PatchEmbed(nn.Module):
+    def __init__(self, cfg: EvaConfig):
+        super().__init__()
+        self.proj = nn.Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class EvaVisionTower(nn.Module):
+    """``forward(pixels [B, 3, S, S], normalised) -> (embedding [B, embed_dim], [hidden [B, 1+grid², width]] * 5)``."""
+
+    def __init__(self, cfg: EvaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.image_size = cfg.image_size
+        self.image_mean, self.image_std = IMAGE_MEAN, IMAGE_STD
+        self.patch_embed = _PatchEmbed(cfg)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid ** 2 + 1, cfg.width))
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.width, eps=LN_EPS)
+        self.head = nn.Linear(cfg.width, cfg.embed_dim)
+        cos, sin = rope_tables(cfg.grid, cfg.head_dim)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, pixels: torch.Tensor):
+        x = self.patch_embed(pixels)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        cos, sin = self.rope_cos.to(x.dtype), self.rope_sin.to(x.dtype)
+        hidden = []
+        for idx, block in enumerate(self.blocks):
+            if idx in HIDDEN_BLOCKS:
+                hidden.append(x)
+            x = block(x, cos, sin)
+        return self.head(self.norm(x)[:, 0]), hidden
+
+
+def build_tower(state: dict) -> EvaVisionTower:
+    """An ``EvaVisionTower`` holding ``state`` (prefixed or not); strict on the tower's own tensors.
+
+    Raises ``ValueError`` naming what does not fit (the adapter turns it into INVALID_PARAMS)."""
+    vis = visual_state(state)
+    if "blocks.0.attn.qkv.weight" in vis or "blocks.0.mlp.fc1.weight" in vis:
+        raise ValueError("this is an EVA01-style tower (fused qkv / GELU MLP); PuLID needs EVA02-CLIP-L-14-336")
+    cfg = config_from_shapes({k: tuple(v.shape) for k, v in vis.items()})
+    tower = EvaVisionTower(cfg)
+    weights = {k: v for k, v in vis.items() if not k.startswith("rope.") and ".rope." not in k}
+    try:
+        result = tower.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # size mismatch
+        raise ValueError(f"EVA tower tensors do not fit its inferred config: {str(exc)[:300]}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"EVA tower tensors do not fit: missing {result.missing_keys[:4]}, "
+                         f"unexpected {result.unexpected_keys[:4]}")
+    return tower.eval()
