@@ -118,3 +118,15 @@ def test_tiny_files_are_deterministic(pulid_pipe, pulid_files, tmp_path):
     for name, path in again.items():
         with open(path, "rb") as a, open(pulid_files[name], "rb") as b:
             assert a.read() == b.read()
+
+
+def test_classify_needs_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys; from kino_backend.identity.pulid.adapter import classify_pulid; "
+            "info = classify_pulid({'visual.cls_token': (1, 1, 1024), 'visual.pos_embed': (1, 577, 1024), "
+            "'visual.patch_embed.proj.weight': (1024, 3, 14, 14), 'visual.head.weight': (768, 1024), "
+            "'visual.blocks.0.attn.q_proj.weight': (1024, 1024), 'visual.blocks.0.mlp.w1.weight': (2730, 1024)}); "
+            "assert info == {'kind': 'eva_clip', 'arch': None, 'image_size': 336, 'width': 1024}, info; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

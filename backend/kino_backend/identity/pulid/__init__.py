@@ -8,9 +8,11 @@ an MLP ``IDEncoder`` in v1) turns them into ID tokens; each cross-attention laye
 ``scale * attention(query, id_to_k(tokens), id_to_v(tokens))``, orthogonalised against the text
 attention (``fidelity`` = ortho v2, ``style`` = ortho v1).
 
-Modules (all import torch at module level and are only imported lazily, by ``adapter``'s methods):
+Modules (``eva_vit``, ``idformer``, ``attention`` import torch at module level and are only imported
+lazily, by ``adapter``'s methods; ``adapter``, ``eva_shapes``, ``face_prep`` and ``tiny`` import it lazily):
 
-* ``eva_vit``   - the EVA02 visual tower (2D RoPE, SwiGLU, sub-LN); config read from tensor shapes.
+* ``eva_vit``   - the EVA02 visual tower (2D RoPE, SwiGLU, sub-LN); config read from tensor shapes
+  (``eva_shapes``, torch-free).
 * ``idformer``  - IDFormer (v1.1) and IDEncoder (v1); config read from tensor shapes.
 * ``attention`` - the diffusers attention processor with the ID branch.
 * ``face_prep`` - alignment (FFHQ 5-point template), the face mask, the tower's input image.

@@ -54,7 +54,7 @@ def classify_pulid(shapes: dict) -> Optional[dict]:
     if any(k.startswith("id_adapter.") for k in keys) and any(ATTN_KEY.match(k) for k in keys):
         version = "v1.1" if "id_adapter.latents" in shapes else "v1"
         return {"kind": "pulid", "arch": _pulid_arch(shapes), "version": version}
-    from .eva_vit import config_from_shapes, is_eva_visual, visual_state
+    from .eva_shapes import config_from_shapes, is_eva_visual, visual_state
     if is_eva_visual(shapes):
         try:
             cfg = config_from_shapes(visual_state(shapes))

@@ -8,7 +8,8 @@ all-zero tokens (they dilute the ID attention; more zeros = more editability) an
   ``a`` = the mean over heads of the ID attention's (unscaled-logit softmax) weight on the first 5 ID
   tokens, so only the part of the text direction the ID tokens claim is replaced;
 * mode ``style`` (ORTHO, the reference's "extremely style"): ``id - proj(id on text)``, the ID
-  component orthogonal to the text attention (per channel, over tokens);
+  component orthogonal to the text attention (per channel, over tokens; a channel whose text attention
+  is all zero, as with SDXL's zeroed empty negative prompt, projects to 0 instead of the reference's NaN);
 * mode ``plain`` (neither): ``id``.
 
 The ID tokens are set on the processor (``set_tokens``), not passed through ``cross_attention_kwargs``,
@@ -117,7 +118,10 @@ def combine(text, ident, query, id_key, scale: float, mode: str):
         return text + scale * ident
     dtype = text.dtype
     text32, ident32 = text.float(), ident.float()
-    projection = (text32 * ident32).sum(dim=-2, keepdim=True) / (text32 * text32).sum(dim=-2, keepdim=True) * text32
+    num, den = (text32 * ident32).sum(dim=-2, keepdim=True), (text32 * text32).sum(dim=-2, keepdim=True)
+    # a channel whose text attention is zero on every token (e.g. SDXL's all-zero empty negative prompt)
+    # has no text direction to project on: 0 there, where the reference would give 0 / 0 = NaN
+    projection = torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den)) * text32
     if mode == "fidelity":
         weights = (query @ id_key.transpose(-2, -1)).softmax(dim=-1).mean(dim=1)  # [B, N, T]
         weight = weights[:, :, :NUM_ID_TOKENS_FOR_WEIGHT].sum(dim=-1, keepdim=True)
