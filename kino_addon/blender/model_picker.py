@@ -14,7 +14,10 @@ from .backend import BACKEND, BackendUnavailable
 
 # parameter name -> registry kind whose entries it accepts
 PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter", "faceid": "ip_adapter",
-               "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft"}
+               "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft", "pulid": "pulid",
+               "pulid_encoder": "eva_clip"}
+# parameters that take only some variants of their kind (IP-Adapter files: image vs face adapters)
+PARAM_VARIANTS = {"ip_adapter": ("plain", "plus"), "faceid": ("faceid", "faceid_plus")}
 MODELS: dict = {"entries": [], "error": ""}
 _ITEMS: dict = {}
 
@@ -23,14 +26,16 @@ def picker_kind(item) -> str:
     return PARAM_KINDS.get(item.name, "") if item.kind in ("path", "list") else ""
 
 
-def entries_of(kind: str) -> list:
-    return [e for e in MODELS["entries"] if e.get("kind") == kind]
+def entries_of(kind: str, param: str = "") -> list:
+    variants = PARAM_VARIANTS.get(param)
+    return [e for e in MODELS["entries"] if e.get("kind") == kind
+            and (variants is None or e.get("variant", variants[0]) in variants)]
 
 
 def _choice_items(self, context):
     kind = PARAM_KINDS.get(self.param, "")
     items = [(e["path"], e["name"], f"{e.get('arch') or ''} {e['path']}".strip(), i)
-             for i, e in enumerate(entries_of(kind))]
+             for i, e in enumerate(entries_of(kind, self.param))]
     if not items:
         hint = MODELS["error"] or "no models of this kind found: set the Models folder, then Refresh Models"
         items = [("", "(none found)", hint, 0)]

@@ -116,7 +116,8 @@ def test_missing_pack_weights_and_parameters_are_clear(open_stage, tiny, face_se
 
 
 def test_wrong_faceid_files_are_clear(open_stage, tiny, face_setup, tmp_path):
-    """A pickle .bin is not read (convert it); FaceID Plus (perceiver layout) is refused by name."""
+    """A pickle .bin is not read (convert it); FaceID Plus without its image encoder and an image
+    IP-Adapter given as FaceID are clear errors."""
     import torch
     from safetensors.torch import save_file
     base, refs, ctx = face_setup
@@ -128,8 +129,11 @@ def test_wrong_faceid_files_are_clear(open_stage, tiny, face_setup, tmp_path):
     plus = tmp_path / "ip-adapter-faceid-plusv2_sd15.safetensors"
     save_file({"image_proj.perceiver_resampler.proj_in.weight": torch.zeros(4, 4),
                "ip_adapter.1.to_k_ip.weight": torch.zeros(4, 4)}, str(plus))
-    with pytest.raises(StageError, match="FaceID Plus"):
+    with pytest.raises(StageError, match="image encoder") as err:  # FaceID Plus needs its CLIP encoder beside it
         open_stage({**base, "face_reference": str(refs[1]), "faceid": str(plus)}, ctx())
+    assert err.value.code == "MODEL_MISSING" and "image_encoder" in err.value.message
+    with pytest.raises(StageError, match="not IP-Adapter FaceID") as err:  # an image IP-Adapter given as faceid
+        open_stage({**base, "face_reference": str(refs[1]), "faceid": tiny["ip-adapter-tiny"]}, ctx())
 
 
 def test_faceid_combines_with_a_plain_ip_adapter_reference(open_stage, tiny, face_setup):
@@ -178,3 +182,34 @@ def test_a_converted_pickle_faceid_file_gives_the_same_frames(open_stage, tiny, 
     a = open_stage({**base, "face_reference": str(refs[1])}, ctx()).stylize(f)
     b = open_stage({**base, "face_reference": str(refs[1]), "faceid": done["output"]}, ctx()).stylize(f)
     assert np.array_equal(a, b)
+
+
+def test_faceid_plus_v2_uses_the_face_crop_and_its_embedding(open_stage, tiny, face_setup):
+    """FaceID Plus v2: the face embedding and the CLIP features of the aligned face crop (insightface's
+    ``norm_crop`` on the detector's 5 landmarks). Real: diffusers' FaceID Plus loader and projection,
+    Kino's encoder/crop path. Test models: tiny SD 1.5, tiny CLIP image encoder, random Plus v2 weights
+    (``make_tiny``), the tiny face pack."""
+    base, refs, ctx = face_setup
+    f = frame(1)
+    plus = {**base, "faceid": tiny["ip-adapter-faceid-plusv2-tiny"]}
+    plain = open_stage({"model": tiny["sd15-tiny.safetensors"], "strength": 0.7}, ctx()).stylize(f)
+    run = open_stage({**plus, "face_reference": str(refs[1])}, ctx())
+    a = run.stylize(f)
+    b = open_stage({**plus, "face_reference": str(refs[2])}, ctx()).stylize(f)
+    zero = open_stage({**plus, "face_reference": str(refs[1]), "faceid_scale": 0.0}, ctx()).stylize(f)
+    assert diff(a, plain) > 0.5 and diff(a, b) > 0.2 and diff(zero, plain) < 0.05
+    desc = run.ctx.provenance["diffusion"]["files"]["faceid"]
+    assert desc["variant"] == "faceid_plus" and desc["plus_v2"] is True and desc["image_encoder"]["files"]
+    assert run.ctx.provenance["diffusion"]["faceid"]["plus"] is True
+    layer = run.engine.pipe.unet.encoder_hid_proj.image_projection_layers[0]
+    assert layer.shortcut is True and tuple(layer.clip_embeds.shape[:2]) == (2, 1)  # CFG: black image, face
+    # a batch of frames: each frame gets the same face features (one copy per frame and CFG half)
+    run2 = open_stage({**plus, "face_reference": str(refs[1]), "batch": 2}, ctx())
+    outs = run2.engine.run([f.image, f.image], size=(128, 128), frame=1)
+    assert run2.engine.pipe.unet.encoder_hid_proj.image_projection_layers[0].clip_embeds.shape[0] == 4
+    assert diff(outs[0], outs[1]) < 0.05
+    # per-frame faces, and with an image IP-Adapter reference as well (one CLIP encoder for both)
+    per_frame = open_stage({**plus, "face_reference": "frame", "ip_adapter": tiny["ip-adapter-tiny"],
+                            "reference": str(refs[2])}, ctx())
+    out = per_frame.stylize(frame(2))
+    assert out.shape == f.image.shape and diff(out, plain) > 0.5

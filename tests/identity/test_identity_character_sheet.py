@@ -112,3 +112,18 @@ def test_command_line(tiny, photo, tmp_path, capsys):
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["width"] == 128 and rec["height"] == 64 and [c["view"] for c in rec["cells"]] == ["front", "profile"]
     assert cv2.imread(str(out)).shape == (64, 128, 3)
+
+
+@pytest.mark.parametrize("weights", ["ip-adapter-faceid-tiny.safetensors", "ip-adapter-faceid-plusv2-tiny"])
+def test_faceid_steers_every_view_with_the_actors_face(tiny, photo, tmp_path, weights):
+    """Pose ControlNet + IP-Adapter + FaceID (plain / Plus v2) together; FaceID at scale 0 gives exactly the
+    sheet without it. Test models: tiny SD 1.5, random FaceID weights, tiny face pack."""
+    kw = dict(views=["front", "profile"], face_pack=tiny["face-tiny"])
+    base = sheet(tiny, photo, tmp_path / "base.png", **kw)
+    with_face = sheet(tiny, photo, tmp_path / "face.png", faceid=tiny[weights], faceid_scale=1.0, **kw)
+    off = sheet(tiny, photo, tmp_path / "off.png", faceid=tiny[weights], faceid_scale=0.0, **kw)
+    a, b, c = (cv2.imread(str(tmp_path / n)).astype(int) for n in ("base.png", "face.png", "off.png"))
+    assert np.abs(a - b).mean() > 0.5 and np.abs(a - c).mean() < 0.05
+    assert with_face["models"]["faceid"]["files"] and base["models"]["faceid"] is None
+    with pytest.raises(ValueError, match="face pack"):
+        sheet(tiny, photo, tmp_path / "x.png", faceid=tiny[weights])

@@ -32,7 +32,7 @@ def test_odd_files_are_listed_with_a_reason(tmp_path):
     (tmp_path / "old.ckpt").write_bytes(b"\x80\x04pickle")
     (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 20)
     found = {e["name"]: e for e in scan(str(tmp_path), hf_cache=False)}
-    assert found["old.ckpt"]["kind"] == "unknown" and "safetensors" in found["old.ckpt"]["note"]
+    assert found["old.ckpt"]["kind"] == "unknown" and "models convert" in found["old.ckpt"]["note"]
     assert found["broken.safetensors"]["kind"] == "invalid" and "broken.safetensors" in found["broken.safetensors"]["error"]
 
 

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kino_backend.identity.pulid.adapter import PulidAdapter
-from kino_backend.identity.pulid.face_prep import FFHQ_TEMPLATE_512, align_face, face_mask, features_image
+from kino_backend.identity.pulid.face_prep import FFHQ_TEMPLATE_512, align_face, face_mask, features_image, tower_input
 from kino_backend.stages.base import StageError
 
 from pulid_fixtures import square_face, unet_inputs, unet_out
@@ -65,6 +65,12 @@ def test_face_alignment_mask_and_features(pulid_face_model):
     assert np.array_equal(feats[..., 0], feats[..., 2])  # grayscale
     rgb = aligned[eyes[1], eyes[0]].astype(np.float64) / 255
     assert feats[eyes[1], eyes[0], 0] == pytest.approx(rgb @ [0.299, 0.587, 0.114], abs=1e-6)
+    # the tower's input: bicubic resize, then CLIP mean/std (white background -> (1 - mean) / std)
+    from kino_backend.identity.pulid.eva_vit import IMAGE_MEAN, IMAGE_STD
+    x = tower_input(feats, 32, IMAGE_MEAN, IMAGE_STD)
+    assert tuple(x.shape) == (1, 3, 32, 32)
+    for c in range(3):
+        assert x[0, c, 0, 0].item() == pytest.approx((1 - IMAGE_MEAN[c]) / IMAGE_STD[c], abs=1e-5)
 
 
 def test_embed_shapes_several_photos_and_no_face(pulid_adapter, pulid_face_model, pulid_pipe, pulid_files):

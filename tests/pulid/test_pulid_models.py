@@ -107,7 +107,8 @@ def test_classify_pulid_headers(pulid_files):
     assert classify_pulid(sd15) == {"kind": "pulid", "arch": "sd15", "version": "v1"}
     real = {"id_adapter.latents": (1, 32, 1024), "id_adapter_attn_layers.1.id_to_k.weight": (640, 2048)}
     assert classify_pulid(real) == {"kind": "pulid", "arch": "sdxl", "version": "v1.1"}
-    assert classify_pulid({"pulid_encoder.latents": (1, 32, 1024), "pulid_ca.0.to_q.weight": (3072, 3072)})["arch"] == "flux"
+    flux = {"pulid_encoder.latents": (1, 32, 1024), "pulid_ca.0.to_q.weight": (3072, 3072)}
+    assert classify_pulid(flux)["arch"] == "flux"
     assert classify_pulid({"image_proj.proj.weight": (3072, 512)}) is None
 
 

@@ -1,5 +1,5 @@
 """``python -m kino_backend character_sheet --photos A.png [B.png ...] --model CKPT --controlnet POSE_CN
-[--ip-adapter IPA] [--face-pack PACK] --out SHEET.png [--json]``: a character sheet (``identity.character_sheet``).
+[--ip-adapter IPA] [--face-pack PACK [--faceid FACEID]] --out SHEET.png [--json]``: a character sheet (``identity.character_sheet``).
 
 Writes the PNG grid and ``SHEET.json`` (layout, seeds, face similarity per view); with ``--json`` the
 last stdout line is that record's summary ``{"sheet", "width", "height", "rows", "columns", "cells"}``.
@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--controlnet", required=True, help="OpenPose ControlNet (folder or file)")
     p.add_argument("--ip-adapter", default=None, help="IP-Adapter (folder with models/ or weights file)")
     p.add_argument("--face-pack", default=None, help="insightface pack name or folder (picks the most similar face)")
+    p.add_argument("--faceid", default=None, help="IP-Adapter FaceID weights (plain or Plus; needs --face-pack): "
+                   "every view keeps the actor's face")
+    p.add_argument("--faceid-scale", type=float, default=0.8)
     p.add_argument("--out", required=True, help="the sheet, .png")
     p.add_argument("--views", nargs="+", default=list(DEFAULT_VIEWS), choices=sorted(VIEWS))
     p.add_argument("--cell", type=int, default=512, help="cell size in pixels")
@@ -44,6 +47,7 @@ def main(argv: List[str]) -> int:
     kw = {"prompt": a.prompt} if a.prompt else {}
     s = SheetSettings(photos=a.photos, model=resolve(a.model, md), controlnet=resolve(a.controlnet, md),
                       ip_adapter=resolve(a.ip_adapter, md) if a.ip_adapter else None, face_pack=a.face_pack,
+                      faceid=resolve(a.faceid, md) if a.faceid else None, faceid_scale=a.faceid_scale,
                       models_dir=md, out=a.out, views=a.views, cell=a.cell, columns=a.columns, steps=a.steps,
                       candidates=a.candidates, ip_scale=a.ip_scale, seed=a.seed, device=a.device, **kw)
     rec = make_character_sheet(s)

@@ -4,9 +4,11 @@ profile, full body), usable as the ``reference`` image when stylizing shots.
 Each cell is generated from noise by the checkpoint with the pose ControlNet (the view's OpenPose-style
 skeleton, ``poses.py``), the IP-Adapter with the actor's photo(s) as the reference (embeddings averaged
 over the photos; the face crop of the first photo with a face when a face pack is given), and face
-identity: with a face pack, each view is generated ``candidates`` times (seeds seed, seed+1, ...) and
-the candidate whose face is most similar to the actor's (cosine of ArcFace embeddings) is kept; the
-scores are written to the sheet's JSON sidecar. All cells share the seed, so they differ by pose.
+identity: with a face pack, IP-Adapter FaceID weights (``faceid``, plain or Plus) steer every cell with the
+actor's face embedding (mean over the photos), and each view is generated ``candidates`` times (seeds
+seed, seed+1, ...) keeping the candidate whose face is most similar to the actor's (cosine of ArcFace
+embeddings); the scores are written to the sheet's JSON sidecar. All cells share the seed, so they
+differ by pose.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class SheetSettings:
     out: str  # .png; the layout goes to <out>.json
     ip_adapter: Optional[str] = None
     face_pack: Optional[str] = None
+    faceid: Optional[str] = None  # IP-Adapter FaceID weights (needs face_pack)
+    faceid_scale: float = 0.8
     models_dir: Optional[str] = None
     views: List[str] = field(default_factory=lambda: list(DEFAULT_VIEWS))
     cell: int = 512
@@ -69,31 +73,47 @@ def face_crop(image: np.ndarray, bbox, margin: float = 1.8) -> np.ndarray:
 
 
 def _identity(photos, s: SheetSettings):
-    """(face model or None, actor embedding or None, IP-Adapter reference images)."""
+    """(face model or None, actor embedding or None, IP-Adapter reference images, first aligned face or None)."""
     if not s.face_pack:
-        return None, None, photos
+        return None, None, photos, None
+    from .faceid import aligned_face_crop
     from .faces import load_face_model
     model = load_face_model(s.face_pack, s.models_dir, det_size=640)
-    embs, refs = [], []
+    embs, refs, aligned = [], [], None
     for img in photos:
         face = model.largest_face(img)
         if face is not None and getattr(face, "embedding", None) is not None:
             e = np.asarray(face.embedding, np.float32)
             embs.append(e / max(float(np.linalg.norm(e)), 1e-12))
             refs.append(face_crop(img, face.bbox))
+            aligned = aligned if aligned is not None else aligned_face_crop(img, face)
     if not embs:
         raise ValueError("no face found in any of the photos; use photos where the actor's face is clearly visible.")
     mean = np.mean(embs, axis=0)
-    return model, mean / max(float(np.linalg.norm(mean)), 1e-12), refs
+    return model, mean / max(float(np.linalg.norm(mean)), 1e-12), refs, aligned
 
 
-def _reference_embeds(pipe, refs, device: str):
-    """IP-Adapter embeddings averaged over the reference images (classifier-free guidance layout)."""
+def _adapter_embeds(loaded, refs, actor, aligned, s: SheetSettings) -> list:
+    """``ip_adapter_image_embeds`` per loaded adapter (CFG layout): the IP-Adapter's averaged over the
+    reference images, FaceID's from the actor's mean face embedding (Plus: and the aligned face's CLIP
+    features, set on its projection layer)."""
     import torch
-    n = len(pipe.unet.encoder_hid_proj.image_projection_layers)
+    pipe, slots, device = loaded.pipe, loaded.ip_slots, loaded.description["device"]
+    out = []
     with torch.inference_mode():
-        per = [pipe.prepare_ip_adapter_image_embeds([r] * n, None, device, 1, True) for r in refs]
-    return [torch.stack([p[i] for p in per]).mean(0) for i in range(n)]
+        for i, slot in enumerate(slots):
+            if slot == "reference":
+                per = [pipe.prepare_ip_adapter_image_embeds([r] * len(slots), None, device, 1, True)[i] for r in refs]
+                out.append(torch.stack(per).mean(0))
+                continue
+            face = torch.from_numpy(np.asarray(actor, np.float32)).reshape(1, 1, -1)
+            out.append(torch.cat([torch.zeros_like(face), face]).to(device=device, dtype=pipe.dtype))
+            layer = pipe.unet.encoder_hid_proj.image_projection_layers[i]
+            if hasattr(layer, "clip_embeds"):  # FaceID Plus
+                cond, uncond = pipe.encode_image(aligned, device, 1, True)
+                layer.clip_embeds = torch.cat([uncond[None], cond[None]])
+    pipe.set_ip_adapter_scale([s.ip_scale if slot == "reference" else s.faceid_scale for slot in slots])
+    return out
 
 
 def _generate(pipe, s: SheetSettings, view: str, embeds, seed: int) -> np.ndarray:
@@ -129,6 +149,8 @@ def _best_candidate(pipe, s, view, embeds, face_model, actor):
 def _check(s: SheetSettings) -> None:
     if not s.photos:
         raise ValueError("give at least one photo of the actor")
+    if s.faceid and not s.face_pack:
+        raise ValueError("FaceID needs the actor's face embedding: give a face pack (--face-pack) as well")
     bad = [v for v in s.views if v not in VIEWS]
     if bad or not s.views:
         raise ValueError(f"unknown view(s) {bad or s.views}; use some of {', '.join(VIEWS)}")
@@ -145,16 +167,12 @@ def make_character_sheet(s: SheetSettings) -> dict:
     from ..models.loader import load_img2img_pipeline
     _check(s)
     photos = [_read_rgb(p) for p in s.photos]
-    face_model, actor, refs = _identity(photos, s)
+    face_model, actor, refs, aligned = _identity(photos, s)
     loaded = load_img2img_pipeline(s.model, controlnets=[(s.controlnet, "openpose")], ip_adapter=s.ip_adapter,
-                                   device=s.device, cache={})
+                                   faceid=s.faceid, device=s.device, cache={})
     pipe = loaded.pipe
     pipe.set_progress_bar_config(disable=True)
-    device = loaded.description["device"]
-    embeds = None
-    if loaded.has_ip_adapter:
-        pipe.set_ip_adapter_scale(s.ip_scale)
-        embeds = _reference_embeds(pipe, refs, device)
+    embeds = _adapter_embeds(loaded, refs, actor, aligned, s) if loaded.ip_slots else None
     cols = s.columns or len(s.views)
     rows = -(-len(s.views) // cols)
     sheet = np.full((rows * s.cell, cols * s.cell, 3), 255, np.uint8)

@@ -68,6 +68,8 @@ def _check_encoder_fits(weights: str, encoder: str) -> None:
         need, have = sh["image_proj.proj.weight"][1], cfg.get("projection_dim")
     elif "image_proj.proj_in.weight" in sh:
         need, have = sh["image_proj.proj_in.weight"][1], cfg.get("hidden_size")
+    elif "image_proj.perceiver_resampler.proj_in.weight" in sh:  # FaceID Plus
+        need, have = sh["image_proj.perceiver_resampler.proj_in.weight"][1], cfg.get("hidden_size")
     else:
         return
     if have is not None and need != have:
@@ -83,20 +85,20 @@ def _attach_encoder(pipe, state: dict) -> None:
         pipe.register_modules(feature_extractor=state["ip_processor"])
 
 
-def _check_faceid(faceid: str, arch: str) -> None:
-    """IP-Adapter FaceID weights (no image encoder: the face pack's embedding is the input)."""
-    from .st_header import shapes as read_shapes
+def _check_faceid(faceid: str, arch: str) -> str:
+    """IP-Adapter FaceID weights: return the variant, ``faceid`` (the face pack's embedding only) or
+    ``faceid_plus`` (also CLIP features of the aligned face: needs the image encoder beside the file)."""
     info = classify(faceid)
-    if info["kind"] != "ip_adapter":
+    if info["kind"] != "ip_adapter" or not info.get("variant", "").startswith("faceid"):
         note = f" ({info['note']})" if info.get("note") else ""
-        raise StageError("INVALID_PARAMS", f"faceid={faceid} is a {info['kind']} file, not IP-Adapter FaceID "
-                         f"weights{note}: give ip-adapter-faceid_sd15.safetensors or the SDXL one.")
-    if any("perceiver_resampler" in k for k in read_shapes(faceid)):
-        raise StageError("INVALID_PARAMS", f"{faceid} is FaceID Plus (needs a CLIP image encoder too), which Kino "
-                         "does not support yet: use the plain FaceID file (ip-adapter-faceid_sd15 / _sdxl).")
+        what = "an image IP-Adapter (use it as ip_adapter=)" if info["kind"] == "ip_adapter" else \
+            f"a {info['kind']} file"
+        raise StageError("INVALID_PARAMS", f"faceid={faceid} is {what}, not IP-Adapter FaceID weights{note}: give "
+                         "ip-adapter-faceid_sd15.safetensors, ip-adapter-faceid-plusv2_sd15.safetensors or an SDXL one.")
     if info["arch"] != arch:
         raise StageError("INVALID_PARAMS", f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
                          f"{arch}; pick the {arch} FaceID file.")
+    return info["variant"]
 
 
 def _load_encoder(state: dict, ip_adapter: str, arch: str, device: str, torch_dtype) -> str:
@@ -133,11 +135,16 @@ def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device
         _unload(pipe, state, pipes)
     if not any(want):
         return None
-    if faceid:
-        _check_faceid(faceid, arch)
+    variant = _check_faceid(faceid, arch) if faceid else None
     loads = []
     if ip_adapter:
         loads.append(_load_encoder(state, ip_adapter, arch, device, torch_dtype))
+    if variant == "faceid_plus":
+        if ip_adapter:  # one image encoder per pipeline: the IP-Adapter's must also fit FaceID Plus
+            _check_encoder_fits(faceid, state["ip_files"][1])
+        else:
+            _load_encoder(state, faceid, arch, device, torch_dtype)
+    if ip_adapter or variant == "faceid_plus":
         _attach_encoder(pipe, state)
     if faceid:
         loads.append(faceid)
@@ -146,15 +153,19 @@ def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device
         pipe.load_ip_adapter([os.path.dirname(os.path.abspath(w)) for w in loads], subfolder=[""] * len(loads),
                              weight_name=[os.path.basename(w) for w in loads], image_encoder_folder=None,
                              local_files_only=True)
-        if not ip_adapter and not had_extractor:  # diffusers adds a 224 px CLIP processor FaceID never uses;
-            pipe.register_modules(feature_extractor=None)  # a later plain IP-Adapter must get its encoder's size
+        if not had_extractor:  # diffusers adds a 224 px CLIP processor plain FaceID never uses;
+            pipe.register_modules(feature_extractor=None)  # a later IP-Adapter must get its own encoder's size
         pipe.set_ip_adapter_scale([1.0] * len(loads))
         state["ip"] = want
     slots = (("reference",) if ip_adapter else ()) + (("face",) if faceid else ())
-    out = {"slots": slots}
-    if ip_adapter:
+    out = {"slots": slots, "faceid_variant": variant}
+    if ip_adapter or variant == "faceid_plus":
         _attach_encoder(pipe, state)
         out.update(weights=state["ip_files"][0], image_encoder=state["ip_files"][1])
     if faceid:
         out["faceid"] = faceid
+    if variant == "faceid_plus":  # Plus v2 adds the face embedding's tokens back (its "shortcut")
+        layer = pipe.unet.encoder_hid_proj.image_projection_layers[slots.index("face")]
+        layer.shortcut = "v2" in os.path.basename(faceid).lower()
+        out["faceid_plus_v2"] = layer.shortcut
     return out

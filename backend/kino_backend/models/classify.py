@@ -38,6 +38,15 @@ def _cross_dim(shapes: dict) -> int | None:
     return None
 
 
+def _ip_variant(keys) -> str:
+    """plain, plus (image patch features), faceid (face embedding) or faceid_plus (both)."""
+    if any(k.startswith("image_proj.perceiver_resampler.") for k in keys):
+        return "faceid_plus"
+    if "image_proj.proj.0.weight" in keys:
+        return "faceid"
+    return "plus" if any(k.startswith("image_proj.latents") for k in keys) else "plain"
+
+
 def checkpoint_arch(shapes: dict) -> str | None:
     if any(k.startswith("conditioner.embedders.1.") for k in shapes) or "model.diffusion_model.label_emb.0.0.weight" in shapes:
         return "sdxl"
@@ -67,9 +76,8 @@ def classify_tensors(shapes: dict, path: str) -> dict:
     if any(".lora_down." in k or ".lora_A." in k or k.startswith(("lora_unet_", "lora_te")) for k in keys):
         return _lora_info(shapes, path)
     if any(k.startswith(("image_proj.", "ip_adapter.")) for k in keys):
-        plus = any(k.startswith("image_proj.latents") or k == "image_proj.latents" for k in keys)
         arch = CROSS_DIM_ARCH.get(_cross_dim(shapes)) or _name_arch(path) or "sd15"
-        return {"kind": "ip_adapter", "arch": arch, "format": "single_file", "variant": "plus" if plus else "plain"}
+        return {"kind": "ip_adapter", "arch": arch, "format": "single_file", "variant": _ip_variant(keys)}
     if any(k.startswith(("controlnet_cond_embedding.", "input_hint_block.", "control_model.input_hint_block."))
            for k in keys):
         arch = "sdxl" if any("add_embedding" in k or "label_emb" in k for k in keys) else (
@@ -126,11 +134,13 @@ def classify_folder(path: str) -> dict:
     if os.path.isdir(os.path.join(path, "models")):
         weights += [os.path.join("models", f) for f in sorted(os.listdir(os.path.join(path, "models")))
                     if f.endswith(".safetensors")]
-    if weights:
-        info = classify_tensors(read_shapes(os.path.join(path, weights[0])), weights[0])
-        if info["kind"] == "ip_adapter":
-            return dict(info, weights=os.path.join(path, weights[0]),
-                        image_encoder=find_image_encoder(os.path.join(path, weights[0])), format="folder")
+    infos = [(w, classify_tensors(read_shapes(os.path.join(path, w)), w)) for w in weights]
+    infos = [(w, i) for w, i in infos if i["kind"] == "ip_adapter"]
+    infos.sort(key=lambda wi: wi[1]["variant"].startswith("faceid"))  # a folder means its image IP-Adapter
+    if infos:
+        w, info = infos[0]
+        return dict(info, weights=os.path.join(path, w), image_encoder=find_image_encoder(os.path.join(path, w)),
+                    format="folder")
     packs = [path] + sorted(glob.glob(os.path.join(path, "models", "*")))  # a pack, or a FaceAnalysis root
     if any(os.path.isdir(p) and any(f.endswith(".onnx") for f in os.listdir(p)) for p in packs):
         return {"kind": "face_pack", "arch": None, "format": "insightface"}

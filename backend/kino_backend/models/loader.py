@@ -102,7 +102,9 @@ def load_img2img_pipeline(model_path: str, *, arch: str | None = None, vae: str 
     desc = {"model": files.describe(model_path), "format": entry["format"], "arch": entry["arch"],
             "vae": files.describe(vae), "controlnets": [dict(files.describe(p), type=t) for p, t in controlnets],
             "ip_adapter": {k: files.describe(ip[k]) for k in ("weights", "image_encoder")} if ip_adapter else None,
-            "faceid": files.describe(faceid) if faceid else None,
+            "faceid": dict(files.describe(faceid), variant=ip["faceid_variant"],
+                           **({"image_encoder": files.describe(ip["image_encoder"]), "plus_v2": ip["faceid_plus_v2"]}
+                              if ip["faceid_variant"] == "faceid_plus" else {})) if faceid else None,
             "loras": [dict(files.describe(d["path"]), weight=d["weight"]) for d in lora_desc],
             "scheduler": scheduler, "dtype": dtype_name(torch_dtype), "device": device,
             "memory": {k: v for k, v in entry["plan"].items() if k not in ("free_bytes",)}}

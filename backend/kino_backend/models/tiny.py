@@ -2,7 +2,8 @@
 
 Writes into DIR: ``sd15-tiny/`` (diffusers folder), ``sd15-tiny.safetensors`` (LDM single file, Civitai
 layout), ``sdxl-tiny/`` and ``sdxl-tiny.safetensors``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
-``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/``, ``ip-adapter-faceid-tiny.safetensors`` (SD 1.5) and
+``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/``, ``ip-adapter-faceid-tiny.safetensors`` (SD 1.5),
+``ip-adapter-tiny/models/ip-adapter-faceid-plusv2-tiny.safetensors`` (FaceID Plus v2, beside its image encoder) and
 ``face-tiny/`` (both built with the identity module's helpers).
 """
 from __future__ import annotations
@@ -166,6 +167,10 @@ def make_tiny(out_dir: str) -> dict:
         save_file(ip_adapter_state(sd15.unet, enc.config.projection_dim),
                   os.path.join(ipa, "ip-adapter_sd15.safetensors"), metadata={"format": "pt"})
         out["ip-adapter-tiny"] = os.path.dirname(ipa)
+        from ..identity.faceid import tiny_faceid_plus_state
+        out["ip-adapter-faceid-plusv2-tiny"] = os.path.join(ipa, "ip-adapter-faceid-plusv2-tiny.safetensors")
+        save_file(tiny_faceid_plus_state(sd15.unet, enc.config.hidden_size), out["ip-adapter-faceid-plusv2-tiny"],
+                  metadata={"format": "pt"})
         out["lora-tiny.safetensors"] = os.path.join(out_dir, "lora-tiny.safetensors")
         save_file(kohya_lora_state(sd15), out["lora-tiny.safetensors"], metadata={"ss_network_module": "networks.lora"})
         out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(out_dir, "ip-adapter-faceid-tiny.safetensors")

@@ -75,7 +75,8 @@ class DiffusionRun(StageRun):
             if ref_path:
                 self.engine.set_reference(read_image(ref_path))
             if self.face is not None:
-                self.face.open(self.engine, read_image(face_path) if face_path else None)
+                plus = (self.loaded.description.get("faceid") or {}).get("variant") == "faceid_plus"
+                self.face.open(self.engine, read_image(face_path) if face_path else None, plus=plus)
             if params.get("cross_frame_attention"):
                 from .diffusion_xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)

@@ -149,6 +149,23 @@ class DiffusionEngine:
         """Fix the reference image for the clip (None: no reference)."""
         self.set_slot_embeds("reference", None if image is None else self.encode_reference(image))
 
+    def encode_face_crop(self, crop: np.ndarray):
+        """CLIP patch features of an aligned face crop for FaceID Plus, ``[2 or 1, 1, tokens, channels]``
+        (CFG layout: the features of a black image first)."""
+        import torch
+        with torch.inference_mode():
+            cond, uncond = self.pipe.encode_image(np.ascontiguousarray(crop), self.device, 1, True)
+        cond = cond[None]
+        return torch.cat([uncond[None], cond]) if self.do_cfg else cond
+
+    def _set_face_clip(self, clip, n: int) -> None:
+        """FaceID Plus reads its CLIP features from its projection layer: one copy per frame of the call,
+        in the pipeline's layout (all unconditional rows, then all conditional ones)."""
+        import torch
+        layer = self.pipe.unet.encoder_hid_proj.image_projection_layers[self.ip_slots.index("face")]
+        parts = clip.chunk(2) if self.do_cfg else (clip,)
+        layer.clip_embeds = torch.cat([p.expand(n, *p.shape[1:]) for p in parts])
+
     def set_slot_embeds(self, slot: str, embeds) -> None:
         """Fix ready-made embeddings of adapter ``slot`` for the clip (e.g. FaceID's face embedding)."""
         if embeds is None:
@@ -167,6 +184,8 @@ class DiffusionEngine:
                 raise StageError("INVALID_PARAMS", f"the pipeline's {' and '.join(missing)} adapter has no input: "
                                  "set reference= for an IP-Adapter and face_reference= for FaceID")
             kw["ip_adapter_image_embeds"] = [refs[s] for s in self.ip_slots]
+        if refs.get("face_clip") is not None:
+            self._set_face_clip(refs["face_clip"], n)
         return kw
 
     def to_tensor(self, images: Sequence[np.ndarray], size: tuple[int, int]):
@@ -187,7 +206,8 @@ class DiffusionEngine:
 
         ``control_images``: per ControlNet, one condition image per frame. ``references``: one
         reference image per frame (``reference=frame``), else the clip's reference. ``reference_embeds``:
-        per frame, ``(face embeddings, FaceID scale)`` (FaceID with ``face_reference=frame``).
+        per frame, ``({"face": embeddings[, "face_clip": CLIP features]}, FaceID scale)`` (FaceID with
+        ``face_reference=frame``).
         Returns a list of uint8 frames at the input size, or the latents (``output="latent"``).
         """
         import torch
@@ -201,7 +221,8 @@ class DiffusionEngine:
             return torch.cat(parts) if output == "latent" else [x for part in parts for x in part]
         frame_refs = {}
         if reference_embeds:
-            frame_refs["face"], scale = reference_embeds[0]
+            face, scale = reference_embeds[0]
+            frame_refs.update(face)
             self.set_adapter_scale("face", scale)
         if references:
             frame_refs["reference"] = self.encode_reference(references[0])

@@ -97,7 +97,8 @@ class PulidAttnProcessor(nn.Module):
         def heads(t):
             return t.view(batch, -1, attn.heads, t.shape[-1] // attn.heads).transpose(1, 2)
 
-        query, key, value = heads(query), heads(attn.to_k(encoder_hidden_states)), heads(attn.to_v(encoder_hidden_states))
+        query = heads(query)
+        key, value = heads(attn.to_k(encoder_hidden_states)), heads(attn.to_v(encoder_hidden_states))
         if attn.norm_q is not None:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
@@ -121,7 +122,8 @@ def combine(text, ident, query, id_key, scale: float, mode: str):
     num, den = (text32 * ident32).sum(dim=-2, keepdim=True), (text32 * text32).sum(dim=-2, keepdim=True)
     # a channel whose text attention is zero on every token (e.g. SDXL's all-zero empty negative prompt)
     # has no text direction to project on: 0 there, where the reference would give 0 / 0 = NaN
-    projection = torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den)) * text32
+    safe = torch.where(den > 0, den, torch.ones_like(den))
+    projection = torch.where(den > 0, num / safe, torch.zeros_like(den)) * text32
     if mode == "fidelity":
         weights = (query @ id_key.transpose(-2, -1)).softmax(dim=-1).mean(dim=1)  # [B, N, T]
         weight = weights[:, :, :NUM_ID_TOKENS_FOR_WEIGHT].sum(dim=-1, keepdim=True)

@@ -12,7 +12,11 @@
    roughly the same region, but not hair outside the box, and it does not cut out hands or glasses
    frames the way a parser would.
 3. Grayscale (ITU-R 601 luma) inside the mask, white outside; values in [0, 1].
-4. Bicubic (antialiased) resize to the tower's size and EVA/OpenAI CLIP mean/std normalisation.
+4. Bicubic resize to the tower's size and EVA/OpenAI CLIP mean/std normalisation. No antialiasing:
+   the reference pins torchvision 0.15.2, whose tensor ``resize`` does not antialias by default.
+
+The keypoints and box come from insightface's detector (SCRFD, same five-point order) where the
+reference aligns with facexlib's RetinaFace landmarks and takes the embedding from insightface.
 """
 from __future__ import annotations
 
@@ -76,11 +80,11 @@ def prepare_face(image_rgb: np.ndarray, face) -> np.ndarray:
 
 
 def tower_input(features: np.ndarray, image_size: int, mean, std, *, device="cpu", dtype=None):
-    """[1, 3, S, S] tensor for the EVA tower: bicubic antialiased resize, then mean/std normalisation."""
+    """[1, 3, S, S] tensor for the EVA tower: bicubic resize (no antialias), then mean/std normalisation."""
     import torch
     import torch.nn.functional as F
     x = torch.from_numpy(np.ascontiguousarray(features.transpose(2, 0, 1)))[None]
-    x = F.interpolate(x, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(image_size, image_size), mode="bicubic", align_corners=False, antialias=False)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return ((x - m) / s).to(device=device, dtype=dtype or torch.float32)
