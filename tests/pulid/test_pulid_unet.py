@@ -1,6 +1,5 @@
 """PuLID's processors in a real diffusers SDXL UNet (Kino's tiny random SDXL UNet: a test model) with
 the tiny random PuLID weights; ID tokens from the adapter's own embed (real code) on the tiny face pack."""
-import numpy as np
 import pytest
 import torch
 

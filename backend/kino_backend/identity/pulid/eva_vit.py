@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .eva_shapes import HIDDEN_BLOCKS, EvaConfig, config_from_shapes, is_eva_visual, visual_state  # noqa: F401
+from .eva_shapes import HIDDEN_BLOCKS, EvaConfig, config_from_shapes, visual_state
 
 # EVA / OpenAI CLIP image normalisation (EVA-CLIP's transforms use OpenAI's constants)
 IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -81,8 +81,8 @@ class IDFormer(nn.Module):
         if depth % 5:
             raise ValueError(f"IDFormer depth {depth} is not a multiple of 5")
         self.per_scale = depth // 5
-        self.layers = nn.ModuleList(
-            nn.ModuleList([_PerceiverAttention(self.dim, inner), _feed_forward(self.dim, ff_inner)]) for _ in range(depth))
+        self.layers = nn.ModuleList(nn.ModuleList([_PerceiverAttention(self.dim, inner),
+                                                   _feed_forward(self.dim, ff_inner)]) for _ in range(depth))
         for i in range(5):
             setattr(self, f"mapping_{i}", _mlp(shapes, f"mapping_{i}"))
         self.id_embedding_mapping = _mlp(shapes, "id_embedding_mapping")
