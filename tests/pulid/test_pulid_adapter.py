@@ -79,6 +79,7 @@ def test_embed_shapes_several_photos_and_no_face(pulid_adapter, pulid_face_model
     assert tuple(uncond.shape) == tuple(cond.shape) == (1, 32, 96)
     u2, c2 = pulid_adapter.embed(pulid_face_model, [a, np.full((64, 64, 3), 20, np.uint8), b])  # 1 of 3 has none
     assert tuple(c2.shape) == (1, 32, 96) and (c2 - cond).abs().max().item() > 1e-4 and torch.equal(u2, uncond)
+    assert torch.equal(pulid_adapter.embed_none(), uncond)  # the "no identity" tokens need no face
     with pytest.raises(StageError) as err:
         pulid_adapter.embed(pulid_face_model, [np.full((64, 64, 3), 20, np.uint8)])
     assert err.value.code == "INVALID_PARAMS" and "no face found" in err.value.message

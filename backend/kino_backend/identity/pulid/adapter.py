@@ -213,6 +213,17 @@ class PulidAdapter:
             cond = torch.cat([per_face[0]] + [p[:, :5] for p in per_face[1:]], dim=1)
             return torch.cat([uncond] + [uncond[:, :5]] * (len(found) - 1), dim=1), cond
 
+    def embed_none(self):
+        """The "no identity" tokens [1, T, cross_dim] (what ``embed`` returns as uncond for one photo):
+        the ID encoder on an all-zero face embedding and all-zero hidden states. Needs no face."""
+        import torch
+        cfg = self.tower.cfg
+        with torch.no_grad():
+            zero_cond = torch.zeros(1, self.id_cond_dim, device=self.device, dtype=self.dtype)
+            zero_hidden = [torch.zeros(1, 1 + cfg.grid ** 2, cfg.width, device=self.device, dtype=self.dtype)
+                           for _ in range(5)]
+            return self.id_encoder(zero_cond, zero_hidden)
+
     def set_embedding(self, uncond, cond, scale: float, mode: str = "fidelity", do_cfg: bool = True,
                       num_zero: Optional[int] = None) -> None:
         """Use these ID tokens from now on (scale 0: the UNet's own output). ``num_zero`` defaults to the
