@@ -32,6 +32,11 @@ def test_tiny_tower_loads_with_and_without_prefix(pulid_files, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(hidden, hidden2))
     info = classify_pulid(shapes(str(tmp_path / "bare.safetensors")))
     assert info == {"kind": "eva_clip", "arch": None, "image_size": 32, "width": 32}
+    # the adapter reads only the visual tensors of such a file
+    from kino_backend.identity.pulid.adapter import PulidAdapter
+    ad = PulidAdapter(pulid_files["pulid-tiny.safetensors"], str(tmp_path / "bare.safetensors"))
+    with torch.no_grad():
+        assert torch.equal(ad.tower(x)[0], emb)
 
 
 def test_hidden_states_are_the_inputs_of_blocks_4_8_12_16_20(pulid_files):

@@ -79,6 +79,16 @@ def _read_classified(path: str, what: str, hint: str) -> Optional[dict]:
     return classify_pulid(read_shapes(path))
 
 
+def _load_visual(path: str) -> dict:
+    """Only the visual tower's tensors of an EVA-CLIP file (a full CLIP file also holds the text tower)."""
+    from safetensors import safe_open
+
+    from .eva_shapes import visual_state
+    with safe_open(path, framework="pt") as fh:
+        names = visual_state({k: k for k in fh.keys()})
+        return {short: fh.get_tensor(full) for short, full in names.items()}
+
+
 class PulidAdapter:
     """PuLID (SDXL, v1 / v1.1) identity: ID tokens from face photos, added to the UNet's cross-attention."""
 
@@ -93,7 +103,7 @@ class PulidAdapter:
         if not eva_info or eva_info["kind"] != "eva_clip":
             raise _invalid(f"{encoder} is not an EVA-CLIP vision tower (found "
                            f"{(eva_info or {}).get('kind', 'something else')}). {ENCODER_HINT}")
-        self._build(weights, load_file(weights), encoder, load_file(encoder))
+        self._build(weights, load_file(weights), encoder, _load_visual(encoder))
         self._attached = {}  # id(unet) -> (unet, saved processors, our processors)
         self._tokens = None
 
