@@ -1,7 +1,7 @@
 """Classify a model file or folder from tensor names/shapes (safetensors header) and configs; no weights.
 
 ``classify(path)`` -> dict with ``kind`` (checkpoint, vae, lora, controlnet, ip_adapter, image_encoder,
-taesd, face_pack, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any), ``format``
+taesd, face_pack, pulid, eva_clip, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any), ``format``
 (single_file, diffusers, kohya, ...), plus kind-specific fields (``control_type``, ``image_encoder``,
 ``variant``).
 """
@@ -75,6 +75,11 @@ def classify_tensors(shapes: dict, path: str) -> dict:
         return {"kind": "checkpoint", "arch": checkpoint_arch(shapes), "format": "single_file"}
     if any(".lora_down." in k or ".lora_A." in k or k.startswith(("lora_unet_", "lora_te")) for k in keys):
         return _lora_info(shapes, path)
+    if any(k.startswith(("id_adapter.", "pulid_encoder.", "visual.", "blocks.0.attn.")) for k in keys):
+        from ..identity.pulid.adapter import classify_pulid  # PuLID weights, EVA-CLIP vision towers
+        info = classify_pulid(shapes)
+        if info is not None:
+            return dict(info, format="single_file")
     if any(k.startswith(("image_proj.", "ip_adapter.")) for k in keys):
         arch = CROSS_DIM_ARCH.get(_cross_dim(shapes)) or _name_arch(path) or "sd15"
         return {"kind": "ip_adapter", "arch": arch, "format": "single_file", "variant": _ip_variant(keys)}

@@ -16,7 +16,8 @@ from .classify import classify, classify_folder, classify_tensors, control_type_
 from .st_header import shapes as read_shapes
 from .tokenizer import hf_cache_dir
 
-KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack")
+KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
+         "eva_clip")
 PICKLE_EXT = (".ckpt", ".pt", ".pth", ".bin")
 FOLDER_MARKERS = ("model_index.json", "config.json")
 

@@ -3,7 +3,8 @@
 Writes into DIR: ``sd15-tiny/`` (diffusers folder), ``sd15-tiny.safetensors`` (LDM single file, Civitai
 layout), ``sdxl-tiny/`` and ``sdxl-tiny.safetensors``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
 ``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/``, ``ip-adapter-faceid-tiny.safetensors`` (SD 1.5),
-``ip-adapter-tiny/models/ip-adapter-faceid-plusv2-tiny.safetensors`` (FaceID Plus v2, beside its image encoder) and
+``ip-adapter-tiny/models/ip-adapter-faceid-plusv2-tiny.safetensors`` (FaceID Plus v2, beside its image encoder),
+``pulid-tiny.safetensors`` + ``eva-clip-tiny.safetensors`` (PuLID v1.1 layout for the tiny SDXL) and
 ``face-tiny/`` (both built with the identity module's helpers).
 """
 from __future__ import annotations
@@ -175,6 +176,8 @@ def make_tiny(out_dir: str) -> dict:
         save_file(kohya_lora_state(sd15), out["lora-tiny.safetensors"], metadata={"ss_network_module": "networks.lora"})
         out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(out_dir, "ip-adapter-faceid-tiny.safetensors")
         save_file(_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
+        from ..identity.pulid.tiny import make_tiny_pulid  # pulid-tiny + eva-clip-tiny for the tiny SDXL
+        out.update(make_tiny_pulid(out_dir, sdxl.unet))
         out["taesd-tiny"] = os.path.join(out_dir, "taesd-tiny")
         taesd().save_pretrained(out["taesd-tiny"], safe_serialization=True)
     face = _face_pack(os.path.join(out_dir, "face-tiny"))

@@ -67,6 +67,14 @@ class DiffusionRun(StageRun):
             if not self.face.per_frame:
                 face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
                                          field="face_reference")
+        self.pulid = None
+        if self.paths["pulid"]:
+            from .diffusion_pulid import PulidIdentity
+            self.pulid = PulidIdentity(params, self.paths["pulid"], self.paths["pulid_encoder"], self.models_dir,
+                                       warm_cache(ctx))
+            if not self.pulid.per_frame:
+                face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
+                                         field="face_reference")
         self.annotators = []
         try:
             self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]
@@ -77,6 +85,8 @@ class DiffusionRun(StageRun):
             if self.face is not None:
                 plus = (self.loaded.description.get("faceid") or {}).get("variant") == "faceid_plus"
                 self.face.open(self.engine, read_image(face_path) if face_path else None, plus=plus)
+            if self.pulid is not None:
+                self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
             if params.get("cross_frame_attention"):
                 from .diffusion_xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
@@ -101,6 +111,9 @@ class DiffusionRun(StageRun):
             "vae": resolve_path(p.get("vae"), md, what="VAE", field="vae"),
             "ip_adapter": resolve_path(p.get("ip_adapter"), md, what="IP-Adapter", field="ip_adapter"),
             "faceid": resolve_path(p.get("faceid"), md, what="IP-Adapter FaceID weights", field="faceid"),
+            "pulid": resolve_path(p.get("pulid"), md, what="PuLID weights", field="pulid"),
+            "pulid_encoder": resolve_path(p.get("pulid_encoder"), md, what="EVA-CLIP encoder for PuLID",
+                                          field="pulid_encoder"),
             "taesd": resolve_path(p.get("taesd"), md, what="TAESD", field="taesd"),
             "loras": [(resolve_path(x.path, md, what="LoRA", field="lora"), x.weight) for x in self.loras],
             "controlnets": [(resolve_path(c.path, md, what="ControlNet", field="controlnet"), c.type)
@@ -153,6 +166,7 @@ class DiffusionRun(StageRun):
             "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
             "taesd": self.paths["taesd"], "faceid": self.face.provenance(self.paths["faceid"]) if self.face else None,
+            "pulid": self.pulid.provenance() if self.pulid else None,
             "work_size": [w, h], "device": str(self.engine.device),
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
@@ -255,6 +269,8 @@ class DiffusionRun(StageRun):
         controls = [[ann(src) for src in sources] for ann in self.annotators] or None  # crisp at work size
         refs = [f.image for f in frames] if self.per_frame_reference else None
         face_refs = self.face.for_frames(frames) if self.face is not None else None
+        if self.pulid is not None:
+            self.pulid.before_frames(frames)
         first = frames[0].index
 
         def on_step(step: int, total: int) -> None:
@@ -283,6 +299,8 @@ class DiffusionRun(StageRun):
             self._cross_frame.remove()
             self._cross_frame = None
             self.engine.before_call = None
+        if getattr(self, "pulid", None) is not None:  # after cross-frame attention: it was attached first
+            self.pulid.close()
         self._ready.clear()
 
 
@@ -291,7 +309,7 @@ class DiffusionStage(Stage):
     role = "look"
     label = "Diffusion"
     help = ("Stable Diffusion img2img on your own checkpoint (SD 1.5 or SDXL), with ControlNets, an IP-Adapter "
-            "reference image, the actor's face (IP-Adapter FaceID) and LoRAs")
+            "reference image, the actor's face (IP-Adapter FaceID, or PuLID with SDXL) and LoRAs")
     params = PARAMS
     run_class = DiffusionRun
 

@@ -40,9 +40,17 @@ PARAMS = (
               "(e.g. a character sheet for the look, FaceID for the face)"),
     ParamSpec("face_reference", "str", None, "the actor's face for FaceID: an image file, or 'frame' to use each "
               "source frame (a frame without a face reuses the last face found; before the first, FaceID is off)"),
-    ParamSpec("face_pack", "str", "buffalo_l", "insightface face pack for FaceID: a folder name under "
-              "<models folder>/insightface/models/, or a folder path"),
+    ParamSpec("face_pack", "str", None, "insightface face pack for FaceID / PuLID: a folder name under "
+              "<models folder>/insightface/models/, or a folder path (default: buffalo_l for FaceID, "
+              "antelopev2 for PuLID)"),
     ParamSpec("faceid_scale", "float", 0.8, "how strongly the actor's face steers", min=0.0, max=2.0),
+    ParamSpec("pulid", "path", None, "PuLID weights (pulid_v1.1.safetensors; SDXL checkpoints only): keeps the "
+              "actor's face from face_reference; needs pulid_encoder; instead of faceid / ip_adapter"),
+    ParamSpec("pulid_encoder", "path", None, "EVA02-CLIP-L-14-336 vision tower for PuLID (.safetensors; convert "
+              "the released EVA02_CLIP_L_336_psz14_s6B.pt with scripts/kino models convert)"),
+    ParamSpec("pulid_scale", "float", 0.8, "how strongly PuLID keeps the actor's identity", min=0.0, max=5.0),
+    ParamSpec("pulid_mode", "enum", "fidelity", "fidelity: closest likeness; style: leaves more room for the "
+              "prompt's style", choices=("fidelity", "style")),
     ParamSpec("device", "enum", "auto", "where to run: auto picks CUDA, then Apple MPS, then the CPU",
               choices=DEVICES),
     ParamSpec("taesd", "path", None, "optional TAESD (tiny autoencoder) folder for fast encode/decode"),
@@ -142,10 +150,29 @@ def check_faceid(faceid: Optional[str], face_reference: Optional[str]) -> None:
     if face_reference == "":
         raise ParamError("face_reference", "give the actor's image path or 'frame'")
     if face_reference and not faceid:
-        raise ParamError("face_reference", "a face reference needs IP-Adapter FaceID weights: set faceid=PATH "
-                         "(e.g. ip-adapter-faceid_sd15.safetensors) as well")
+        raise ParamError("face_reference", "a face reference needs IP-Adapter FaceID weights (faceid=PATH, e.g. "
+                         "ip-adapter-faceid_sd15.safetensors) or PuLID (pulid=PATH, SDXL) as well")
     if faceid and not face_reference:
         raise ParamError("face_reference", "FaceID needs the actor's face: set face_reference=IMAGE (a photo of "
+                         "the actor) or face_reference=frame (each source frame)")
+
+
+def check_pulid(params: dict) -> None:
+    if not params.get("pulid"):
+        if params.get("pulid_encoder"):
+            raise ParamError("pulid_encoder", "the EVA-CLIP encoder is for PuLID: set pulid=PATH as well")
+        return
+    if params.get("faceid"):
+        raise ParamError("pulid", "PuLID and FaceID both keep the face: use one of them")
+    if params.get("ip_adapter"):
+        raise ParamError("pulid", "PuLID cannot be combined with an IP-Adapter reference (both take over the "
+                         "UNet's cross-attention): drop ip_adapter/reference, or use faceid= instead of PuLID")
+    if not params.get("pulid_encoder"):
+        raise ParamError("pulid_encoder", "PuLID needs the EVA02-CLIP-L-14-336 vision tower: set pulid_encoder="
+                         "PATH (EVA02_CLIP_L_336_psz14_s6B converted to .safetensors with scripts/kino models "
+                         "convert)")
+    if not params.get("face_reference"):
+        raise ParamError("face_reference", "PuLID needs the actor's face: set face_reference=IMAGE (a photo of "
                          "the actor) or face_reference=frame (each source frame)")
 
 
@@ -153,5 +180,7 @@ def parse_all(params: dict) -> tuple[list[LoraItem], list[ControlItem]]:
     loras = [parse_lora(x) for x in params.get("lora") or []]
     controls = [parse_controlnet(x) for x in params.get("controlnet") or []]
     check_reference(params.get("reference"), params.get("ip_adapter"))
-    check_faceid(params.get("faceid"), params.get("face_reference"))
+    check_pulid(params)
+    if not params.get("pulid"):
+        check_faceid(params.get("faceid"), params.get("face_reference"))
     return loras, controls
