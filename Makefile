@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`. Both create the environments when missing.
-.PHONY: demo test test-fast envs extension clean
+.PHONY: demo test test-fast envs extension gpu-wheels clean
 
 envs:
 	scripts/setup_env.sh all
@@ -15,6 +15,9 @@ test-fast: envs
 
 extension: envs
 	.venv-blender/bin/python scripts/build_extension.py
+
+gpu-wheels:  # what scripts/gpu_checks.sh needs on a lent GPU machine (see docs/DEVELOPING.md)
+	scripts/gpu_checks.sh --fetch-wheels
 
 clean:
 	rm -rf dist build .pytest_cache

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Kino's GPU checks, for a session that is lent a device machine (an H100/H200 with Python 3.12,
+# torch+CUDA, transformers, opencv and peft, but no diffusers and no network).
+#
+#   here, once:        scripts/gpu_checks.sh --fetch-wheels     (diffusers + what it lacks there -> .whl/)
+#   on the device:     run(command="bash scripts/gpu_checks.sh", carry=[".whl"], timeout_s=540)
+#
+# Writes into $OUT (or /tmp/kino-gpu): gpu.txt, bench_diffusion.json (issue 4: ratio >= 2 and
+# fast_fps >= 30 at 512 px), bench_train.json (issue 7: LoRA steps/s and peak memory at SD 1.5 size),
+# and a log per step. Each step has its own time limit so one slow step cannot eat the others.
+set -u
+cd "$(dirname "$0")/.."
+WHEELS=("diffusers==0.42.1" "importlib_metadata==8.7.0")
+
+if [ "${1:-}" = "--fetch-wheels" ]; then
+    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
+    exec python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl "${WHEELS[@]}"
+fi
+
+OUT=${OUT:-/tmp/kino-gpu}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl || { echo "kino: installing the carried wheels failed" >&2; exit 1; }
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD/backend:$PWD" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
+python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
+'diffusers', diffusers.__version__)" | tee -a "$OUT/gpu.txt" || exit 1
+
+step() {  # step NAME LIMIT_S COMMAND...: stdout's last line (the JSON) -> NAME.json, the rest -> NAME.log
+    local name=$1 limit=$2; shift 2
+    echo "== $name (limit ${limit}s)"
+    timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
+    local rc=$?
+    tail -n 1 "$OUT/$name.out" > "$OUT/$name.json"
+    echo "$name rc=$rc: $(cat "$OUT/$name.json")"
+}
+step bench_diffusion 300 python3 -m kino_backend bench diffusion --json
+step bench_train 180 python3 -m kino_backend bench train --json
