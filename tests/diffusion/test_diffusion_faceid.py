@@ -10,22 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kino_backend.stages.base import Frame, ParamError, StageError
+from kino_backend.stages.base import ParamError, StageError
 
-
-def face_image(seed, h=128, w=128, face=True) -> np.ndarray:
-    """Dark frame with a soft gradient; with ``face`` a bright textured 48 px square (the tiny "face")."""
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([40 + xx * 30 // w, 40 + yy * 30 // h, np.full_like(xx, 40)], axis=2).astype(np.uint8)
-    if face:
-        rng = np.random.default_rng(seed)
-        coarse = rng.integers(180, 256, (4, 4, 3))
-        img[40:88, 40:88] = np.repeat(np.repeat(coarse, 12, 0), 12, 1).astype(np.uint8)
-    return img
-
-
-def diff(a, b) -> float:
-    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+from diffusion_support import face_frame as frame, face_image, mean_abs_diff as diff
 
 
 @pytest.fixture
@@ -41,11 +28,6 @@ def face_setup(tiny, make_ctx, tmp_path):
     def ctx():
         return make_ctx(options={"models_dir": models}, width=128, height=128)
     return base, refs, ctx
-
-
-def frame(i, face=True):
-    img = face_image(10 + i, face=face)
-    return Frame(index=i, source=img, image=img)
 
 
 def test_make_tiny_writes_faceid_weights(tiny):

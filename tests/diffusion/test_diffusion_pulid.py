@@ -10,25 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kino_backend.stages.base import Frame, ParamError, StageError
+from kino_backend.stages.base import ParamError, StageError
 
-
-def face_image(seed, h=128, w=128, face=True) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([40 + xx * 30 // w, 40 + yy * 30 // h, np.full_like(xx, 40)], axis=2).astype(np.uint8)
-    if face:
-        rng = np.random.default_rng(seed)
-        img[40:88, 40:88] = np.repeat(np.repeat(rng.integers(180, 256, (4, 4, 3)), 12, 0), 12, 1).astype(np.uint8)
-    return img
-
-
-def diff(a, b) -> float:
-    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
-
-
-def frame(i, face=True):
-    img = face_image(10 + i, face=face)
-    return Frame(index=i, source=img, image=img)
+from diffusion_support import face_frame as frame, face_image, mean_abs_diff as diff
 
 
 @pytest.fixture
