@@ -1,5 +1,6 @@
 """Put stylized frames on the timeline: an sRGB image-sequence strip in a free channel above the
-source, aligned frame for frame, named ``<strip>_<look>``, with the source's spatial transform."""
+source, aligned frame for frame, named ``<strip>_<look>``, with the source's spatial transform. A keyed
+job's frames carry the matte as alpha: that strip blends Alpha Over the strips below it."""
 from __future__ import annotations
 
 import os
@@ -49,6 +50,9 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
     for n in range(2, count + 1):
         strip.elements.append(os.path.basename(frame_path(folder, n)))
     strip.colorspace_settings.name = "sRGB"
+    if os.path.isdir(os.path.join(folder, "matte")):  # a keyed job: RGBA frames over the strips below
+        strip.alpha_mode = 'STRAIGHT'
+        strip.blend_type = 'ALPHA_OVER'
     strip.select = False  # keep the user's selection: a re-run stylizes the source, not the result
     _copy_look(source, strip)
     return strip

@@ -151,6 +151,8 @@ class KINO_OT_stylize(bpy.types.Operator):
                 if stab[0]:
                     opts["stabilize"] = stabilization(scene, strip, frame_range, stab[1])
                     flow = add_stage_first(workflow, "stabilize")
+                if scene.kino.key_screen and not self.workflow_json:  # the panel's Green Screen switch
+                    flow = add_stage_first(flow, "key", scene.kino.key_params())
                 if scene.kino.face_score and not self.workflow_json:  # the panel's switch; first, so its
                     flow = add_stage_first(flow, "face_score", {"pack": scene.kino.face_pack})  # finish sees the final frames
                 jobs.append(StripJob(scene, strip, client, BACKEND.hello, flow, opts, frame_range,

@@ -42,6 +42,7 @@ class KINO_PT_main(bpy.types.Panel):
         if kino.synced_look == kino.look_name:
             draw_stages(col, kino)
         draw_stabilize(col, kino)
+        draw_key(col, kino)
         face = col.box()
         face.prop(kino, "face_score")
         if kino.face_score:
@@ -97,6 +98,16 @@ def draw_stabilize(layout, kino):
         box.prop(kino, "track_mode")
         if kino.track_mode == 'REGION':
             box.prop(kino, "track_region")
+
+
+def draw_key(layout, kino):
+    box = layout.box()
+    box.prop(kino, "key_screen")
+    if kino.key_screen:
+        box.prop(kino, "key_auto")
+        if not kino.key_auto:
+            box.prop(kino, "key_color")
+        box.prop(kino, "garbage_matte")
 
 
 def draw_stages(layout, kino):

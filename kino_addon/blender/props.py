@@ -8,8 +8,8 @@ user already set.
 from __future__ import annotations
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
-                       IntVectorProperty, PointerProperty, StringProperty)
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty,
+                       IntProperty, IntVectorProperty, PointerProperty, StringProperty)
 
 from ..core.workflow import compose_workflow, look_stage, preset_workflow, stage_params
 from .backend import BACKEND
@@ -139,11 +139,26 @@ class KinoSceneProps(bpy.types.PropertyGroup):
     track_region: IntVectorProperty(name="Region", size=4, min=0, default=(0, 0, 64, 64),
                                     description="X, Y, width, height in source pixels (origin top-left)")
 
+    key_screen: BoolProperty(name="Green Screen", description="Key the actor off a green or blue screen before "
+                             "the look: the result strip carries the matte as alpha and lays the stylized actor "
+                             "over the strips below it (Alpha Over). Stylize the background strip on its own")
+    key_auto: BoolProperty(name="Find Screen Colour", default=True,
+                           description="Detect the screen colour from the first frames")
+    key_color: FloatVectorProperty(name="Screen Colour", subtype='COLOR_GAMMA', size=3, min=0.0, max=1.0,
+                                   default=(40 / 255, 180 / 255, 60 / 255), description="The screen's colour")
+    garbage_matte: StringProperty(name="Garbage Matte", description="X,Y,W,H in source pixels (origin top-left): "
+                                  "everything outside is background (empty: the whole frame)")
+
     face_score: BoolProperty(name="Face Similarity", description="Score how well the stylized frames keep "
                              "the actor's face (insightface pack from the models folder); shown after the job "
                              "and written to kino.json")
     face_pack: StringProperty(name="Face Pack", default="buffalo_l", description="insightface pack: a folder "
                               "name under <models folder>/insightface/models/, or a folder path")
+
+    def key_params(self) -> dict:
+        """The ``key`` stage's parameters from the Green Screen settings."""
+        color = "auto" if self.key_auto else ",".join(str(round(c * 255)) for c in self.key_color)
+        return {"key_color": color, "garbage_matte": self.garbage_matte.strip()}
 
     def track_region_arg(self) -> str:
         """The --track-region form of the tracking choice ("" for a camera lock)."""

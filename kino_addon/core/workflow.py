@@ -73,16 +73,24 @@ def parse_value(text: str):
 
 def _valid_keys(hello: dict, workflow: dict, main: str) -> list:
     keys = [p["name"] for p in stage_params(hello, main)]
-    for st in workflow["stages"]:
-        if st["name"] != main:
-            keys += [f"{st['name']}.{p['name']}" for p in stage_params(hello, st["name"])]
+    names = [st["name"] for st in workflow["stages"] if st["name"] != main]
+    names += [e["name"] for e in hello.get("stages", []) if e.get("name") not in names and addable(hello, e["name"])]
+    for name in names:
+        keys += [f"{name}.{p['name']}" for p in stage_params(hello, name)]
     return keys
+
+
+def addable(hello: dict, stage: str) -> bool:
+    """A registered prepare/finish stage a ``--param STAGE.KEY=...`` may add to any look (``key``,
+    ``face_score``); ``stabilize`` comes with ``--stabilize`` because it needs the tracking."""
+    return stage != "stabilize" and stage_info(hello, stage).get("role") in ("prepare", "finish")
 
 
 def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
     """``["strength=0.5", "temporal.strength=0.8", "lora=a", "lora=b"]`` -> ``{stage: {key: value}}``.
 
-    A KEY without a dot belongs to the look's stylize stage; list-valued keys append.
+    A KEY without a dot belongs to the look's stylize stage; list-valued keys append. A key of a
+    prepare/finish stage that is not in the workflow (``key.key_color=auto``) adds that stage.
     """
     main = look_stage(hello, workflow)
     out: dict = {}
@@ -93,7 +101,7 @@ def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
             raise WorkflowError(f"--param {item!r}: expected KEY=VALUE")
         stage, _, name = key.rpartition(".") if "." in key else (main, "", key)
         spec = next((p for p in stage_params(hello, stage) if p["name"] == name), None)
-        in_flow = any(st["name"] == stage for st in workflow["stages"])
+        in_flow = any(st["name"] == stage for st in workflow["stages"]) or addable(hello, stage)
         if spec is None or not in_flow:
             valid = _valid_keys(hello, workflow, main)
             raise WorkflowError(f"unknown parameter {key!r} for look {workflow['look']!r}; valid: "
@@ -119,6 +127,10 @@ def compose_workflow(hello: dict, look: str, overrides: dict | None = None, enab
         if temporal and not any(st["name"] == "temporal" for st in workflow["stages"]) \
                 and stage_info(hello, "temporal"):
             workflow["stages"].append({"name": "temporal", "enabled": True, "params": {}})
+    names = {st["name"] for st in workflow["stages"]}
+    for stage in reversed(list(overrides or {})):  # added stages go first, as add_stage_first puts them
+        if stage not in names and addable(hello, stage):
+            workflow["stages"].insert(0, {"name": stage, "enabled": True, "params": {}})
     for st in workflow["stages"]:
         if enabled and st["name"] in enabled:
             st["enabled"] = bool(enabled[st["name"]])

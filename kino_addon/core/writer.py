@@ -17,10 +17,13 @@ from .plan import frame_path
 
 
 def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
-    """``frame_NNNN.png`` (and ``matte/frame_NNNN.png`` when a matte came back)."""
+    """``frame_NNNN.png``; when a matte came back (a keyed job) the frame carries it as its alpha
+    (straight RGBA, ready for Alpha Over) and ``matte/frame_NNNN.png`` holds it alone as well."""
     if matte is not None:
+        alpha = np.asarray(matte, np.uint8).reshape(image.shape[0], image.shape[1], 1)
         os.makedirs(os.path.join(folder, "matte"), exist_ok=True)
-        atomic_write_png(frame_path(os.path.join(folder, "matte"), number), matte)
+        atomic_write_png(frame_path(os.path.join(folder, "matte"), number), alpha)
+        image = np.concatenate([np.asarray(image)[..., :3], alpha], axis=2)
     atomic_write_png(frame_path(folder, number), image)
 
 

@@ -18,7 +18,9 @@ HELLO = {
                {"name": "diffusion", "role": "look", "params": [{"name": "lora", "kind": "list"},
                                                                 {"name": "prompt", "kind": "str"}]},
                {"name": "temporal", "role": "schedule", "params": [{"name": "strength", "kind": "float"}]},
-               {"name": "stabilize", "role": "prepare", "params": []}],
+               {"name": "stabilize", "role": "prepare", "params": [{"name": "border", "kind": "str"}]},
+               {"name": "key", "role": "prepare", "params": [{"name": "key_color", "kind": "str"}]},
+               {"name": "face_score", "role": "finish", "params": [{"name": "pack", "kind": "str"}]}],
 }
 
 
@@ -89,3 +91,22 @@ def test_reproduce_command():
     cmd = reproduce_command("/in/clip.mp4", wf, (1, 4), "/out dir")
     assert cmd == ("scripts/kino stylize /in/clip.mp4 --look toon --temporal on --param edges=0.3 "
                    "--param temporal.strength=0.5 --frames 1:4 --out '/out dir'")
+
+
+def test_params_of_an_addable_stage_add_it_and_the_reproduce_command_round_trips():
+    """``key`` and ``face_score`` (prepare / finish stages) join any look through their parameters, so a
+    keyed or face-scored job's kino.json command recreates it; ``stabilize`` needs --stabilize."""
+    base = compose_workflow(HELLO, "toon", temporal=True)
+    overrides = parse_param_args(HELLO, base, ["key.key_color=40,180,60", "face_score.pack=antelopev2", "edges=0.2"])
+    wf = compose_workflow(HELLO, "toon", overrides, temporal=True)
+    assert [s["name"] for s in wf["stages"]] == ["key", "face_score", "toon", "temporal"]
+    assert wf["stages"][0]["params"] == {"key_color": "40,180,60"}
+    cmd = reproduce_command("/in/clip.mp4", wf, None, "/out")
+    items = cmd.split("--param ")[1:]
+    again = compose_workflow(HELLO, "toon", parse_param_args(HELLO, base, [i.split(" --")[0].strip() for i in items]),
+                             temporal=True)
+    assert again == wf
+    with pytest.raises(WorkflowError) as err:
+        parse_param_args(HELLO, base, ["stabilize.border=black"])
+    assert "key.key_color" in str(err.value) and "valid:" in str(err.value)
+    assert "stabilize.border" not in str(err.value).split("valid:")[1]
