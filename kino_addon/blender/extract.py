@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 
 from ..core.bmp import BMPError, read_bmp
-from ..core.png import check_png
+from ..core.png import png_is_whole
 from ..core.session import SourceError
 
 SUPPORTED = ("MOVIE", "IMAGE")
@@ -79,7 +79,8 @@ def source_identity(strip) -> dict:
 def _decodable(path: str) -> bool:
     """Cheap check that an image file is whole (PNG: chunk CRCs and data; others: not empty)."""
     if path.lower().endswith(".png"):
-        return check_png(path)
+        with open(path, "rb") as fh:
+            return png_is_whole(fh.read())
     return os.path.getsize(path) > 0
 
 

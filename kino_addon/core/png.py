@@ -104,6 +104,28 @@ def check_png(path: str, width: int | None = None, height: int | None = None) ->
     return (width is None or w == width) and (height is None or h == height)
 
 
+_ANY_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # every PNG colour type (3 = palette indices)
+
+
+def png_is_whole(data: bytes) -> bool:
+    """True for a complete PNG of any bit depth, colour type or interlacing (what Blender reads, e.g.
+    16-bit or palette sources): signature, chunk CRCs, IEND, and image data that inflates to the size
+    the header promises (non-interlaced) or at all (interlaced)."""
+    try:
+        chunks = _read_chunks(data)
+        if chunks[0][0] != b"IHDR":
+            return False
+        w, h, depth, ctype, _comp, _filt, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+        raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    except (PNGError, zlib.error, struct.error):
+        return False
+    if ctype not in _ANY_CHANNELS or w < 1 or h < 1:
+        return False
+    if interlace:
+        return len(raw) > 0
+    return len(raw) == h * (1 + (w * _ANY_CHANNELS[ctype] * depth + 7) // 8)
+
+
 def _unfilter_row(ftype: int, row: np.ndarray, prev: np.ndarray, bpp: int) -> np.ndarray:
     if ftype == 0:
         return row

@@ -54,3 +54,29 @@ def test_bmp_matches_opencv(tmp_path, width):
     cv2.imwrite(path, img[:, :, ::-1])
     with open(path, "rb") as fh:
         assert np.array_equal(decode_bmp(fh.read()), img)
+
+
+def test_source_pngs_of_any_depth_and_colour_type_are_whole_and_torn_ones_are_not():
+    """Sources may be 16-bit, palette or gray+alpha PNGs (Blender reads them all): ``png_is_whole`` accepts
+    them (made by OpenCV and Pillow, not by Kino's encoder) and rejects a torn or corrupted file."""
+    import io
+
+    import cv2
+    from PIL import Image
+
+    from kino_addon.core.png import png_is_whole
+    rng = np.random.default_rng(3)
+    rgb = (rng.random((17, 33, 3)) * 255).astype(np.uint8)
+    files = {"16-bit": cv2.imencode(".png", rgb.astype(np.uint16) * 257)[1].tobytes(),
+             "8-bit": cv2.imencode(".png", rgb)[1].tobytes()}
+    for mode in ("P", "LA", "L", "1"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).convert(mode).save(buf, format="PNG")
+        files[mode] = buf.getvalue()
+    for name, data in files.items():
+        assert png_is_whole(data), name
+        assert not png_is_whole(data[: len(data) // 2]), name  # torn mid-file
+        broken = bytearray(data)
+        broken[len(data) // 2] ^= 0xFF
+        assert not png_is_whole(bytes(broken)), name  # a flipped byte fails a CRC
+    assert not png_is_whole(b"GIF89a not a png")
