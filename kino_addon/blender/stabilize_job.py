@@ -93,9 +93,13 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
     """Matrices for clip frames ``first..last`` (inclusive, 1-based), one per frame."""
     region = parse_region(track_region)
     mode = "camera" if region is None else ("face" if region == "face" else "region")
+    width, height = int(clip.size[0]), int(clip.size[1])
+    if last == first:  # one frame: nothing moves and there is nothing to track
+        return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], "width": width, "height": height, "mode": mode,
+                "tracks_used": 0, "tracks_total": 0, "tracks_source": "none (one frame)", "smoothing": None,
+                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": []}
     if region == "face":
         region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first, min(first + 4, last))
-    width, height = int(clip.size[0]), int(clip.size[1])
     try:
         tracks, source = _tracks_for(clip, first, last, region, use_artist_tracks)
         points = solve.tracks_to_points(tracks, first, last - first + 1, width, height)

@@ -189,3 +189,12 @@ def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
     clip = bpy.data.movieclips[0]
     assert clip.tracking.stabilization.use_2d_stabilization and len(clip.tracking.stabilization.tracks) >= 5
     assert comp.render.resolution_x == W and comp.render.resolution_y == H
+
+
+def test_one_frame_needs_no_tracking_and_is_left_as_it_is(shaken, scene):
+    """A one-frame range (a still, or --frames N:N) has no motion: identity, no tracks, any lock mode."""
+    folder, _cam, _people = shaken
+    for region in (None, "10,10,40,40"):
+        res = job.stabilization_for_path(folder, 3, 3, region)
+        assert res["matrices"] == [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]] and res["tracks_total"] == 0
+        json.dumps(res)
