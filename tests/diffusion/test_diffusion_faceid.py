@@ -195,3 +195,25 @@ def test_faceid_plus_v2_uses_the_face_crop_and_its_embedding(open_stage, tiny, f
                             "reference": str(refs[2])}, ctx())
     out = per_frame.stylize(frame(2))
     assert out.shape == f.image.shape and diff(out, plain) > 0.5
+
+
+def test_faceid_steers_an_sdxl_checkpoint_through_the_stage(open_stage, tiny, face_setup, tmp_path):
+    """FaceID on SDXL: the same stage path with the tiny SDXL single file and random FaceID weights made
+    for its UNet (test models; the architecture is read from the file name, as for real SDXL files)."""
+    from safetensors.torch import save_file
+
+    from kino_backend.identity.faceid import tiny_faceid_state
+    from kino_backend.models.tiny import sdxl_pipeline
+    base, refs, ctx = face_setup
+    path = tmp_path / "ip-adapter-faceid_sdxl-tiny.safetensors"
+    save_file(tiny_faceid_state(sdxl_pipeline().unet), str(path))
+    xl = {**base, "model": tiny["sdxl-tiny.safetensors"], "faceid": str(path)}
+    f = frame(1)
+    plain = open_stage({"model": tiny["sdxl-tiny.safetensors"], "strength": 0.7}, ctx()).stylize(f)
+    run = open_stage({**xl, "face_reference": str(refs[1])}, ctx())
+    a = run.stylize(f)
+    b = open_stage({**xl, "face_reference": str(refs[2])}, ctx()).stylize(f)
+    assert run.ctx.provenance["diffusion"]["arch"] == "sdxl"
+    assert diff(a, plain) > 0.5 and diff(a, b) > 0.2
+    with pytest.raises(StageError, match="for sdxl"):  # an SDXL FaceID file on an SD 1.5 checkpoint
+        open_stage({**xl, "model": tiny["sd15-tiny.safetensors"], "face_reference": str(refs[1])}, ctx())
