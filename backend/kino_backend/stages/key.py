@@ -42,6 +42,8 @@ class KeyRun(StageRun):
         self.key_rgb = None if p["key_color"] == "auto" else parse_key_color(p["key_color"])
         self.rect = None
         self.mask = None
+        from ..keying.temporal import MatteSmoother
+        self.smoother = MatteSmoother(p["matte_smoothing"])
 
     def _setup(self, first: List[Frame]) -> None:
         images = [f.image for f in first]
@@ -72,8 +74,9 @@ class KeyRun(StageRun):
                              f"{frame.image.shape[0]}, the job's first frame was {self.mask.shape[1]}x"
                              f"{self.mask.shape[0]}; key one clip size per job", frame=frame.index, stage="key")
         res = pull_key(frame.image, self.key_rgb, self.key_params, garbage=self.mask)
+        matte = self.smoother(frame.image, res.matte)
         meta = dict(frame.meta, key_color=list(self.key_rgb))
-        return frame.replace(image=res.foreground, matte=res.matte, meta=meta)
+        return frame.replace(image=res.foreground, matte=matte, meta=meta)
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         it = iter(frames)
@@ -91,6 +94,7 @@ class KeyRun(StageRun):
         for f in it:
             self.ctx.check_cancelled()
             yield self._key(f)
+        self.ctx.provenance.setdefault("key", {})["matte_cuts"] = list(self.smoother.cuts)
 
 
 class KeyStage(Stage):
@@ -109,6 +113,8 @@ class KeyStage(Stage):
         ParamSpec("despill", "float", 1.0, "spill suppression strength (0 = off)", 0.0, 1.0),
         ParamSpec("refine_radius", "int", 0, "guided-filter edge refinement radius in px (0 = off)", 0, 16),
         ParamSpec("remove_bars", "bool", True, "key out black letterbox bars at the frame edges"),
+        ParamSpec("matte_smoothing", "float", 0.5, "steadies chattering edges from frame to frame along the "
+                  "motion (0 = each frame on its own; never blends across cuts or occlusions)", 0.0, 0.9),
     )
     run_class = KeyRun
 
