@@ -87,3 +87,18 @@ def test_hf_cache_ip_adapter_repo_layout(tiny_dir, tmp_path, monkeypatch):
     ipa = found["hf:h94/IP-Adapter/models/ip-adapter_sd15.safetensors"]
     assert ipa["kind"] == "ip_adapter" and ipa["image_encoder"] == str(snap / "models" / "image_encoder")
     assert not any(n.endswith(".bin") for n in found)
+
+
+def test_identity_files_are_listed_by_kind_and_variant(tiny_dir):
+    """What the panel's menus read: FaceID (plain / Plus) apart from image IP-Adapters, PuLID weights
+    and EVA-CLIP towers as their own kinds (test models from make_tiny)."""
+    found = {e["name"]: e for e in scan(str(tiny_dir), hf_cache=False)}
+    assert found["ip-adapter-faceid-tiny.safetensors"]["variant"] == "faceid"
+    assert found["ip-adapter-tiny/models/ip-adapter-faceid-plusv2-tiny.safetensors"]["variant"] == "faceid_plus"
+    assert found["ip-adapter-tiny/models/ip-adapter_sd15.safetensors"]["variant"] == "plain"
+    from kino_backend.models.classify import classify
+    folder = classify(str(tiny_dir / "ip-adapter-tiny"))  # an h94-style folder means its image IP-Adapter,
+    assert folder["variant"] == "plain" and folder["weights"].endswith("ip-adapter_sd15.safetensors")  # not FaceID
+    assert found["pulid-tiny.safetensors"]["kind"] == "pulid" and found["pulid-tiny.safetensors"]["arch"] == "sdxl"
+    assert found["eva-clip-tiny.safetensors"]["kind"] == "eva_clip"
+    json.dumps(list(found.values()))  # goes over the wire as models.list
