@@ -37,11 +37,13 @@ class PulidIdentity:
         self._uncond = None
         self.frames_without_face: list[int] = []
 
-    def _adapter(self, device, dtype):
+    def _adapter(self, device):
+        """The EVA tower and ID encoder run in float32 (once per clip or frame, as the reference does);
+        the attention processors take the UNet's dtype and the tokens are cast to it."""
         from ..identity.pulid.adapter import PulidAdapter
-        key = f"pulid:{self.weights}+{self.encoder}@{device}/{str(dtype).replace('torch.', '')}"
+        key = f"pulid:{self.weights}+{self.encoder}@{device}/float32"
         if key not in self.cache:
-            self.cache[key] = PulidAdapter(self.weights, self.encoder, device=device, dtype=dtype)
+            self.cache[key] = PulidAdapter(self.weights, self.encoder, device=device)
         return self.cache[key]
 
     def open(self, engine, reference_image: Optional[np.ndarray], arch: str) -> None:
@@ -51,7 +53,7 @@ class PulidIdentity:
                              "SDXL checkpoint, or use faceid= (IP-Adapter FaceID) with SD 1.5.", stage="diffusion")
         self.engine = engine
         self.model = load_face_model(self.pack_dir, det_size=640, cache=self.cache)
-        self.adapter = self._adapter(engine.device, engine.pipe.dtype)
+        self.adapter = self._adapter(engine.device)
         self.adapter.attach(engine.pipe.unet)
         self._unet = engine.pipe.unet
         if not self.per_frame:
