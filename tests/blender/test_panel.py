@@ -240,3 +240,20 @@ def test_face_similarity_switch_scores_the_result_and_the_panel_shows_it(scene, 
     assert ident["frames_scored"] == 2 and abs(ident["mean"] - 1.0) < 1e-4  # `none`: the face is kept exactly
     labels = [e[1] for e in draw(kino) if e[0] == "label"]
     assert any(t.startswith("Face similarity: 1.000") for t in labels), labels
+
+
+def test_face_and_reference_images_get_a_file_browser_and_take_frame(scene, kino, backend):
+    """The diffusion look's ``reference`` and ``face_reference`` are image parameters: a file field in the
+    panel (relative //paths made absolute), where typing ``frame`` still means "each source frame"."""
+    scene.kino.look = "diffusion"
+    items = {(p.stage, p.name): p for p in scene.kino.params}
+    face, ref = items[("diffusion", "face_reference")], items[("diffusion", "reference")]
+    assert face.kind == ref.kind == "image" and face.value_prop() == "path_value"
+    log = draw(kino)
+    assert ("prop", "KinoParam", "path_value", "Face Reference") in log
+    face.path_value = "frame"
+    ref.path_value = "//actor.png"
+    assert face.value() == "frame" and ref.value() == bpy.path.abspath("//actor.png") and ref.value().startswith("/")
+    flow = blender_ext.addon_submodule("kino_addon.blender.props").workflow_from_scene(scene.kino, backend.hello)
+    params = next(s for s in flow["stages"] if s["name"] == "diffusion")["params"]
+    assert params["face_reference"] == "frame" and params["reference"].endswith("actor.png")

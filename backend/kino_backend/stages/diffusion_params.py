@@ -32,13 +32,13 @@ PARAMS = (
               + ", ".join(CONTROL_TYPES) + " (canny, scale 1.0, start 0, end 1 by default)", item_kind="str"),
     ParamSpec("ip_adapter", "path", None, "IP-Adapter folder (h94/IP-Adapter layout with models/image_encoder) "
               "or weight file"),
-    ParamSpec("reference", "str", None, "reference image for the IP-Adapter: an image file, or 'frame' to use "
+    ParamSpec("reference", "image", None, "reference image for the IP-Adapter: an image file, or 'frame' to use "
               "each source frame itself"),
     ParamSpec("ip_scale", "float", 0.6, "how strongly the reference image steers", min=0.0, max=2.0),
     ParamSpec("faceid", "path", None, "IP-Adapter FaceID weights file (e.g. ip-adapter-faceid_sd15.safetensors "
               "or the SDXL one): keeps the actor's face from face_reference; combines with ip_adapter + reference "
               "(e.g. a character sheet for the look, FaceID for the face)"),
-    ParamSpec("face_reference", "str", None, "the actor's face for FaceID: an image file, or 'frame' to use each "
+    ParamSpec("face_reference", "image", None, "the actor's face for FaceID: an image file, or 'frame' to use each "
               "source frame (a frame without a face reuses the last face found; before the first, FaceID is off)"),
     ParamSpec("face_pack", "str", None, "insightface face pack for FaceID / PuLID: a folder name under "
               "<models folder>/insightface/models/, or a folder path (default: buffalo_l for FaceID, "
