@@ -79,15 +79,25 @@ def test_face_reference_frame_follows_the_face(open_stage, setup):
     assert diff(both[0], both[1]) > 0.5
 
 
-def test_parameters_and_files_are_checked(open_stage, setup, tiny, tmp_path):
+def test_parameters_and_files_are_checked(open_stage, setup, tiny, tmp_path, make_ctx):
     plain, base, refs, ctx = setup
     ref = {"face_reference": str(refs[1])}
     with pytest.raises(ParamError, match="one of them"):
         open_stage({**base, **ref, "faceid": "ip-adapter-faceid-tiny.safetensors"}, ctx())
     with pytest.raises(ParamError, match="IP-Adapter"):
         open_stage({**base, **ref, "ip_adapter": tiny["ip-adapter-tiny"], "reference": "frame"}, ctx())
-    with pytest.raises(ParamError, match="EVA02"):
-        open_stage({**base, **ref, "pulid_encoder": None}, ctx())
+    # without pulid_encoder the EVA tower is found next to the weights (make_tiny's eva-clip-tiny) ...
+    found = open_stage({**base, **ref, "pulid_encoder": None}, ctx())
+    assert found.ctx.provenance["diffusion"]["pulid"]["encoder"].endswith("eva-clip-tiny.safetensors")
+    found.close()
+    # ... and its absence is a clear error naming where Kino looked
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "pulid-tiny.safetensors").write_bytes(open(tiny["pulid-tiny.safetensors"], "rb").read())
+    with pytest.raises(StageError, match="EVA02") as err:
+        open_stage({**base, **ref, "pulid": str(lonely / "pulid-tiny.safetensors"), "pulid_encoder": None},
+                   make_ctx(options={}, width=128, height=128))
+    assert err.value.code == "MODEL_MISSING" and str(lonely) in err.value.message
     with pytest.raises(ParamError, match="face_reference"):
         open_stage(base, ctx())
     with pytest.raises(StageError, match="SDXL") as err:

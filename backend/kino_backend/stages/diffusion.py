@@ -69,9 +69,9 @@ class DiffusionRun(StageRun):
                                          field="face_reference")
         self.pulid = None
         if self.paths["pulid"]:
-            from .diffusion_pulid import PulidIdentity
-            self.pulid = PulidIdentity(params, self.paths["pulid"], self.paths["pulid_encoder"], self.models_dir,
-                                       warm_cache(ctx))
+            from .diffusion_pulid import PulidIdentity, find_encoder
+            encoder = self.paths["pulid_encoder"] or find_encoder(self.paths["pulid"], self.models_dir)
+            self.pulid = PulidIdentity(params, self.paths["pulid"], encoder, self.models_dir, warm_cache(ctx))
             if not self.pulid.per_frame:
                 face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
                                          field="face_reference")

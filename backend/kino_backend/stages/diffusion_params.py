@@ -45,9 +45,10 @@ PARAMS = (
               "antelopev2 for PuLID)"),
     ParamSpec("faceid_scale", "float", 0.8, "how strongly the actor's face steers", min=0.0, max=2.0),
     ParamSpec("pulid", "path", None, "PuLID weights (pulid_v1.1.safetensors; SDXL checkpoints only): keeps the "
-              "actor's face from face_reference; needs pulid_encoder; instead of faceid / ip_adapter"),
+              "actor's face from face_reference; needs the EVA-CLIP encoder (pulid_encoder); instead of faceid / ip_adapter"),
     ParamSpec("pulid_encoder", "path", None, "EVA02-CLIP-L-14-336 vision tower for PuLID (.safetensors; convert "
-              "the released EVA02_CLIP_L_336_psz14_s6B.pt with scripts/kino models convert)"),
+              "the released EVA02_CLIP_L_336_psz14_s6B.pt with scripts/kino models convert); default: the one "
+              "found next to the PuLID weights or in the models folder"),
     ParamSpec("pulid_scale", "float", 0.8, "how strongly PuLID keeps the actor's identity", min=0.0, max=5.0),
     ParamSpec("pulid_mode", "enum", "fidelity", "fidelity: closest likeness; style: leaves more room for the "
               "prompt's style", choices=("fidelity", "style")),
@@ -167,10 +168,6 @@ def check_pulid(params: dict) -> None:
     if params.get("ip_adapter"):
         raise ParamError("pulid", "PuLID cannot be combined with an IP-Adapter reference (both take over the "
                          "UNet's cross-attention): drop ip_adapter/reference, or use faceid= instead of PuLID")
-    if not params.get("pulid_encoder"):
-        raise ParamError("pulid_encoder", "PuLID needs the EVA02-CLIP-L-14-336 vision tower: set pulid_encoder="
-                         "PATH (EVA02_CLIP_L_336_psz14_s6B converted to .safetensors with scripts/kino models "
-                         "convert)")
     if not params.get("face_reference"):
         raise ParamError("face_reference", "PuLID needs the actor's face: set face_reference=IMAGE (a photo of "
                          "the actor) or face_reference=frame (each source frame)")

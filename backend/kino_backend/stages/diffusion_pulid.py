@@ -20,6 +20,30 @@ from .base import StageError
 DEFAULT_PACK = "antelopev2"  # PuLID was trained on antelopev2's glintr100 embeddings
 
 
+def find_encoder(weights: str, models_dir: Optional[str]) -> str:
+    """The EVA-CLIP tower for ``weights`` when pulid_encoder is not given: a ``*eva*.safetensors`` file
+    classified as an EVA-CLIP visual tower, next to the weights or in the models folder (and its
+    ``pulid/`` and ``clip/`` subfolders); StageError(MODEL_MISSING) naming where it looked."""
+    import glob
+    import os
+
+    from ..identity.pulid.adapter import ENCODER_HINT
+    from ..models.classify import classify
+    folders = [os.path.dirname(os.path.abspath(weights))]
+    if models_dir:
+        folders += [models_dir, os.path.join(models_dir, "pulid"), os.path.join(models_dir, "clip")]
+    seen = []
+    for folder in dict.fromkeys(folders):
+        for path in sorted(glob.glob(os.path.join(folder, "*.safetensors"))):
+            if "eva" in os.path.basename(path).lower() and path not in seen:
+                seen.append(path)
+                if classify(path)["kind"] == "eva_clip":
+                    return path
+    raise StageError("MODEL_MISSING", f"PuLID needs the EVA02-CLIP-L-14-336 vision tower and none was found in "
+                     f"{', '.join(dict.fromkeys(folders))}: set pulid_encoder=PATH. {ENCODER_HINT}",
+                     stage="diffusion")
+
+
 class PulidIdentity:
     """The PuLID side of one clip: load (or take warm) the adapter, attach it, set the ID tokens."""
 
