@@ -126,6 +126,22 @@ def bench_real(args, work: str) -> dict:
     return out
 
 
+def _temporal(args) -> dict:
+    """Matte edge flicker with and without temporal smoothing on consecutive real frames."""
+    path = os.path.join(args.footage, ACTOR_CLIP)
+    if args.temporal_frames <= 0 or not os.path.isfile(path):
+        return {}
+    from .keying_temporal import bench_temporal
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while len(frames) < args.temporal_frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(np.ascontiguousarray(bgr[..., ::-1]))
+    return bench_temporal(frames, detect_key_color(frames[:5])) if len(frames) > 1 else {}
+
+
 def _args(argv: List[str]):
     p = argparse.ArgumentParser(prog="python -m kino_backend bench keying")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -135,6 +151,8 @@ def _args(argv: List[str]):
     p.add_argument("--footage", default=FOOTAGE)
     p.add_argument("--blender-python", default=os.path.join(REPO, ".venv-blender", "bin", "python"))
     p.add_argument("--skip-blender", action="store_true", help="score Kino only")
+    p.add_argument("--temporal-frames", type=int, default=30,
+                   help="consecutive frames of the real clip for the matte-flicker part (0: skip it)")
     return p.parse_args(argv)
 
 
@@ -160,6 +178,11 @@ def main(argv: List[str]) -> int:
         even = bench_synthetic(args, work, uneven=False)
         real = bench_real(args, work)
     result = {"synthetic": syn, "synthetic_even_screen": even, "real": real, "targets": targets(syn, real)}
+    temporal = _temporal(args)
+    if temporal:
+        result["temporal"] = temporal
+        result["targets"]["matte_flicker_ratio<=0.85"] = bool(temporal["ratio"] is not None
+                                                              and temporal["ratio"] <= 0.85)
     result["all_targets_met"] = all(result["targets"].values())
     if args.json:
         print(json.dumps(result))

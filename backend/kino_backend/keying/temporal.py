@@ -7,8 +7,9 @@ forward-backward check fails (occlusions, motion boundaries), where the warped p
 look like this plate, and on a hard cut (nothing is carried over). Moving edges follow the flow, so
 the filter does not lag; static ones average over about ``(1 + s) / (1 - s)`` frames.
 
-Measured (``tests/keying/test_keying_temporal.py``; real clip numbers from the greenscreen_actor clip,
-30 frames at 512 px): edge flicker 0.0134 -> 0.0096 at strength 0.5 for ~75 ms per frame more.
+Measured by ``python -m kino_backend bench keying --json`` (its ``temporal`` part: 30 consecutive
+frames of the greenscreen_actor clip at 512 px): edge flicker 0.0134 -> 0.0096 (ratio 0.72) at
+strength 0.5, keying 240 -> 387 ms CPU per frame (the two DIS flows).
 """
 from __future__ import annotations
 
