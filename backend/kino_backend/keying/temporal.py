@@ -24,19 +24,21 @@ PHOTO_LEVELS = 10.0  # plate difference (8-bit levels) at which the warped histo
 class MatteSmoother:
     """Feed the plates (uint8 RGB) and raw mattes (float [0, 1]) in order; get steadier mattes back."""
 
-    def __init__(self, strength: float, flow=None):
+    def __init__(self, strength: float, flows=None):
+        """``flows``: anything with ``flow(a, b)`` (e.g. a ``flow.FlowCache``); by default a small private
+        DIS cache."""
         self.strength = float(strength)
-        self.flow = flow
+        self.flows = flows
         self._plate: Optional[np.ndarray] = None
         self._matte: Optional[np.ndarray] = None
         self.cuts: list[int] = []
         self._count = 0
 
-    def _flow(self):
-        if self.flow is None:
-            from ..flow.dis import DISFlow
-            self.flow = DISFlow()
-        return self.flow
+    def _flows(self):
+        if self.flows is None:
+            from ..flow import DISFlow, FlowCache
+            self.flows = FlowCache(DISFlow(), max_bytes=128 * 2**20)
+        return self.flows
 
     def __call__(self, plate: np.ndarray, matte: np.ndarray) -> np.ndarray:
         self._count += 1
@@ -48,12 +50,12 @@ class MatteSmoother:
 
     def _blend(self, plate: np.ndarray, matte: np.ndarray) -> np.ndarray:
         from ..stages.temporal_warp import cut_score, reliability, warp
-        flow = self._flow()
-        back = flow.calc(plate, self._plate)  # t -> t-1
+        flows = self._flows()
+        back = flows.flow(plate, self._plate)  # t -> t-1
         if cut_score(self._plate, plate, back) > CUT_SCORE:
             self.cuts.append(self._count)
             return matte
-        rel = reliability(back, flow.calc(self._plate, plate))
+        rel = reliability(back, flows.flow(self._plate, plate))
         diff = np.abs(warp(self._plate, back) - plate.astype(np.float32)).mean(axis=2)
         weight = self.strength * rel * np.exp(-(diff / PHOTO_LEVELS) ** 2)
         history = warp(self._matte, back)

@@ -43,6 +43,8 @@ class KeyRun(StageRun):
         self.rect = None
         self.mask = None
         from ..keying.temporal import MatteSmoother
+        # flows of the plates, not shared with the temporal stage: it follows the keyed frames (their
+        # screen filled in), and the plates' sharp silhouettes give the matte's edges better flow
         self.smoother = MatteSmoother(p["matte_smoothing"])
 
     def _setup(self, first: List[Frame]) -> None:
