@@ -77,3 +77,20 @@ def test_real_clip_edges_chatter_less(footage):
     res = bench_temporal(frames, detect_key_color(frames[:5]))
     assert res["frames"] == 12 and res["edge_flicker_per_frame_key"] > 0
     assert res["ratio"] < 0.85, res
+
+
+def test_the_actor_colour_is_unmixed_with_the_adjusted_matte(synthetic):
+    """``pull_key(adjust=...)`` (what the smoother plugs into): alpha and colour stay consistent, so the
+    keyed colour over the clean screen with the adjusted alpha gives back the plate (despill off)."""
+    from kino_backend.keying.colorspace import srgb_to_linear
+    params = KeyParams(despill=0.0)
+    raw = pull_key(synthetic.plate, synthetic.key_rgb, params)
+    res = pull_key(synthetic.plate, synthetic.key_rgb, params, adjust=lambda m: m * 0.9)
+    assert np.allclose(res.matte, raw.matte * 0.9)
+    a = res.matte[..., None]
+    rebuilt = a * srgb_to_linear(res.foreground) + (1 - a) * res.screen
+    zone = (res.matte > 0.55) & (res.matte < 0.85)  # fully un-mixed, away from clipping
+    assert zone.sum() > 50
+    err = np.abs(rebuilt - srgb_to_linear(synthetic.plate))[zone].mean()
+    stale = np.abs(a * srgb_to_linear(raw.foreground) + (1 - a) * raw.screen - srgb_to_linear(synthetic.plate))[zone]
+    assert err < 0.01 and err < 0.5 * stale.mean(), (err, stale.mean())

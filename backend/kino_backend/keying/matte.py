@@ -20,7 +20,7 @@ the solid interior nearby, then the screen channel is limited), so edges carry n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -118,10 +118,13 @@ def _unmix(lin: np.ndarray, screen: np.ndarray, fg: np.ndarray, matte: np.ndarra
 
 
 def pull_key(image: np.ndarray, key_rgb: Sequence[int], params: KeyParams = KeyParams(),
-             garbage: Optional[np.ndarray] = None) -> KeyResult:
+             garbage: Optional[np.ndarray] = None,
+             adjust: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> KeyResult:
     """Key one 8-bit sRGB frame (H, W, 3) against the sRGB key colour ``key_rgb``.
 
     ``garbage`` (float (H, W), optional): 1 where the actor may be, 0 = always background.
+    ``adjust`` (optional): takes the matte and returns the one to use (e.g. temporally smoothed); the
+    actor's colour is then un-mixed with that matte, so colour and alpha stay consistent.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"pull_key needs an 8-bit RGB frame (H, W, 3), got {image.dtype} {image.shape}")
@@ -144,6 +147,10 @@ def pull_key(image: np.ndarray, key_rgb: Sequence[int], params: KeyParams = KeyP
         matte = _refine(image, matte, params.refine_radius)
     if garbage is not None:
         matte = matte * garbage.astype(np.float32)
+    if adjust is not None:
+        matte = np.clip(adjust(matte), 0.0, 1.0).astype(np.float32)
+        if garbage is not None:
+            matte = matte * garbage.astype(np.float32)
     colour = _unmix(lin, screen, fg, matte)
     if params.despill > 0:
         colour = despill(restore_edge_colour(colour, lin, matte, key_lin), key_lin, params.despill, matte)

@@ -75,10 +75,10 @@ class KeyRun(StageRun):
             raise StageError("INVALID_PARAMS", f"frame {frame.index} is {frame.image.shape[1]}x"
                              f"{frame.image.shape[0]}, the job's first frame was {self.mask.shape[1]}x"
                              f"{self.mask.shape[0]}; key one clip size per job", frame=frame.index, stage="key")
-        res = pull_key(frame.image, self.key_rgb, self.key_params, garbage=self.mask)
-        matte = self.smoother(frame.image, res.matte)
+        res = pull_key(frame.image, self.key_rgb, self.key_params, garbage=self.mask,
+                       adjust=lambda matte: self.smoother(frame.image, matte))  # colour un-mixed with it
         meta = dict(frame.meta, key_color=list(self.key_rgb))
-        return frame.replace(image=res.foreground, matte=matte, meta=meta)
+        return frame.replace(image=res.foreground, matte=res.matte, meta=meta)
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         it = iter(frames)
