@@ -5,7 +5,8 @@
 #   here, once:        scripts/gpu_checks.sh --fetch-wheels     (diffusers + what it lacks there -> .whl/)
 #   on the device:     run(command="bash scripts/gpu_checks.sh", carry=[".whl"], timeout_s=540)
 #
-# Writes into $OUT (or /tmp/kino-gpu): gpu.txt, bench_diffusion.json (issue 4: ratio >= 2 and
+# Writes into $OUT (or /tmp/kino-gpu): gpu.txt, cuda_smoke.json (tiny models through the loader and engine
+# in fp16/bf16 with ControlNet, LoRA, IP-Adapter, FaceID and PuLID: finite, adapters act), bench_diffusion.json (issue 4: ratio >= 2 and
 # fast_fps >= 30 at 512 px), bench_train.json (issue 7: LoRA steps/s and peak memory at SD 1.5 size),
 # and a log per step. Each step has its own time limit so one slow step cannot eat the others.
 set -u
@@ -39,5 +40,6 @@ step() {  # step NAME LIMIT_S COMMAND...: stdout's last line (the JSON) -> NAME.
     tail -n 1 "$OUT/$name.out" > "$OUT/$name.json"
     echo "$name rc=$rc: $(cat "$OUT/$name.json")"
 }
+step cuda_smoke 90 python3 scripts/gpu_smoke.py
 step bench_diffusion 300 python3 -m kino_backend bench diffusion --json
 step bench_train 180 python3 -m kino_backend bench train --json
