@@ -42,3 +42,13 @@ def face_frame(i, face=True):
     from kino_backend.stages.base import Frame
     img = face_image(10 + i, face=face)
     return Frame(index=i, source=img, image=img)
+
+
+def write_face_refs(folder) -> dict:
+    """Two reference photos of different tiny "faces", ``{1: path, 2: path}`` (PNG, written with cv2)."""
+    import cv2
+    refs = {}
+    for seed in (1, 2):
+        refs[seed] = folder / f"actor{seed}.png"
+        cv2.imwrite(str(refs[seed]), face_image(seed)[:, :, ::-1])
+    return refs

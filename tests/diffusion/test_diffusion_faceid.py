@@ -12,16 +12,13 @@ import pytest
 
 from kino_backend.stages.base import ParamError, StageError
 
-from diffusion_support import face_frame as frame, face_image, mean_abs_diff as diff
+from diffusion_support import face_frame as frame, face_image, mean_abs_diff as diff, write_face_refs
 
 
 @pytest.fixture
 def face_setup(tiny, make_ctx, tmp_path):
     models = os.path.dirname(tiny["sd15-tiny"])
-    refs = {}
-    for seed in (1, 2):
-        refs[seed] = tmp_path / f"actor{seed}.png"
-        cv2.imwrite(str(refs[seed]), face_image(seed)[:, :, ::-1])
+    refs = write_face_refs(tmp_path)
     base = {"model": tiny["sd15-tiny.safetensors"], "faceid": "ip-adapter-faceid-tiny.safetensors",
             "face_pack": "face-tiny", "faceid_scale": 1.0, "strength": 0.7}
 

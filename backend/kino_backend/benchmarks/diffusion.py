@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Callable, List
 
@@ -218,15 +217,13 @@ def device_name(device: str) -> str:
 def main(argv: List[str]) -> int:
     a = parse_args(argv)
     import torch
-    if a.tiny:
-        device = "cpu"
-        torch.set_num_threads(a.threads or 1)
-    elif torch.cuda.is_available():
-        device = "cuda"
-    else:
-        print("kino bench diffusion: no CUDA GPU here; the full-size benchmark needs one. "
-              "Run with --tiny for the CPU version on tiny models.", file=sys.stderr)
+
+    from . import pick_device
+    device = pick_device(a.tiny, "diffusion", "the full-size benchmark", "tiny models")
+    if device is None:
         return 2
+    if a.tiny:
+        torch.set_num_threads(a.threads or 1)
     result = measure(a, device)
     if not a.json:
         for key in ("baseline_fps", "kino_fps", "ratio", "fast_fps", "peak_mem_mb", "device"):

@@ -126,14 +126,9 @@ def measure(a, device: str) -> dict:
 
 def main(argv: List[str]) -> int:
     a = parse_args(argv)
-    import torch
-    if a.tiny:
-        device = "cpu"
-    elif torch.cuda.is_available():
-        device = "cuda"
-    else:
-        print("kino bench train: no CUDA GPU here; the SD 1.5-size training benchmark needs one. "
-              "Run with --tiny for the CPU version on a tiny UNet.", file=sys.stderr)
+    from . import pick_device
+    device = pick_device(a.tiny, "train", "the SD 1.5-size training benchmark", "a tiny UNet")
+    if device is None:
         return 2
     a.steps = a.steps or (5 if a.tiny else 30)
     a.warmup = a.warmup if a.warmup is not None else (2 if a.tiny else 5)

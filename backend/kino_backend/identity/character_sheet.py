@@ -98,20 +98,20 @@ def _adapter_embeds(loaded, refs, actor, aligned, s: SheetSettings) -> list:
     reference images, FaceID's from the actor's mean face embedding (Plus: and the aligned face's CLIP
     features, set on its projection layer)."""
     import torch
+    from diffusers.models.embeddings import ImageProjection
+
+    from ..stages.diffusion_engine import image_embeds
+    from .faceid import face_input
     pipe, slots, device = loaded.pipe, loaded.ip_slots, loaded.description["device"]
     out = []
-    with torch.inference_mode():
-        for i, slot in enumerate(slots):
-            if slot == "reference":
-                per = [pipe.prepare_ip_adapter_image_embeds([r] * len(slots), None, device, 1, True)[i] for r in refs]
-                out.append(torch.stack(per).mean(0))
-                continue
-            face = torch.from_numpy(np.asarray(actor, np.float32)).reshape(1, 1, -1)
-            out.append(torch.cat([torch.zeros_like(face), face]).to(device=device, dtype=pipe.dtype))
-            layer = pipe.unet.encoder_hid_proj.image_projection_layers[i]
-            if hasattr(layer, "clip_embeds"):  # FaceID Plus
-                cond, uncond = pipe.encode_image(aligned, device, 1, True)
-                layer.clip_embeds = torch.cat([uncond[None], cond[None]])
+    for layer, slot in zip(pipe.unet.encoder_hid_proj.image_projection_layers, slots):
+        if slot == "reference":
+            hidden = not isinstance(layer, ImageProjection)
+            out.append(torch.stack([image_embeds(pipe, r, device, hidden=hidden) for r in refs]).mean(0))
+            continue
+        out.append(face_input(actor, device=device, dtype=pipe.dtype))
+        if hasattr(layer, "clip_embeds"):  # FaceID Plus
+            layer.clip_embeds = image_embeds(pipe, aligned, device, hidden=True)
     pipe.set_ip_adapter_scale([s.ip_scale if slot == "reference" else s.faceid_scale for slot in slots])
     return out
 

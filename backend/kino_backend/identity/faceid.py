@@ -29,13 +29,19 @@ def face_embedding(model, images: Sequence[np.ndarray]) -> np.ndarray:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-def faceid_embeds(model, images: Sequence[np.ndarray], *, do_cfg: bool = True, device="cpu", dtype=None) -> list:
-    """``ip_adapter_image_embeds`` for one FaceID adapter from the actor's photo(s)."""
+def face_input(embedding: np.ndarray, *, do_cfg: bool = True, device="cpu", dtype=None):
+    """FaceID's input for one unit face embedding: ``[2, 1, D]`` with the zero embedding first under
+    classifier-free guidance, ``[1, 1, D]`` without."""
     import torch
-    emb = torch.from_numpy(face_embedding(model, images)).reshape(1, 1, -1)
+    emb = torch.from_numpy(np.ascontiguousarray(embedding, dtype=np.float32)).reshape(1, 1, -1)
     if do_cfg:
         emb = torch.cat([torch.zeros_like(emb), emb])
-    return [emb.to(device=device, dtype=dtype or torch.float32)]
+    return emb.to(device=device, dtype=dtype or torch.float32)
+
+
+def faceid_embeds(model, images: Sequence[np.ndarray], *, do_cfg: bool = True, device="cpu", dtype=None) -> list:
+    """``ip_adapter_image_embeds`` for one FaceID adapter from the actor's photo(s)."""
+    return [face_input(face_embedding(model, images), do_cfg=do_cfg, device=device, dtype=dtype)]
 
 
 def load_faceid(pipe, path: str, scale: float = 1.0) -> None:

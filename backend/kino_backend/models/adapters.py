@@ -159,8 +159,7 @@ def sync_ip_adapter(pipe, state: dict, ip_adapter: str | None, arch: str, device
         state["ip"] = want
     slots = (("reference",) if ip_adapter else ()) + (("face",) if faceid else ())
     out = {"slots": slots, "faceid_variant": variant}
-    if ip_adapter or variant == "faceid_plus":
-        _attach_encoder(pipe, state)
+    if ip_adapter or variant == "faceid_plus":  # (its encoder was attached above)
         out.update(weights=state["ip_files"][0], image_encoder=state["ip_files"][1])
     if faceid:
         out["faceid"] = faceid

@@ -14,8 +14,7 @@ from __future__ import annotations
 import os
 
 from ..stages.base import StageError
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
+from .files import PICKLE_EXT
 WRAPPERS = ("state_dict", "module", "model", "params_ema")
 
 
@@ -77,8 +76,8 @@ def convert(src: str, dst: str | None = None, *, overwrite: bool = False) -> dic
     from safetensors.torch import save_file
     if not os.path.isfile(src):
         raise StageError("MODEL_MISSING", f"no such file: {src}")
-    if not src.lower().endswith(PICKLE_SUFFIXES):
-        raise StageError("INVALID_PARAMS", f"{src} is not a pickle weights file ({', '.join(PICKLE_SUFFIXES)}); "
+    if not src.lower().endswith(PICKLE_EXT):
+        raise StageError("INVALID_PARAMS", f"{src} is not a pickle weights file ({', '.join(PICKLE_EXT)}); "
                          "a .safetensors file needs no conversion.")
     dst = dst or default_output(src)
     if os.path.exists(dst) and not overwrite:

@@ -6,6 +6,7 @@ import os
 from .st_header import header_sha256, read_header
 
 WEIGHT_EXT = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")
+PICKLE_EXT = (".ckpt", ".pt", ".pth", ".bin")  # never loaded while stylizing; ``models convert`` reads them
 
 
 def weight_files(path: str) -> list:

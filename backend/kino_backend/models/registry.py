@@ -18,7 +18,6 @@ from .tokenizer import hf_cache_dir
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
          "eva_clip")
-PICKLE_EXT = (".ckpt", ".pt", ".pth", ".bin")
 FOLDER_MARKERS = ("model_index.json", "config.json")
 
 
@@ -32,7 +31,7 @@ def _entry(path: str, info: dict, root: str, source: str) -> dict:
 
 
 def _classify_file(path: str) -> dict:
-    if path.lower().endswith(PICKLE_EXT):
+    if path.lower().endswith(files.PICKLE_EXT):
         return {"kind": "unknown", "arch": None, "format": "pickle",
                 "note": "pickle files are not loaded (unsafe); convert it: scripts/kino models convert FILE"}
     try:
@@ -62,7 +61,7 @@ def scan_dir(root: str, source: str = "models_dir", max_depth: int = 6) -> list:
                 dirs[:] = []
                 continue
         for n in sorted(names):
-            if n.lower().endswith((".safetensors",) + PICKLE_EXT) and not n.startswith("."):
+            if n.lower().endswith((".safetensors",) + files.PICKLE_EXT) and not n.startswith("."):
                 out.append(_entry(os.path.join(here, n), _classify_file(os.path.join(here, n)), root, source))
     return out
 

@@ -60,21 +60,17 @@ class DiffusionRun(StageRun):
         ref_path = face_path = None
         if self.reference and not self.per_frame_reference:  # check files before the slow model load
             ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
-        self.face = None
+        self.face = self.pulid = None
         if self.paths["faceid"]:
             from .diffusion_faceid import FaceIdentity
             self.face = FaceIdentity(params, self.models_dir, warm_cache(ctx))
-            if not self.face.per_frame:
-                face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
-                                         field="face_reference")
-        self.pulid = None
         if self.paths["pulid"]:
             from .diffusion_pulid import PulidIdentity, find_encoder
             encoder = self.paths["pulid_encoder"] or find_encoder(self.paths["pulid"], self.models_dir)
             self.pulid = PulidIdentity(params, self.paths["pulid"], encoder, self.models_dir, warm_cache(ctx))
-            if not self.pulid.per_frame:
-                face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
-                                         field="face_reference")
+        if (self.face or self.pulid) and params["face_reference"] != "frame":
+            face_path = resolve_path(params["face_reference"], self.models_dir, what="face reference image",
+                                     field="face_reference")
         self.annotators = []
         try:
             self.annotators = [make_annotator(c.type, models_dir=self.models_dir, video=True) for c in self.controls]

@@ -5,7 +5,7 @@ Shared by the ``diffusion`` stage and ``bench diffusion``; needs torch and diffu
 lazily), never cv2 or PIL: frames stay ``torch`` tensors on the device from upload to download.
 
 What it does once per clip: encode the prompt (``encode_prompt``), encode a fixed reference image
-(``prepare_ip_adapter_image_embeds``), pick the scheduler, optionally swap in a TAESD decoder.
+(``image_embeds``), pick the scheduler, optionally swap in a TAESD decoder.
 Per frame: upload, resize to the work size, run the pipeline with ``prompt_embeds`` /
 ``ip_adapter_image_embeds`` and one generator per frame seeded with the clip seed (the same noise
 on every frame: noise that stays with the image), resize back, download as uint8.
@@ -39,6 +39,16 @@ def _view(pipe, swaps: dict):
         return type(pipe).from_pipe(pipe, dtype=pipe.dtype, **swaps)
     finally:
         dlogging.set_verbosity(level)
+
+
+def image_embeds(pipe, image: np.ndarray, device, *, hidden: bool, do_cfg: bool = True):
+    """One image through the pipeline's CLIP image encoder, in the layout ``ip_adapter_image_embeds``
+    takes (``[2 or 1, 1, ...]``, diffusers' unconditional input first under CFG): the image embedding, or
+    with ``hidden`` the penultimate hidden states (IP-Adapter Plus, FaceID Plus)."""
+    import torch
+    with torch.inference_mode():
+        cond, uncond = pipe.encode_image(np.ascontiguousarray(image), device, 1, hidden)
+    return torch.cat([uncond[None], cond[None]]) if do_cfg else cond[None]
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -136,14 +146,12 @@ class DiffusionEngine:
 
     def encode_reference(self, image: np.ndarray):
         """IP-Adapter embeddings of one uint8 RGB reference image (in the pipeline's CFG layout)."""
-        import torch
+        from diffusers.models.embeddings import ImageProjection
         if "reference" not in self.ip_slots or getattr(self.pipe, "image_encoder", None) is None:
             raise StageError("INVALID_PARAMS", "a reference image needs an IP-Adapter: set the ip_adapter parameter")
-        n = len(self.ip_slots)  # diffusers encodes one image per adapter; only the reference one is kept
-        with torch.inference_mode():
-            embeds = self.pipe.prepare_ip_adapter_image_embeds([np.ascontiguousarray(image)] * n, None, self.device,
-                                                               1, self.do_cfg)
-        return embeds[self.ip_slots.index("reference")]
+        layer = self.pipe.unet.encoder_hid_proj.image_projection_layers[self.ip_slots.index("reference")]
+        return image_embeds(self.pipe, image, self.device, hidden=not isinstance(layer, ImageProjection),
+                            do_cfg=self.do_cfg)
 
     def set_reference(self, image: Optional[np.ndarray]) -> None:
         """Fix the reference image for the clip (None: no reference)."""
@@ -152,11 +160,7 @@ class DiffusionEngine:
     def encode_face_crop(self, crop: np.ndarray):
         """CLIP patch features of an aligned face crop for FaceID Plus, ``[2 or 1, 1, tokens, channels]``
         (CFG layout: the features of a black image first)."""
-        import torch
-        with torch.inference_mode():
-            cond, uncond = self.pipe.encode_image(np.ascontiguousarray(crop), self.device, 1, True)
-        cond = cond[None]
-        return torch.cat([uncond[None], cond]) if self.do_cfg else cond
+        return image_embeds(self.pipe, crop, self.device, hidden=True, do_cfg=self.do_cfg)
 
     def _set_face_clip(self, clip, n: int) -> None:
         """FaceID Plus reads its CLIP features from its projection layer: one copy per frame of the call,

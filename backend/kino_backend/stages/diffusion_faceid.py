@@ -29,6 +29,7 @@ class FaceIdentity:
         self.engine = None
         self.plus = False
         self._last: Optional[dict] = None
+        self._off: Optional[dict] = None  # the inputs of "no face yet" (computed once)
         self.frames_without_face: list[int] = []
 
     def open(self, engine, reference_image: Optional[np.ndarray], plus: bool = False) -> None:
@@ -51,19 +52,15 @@ class FaceIdentity:
         if face is None or getattr(face, "embedding", None) is None:
             return None
         emb = np.asarray(face.embedding, dtype=np.float32).ravel()
-        out = {"face": self._tensor(emb / max(float(np.linalg.norm(emb)), 1e-12))}
+        out = {"face": self._input(emb / max(float(np.linalg.norm(emb)), 1e-12))}
         if self.plus:
             from ..identity.faceid import aligned_face_crop
             out["face_clip"] = self.engine.encode_face_crop(aligned_face_crop(image, face))
         return out
 
-    def _tensor(self, emb: np.ndarray):
-        """FaceID's input for one unit face embedding (zero embedding first under CFG)."""
-        import torch
-        t = torch.from_numpy(np.ascontiguousarray(emb, dtype=np.float32)).reshape(1, 1, -1)
-        if self.engine.do_cfg:
-            t = torch.cat([torch.zeros_like(t), t])
-        return t.to(device=self.engine.device, dtype=self.engine.pipe.dtype)
+    def _input(self, emb: np.ndarray):
+        from ..identity.faceid import face_input
+        return face_input(emb, do_cfg=self.engine.do_cfg, device=self.engine.device, dtype=self.engine.pipe.dtype)
 
     def for_frames(self, frames) -> Optional[list]:
         """Per frame ``(inputs, scale)`` with ``face_reference=frame``; None with a fixed reference."""
@@ -79,10 +76,11 @@ class FaceIdentity:
         self.frames_without_face.append(int(frame.index))
         if self._last is not None:
             return self._last, self.scale
-        off = {"face": self._tensor(np.zeros(512, np.float32))}  # before the first face: FaceID off
-        if self.plus:
-            off["face_clip"] = self.engine.encode_face_crop(np.zeros((224, 224, 3), np.uint8))
-        return off, 0.0
+        if self._off is None:  # before the first face: FaceID off (scale 0), inputs of the right shape
+            self._off = {"face": self._input(np.zeros(512, np.float32))}
+            if self.plus:
+                self._off["face_clip"] = self.engine.encode_face_crop(np.zeros((224, 224, 3), np.uint8))
+        return self._off, 0.0
 
     def provenance(self, weights: str) -> dict:
         return {"weights": weights, "plus": self.plus, "pack": self.pack_dir,

@@ -92,12 +92,6 @@ class PulidIdentity:
             self.adapter.set_embedding(uncond if self.engine.do_cfg else None, cond, self.scale, self.mode,
                                        do_cfg=self.engine.do_cfg)
 
-    def _tokens(self, image: np.ndarray):
-        """(uncond, cond) for the largest face in ``image``, or None when it shows no face."""
-        if self.model.largest_face(image) is None:
-            return None
-        return self.adapter.embed(self.model, [image])
-
     def before_frames(self, frames) -> None:
         """With ``face_reference=frame``: one row of ID tokens per frame of the next model call."""
         import torch
@@ -105,7 +99,7 @@ class PulidIdentity:
             return
         rows = []
         for f in frames:
-            tokens = self._tokens(f.image)
+            tokens = self.adapter.embed_faces(self.model, [f.image])  # None: no face in this frame
             if tokens is not None:
                 self._uncond, self._last = tokens
             else:

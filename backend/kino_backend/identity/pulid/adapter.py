@@ -31,7 +31,6 @@ import numpy as np
 
 from ...stages.base import StageError
 
-PICKLE_EXTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 ATTN_KEY = re.compile(r"^id_adapter_attn_layers\.(\d+)\.(id_to_k|id_to_v)\.weight$")
 CROSS_DIM_ARCH = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
 DEFAULT_NUM_ZERO = {"v1.1": {"fidelity": 20, "style": 20, "plain": 20}, "v1": {"fidelity": 8, "style": 16, "plain": 0}}
@@ -70,10 +69,11 @@ def _invalid(message: str) -> StageError:
 
 def _read_classified(path: str, what: str, hint: str) -> Optional[dict]:
     """``classify_pulid`` of a safetensors file's header, or a StageError that says how to fix the path."""
+    from ...models.files import PICKLE_EXT
     from ...models.st_header import shapes as read_shapes
     if not path or not os.path.isfile(path):
         raise StageError("MODEL_MISSING", f"{what} not found: {path}. {hint}")
-    if path.lower().endswith(PICKLE_EXTS):
+    if path.lower().endswith(PICKLE_EXT):
         raise _invalid(f"{path} is a pickle file; Kino loads .safetensors only. Convert it with "
                        f"`scripts/kino models convert {path}` and use the .safetensors file it writes.")
     return classify_pulid(read_shapes(path))
@@ -106,6 +106,7 @@ class PulidAdapter:
         self._build(weights, load_file(weights), encoder, _load_visual(encoder))
         self._attached = {}  # id(unet) -> (unet, saved processors, our processors)
         self._tokens = None
+        self._none = None  # the "no identity" tokens, once computed
 
     @staticmethod
     def _check_weights(path: str, info: Optional[dict]) -> None:
@@ -202,37 +203,45 @@ class PulidAdapter:
 
     def embed(self, face_model, images: list) -> tuple:
         """(uncond, cond) ID tokens [1, T, cross_dim] from the largest face of each RGB uint8 image."""
+        tokens = self.embed_faces(face_model, images)
+        if tokens is None:
+            raise _invalid("no face found in the reference image(s); use a photo where the actor's face is "
+                           "clearly visible, frontal and not too small.")
+        return tokens
+
+    def embed_faces(self, face_model, images: list) -> Optional[tuple]:
+        """``embed``, or None when no image shows a face (one detection per image: a per-frame path)."""
         import torch
         with torch.no_grad():
             found = [f for f in (self._face_features(face_model, img) for img in images) if f is not None]
             if not found:
-                raise _invalid("no face found in the reference image(s); use a photo where the actor's face is "
-                               "clearly visible, frontal and not too small.")
+                return None
             if found[0][0].shape[-1] != self.id_cond_dim:
                 raise _invalid(f"the face pack's recognizer gives {found[0][0].shape[-1] - self.tower.cfg.embed_dim} "
                                f"numbers per face, these PuLID weights need "
                                f"{self.id_cond_dim - self.tower.cfg.embed_dim}: use the antelopev2 pack (glintr100).")
-            zero_cond = torch.zeros_like(found[0][0])
-            zero_hidden = [torch.zeros_like(h) for h in found[0][1]]
+            uncond = self.embed_none()
             if self.version == "v1.1":
                 cond = self.id_encoder(torch.stack([c for c, _ in found], dim=1),
-                                       [torch.cat([h[i] for _, h in found], dim=1) for i in range(len(zero_hidden))])
-                return self.id_encoder(zero_cond, zero_hidden), cond
+                                       [torch.cat([h[i] for _, h in found], dim=1) for i in range(len(found[0][1]))])
+                return uncond, cond
             per_face = [self.id_encoder(c, h) for c, h in found]  # v1: extra faces add their 5 ID tokens
-            uncond = self.id_encoder(zero_cond, zero_hidden)
             cond = torch.cat([per_face[0]] + [p[:, :5] for p in per_face[1:]], dim=1)
             return torch.cat([uncond] + [uncond[:, :5]] * (len(found) - 1), dim=1), cond
 
     def embed_none(self):
         """The "no identity" tokens [1, T, cross_dim] (what ``embed`` returns as uncond for one photo):
-        the ID encoder on an all-zero face embedding and all-zero hidden states. Needs no face."""
+        the ID encoder on an all-zero face embedding and all-zero hidden states. Needs no face; computed
+        once."""
         import torch
-        cfg = self.tower.cfg
-        with torch.no_grad():
-            zero_cond = torch.zeros(1, self.id_cond_dim, device=self.device, dtype=self.dtype)
-            zero_hidden = [torch.zeros(1, 1 + cfg.grid ** 2, cfg.width, device=self.device, dtype=self.dtype)
-                           for _ in range(5)]
-            return self.id_encoder(zero_cond, zero_hidden)
+        if self._none is None:
+            cfg = self.tower.cfg
+            with torch.no_grad():
+                zero_cond = torch.zeros(1, self.id_cond_dim, device=self.device, dtype=self.dtype)
+                zero_hidden = [torch.zeros(1, 1 + cfg.grid ** 2, cfg.width, device=self.device, dtype=self.dtype)
+                               for _ in range(5)]
+                self._none = self.id_encoder(zero_cond, zero_hidden)
+        return self._none
 
     def set_embedding(self, uncond, cond, scale: float, mode: str = "fidelity", do_cfg: bool = True,
                       num_zero: Optional[int] = None) -> None:
