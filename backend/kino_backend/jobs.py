@@ -25,6 +25,7 @@ from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_
 from . import provenance
 from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
 from .workflow import Pipeline, Workflow
+from kino_addon.protocol import messages as msg_types
 
 log = logging.getLogger("kino.jobs")
 INPUT_WINDOW = 16
@@ -164,7 +165,7 @@ class _Progress:
         for key, value in extra.items():
             if key not in body and isinstance(value, (int, float, str, bool)):
                 body[key] = value
-        self.job.owner.send_event("job.progress", self.job.submit_id, body)
+        self.job.owner.send_event(msg_types.JOB_PROGRESS, self.job.submit_id, body)
 
 
 def frame_event(job: Job, out: Frame) -> tuple:
@@ -272,7 +273,7 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
             for out in stream:
                 ctx.check_cancelled()
                 body, buffers = frame_event(job, out)
-                if not job.owner.send_event("job.frame", job.submit_id, body, buffers):
+                if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()
                 job.frames_done.append(out.index)
@@ -331,5 +332,5 @@ def run_job(job: Job, resources) -> None:
     body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": _fit(record)}
     if error is not None:
         body["error"] = error
-    job.owner.send_event("job.done", job.submit_id, body)
+    job.owner.send_event(msg_types.JOB_DONE, job.submit_id, body)
     log.info("job %s %s: %d/%d frames in %.2f s", job.id, status, len(job.frames_done), job.frames_total, run_s)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .stages import all_stages
 from .stages.base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INTERNAL
 
 log = logging.getLogger("kino.workflow")
 WORKFLOW_VERSION = 1
@@ -214,7 +215,7 @@ class _LookCall:
             raise
         if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != frame.image.shape:
             got = f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
-            raise StageError("INTERNAL", f"look {name!r} returned {got}, expected uint8 {frame.image.shape}",
+            raise StageError(INTERNAL, f"look {name!r} returned {got}, expected uint8 {frame.image.shape}",
                              frame=frame.index, stage=name)
         return out
 

@@ -30,6 +30,7 @@ import numpy as np
 from kino_addon.protocol.client import BackendClient
 from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.launcher import start_backend
+from kino_addon.protocol import messages as msg_types
 
 CODE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -109,9 +110,9 @@ def _time_job(client: BackendClient, payload: np.ndarray, frames: int) -> Option
         event = client.next_event(timeout=120)
         if event is None:
             raise RuntimeError("the none job stalled")
-        if event.type == "job.frame":
+        if event.type == msg_types.JOB_FRAME:
             stamps.append(time.perf_counter())
-        elif event.type == "job.done":
+        elif event.type == msg_types.JOB_DONE:
             if event.body["status"] != "completed":
                 raise RuntimeError(f"the none job ended {event.body['status']}: {event.body.get('error')}")
             break

@@ -17,13 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 
 def face_embedding(model, images: Sequence[np.ndarray]) -> np.ndarray:
     """Unit mean embedding of the largest face in each RGB image; StageError when none shows a face."""
     embs = [e for e in (model.embedding(img) for img in images) if e is not None]
     if not embs:
-        raise StageError("INVALID_PARAMS", "no face found in the reference image(s); use a photo where the "
+        raise StageError(INVALID_PARAMS, "no face found in the reference image(s); use a photo where the "
                          "actor's face is clearly visible, frontal and not too small.")
     mean = np.mean(embs, axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
@@ -47,7 +48,7 @@ def faceid_embeds(model, images: Sequence[np.ndarray], *, do_cfg: bool = True, d
 def load_faceid(pipe, path: str, scale: float = 1.0) -> None:
     """Attach the IP-Adapter FaceID weights file ``path`` (no image encoder) to ``pipe``."""
     if not os.path.isfile(path):
-        raise StageError("MODEL_MISSING", f"IP-Adapter FaceID weights not found: {path}. Put the file (e.g. "
+        raise StageError(MODEL_MISSING, f"IP-Adapter FaceID weights not found: {path}. Put the file (e.g. "
                          "ip-adapter-faceid_sd15.bin) into the models folder; Kino never downloads models.")
     pipe.load_ip_adapter(os.path.dirname(os.path.abspath(path)), subfolder="", weight_name=os.path.basename(path),
                          image_encoder_folder=None, local_files_only=True)

@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from kino_addon.protocol.errors import WIRE_CODES
+
 PARAM_KINDS = ("int", "float", "bool", "str", "enum", "path", "image", "list")
 ROLES = ("prepare", "look", "schedule", "finish")
 
@@ -45,6 +47,9 @@ class StageError(RuntimeError):
     """
 
     def __init__(self, code: str, message: str, *, frame: Optional[int] = None, stage: Optional[str] = None):
+        if code not in WIRE_CODES:
+            raise ValueError(f"StageError code {code!r} is not a wire error code; use a constant of "
+                             "kino_addon.protocol.errors")
         super().__init__(message)
         self.code = code
         self.message = message

@@ -18,6 +18,7 @@ import numpy as np
 from ..annotators import make_annotator
 from .base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
 from .diffusion_params import PARAMS, parse_all, resolve_path
+from kino_addon.protocol.errors import INTERNAL, MODEL_MISSING, NOT_FOUND
 
 _WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
 INIT_TRUST_STRENGTH_CUT = 0.5  # init_strength 1 halves the denoising strength
@@ -31,7 +32,7 @@ def warm_cache(ctx: JobContext) -> dict:
 def read_image(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise StageError("NOT_FOUND", f"reference image {path!r} could not be read: give an existing PNG/JPEG "
+        raise StageError(NOT_FOUND, f"reference image {path!r} could not be read: give an existing PNG/JPEG "
                          "file, or reference=frame to use each source frame", stage="diffusion")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
@@ -100,7 +101,7 @@ class DiffusionRun(StageRun):
     def _paths(self) -> dict:
         p, md = self.params, self.models_dir
         if not p.get("model"):
-            raise StageError("MODEL_MISSING", "the diffusion look needs a checkpoint: set model=PATH to an SD 1.5 "
+            raise StageError(MODEL_MISSING, "the diffusion look needs a checkpoint: set model=PATH to an SD 1.5 "
                              "or SDXL .safetensors file or diffusers folder", stage="diffusion")
         return {
             "model": resolve_path(p["model"], md, what="checkpoint", field="model"),
@@ -136,7 +137,7 @@ class DiffusionRun(StageRun):
             try:
                 cache[key] = AutoencoderTiny.from_pretrained(path, local_files_only=True).to(pipe.device, pipe.dtype)
             except (OSError, ValueError) as exc:
-                raise StageError("MODEL_MISSING", f"taesd={path!r} is not a TAESD (AutoencoderTiny) diffusers folder "
+                raise StageError(MODEL_MISSING, f"taesd={path!r} is not a TAESD (AutoencoderTiny) diffusers folder "
                                  f"with config.json and weights ({exc}); use madebyollin/taesd (SD 1.5) or "
                                  "madebyollin/taesdxl (SDXL)", stage="diffusion") from exc
         return cache[key]
@@ -258,7 +259,7 @@ class DiffusionRun(StageRun):
         images = [init if init is not None else f.image for f, init in zip(frames, inits)]
         for img, f in zip(images, frames):
             if img.shape != f.image.shape or img.dtype != np.uint8:
-                raise StageError("INTERNAL", f"init image {img.shape} {img.dtype} does not match frame "
+                raise StageError(INTERNAL, f"init image {img.shape} {img.dtype} does not match frame "
                                  f"{f.image.shape} uint8", frame=f.index, stage="diffusion")
         size = self.work_size(*frames[0].image.shape[:2])
         sources = [self._at(f.image, size) for f in frames] if self.annotators else []

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 class FaceIdentity:
@@ -41,7 +42,7 @@ class FaceIdentity:
         if not self.per_frame:
             face = self._inputs(reference_image)
             if face is None:
-                raise StageError("INVALID_PARAMS", "no face found in the face reference image; use a photo where "
+                raise StageError(INVALID_PARAMS, "no face found in the face reference image; use a photo where "
                                  "the actor's face is clearly visible, frontal and not too small.")
             for key, value in face.items():
                 engine.set_slot_embeds(key, value)

@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from .base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 DEFAULT_PACK = "antelopev2"  # PuLID was trained on antelopev2's glintr100 embeddings
 
@@ -39,7 +40,7 @@ def find_encoder(weights: str, models_dir: Optional[str]) -> str:
                 seen.append(path)
                 if classify(path)["kind"] == "eva_clip":
                     return path
-    raise StageError("MODEL_MISSING", f"PuLID needs the EVA02-CLIP-L-14-336 vision tower and none was found in "
+    raise StageError(MODEL_MISSING, f"PuLID needs the EVA02-CLIP-L-14-336 vision tower and none was found in "
                      f"{', '.join(dict.fromkeys(folders))}: set pulid_encoder=PATH. {ENCODER_HINT}",
                      stage="diffusion")
 
@@ -73,7 +74,7 @@ class PulidIdentity:
     def open(self, engine, reference_image: Optional[np.ndarray], arch: str) -> None:
         from ..identity.faces import load_face_model
         if arch != "sdxl":
-            raise StageError("INVALID_PARAMS", f"PuLID works with SDXL checkpoints only; model= is {arch}. Pick an "
+            raise StageError(INVALID_PARAMS, f"PuLID works with SDXL checkpoints only; model= is {arch}. Pick an "
                              "SDXL checkpoint, or use faceid= (IP-Adapter FaceID) with SD 1.5.", stage="diffusion")
         self.engine = engine
         self.model = load_face_model(self.pack_dir, det_size=640, cache=self.cache)

@@ -20,13 +20,14 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 def _read_rgb(path: str) -> np.ndarray:
     import cv2
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise StageError("INVALID_PARAMS", f"reference: cannot read the image {path!r}; give a PNG or JPEG "
+        raise StageError(INVALID_PARAMS, f"reference: cannot read the image {path!r}; give a PNG or JPEG "
                          "photo of the actor's face.")
     return np.ascontiguousarray(img[..., ::-1])
 
@@ -42,7 +43,7 @@ class FaceScoreRun(StageRun):
         if params.get("reference"):
             self.reference = self.model.embedding(_read_rgb(params["reference"]))
             if self.reference is None:
-                raise StageError("INVALID_PARAMS", f"reference: no face found in {params['reference']!r}; "
+                raise StageError(INVALID_PARAMS, f"reference: no face found in {params['reference']!r}; "
                                  "use a photo where the actor's face is clearly visible.")
         self.record = {"pack": self.model.pack_dir, "files": self.model.files, "reference": params.get("reference"),
                        "per_frame": [], "mean": None, "frames_scored": 0, "frames_without_face": 0}

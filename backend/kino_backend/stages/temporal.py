@@ -26,6 +26,7 @@ from .base import Frame, ParamSpec, Stage, StageError, StageRun
 from .temporal_deflicker import Deflicker
 from .temporal_figure import ClipFigure
 from .temporal_warp import cut_score, reliability, warp
+from kino_addon.protocol.errors import MODEL_MISSING
 
 PARAMS = (
     ParamSpec("strength", "float", 0.9, "How much of the warped previous frame to keep where the flow is "
@@ -97,7 +98,7 @@ class TemporalRun(StageRun):
         try:
             backend = make_flow(p["flow"], raft_weights=p.get("raft_weights"), device=ctx.device)
         except RuntimeError as exc:  # RAFTUnavailable: torchvision / weights missing
-            raise StageError("MODEL_MISSING", str(exc), stage="temporal") from None
+            raise StageError(MODEL_MISSING, str(exc), stage="temporal") from None
         self.flows = flow_cache_for(ctx.cache, backend)
         self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"],
                      "keyframe_interval": p["keyframe_interval"], "keyframes": [],
