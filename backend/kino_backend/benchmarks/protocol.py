@@ -85,7 +85,7 @@ def _time_kino(client: BackendClient, payload: np.ndarray, frames: int, warmup: 
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
-        _, buffers = client.request("debug.echo", {}, [(spec, payload)])
+        _, buffers = client.request(msg_types.DEBUG_ECHO, {}, [(spec, payload)])
         if len(buffers) != 1 or len(buffers[0][1]) != payload.nbytes:
             raise RuntimeError("debug.echo returned a wrong buffer")
         if i == 0 and buffers[0][1] != payload.tobytes():  # once, during the warm-up
