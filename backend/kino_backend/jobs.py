@@ -253,14 +253,22 @@ class Worker:
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:
+    """The job's context: device and models folder resolved once (the job's options, else the backend's
+    defaults), so stages read them from the context alone."""
     options = dict(job.options)
-    if resources is not None and resources.models_dir and not options.get("models_dir"):
-        options["models_dir"] = resources.models_dir  # the backend's default (KINO_MODELS_DIR)
+    models_dir = options.get("models_dir") if isinstance(options.get("models_dir"), str) else None
     device = options.get("device") if isinstance(options.get("device"), str) else None
+    if device in (None, "", "auto"):
+        device = resources.default_device() if resources else "cpu"
     return JobContext(job_id=job.id, frames_total=job.frames_total, width=job.width, height=job.height,
-                      seed=job.seed, device=device or (resources.default_device() if resources else "cpu"),
-                      options=options, is_cancelled=job.cancel_event.is_set, report=progress.report,
-                      resources=resources)
+                      seed=job.seed, device=device, options=options, is_cancelled=job.cancel_event.is_set,
+                      report=progress.report, resources=resources,
+                      models_dir=models_dir or (resources.models_dir if resources else None))
+
+
+def _recorded_options(ctx: JobContext) -> dict:
+    """The job's options as they applied: the resolved models folder included (``kino.json`` reproduces it)."""
+    return {**ctx.options, "models_dir": ctx.models_dir} if ctx.models_dir else dict(ctx.options)
 
 
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
@@ -323,7 +331,7 @@ def run_job(job: Job, resources) -> None:
     timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
     try:
         record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed,
-                                  options=ctx.options, frames_total=job.frames_total, width=job.width,
+                                  options=_recorded_options(ctx), frames_total=job.frames_total, width=job.width,
                                   height=job.height, frames_done=job.frames_done, stages=ctx.provenance,
                                   device=ctx.device, timings=timings, status=status, error=error)
     except Exception as exc:  # the one job.done must go out even if a stage left odd provenance

@@ -5,12 +5,14 @@ Stages keep loaded models warm across jobs here::
     pipe = ctx.resources.get_or_load(("diffusion", model_path, dtype), lambda: load(model_path))
 
 Devices are detected without importing torch (heavy); when torch is already loaded it is asked.
-The add-on's preferences reach the backend as ``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR``:
-the defaults for jobs that do not set ``options.device`` / ``options.models_dir``.
+``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR`` set this backend's defaults (e.g. on a GPU box
+that clients attach to); a job's ``options.device`` / ``options.models_dir`` (the add-on's preferences)
+override them. ``jobs._context`` resolves both once into the ``JobContext`` the stages read.
 """
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -61,7 +63,9 @@ class Resources:
                 return "cuda"
             mps = getattr(torch.backends, "mps", None)
             return "mps" if mps is not None and mps.is_available() else "cpu"
-        return "cuda" if len(self.devices()) > 1 else "cpu"
+        if len(self.devices()) > 1:
+            return "cuda"
+        return "mps" if platform.system() == "Darwin" and platform.machine() == "arm64" else "cpu"
 
 
 def _gpus() -> List[str]:

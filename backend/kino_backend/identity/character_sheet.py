@@ -100,7 +100,7 @@ def _adapter_embeds(loaded, refs, actor, aligned, s: SheetSettings) -> list:
     import torch
     from diffusers.models.embeddings import ImageProjection
 
-    from ..stages.diffusion_engine import image_embeds
+    from ..stages.diffusion.engine import image_embeds
     from .faceid import face_input
     pipe, slots, device = loaded.pipe, loaded.ip_slots, loaded.description["device"]
     out = []

@@ -161,7 +161,12 @@ class Frame:
 
 @dataclass
 class JobContext:
-    """What a stage may use from the job around it. Built by the job runner."""
+    """What a stage may use from the job around it. Built by the job runner (``jobs._context``).
+
+    Settings reach stages only through here: ``device`` (the job's ``options.device``, else the
+    backend's default) and ``models_dir`` (the job's ``options.models_dir``, else the backend's
+    ``KINO_MODELS_DIR``) are resolved once, before any stage opens.
+    """
 
     job_id: str
     frames_total: int
@@ -175,6 +180,11 @@ class JobContext:
     is_cancelled: Callable[[], bool] = lambda: False
     report: Callable[..., None] = lambda **kw: None  # report(frame=, step=, steps_total=, stage=)
     resources: Any = None  # backend-wide resources (model registry, warm model cache)
+    models_dir: Optional[str] = None  # where relative model paths are looked up
+
+    def __post_init__(self):
+        if self.models_dir is None and isinstance(self.options.get("models_dir"), str):
+            self.models_dir = self.options["models_dir"] or None
 
     def check_cancelled(self) -> None:
         if self.is_cancelled():

@@ -36,7 +36,7 @@ class FaceScoreRun(StageRun):
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         from ..identity.faces import load_face_model
-        models_dir = ctx.options.get("models_dir") or getattr(ctx.resources, "models_dir", None)
+        models_dir = ctx.models_dir
         cache = getattr(ctx.resources, "cache", None)
         self.model = load_face_model(params["pack"], models_dir, det_size=params["det_size"], cache=cache)
         self.reference = None

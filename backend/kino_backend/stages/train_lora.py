@@ -40,7 +40,7 @@ class TrainLoraRun(StageRun):
         from ..models.registry import resolve
         from ..training.lora import LoraSettings
         p = self.params
-        models_dir = self.ctx.options.get("models_dir") or getattr(self.ctx.resources, "models_dir", None)
+        models_dir = self.ctx.models_dir
         if not p["model"] or not p["out"]:
             raise StageError(INVALID_PARAMS, "train_lora needs model (the base SD 1.x checkpoint) and out "
                              "(the .safetensors file to write)", stage=self.stage.name)

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .base import StageError
+from ..base import StageError
 from kino_addon.protocol.errors import INVALID_PARAMS, OUT_OF_MEMORY
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class DiffusionEngine:
         import torch
         swaps = {}
         if scheduler is not None:
-            from ..models.schedulers import make_scheduler
+            from ...models.schedulers import make_scheduler
             swaps["scheduler"] = make_scheduler(scheduler, pipe.scheduler.config)
         if taesd is not None:
             swaps["vae"] = taesd

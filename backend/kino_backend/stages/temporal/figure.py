@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..metrics.warp_error import occlusion_mask, pair_error
+from ...metrics.warp_error import occlusion_mask, pair_error
 
 
 class ClipFigure:

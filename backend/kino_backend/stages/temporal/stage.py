@@ -21,11 +21,11 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..flow import flow_cache_for, make_flow
-from .base import Frame, ParamSpec, Stage, StageError, StageRun
-from .temporal_deflicker import Deflicker
-from .temporal_figure import ClipFigure
-from .temporal_warp import cut_score, reliability, warp
+from ...flow import flow_cache_for, make_flow
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun
+from .deflicker import Deflicker
+from .figure import ClipFigure
+from .warp import blend, cut_score, reliability, warp
 from kino_addon.protocol.errors import MODEL_MISSING
 
 PARAMS = (
@@ -84,13 +84,6 @@ class Link:
         return -warp(self.back, self.fwd)
 
 
-def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``(1 - weight) * stylized + weight * warped`` rounded to uint8; weight is (H, W)."""
-    m = weight[..., None].astype(np.float32)
-    out = stylized.astype(np.float32) * (1.0 - m) + warped.astype(np.float32) * m
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 class TemporalRun(StageRun):
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
@@ -139,7 +132,7 @@ class TemporalRun(StageRun):
         if self.mode == "per-frame":
             out = self._per_frame(frames, look)
         else:
-            from .temporal_keyframes import KeyframeScheduler
+            from .keyframes import KeyframeScheduler
 
             out = self._smooth(KeyframeScheduler(self, look).run(frames))
         if self.params["deflicker"]:

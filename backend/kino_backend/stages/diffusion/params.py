@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from ..models.schedulers import SCHEDULER_NAMES
-from .base import ParamError, ParamSpec, StageError
+from ...models.schedulers import SCHEDULER_NAMES
+from ..base import ParamError, ParamSpec, StageError
 from kino_addon.protocol.errors import MODEL_MISSING
 
 CONTROL_TYPES = ("canny", "tile", "pose", "depth", "lineart", "softedge")

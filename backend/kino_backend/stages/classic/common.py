@@ -20,7 +20,7 @@ from typing import Callable, Optional, Sequence
 import cv2
 import numpy as np
 
-from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun
 from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
 
 WORK_SHORT_SIDE = 720  # heavy filters run at most at this shorter side, then scale back up

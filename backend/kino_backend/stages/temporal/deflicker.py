@@ -14,7 +14,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .temporal_warp import warp
+from .warp import warp
 
 
 class Deflicker:

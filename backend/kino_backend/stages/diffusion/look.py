@@ -15,9 +15,9 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..annotators import make_annotator
-from .base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
-from .diffusion_params import PARAMS, parse_all, resolve_path
+from ...annotators import make_annotator
+from ..base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from .params import PARAMS, parse_all, resolve_path
 from kino_addon.protocol.errors import INTERNAL, MODEL_MISSING, NOT_FOUND
 
 _WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
@@ -63,10 +63,10 @@ class DiffusionRun(StageRun):
             ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
         self.face = self.pulid = None
         if self.paths["faceid"]:
-            from .diffusion_faceid import FaceIdentity
+            from .faceid import FaceIdentity
             self.face = FaceIdentity(params, self.models_dir, warm_cache(ctx))
         if self.paths["pulid"]:
-            from .diffusion_pulid import PulidIdentity, find_encoder
+            from .pulid import PulidIdentity, find_encoder
             encoder = self.paths["pulid_encoder"] or find_encoder(self.paths["pulid"], self.models_dir)
             self.pulid = PulidIdentity(params, self.paths["pulid"], encoder, self.models_dir, warm_cache(ctx))
         if (self.face or self.pulid) and params["face_reference"] != "frame":
@@ -85,7 +85,7 @@ class DiffusionRun(StageRun):
             if self.pulid is not None:
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
             if params.get("cross_frame_attention"):
-                from .diffusion_xframe import CrossFrameAttention
+                from .xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
                 self.engine.before_call = lambda n: xf.begin(n, self.engine.do_cfg)
         except BaseException:
@@ -96,7 +96,7 @@ class DiffusionRun(StageRun):
     # ---- opening ---------------------------------------------------------------------------------
     @property
     def models_dir(self) -> Optional[str]:
-        return self.ctx.options.get("models_dir")
+        return self.ctx.models_dir
 
     def _paths(self) -> dict:
         p, md = self.params, self.models_dir
@@ -118,12 +118,17 @@ class DiffusionRun(StageRun):
         }
 
     def _load(self):
-        from ..models.loader import load_img2img_pipeline
+        from ...models.loader import load_img2img_pipeline
         return load_img2img_pipeline(self.paths["model"], vae=self.paths["vae"], controlnets=self.paths["controlnets"],
                                      ip_adapter=self.paths["ip_adapter"], loras=self.paths["loras"],
                                      faceid=self.paths["faceid"],
-                                     scheduler=self.params["scheduler"], device=self.params["device"],
+                                     scheduler=self.params["scheduler"], device=self._device(),
                                      cache=warm_cache(self.ctx))
+
+    def _device(self) -> str:
+        """The ``device`` parameter when set, else the job's device (the add-on's preference)."""
+        chosen = self.params["device"]
+        return chosen if chosen and chosen != "auto" else (self.ctx.device or "auto")
 
     def _taesd(self):
         path = self.paths["taesd"]
@@ -143,8 +148,8 @@ class DiffusionRun(StageRun):
         return cache[key]
 
     def _make_engine(self):
-        from ..models.device import oom_guard
-        from .diffusion_engine import ControlSettings, DiffusionEngine
+        from ...models.device import oom_guard
+        from .engine import ControlSettings, DiffusionEngine
         p = self.params
         with oom_guard("preparing the prompt"):
             return DiffusionEngine(
@@ -168,7 +173,7 @@ class DiffusionRun(StageRun):
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
-        from .diffusion_engine import work_size
+        from .engine import work_size
         native = 1024 if self.loaded.arch == "sdxl" else 768
         return work_size(height, width, self.params["resolution"], native=native)
 

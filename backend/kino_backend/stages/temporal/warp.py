@@ -74,3 +74,10 @@ def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> fl
     diff = (warp(prev_src, back) - cur_src.astype(np.float32)) / 255.0
     diff -= diff.reshape(-1, diff.shape[-1]).mean(axis=0)
     return float(np.abs(diff).mean())
+
+
+def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``(1 - weight) * stylized + weight * warped`` rounded to uint8; weight is (H, W)."""
+    m = weight[..., None].astype(np.float32)
+    out = stylized.astype(np.float32) * (1.0 - m) + warped.astype(np.float32) * m
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
