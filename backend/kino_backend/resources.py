@@ -1,8 +1,7 @@
 """Backend-wide resources that live as long as the server (``JobContext.resources``).
 
-Stages keep loaded models warm across jobs here::
-
-    pipe = ctx.resources.get_or_load(("diffusion", model_path, dtype), lambda: load(model_path))
+``cache`` keeps loaded models warm across jobs (the diffusion look's ``warm_cache(ctx)``: one dict keyed
+by what was loaded, shared by every job of this backend, jobs run one at a time).
 
 Devices are detected without importing torch (heavy); when torch is already loaded it is asked.
 ``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR`` set this backend's defaults (e.g. on a GPU box
@@ -17,31 +16,19 @@ import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Hashable, List, Optional
+from typing import List, Optional
 
 
 class Resources:
+    """What outlives a job: the warm model cache, the detected devices and this backend's defaults
+    (``device_preference`` from ``KINO_DEVICE``, ``models_dir`` from ``KINO_MODELS_DIR``)."""
+
     def __init__(self, environ=os.environ):
         self.cache: dict = {}
         self.lock = threading.RLock()
         self._devices: Optional[List[str]] = None
         self.device_preference = (environ.get("KINO_DEVICE") or "").strip().lower() or None
         self.models_dir = (environ.get("KINO_MODELS_DIR") or "").strip() or None
-
-    def get_or_load(self, key: Hashable, loader: Callable[[], Any]) -> Any:
-        """The cached value for ``key``, loading it once (jobs run one at a time, so loads are serial)."""
-        with self.lock:
-            if key not in self.cache:
-                self.cache[key] = loader()
-            return self.cache[key]
-
-    def drop(self, key: Optional[Hashable] = None) -> None:
-        """Forget one cached value (or all): e.g. after an out-of-memory error."""
-        with self.lock:
-            if key is None:
-                self.cache.clear()
-            else:
-                self.cache.pop(key, None)
 
     def models_loaded(self) -> List[str]:
         with self.lock:

@@ -23,7 +23,7 @@ from kino_addon.protocol.errors import INTERNAL
 
 log = logging.getLogger("kino.workflow")
 WORKFLOW_VERSION = 1
-PASSTHROUGH_LOOKS = ("none",)
+PASSTHROUGH_LOOK = "none"  # the look that passes frames through untouched (kino_addon uses the same name)
 
 
 class WorkflowError(ValueError):
@@ -61,7 +61,7 @@ class Workflow:
 
     @property
     def schedule_step(self) -> Optional[Step]:
-        if self.look_step.name in PASSTHROUGH_LOOKS:
+        if self.look_step.name == PASSTHROUGH_LOOK:
             return None
         return next((s for s in self.enabled if s.stage.role == "schedule"), None)
 

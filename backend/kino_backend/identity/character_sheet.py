@@ -181,7 +181,7 @@ def make_character_sheet(s: SheetSettings) -> dict:
         img, score, seed = _best_candidate(pipe, s, view, embeds, face_model, actor)
         y, x = (i // cols) * s.cell, (i % cols) * s.cell
         sheet[y:y + s.cell, x:x + s.cell] = img
-        cells.append({"view": view, "x": x, "y": y, "w": s.cell, "h": s.cell, "seed": seed, "face_similarity": score})
+        cells.append({"view": view, "x": x, "y": y, "w": s.cell, "h": s.cell, "seed": seed, "face_score": score})
     os.makedirs(os.path.dirname(os.path.abspath(s.out)), exist_ok=True)
     if not cv2.imwrite(s.out, np.ascontiguousarray(sheet[..., ::-1])):
         raise OSError(f"could not write {s.out!r}; check the folder is writable")

@@ -127,11 +127,7 @@ def image_encoder():
 
 
 def _face_pack(path: str) -> str | None:
-    try:
-        from ..identity.tiny_face import make_face_pack
-    except ImportError:
-        print("face-tiny skipped: identity module not present")
-        return None
+    from ..identity.tiny_face import make_face_pack
     make_face_pack(path)
     return path
 

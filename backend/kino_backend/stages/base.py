@@ -63,7 +63,7 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One parameter of a stage, as advertised in ``session.hello`` (contract §2)."""
+    """One parameter of a stage, as advertised in ``session.hello`` (docs/protocol.md)."""
 
     name: str
     kind: str

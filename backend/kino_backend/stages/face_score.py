@@ -3,7 +3,7 @@
 For every frame it embeds the largest face of the source frame (or, when ``reference`` is set, of
 that photo of the actor, once) and the largest face of the stylized frame with a face pack
 (insightface ``FaceAnalysis``: detector + ArcFace recognizer), and records their cosine similarity:
-``frame.meta["face_similarity"]`` and ``ctx.provenance["identity"]`` =
+``frame.meta["face_score"]`` and ``ctx.provenance["face_score"]`` =
 ``{"pack", "files", "reference", "per_frame": [{"frame", "similarity"}], "mean", "frames_scored",
 "frames_without_face"}``. ``similarity`` is None where either image shows no face; ``mean`` is the clip
 mean over scored frames (None when none). Frames pass through unchanged.
@@ -47,7 +47,7 @@ class FaceScoreRun(StageRun):
                                  "use a photo where the actor's face is clearly visible.")
         self.record = {"pack": self.model.pack_dir, "files": self.model.files, "reference": params.get("reference"),
                        "per_frame": [], "mean": None, "frames_scored": 0, "frames_without_face": 0}
-        ctx.provenance["identity"] = self.record
+        ctx.provenance["face_score"] = self.record
 
     def score(self, frame: Frame) -> Optional[float]:
         from ..identity.faces import cosine
@@ -69,7 +69,7 @@ class FaceScoreRun(StageRun):
                 total += sim
                 self.record["frames_scored"] += 1
                 self.record["mean"] = round(total / self.record["frames_scored"], 6)
-            yield frame.replace(meta=dict(frame.meta, face_similarity=sim))
+            yield frame.replace(meta=dict(frame.meta, face_score=sim))
 
 
 class FaceScore(Stage):

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 
-# The metric's motion-boundary test (contract §4) flags ~10% of real handheld frames (DIS noise in
+# The metric's motion-boundary test (docs/metrics.md) flags ~10% of real handheld frames (DIS noise in
 # flat areas); for blending we only distrust pixels this many times over its threshold.
 MB_TOLERANCE = 10.0
 
@@ -32,7 +32,7 @@ def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5) -> n
 
     ``back`` is the flow t -> t-1 and ``fwd`` the flow t-1 -> t. It falls to 0 where the
     forward-backward check fails (occlusion / disocclusion), on motion boundaries and where x + back(x)
-    leaves the frame; thresholds follow contract §4's hard test, softened and feathered.
+    leaves the frame; thresholds follow docs/metrics.md's hard test, softened and feathered.
     """
     h, w = back.shape[:2]
     gx, gy = grid(h, w)
