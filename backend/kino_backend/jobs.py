@@ -33,6 +33,10 @@ PROGRESS_INTERVAL = 0.1  # seconds: at most ~10 progress events per second
 
 
 class Job:
+    """One submitted job: its workflow, frame size, options, the input frames waiting to be consumed
+    (bounded by ``INPUT_WINDOW``), its state and the frames done. Owned by the ``Session`` that submitted it;
+    run by the ``Worker``."""
+
     def __init__(self, job_id: str, owner, submit_id: str, workflow: Workflow, frames_total: int,
                  width: int, height: int, options: dict, seed: int):
         self.id = job_id
@@ -146,6 +150,8 @@ def error_from_exception(exc: BaseException) -> dict:
 
 
 class _Progress:
+    """Rate-limited ``job.progress`` events for one job (at most ~10 a second, the latest frame kept)."""
+
     def __init__(self, job: Job):
         self.job = job
         self.last = 0.0

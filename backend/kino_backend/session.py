@@ -43,6 +43,9 @@ def _int_field(body: dict, key: str, lo: int, hi: int, where: str) -> int:
 
 
 class Session:
+    """One authenticated client connection: reads its requests in order, answers each (or defers the
+    answer), and sends the events of the jobs it submitted. Its jobs are cancelled when it closes."""
+
     def __init__(self, server, link):
         self.server = server
         self.link = link

@@ -37,6 +37,7 @@ class WorkflowError(ValueError):
 
 @dataclass
 class Step:
+    """One stage of a validated workflow: the stage, whether it runs, its validated parameters."""
     stage: Stage
     enabled: bool
     params: dict
@@ -48,6 +49,7 @@ class Step:
 
 @dataclass
 class Workflow:
+    """A validated workflow: the look's name and its steps in order."""
     look: str
     steps: List[Step]
 

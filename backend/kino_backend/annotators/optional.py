@@ -54,6 +54,8 @@ def missing_requirements(kind: str, models_dir: Optional[str]) -> tuple[Optional
 
 
 class ControlnetAuxAnnotator:
+    """A controlnet_aux detector (depth, lineart, softedge) behind the annotator call: RGB in, condition image out."""
+
     def __init__(self, detector, kind: str):
         self.detector = detector
         self.kind = kind

@@ -68,6 +68,8 @@ def edge_map(rgb: np.ndarray) -> np.ndarray:
 
 
 class Clock:
+    """Wall-clock timing that waits for the GPU (``cuda.synchronize``) before reading the time."""
+
     def __init__(self, device: str):
         import torch
         self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)

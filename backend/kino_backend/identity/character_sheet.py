@@ -28,6 +28,7 @@ VIEW_TEXT = {"front": "front view, facing the camera", "three_quarter": "three-q
 
 @dataclass
 class SheetSettings:
+    """Everything a character sheet is made from: reference photos, models, layout, seeds."""
     photos: List[str]
     model: str
     controlnet: str  # an OpenPose ControlNet

@@ -33,6 +33,8 @@ def _read_rgb(path: str) -> np.ndarray:
 
 
 class FaceScoreRun(StageRun):
+    """The face_score stage opened for one job: the face model, the reference embedding, the per-frame scores."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         from ..identity.faces import load_face_model
@@ -73,6 +75,7 @@ class FaceScoreRun(StageRun):
 
 
 class FaceScore(Stage):
+    """The ``face_score`` stage (finish): cosine similarity of the actor's face before and after the look."""
     name = "face_score"
     role = "finish"
     label = "Face identity score"

@@ -35,6 +35,9 @@ def _intersect(rects: List[Optional[tuple]]) -> Optional[tuple]:
 
 
 class KeyRun(StageRun):
+    """The key stage opened for one job: keyer settings, the screen colour (found once), the garbage matte,
+    and the temporal matte smoother's state."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         p = params
@@ -101,6 +104,7 @@ class KeyRun(StageRun):
 
 
 class KeyStage(Stage):
+    """The ``key`` stage (prepare): pulls the actor's matte from a green or blue screen."""
     name = "key"
     role = "prepare"
     label = "Key (green/blue screen)"

@@ -74,6 +74,8 @@ def job_matrices(options: dict, frames_total: int) -> np.ndarray:
 
 
 class StabilizeRun(StageRun):
+    """The stabilize stage opened for one job: the per-frame matrices from the job's options, the canvas margins."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         self.matrices = job_matrices(ctx.options, ctx.frames_total)
@@ -122,6 +124,7 @@ class StabilizeRun(StageRun):
 
 
 class StabilizeStage(Stage):
+    """The ``stabilize`` stage (prepare and finish): warps frames steady before the look and back after it."""
     name = "stabilize"
     role = "prepare"
     label = "Reverse stabilization"

@@ -20,6 +20,8 @@ from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 class TrainLoraRun(StageRun):
+    """The train_lora stage opened for one job: collects the job's frames, then trains after the last one."""
+
     def finish(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         p = self.params
         kept, held = [], None
@@ -75,6 +77,7 @@ class TrainLoraRun(StageRun):
 
 
 class TrainLora(Stage):
+    """The ``train_lora`` stage (finish): trains a LoRA on the job's frames; frames pass through."""
     name = "train_lora"
     role = "finish"
     label = "Train LoRA"

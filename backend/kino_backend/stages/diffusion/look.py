@@ -48,6 +48,9 @@ def _versions() -> dict:
 
 
 class DiffusionRun(StageRun):
+    """The diffusion look opened for one job: resolved model paths, the warm pipeline and engine, prompt
+    and reference embeddings computed once, identity adapters, and frames stylized ahead when batching."""
+
     def __init__(self, stage: Stage, params: dict, ctx: JobContext):
         super().__init__(stage, params, ctx)
         self.loras, self.controls = parse_all(params)
@@ -307,6 +310,7 @@ class DiffusionRun(StageRun):
 
 
 class DiffusionStage(Stage):
+    """The ``diffusion`` look: Stable Diffusion img2img (SD 1.5 / SDXL) with ControlNet, IP-Adapter, FaceID, PuLID and LoRA."""
     name = "diffusion"
     role = "look"
     label = "Diffusion"

@@ -68,12 +68,14 @@ PARAMS = (
 
 @dataclass(frozen=True)
 class LoraItem:
+    """One ``lora=PATH[:WEIGHT]`` parameter value."""
     path: str
     weight: float = 1.0
 
 
 @dataclass(frozen=True)
 class ControlItem:
+    """One ``controlnet=PATH[:TYPE[:SCALE[:START:END]]]`` parameter value."""
     path: str
     type: str = "canny"
     scale: float = 1.0

@@ -18,6 +18,8 @@ from .warp import warp
 
 
 class Deflicker:
+    """Recursive low-frequency brightness steadying: keeps a smoothed coarse gain map across frames."""
+
     def __init__(self, smooth: float = 0.75, coarse: int = 16):
         self.smooth = float(smooth)
         self.coarse = int(coarse)

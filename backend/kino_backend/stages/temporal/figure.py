@@ -15,6 +15,8 @@ from ...metrics.warp_error import occlusion_mask, pair_error
 
 
 class ClipFigure:
+    """The clip's flicker figure collected while the temporal stage runs (warping error of result and source)."""
+
     def __init__(self, flows, flow_name: str):
         self.flows = flows
         self.flow_name = flow_name

@@ -46,6 +46,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 class KeyframeScheduler:
+    """Keyframe mode of the temporal stage: stylizes keyframes only, holds the frames between them
+    (with their flows accumulated from the last keyframe), and fills them from both neighbouring keyframes."""
+
     def __init__(self, temporal, look: StageRun):
         self.tr = temporal
         self.look = look

@@ -85,6 +85,9 @@ class Link:
 
 
 class TemporalRun(StageRun):
+    """The temporal stage opened for one job: the flow backend, the previous source and stylized frames
+    (the recursive state), cut detection, deflicker and the clip figure."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         p = self.params
@@ -192,6 +195,7 @@ class TemporalRun(StageRun):
 
 
 class TemporalStage(Stage):
+    """The ``temporal`` stage (schedule): flow-warped recursive blending, or keyframes and propagation."""
     name = "temporal"
     role = "schedule"
     label = "Temporal consistency"
