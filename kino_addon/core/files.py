@@ -1,51 +1,25 @@
-"""Atomic file writes: a file appears under its final name complete or not at all.
+"""Atomic frame files: a frame appears under its final name complete or not at all.
 
-The data is written to a temporary file in the ``.partial`` subfolder of the target folder (same file
-system), flushed and fsynced, then ``os.replace``d onto the final name. A crash leaves at most a stray
-temp file in ``.partial``, never a half-written frame under a final name.
+The temporary file goes to the ``.partial`` subfolder of the target folder (same file system; see
+``kino_addon.protocol.atomic``), so a crash leaves at most a stray file in ``.partial`` (which
+``clear_partial`` removes at the next start), never a half-written frame under a final name.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
+from ..protocol.atomic import atomic_write_bytes
 from .png import encode_png
 
 PARTIAL_DIR = ".partial"
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp_dir = os.path.join(folder, PARTIAL_DIR)
-    os.makedirs(tmp_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        try:
-            os.rmdir(tmp_dir)  # only when empty: another writer may be using it
-        except OSError:
-            pass
-
-
 def atomic_write_png(path: str, image: np.ndarray, level: int = 1) -> None:
-    atomic_write_bytes(path, encode_png(image, level=level))
-
-
-def atomic_write_json(path: str, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
+    folder = os.path.dirname(os.path.abspath(path))
+    atomic_write_bytes(path, encode_png(image, level=level), temp_dir=os.path.join(folder, PARTIAL_DIR))
 
 
 def clear_partial(folder: str) -> None:

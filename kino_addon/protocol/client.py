@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence, Tuple
 from . import PROTOCOL_VERSION
 from .envelope import Message, buffer_spec
 from .errors import AUTH_FAILED, DISCONNECTED, TIMEOUT, BackendError, ProtocolError
-from .transport import AuthenticationError, Link, connect
+from .transport import AuthenticationError, Channel, connect
 
 log = logging.getLogger("kino.protocol.client")
 _CLOSED = object()
@@ -32,7 +32,7 @@ class _Slot:
 class BackendClient:
     """A connected, authenticated session with a backend (after ``session.hello``)."""
 
-    def __init__(self, link: Link, request_timeout: Optional[float] = 300.0):
+    def __init__(self, link: Channel, request_timeout: Optional[float] = 300.0):
         self.link = link
         self.request_timeout = request_timeout
         self.hello: dict = {}

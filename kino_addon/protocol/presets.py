@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .atomic import write_json_atomic
+from .atomic import atomic_write_json
 
 PRESET_VERSION = 1
 
@@ -76,4 +76,4 @@ def read_preset(path: str) -> dict:
 def write_preset(path: str, preset: dict) -> None:
     """Write a preset atomically (temp file + rename) as readable JSON."""
     data = normalize_preset(preset, f"preset for {path}")
-    write_json_atomic(path, data, indent=2)
+    atomic_write_json(path, data, indent=2)

@@ -151,7 +151,7 @@ def test_no_pickle_on_the_wire():
              and isinstance(n.func, ast.Attribute) and n.func.attr in ("send", "recv")
              and not (isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "link")
              and not (isinstance(n.func.value, ast.Name) and n.func.value.id in ("link",))]
-    assert calls == [], "Connection.send/recv unpickle; use send_bytes/recv_bytes via Link"
+    assert calls == [], "Connection.send/recv unpickle; use send_bytes/recv_bytes via Channel"
 
 
 def test_blender_package_does_not_edit_sys_path():

@@ -2,9 +2,9 @@
 robust solver (``kino_addon.core.stabilize_solve``).
 
 ``stabilization_for_input(scene, strip, frame_range, track_region)`` is what ``scripts/kino stylize
---stabilize`` and the Stylize operator call; its result goes as-is into the job option
-``stabilize`` of the backend stage of that name (contract: one matrix per job frame, source pixels ->
-stabilized pixels, origin top-left, y down).
+--stabilize`` and the Stylize operator call (``stylize.strip_job``); its result goes as-is into the
+job option ``stabilize`` of the backend stage of that name: one 2x3 matrix per job frame, mapping
+source pixels to stabilized pixels, origin top-left, y down.
 
 ``track_region``: None (camera lock: features on moving people and things are rejected), (x, y, w, h)
 or "X,Y,W,H" in source pixels of the first frame (the frame is locked to that region), or "face"
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import numpy as np
 
-from ..core import stabilize_solve as solve
-from ..core.plan import FramePlan
+from ...core import stabilize_solve as solve
+from ...core.plan import FramePlan
+from ..connection import run_backend_tool
+from ..prefs import PreferenceError
 from . import tracking
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class StabilizeError(RuntimeError):
@@ -48,24 +47,13 @@ def parse_region(track_region):
     return (x, y, w, h)
 
 
-def backend_python() -> str:
-    """The backend interpreter (it has OpenCV and mediapipe, Blender's Python has not)."""
-    env = os.environ.get("KINO_BACKEND_PYTHON")
-    if env:
-        return env
-    for rel in (".venv-backend/bin/python", ".venv-backend/Scripts/python.exe"):
-        path = os.path.join(REPO_ROOT, rel)
-        if os.path.exists(path):
-            return path
-    raise StabilizeError("the backend Python was not found (.venv-backend); run scripts/setup_env.sh or set "
-                         "KINO_BACKEND_PYTHON to a Python with Kino's backend installed")
-
-
 def find_face(path: str, first: int, last: int) -> tuple:
     """The actor's face (x, y, w, h, source pixels) on source frames ``first..last`` of ``path``."""
-    cmd = [backend_python(), "-m", "kino_backend.commands.find_face", path, "--frames", f"{first}:{last}", "--json"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO_ROOT, "backend"), REPO_ROOT]))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    try:
+        proc = run_backend_tool("kino_backend.commands.find_face", [path, "--frames", f"{first}:{last}", "--json"],
+                                timeout=300)
+    except PreferenceError as exc:
+        raise StabilizeError(f"finding the face needs the backend's Python: {exc}") from None
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["face detection failed"])[-1]
         raise StabilizeError(reason)

@@ -8,7 +8,7 @@ linear before it goes into the Keying node's Key Color socket.
 
 Also runnable for the keying benchmark (``kino_backend.benchmarks.keying`` calls it in .venv-blender)::
 
-    python -m kino_addon.blender.keying_tree --actor A --background B --key R,G,B --out DIR [--garbage X,Y,W,H]
+    python -m kino_addon.blender.keying.tree --actor A --background B --key R,G,B --out DIR [--garbage X,Y,W,H]
 
 which writes ``DIR/composite_NNNN.png`` (the tree's output), ``DIR/matte_NNNN.png`` (16-bit) and
 ``DIR/keyed_NNNN.png`` (the Keying node's despilled image, RGBA 16-bit).
@@ -22,8 +22,8 @@ import sys
 
 import bpy
 
-MOVIE_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv")
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp", ".tga")
+from ...core.media import image_files, is_movie
+
 TREE_NAME = "Kino Key"
 
 
@@ -37,13 +37,6 @@ def key_socket_value(key_rgb) -> tuple:
     return tuple(srgb_to_linear(float(v)) for v in key_rgb) + (1.0,)
 
 
-def _images_in(folder: str) -> list:
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS) and not n.startswith("."))
-    if not names:
-        raise ValueError(f"the folder {folder} holds no images ({', '.join(IMAGE_EXTS)})")
-    return names
-
-
 def source_node(tree, path: str):
     """A compositor node reading ``path`` (movie file, image folder, or one image). An image folder is
     read as Blender reads an image sequence: by the frame number in the file names, which should be
@@ -52,7 +45,7 @@ def source_node(tree, path: str):
     Returns (node, (width, height), frame_count)."""
     path = os.path.abspath(path)
     if os.path.isdir(path):
-        names = _images_in(path)
+        names = image_files(path)
         img = bpy.data.images.load(os.path.join(path, names[0]), check_existing=False)
         node = tree.nodes.new("CompositorNodeImage")
         if len(names) > 1:
@@ -63,7 +56,7 @@ def source_node(tree, path: str):
         first_number = int(digits.group(1)) if digits else 1
         node.frame_start, node.frame_offset, node.frame_duration = 1, first_number - 1, len(names)
         return node, tuple(img.size), len(names)
-    if path.lower().endswith(MOVIE_EXTS):
+    if is_movie(path):
         clip = bpy.data.movieclips.load(path, check_existing=False)
         node = tree.nodes.new("CompositorNodeMovieClip")
         node.clip = clip
@@ -153,7 +146,7 @@ def render_tree(scene, out_dir: str, prefix: str = "composite_") -> list:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kino_addon.blender.keying_tree")
+    p = argparse.ArgumentParser(prog="python -m kino_addon.blender.keying.tree")
     p.add_argument("--actor", required=True)
     p.add_argument("--background", required=True)
     p.add_argument("--key", required=True, help="R,G,B sRGB 0-255")

@@ -1,19 +1,22 @@
-"""The backend connection the add-on uses: start (subprocess) or attach, hello, stop, restart.
+"""The backend connection the add-on uses: start (subprocess) or attach, hello, stop, restart; and
+``run_backend_tool`` for the backend's one-shot commands (face finder, frame warper).
 
 One ``Backend`` object per Blender session (``BACKEND``). Nothing here runs in ``poll()``/``draw()``:
-operators call ``ensure()``; the panel only reads ``status_line()``.
+operators call ``ensure_backend``; the panel only reads ``status_line()``.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import subprocess
 from typing import Optional
 
 from ..protocol import PROTOCOL_VERSION
 from ..protocol.client import BackendClient
 from ..protocol.errors import BackendError
-from ..protocol.launcher import start_backend
+from ..protocol.launcher import backend_env, start_backend
 from . import addon
+from .prefs import PreferenceError, backend_python
 
 CLIENT_NAME = "kino-blender/0.1"
 
@@ -23,6 +26,10 @@ class BackendUnavailable(RuntimeError):
 
 
 class Backend:
+    """The add-on's one backend: the process it started (``process``, None when attached), the
+    connected client, the backend's hello (looks, stages, caps), how it was reached (``mode``,
+    ``where``) and a one-time ``notice`` after a restart."""
+
     def __init__(self):
         self.process = None  # launcher.BackendProcess when we started it
         self.client: Optional[BackendClient] = None
@@ -43,9 +50,6 @@ class Backend:
         if self.client is not None or self.process is not None:
             return "stopped unexpectedly"
         return "not running"
-
-    def alive(self) -> bool:
-        return self.connected()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def ensure(self, prefs=None) -> BackendClient:
@@ -79,22 +83,11 @@ class Backend:
                                      "update the add-on or the backend")
 
     def _launch(self, prefs) -> None:
-        python = (getattr(prefs, "python_path", "") if prefs is not None else "") or addon.default_backend_python()
-        python = os.path.expanduser(python)
-        if not python:
-            raise BackendUnavailable("no backend Python is set: in Preferences > Add-ons > Kino, set 'Backend "
-                                     "Python' to the python of an environment with Kino's backend installed, "
-                                     "or attach to a running backend")
-        if not os.path.isfile(python):
-            raise BackendUnavailable(f"the backend Python {python!r} does not exist: fix 'Backend Python' in "
-                                     "Preferences > Add-ons > Kino")
-        env = {}
-        if prefs is not None and getattr(prefs, "models_dir", ""):
-            env["KINO_MODELS_DIR"] = os.path.abspath(os.path.expanduser(prefs.models_dir))
-        if prefs is not None and getattr(prefs, "device", "AUTO") != "AUTO":
-            env["KINO_DEVICE"] = prefs.device.lower()
-        self.process = start_backend(python, run_dir=addon.user_dir("backend"), code_root=addon.code_root(),
-                                     extra_env=env)
+        try:
+            python = backend_python(prefs)
+        except PreferenceError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        self.process = start_backend(python, run_dir=addon.user_dir("backend"), code_root=addon.code_root())
         self.client = self.process.connect(CLIENT_NAME)
         self.hello = self.client.hello
         self.where = f"pid {self.process.pid}"
@@ -126,3 +119,27 @@ class Backend:
 
 BACKEND = Backend()
 atexit.register(BACKEND.stop)
+
+
+def ensure_backend(op, queue) -> Optional[BackendClient]:
+    """For operators: a connected client, or None after reporting why (to the operator and as the
+    ``queue``'s last error, which the panel shows). A restart notice becomes a warning."""
+    try:
+        client = BACKEND.ensure()
+    except BackendUnavailable as exc:
+        queue.last_error = f"Kino backend: {exc}"
+        op.report({'ERROR'}, queue.last_error)
+        return None
+    if BACKEND.notice:
+        op.report({'WARNING'}, f"Kino: {BACKEND.notice}")
+        BACKEND.notice = ""
+    return client
+
+
+def run_backend_tool(module: str, args: list, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> ARGS`` with the backend's Python and the add-on's copy of the backend
+    code (for the one-shot commands that need OpenCV or mediapipe, which Blender's Python lacks).
+    Raises ``PreferenceError`` when there is no backend Python."""
+    env = backend_env(addon.code_root())
+    return subprocess.run([backend_python(), "-m", module, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)

@@ -1,4 +1,5 @@
-"""Source frames of a strip, exactly as the sequencer shows them in time.
+"""Source strips: which strips the operators take, and their frames exactly as the sequencer shows
+them in time (used by Stylize and Train LoRA).
 
 The strip is rendered through the sequencer in a throw-away copy of its scene (``scene.copy()``
 copies the strips, their trims, offsets, retiming and speed effects) where every other strip is
@@ -19,10 +20,52 @@ import bpy
 import numpy as np
 
 from ..core.bmp import BMPError, read_bmp
+from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
-from ..core.session import SourceError
+from ..core.job_session import SourceError
 
 SUPPORTED = ("MOVIE", "IMAGE")
+
+
+def selected_source_strips(context) -> list:
+    """The selected movie and image strips, else the active one when it is such a strip."""
+    strips = [s for s in (context.selected_strips or []) if s.type in SUPPORTED]
+    if not strips and context.active_strip is not None and context.active_strip.type in SUPPORTED:
+        strips = [context.active_strip]
+    return strips
+
+
+def add_input_strip(scene, path: str, channel: int = 1, fit: str = 'ORIGINAL', name: str = ""):
+    """``path`` (movie file, image folder, or one image) as a strip at frame 1 of ``scene`` (the
+    command lines' inputs). ``fit`` other than ORIGINAL scales it to the render size with a filter that
+    keeps flat colours. Raises ``SourceError`` when Blender cannot read it."""
+    sed = scene.sequence_editor_create()
+    name = name or os.path.basename(os.path.normpath(path)) or "input"
+    try:
+        if os.path.isdir(path):
+            names = image_files(path)
+            strip = sed.strips.new_image(name=name, filepath=os.path.join(path, names[0]), channel=channel,
+                                         frame_start=1, fit_method=fit)
+            for n in names[1:]:
+                strip.elements.append(n)
+        elif is_image(path):
+            strip = sed.strips.new_image(name=name, filepath=path, channel=channel, frame_start=1, fit_method=fit)
+        else:
+            strip = sed.strips.new_movie(name=name, filepath=path, channel=channel, frame_start=1, fit_method=fit)
+    except MediaError as exc:
+        raise SourceError(str(exc)) from None
+    except RuntimeError as exc:
+        raise SourceError(f"Blender cannot read {path}: {str(exc).strip().splitlines()[-1]}") from None
+    elem = strip.elements[0]
+    if elem.orig_width <= 0 or elem.orig_height <= 0:
+        raise SourceError(f"Blender cannot decode {path} (no frame size); is it a readable video or image?")
+    if fit != 'ORIGINAL':
+        # the default (cubic Mitchell) filter shifts flat colours by several levels; bilinear when
+        # enlarging and box when shrinking keep them
+        r = scene.render
+        enlarge = max(r.resolution_x / elem.orig_width, r.resolution_y / elem.orig_height) >= 1.0
+        strip.transform.filter = 'BILINEAR' if enlarge else 'BOX'
+    return strip
 
 
 def strip_files(strip) -> list:
@@ -94,7 +137,10 @@ def _feeds(strip, target) -> bool:
 
 
 class StripSource:
-    """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3)."""
+    """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3).
+
+    State: the strip's and its scene's names (looked up again on each read), its size, a private work
+    folder and the throw-away extraction scene (``tmp_name``); ``close()`` removes both."""
 
     def __init__(self, scene, strip):
         check_strip(strip)

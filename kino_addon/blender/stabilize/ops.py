@@ -7,24 +7,23 @@ import os
 import bpy
 from bpy.props import StringProperty
 
-from . import stabilize_job, stabilize_tree, tracking
+from . import tracking, transforms, trees
 
 
 def build_trees_for_strip(scene, strip, track_region=None, stylized_dir: str = "") -> dict:
     """Track the strip's clip, set the clip's 2D stabilization from the tracks Kino's solver kept, and
     build the trees in the "Kino Stabilize" scene: Movie Clip -> Stabilize 2D, and (when
     ``stylized_dir`` holds frame_NNNN.png) stylized sequence -> Stabilize 2D (Invert)."""
-    result = stabilize_job.stabilization_for_input(scene, strip, None, track_region)
+    result = transforms.stabilization_for_input(scene, strip, None, track_region)
     clip = bpy.data.movieclips[result["clip"]]
-    stabilize_tree.set_clip_stabilization(clip, result["used_tracks"], rotation=True,
-                                          anchor_frame=result["frames"][0])
-    comp = stabilize_tree.comp_scene(clip)
-    trees = [stabilize_tree.build_stabilize_tree(comp, clip).name]
+    trees.set_clip_stabilization(clip, result["used_tracks"], rotation=True, anchor_frame=result["frames"][0])
+    comp = trees.comp_scene(clip)
+    made = [trees.build_stabilize_tree(comp, clip).name]
     first = os.path.join(bpy.path.abspath(stylized_dir), "frame_0001.png") if stylized_dir else ""
     if first and os.path.isfile(first):
         count = len([n for n in os.listdir(os.path.dirname(first)) if n.startswith("frame_") and n.endswith(".png")])
-        trees.append(stabilize_tree.build_restore_tree(comp, clip, first, count).name)
-    return {"scene": comp.name, "trees": trees, "clip": clip.name, "tracks": len(result["used_tracks"])}
+        made.append(trees.build_restore_tree(comp, clip, first, count).name)
+    return {"scene": comp.name, "trees": made, "clip": clip.name, "tracks": len(result["used_tracks"])}
 
 
 class KINO_OT_stabilize_trees(bpy.types.Operator):
@@ -50,7 +49,7 @@ class KINO_OT_stabilize_trees(bpy.types.Operator):
         strip = scene.sequence_editor.active_strip
         try:
             info = build_trees_for_strip(scene, strip, self.track_region or None, self.stylized_dir)
-        except (stabilize_job.StabilizeError, tracking.TrackingError) as exc:
+        except (transforms.StabilizeError, tracking.TrackingError) as exc:
             self.report({'ERROR'}, f"Kino: {exc}")
             return {'CANCELLED'}
         self.report({'INFO'}, f"Kino: {len(info['trees'])} tree(s) in scene {info['scene']!r} "

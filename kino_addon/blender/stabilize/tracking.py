@@ -14,7 +14,7 @@ import os
 import bpy
 import numpy as np
 
-from ..core import stabilize_geom as geo
+from ...core import stabilize_geom as geo
 
 KINO_PREFIX = "kino_"
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp")

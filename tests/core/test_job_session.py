@@ -6,7 +6,7 @@ import numpy as np
 from fake_backend import FakeClient
 from kino_addon.core.plan import frame_path, missing_frames
 from kino_addon.core.png import read_png
-from kino_addon.core.session import JobSession, JobSpec
+from kino_addon.core.job_session import JobSession, JobSpec
 from kino_addon.protocol.errors import BackendError
 
 W, H = 12, 8
@@ -95,7 +95,7 @@ def test_bad_source_frame_aborts_with_reason(tmp_path):
 
 
 def test_resume_sends_the_matching_stabilize_matrices(tmp_path):
-    from kino_addon.core.session import options_for_frames
+    from kino_addon.core.job_session import options_for_frames
     mats = [[[1, 0, n], [0, 1, 0]] for n in range(1, 7)]
     opts = {"seed": 3, "stabilize": {"matrices": mats, "width": W}}
     cut = options_for_frames(opts, [2, 5], 6)

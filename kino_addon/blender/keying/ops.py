@@ -8,13 +8,13 @@ import os
 import bpy
 from bpy.props import FloatVectorProperty, StringProperty
 
-from . import keying_tree
+from . import tree
 
 SCENE_NAME = "Kino Key"
 
 
 def strip_path(strip) -> str:
-    """What ``keying_tree.source_node`` reads for a strip: the movie file, the image folder, or the
+    """What ``tree.source_node`` reads for a strip: the movie file, the image folder, or the
     single image."""
     if strip.type == "MOVIE":
         return bpy.path.abspath(strip.filepath)
@@ -30,7 +30,7 @@ def build_for_strips(actor, background, key_rgb, garbage=None):
     scene = bpy.data.scenes.get(SCENE_NAME) or bpy.data.scenes.new(SCENE_NAME)
     old = scene.compositing_node_group
     bg = strip_path(background) if background is not None else strip_path(actor)
-    nodes = keying_tree.build_keying_tree(scene, strip_path(actor), bg, key_rgb, garbage)
+    nodes = tree.build_keying_tree(scene, strip_path(actor), bg, key_rgb, garbage)
     if background is None:
         nodes["alpha_over"].inputs["Background"].default_value = (0.0, 0.0, 0.0, 1.0)
         for link in list(nodes["alpha_over"].inputs["Background"].links):

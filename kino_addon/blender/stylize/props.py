@@ -1,4 +1,6 @@
-"""``Scene.kino``: the look, its stage switches and parameters, stored generically.
+"""``Scene.kino``: the look, its stage switches and parameters (stored generically), the panel's
+switches (Stabilize, Green Screen, Face Similarity), and ``choices_from_scene``, which turns them into
+the job's ``JobChoices``.
 
 Stages and parameters come from what the backend advertises in ``session.hello`` (ParamSpecs), so a
 new stage or parameter needs no add-on change. Each parameter is one ``KinoParam`` item holding a
@@ -11,8 +13,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty,
                        IntProperty, IntVectorProperty, PointerProperty, StringProperty)
 
-from ..core.workflow import compose_workflow, look_stage, preset_workflow, stage_params
-from .backend import BACKEND
+from ...core.job_workflow import JobChoices, look_stage, offered_looks, preset_workflow, stage_params
+from ..connection import BACKEND
 
 _ENUM_CACHE: dict = {}  # Blender needs the item tuples of dynamic enums kept alive
 
@@ -118,18 +120,20 @@ class KinoParam(bpy.types.PropertyGroup):
 
 
 class KinoStageToggle(bpy.types.PropertyGroup):
+    """The on/off switch of one of the look's own stages (e.g. temporal)."""
     name: StringProperty()
     enabled: BoolProperty(name="Enabled", default=True)
 
 
 class KinoSceneProps(bpy.types.PropertyGroup):
+    """The Kino tab's settings of a scene: the look, its stages' switches and parameters, the panel's
+    switches. ``synced_look`` is the look the items were last built for (from the backend's hello)."""
     look_name: StringProperty(name="Look", default="toon")
     look: EnumProperty(name="Look", description="The style to apply", items=_look_items, get=_get_look,
                        set=_set_look, update=_on_look)
     synced_look: StringProperty()
     stages: CollectionProperty(type=KinoStageToggle)
     params: CollectionProperty(type=KinoParam)
-    show_params: BoolProperty(name="Parameters", default=True)
     stabilize: BoolProperty(name="Stabilize", description="Stabilize the shot before the look (Blender's "
                             "tracker) and put the camera motion back after it")
     track_mode: EnumProperty(name="Lock to", default='CAMERA', items=[
@@ -171,7 +175,7 @@ class KinoSceneProps(bpy.types.PropertyGroup):
 
 def sync_from_hello(kino, hello: dict) -> None:
     """Rebuild stage switches and parameter items for ``kino.look_name`` (keeps values already set)."""
-    names = [lk["name"] for lk in hello.get("looks") or []]
+    names = offered_looks(hello)
     if not names:
         return
     if kino.look_name not in names:
@@ -199,17 +203,23 @@ def sync_from_hello(kino, hello: dict) -> None:
     kino.synced_look = kino.look_name
 
 
-def workflow_from_scene(kino, hello: dict) -> dict:
-    """The workflow the panel's settings describe."""
+def choices_from_scene(kino, hello: dict) -> JobChoices:
+    """What the panel says for the next job: the look, the parameters the user changed, the look's
+    stage switches, and the panel's switches as stage entries (Face Similarity and Green Screen add
+    their stages through ``params``; Stabilize with its track region)."""
     if kino.synced_look != kino.look_name:
         sync_from_hello(kino, hello)
-    overrides: dict = {}
+    params: dict = {}
+    if kino.face_score:  # first, so its finish sees the final frames
+        params["face_score"] = {"pack": kino.face_pack}
+    if kino.key_screen:
+        params["key"] = kino.key_params()
     for p in kino.params:
         value = p.value() if p.changed else None
         if value is not None:
-            overrides.setdefault(p.stage, {})[p.name] = value
-    enabled = {s.name: s.enabled for s in kino.stages}
-    return compose_workflow(hello, kino.look_name, overrides, enabled)
+            params.setdefault(p.stage, {})[p.name] = value
+    return JobChoices(look=kino.look_name, params=params, enabled={s.name: s.enabled for s in kino.stages},
+                      stabilize=kino.stabilize, track_region=kino.track_region_arg() if kino.stabilize else "")
 
 
 def on_register():

@@ -1,6 +1,7 @@
-"""``JobSession``: one stylize job driven over a ``BackendClient``, one small step at a time.
+"""``JobSession``: one backend job driven over a ``BackendClient``, one small step at a time.
 
-The same object serves both paths: the headless path (``scripts/kino``, tests) loops ``step()``
+It is the backend part of every long operation (``job_queue.QueuedJob``): stylizing a strip, training a
+LoRA, each layer of a composite. The same object serves both paths: the headless path (``scripts/kino``, tests) loops ``step()``
 until it returns True; the UI path calls ``step()`` from one timer on Blender's main thread, so every
 file write and strip change happens there. A step sends at most one frame (keeping at most
 ``max_in_flight`` frames queued at the backend, so ``send_frame`` never blocks for long) and applies
@@ -20,7 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..protocol.errors import BackendError
+from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
 from .files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -36,6 +37,9 @@ class SourceError(RuntimeError):
 
 @dataclass
 class JobSpec:
+    """What one backend job makes and from what: its output folder, frame count and size, workflow and
+    options, and what goes into its ``kino.json`` (source, reproduce command, versions)."""
+
     folder: str
     count: int  # output frames 1..count
     width: int
@@ -47,10 +51,20 @@ class JobSpec:
     command: str = ""
     versions: dict = field(default_factory=dict)
     settings_hash: str = ""  # frames on disk from other settings (another hash) are not reused
+    resume_hint: str = "run Stylize again to resume"  # how the user resumes, said when a job fails
 
 
 class JobSession:
-    """States: new -> running -> (cancelling ->) completed | cancelled | failed."""
+    """One backend job. States: new -> running -> (cancelling ->) completed | cancelled | failed.
+
+    State: ``todo`` (output numbers still missing, sent as job frames 1..M), ``sent``/``written``/
+    ``reused`` counts, ``job_id``, ``stage`` (the stage the backend reports), ``provenance`` (from
+    ``job.done``), ``error``; the writer thread (``FrameWriter``) holds frames not yet on disk.
+
+    Pacing: at most ``max_in_flight`` frames wait at the backend; after ``stall`` seconds without an
+    event one more is sent (a stage may hold frames back for look-ahead). Stall check: ``alive()``
+    false ends the job as failed; a cancel unanswered for ``cancel_grace`` seconds ends it as cancelled.
+    """
 
     def __init__(self, client, spec: JobSpec, read_frame: Callable[[int], np.ndarray], *,
                  alive: Optional[Callable[[], bool]] = None, max_in_flight: int = 4, poll: float = 0.05,
@@ -242,7 +256,7 @@ class JobSession:
     def _fail(self, message: str, kept_note: bool = True) -> None:
         if kept_note:
             message = (f"{message}; {self.frames_on_disk} of {self.spec.count} frames are finished and kept in "
-                       f"{self.spec.folder} (run Stylize again to resume)")
+                       f"{self.spec.folder} ({self.spec.resume_hint})")
         self.error = message
         self._finish("failed")
 
@@ -289,13 +303,13 @@ def _buffer_image(buffer, shape) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.shape[:2] != tuple(shape[:2]):
-        raise BackendError("BAD_MESSAGE", f"the backend returned a {image.shape[1]}x{image.shape[0]} frame, "
+        raise BackendError(BAD_MESSAGE, f"the backend returned a {image.shape[1]}x{image.shape[0]} frame, "
                                           f"expected {shape[1]}x{shape[0]}")
     return image
 
 
 def _describe(exc: BackendError) -> str:
-    if exc.code == "DISCONNECTED":
+    if exc.code == DISCONNECTED:
         return f"the backend stopped ({exc.message})"
     return _describe_wire({"code": exc.code, "message": exc.message, "frame": exc.frame, "stage": exc.stage})
 

@@ -1,11 +1,12 @@
 """Put stylized frames on the timeline: an sRGB image-sequence strip in a free channel above the
 source, aligned frame for frame, named ``<strip>_<look>``, with the source's spatial transform. A keyed
-job's frames carry the matte as alpha: that strip blends Alpha Over the strips below it."""
+job's frames (its workflow runs the ``key`` stage) carry the matte as alpha: that strip blends Alpha
+Over the strips below it."""
 from __future__ import annotations
 
 import os
 
-from ..core.plan import frame_path
+from ...core.plan import frame_path
 
 MAX_CHANNEL = 128
 
@@ -33,7 +34,7 @@ def _copy_look(source, result) -> None:
     result.use_flip_x, result.use_flip_y = source.use_flip_x, source.use_flip_y
 
 
-def place_result(scene, source, folder: str, first_frame: int, count: int, look: str):
+def place_result(scene, source, folder: str, first_frame: int, count: int, look: str, keyed: bool = False):
     """Create (or replace) the result strip; returns it."""
     sed = scene.sequence_editor
     name = f"{source.name}_{look}"
@@ -50,7 +51,7 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
     for n in range(2, count + 1):
         strip.elements.append(os.path.basename(frame_path(folder, n)))
     strip.colorspace_settings.name = "sRGB"
-    if os.path.isdir(os.path.join(folder, "matte")):  # a keyed job: RGBA frames over the strips below
+    if keyed:  # RGBA frames over the strips below
         strip.alpha_mode = 'STRAIGHT'
         strip.blend_type = 'ALPHA_OVER'
     strip.select = False  # keep the user's selection: a re-run stylizes the source, not the result
