@@ -10,9 +10,9 @@ from .stylize.strip_job import QUEUE as STYLIZE_QUEUE
 
 
 class KINO_OT_backend_start(bpy.types.Operator):
+    """Start (or attach to) the Kino backend"""
     bl_idname = "kino.backend_start"
     bl_label = "Start Backend"
-    bl_description = "Start (or attach to) the Kino backend"
 
     def execute(self, context):
         if ensure_backend(self, STYLIZE_QUEUE) is None:
@@ -26,9 +26,9 @@ class KINO_OT_backend_start(bpy.types.Operator):
 
 
 class KINO_OT_backend_stop(bpy.types.Operator):
+    """Stop the Kino backend (running jobs are cancelled; finished frames are kept)"""
     bl_idname = "kino.backend_stop"
     bl_label = "Stop Backend"
-    bl_description = "Stop the Kino backend (running jobs are cancelled; finished frames are kept)"
 
     def execute(self, context):
         job_pump.cancel_all()  # running jobs end as cancelled (within a frame) before the backend goes

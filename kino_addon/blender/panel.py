@@ -13,6 +13,7 @@ from .stylize.strip_job import QUEUE as STYLIZE_QUEUE
 
 
 class KINO_PT_main(bpy.types.Panel):
+    """Kino: stylize the selected strips"""
     bl_idname = "KINO_PT_main"
     bl_label = "Kino"
     bl_space_type = 'SEQUENCE_EDITOR'

@@ -18,6 +18,8 @@ class PreferenceError(RuntimeError):
 
 
 class KinoPreferences(bpy.types.AddonPreferences):
+    """How to reach the backend (start it with a Python, or attach with host, port and key), the
+    models folder and the device."""
     bl_idname = addon.ADDON_ID
 
     backend_mode: EnumProperty(

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
-from .files import clear_partial
+from .frame_files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
 from .sidecar import build_sidecar, read_sidecar, write_sidecar

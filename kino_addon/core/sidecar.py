@@ -7,7 +7,7 @@ import os
 import shlex
 
 from ..protocol.atomic import atomic_write_json
-from .files import PARTIAL_DIR
+from .frame_files import PARTIAL_DIR
 from .job_workflow import has_stage
 
 SIDECAR = "kino.json"

@@ -22,6 +22,7 @@ _CLOSED = object()
 
 
 class _Slot:
+    """Where the reader thread puts the response to one waiting request (and wakes it)."""
     __slots__ = ("event", "message")
 
     def __init__(self):

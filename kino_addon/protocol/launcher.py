@@ -1,4 +1,4 @@
-"""Start a backend process and wait for its connection file (contract §2).
+"""Start a backend process and wait for its connection file ``{host, port, pid, protocol}``.
 
 Runs ``<python> -m kino_backend serve --connection-file <run_dir>/backend.json`` with a fresh key in
 ``KINO_AUTHKEY`` (never on the command line) and ``KINO_PARENT_PID`` set to this process, so the

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from kino_addon.core.files import atomic_write_png
+from kino_addon.core.frame_files import atomic_write_png
 from kino_addon.core.plan import (FramePlan, PlanError, frame_path, missing_frames, output_folder,
                                   parse_frame_range, settings_hash)
 from kino_addon.core.sidecar import reproduce_command

@@ -19,7 +19,7 @@ import shutil
 
 import numpy as np
 
-from ...core.files import atomic_write_png
+from ...core.frame_files import atomic_write_png
 from ...core.job_queue import FrameLoop, QueuedJob, StepFailed
 from ...core.job_session import JobSession, JobSpec
 from ...core.plan import frame_path, settings_hash

@@ -17,9 +17,9 @@ from .strip_job import QUEUE, StripJob, StylizeUnavailable
 
 
 class KINO_OT_cancel(bpy.types.Operator):
+    """Stop stylizing; finished frames are kept and a re-run resumes"""
     bl_idname = "kino.cancel"
     bl_label = "Cancel"
-    bl_description = "Stop stylizing; finished frames are kept and a re-run resumes"
 
     @classmethod
     def poll(cls, context):
@@ -31,9 +31,9 @@ class KINO_OT_cancel(bpy.types.Operator):
 
 
 class KINO_OT_stylize(bpy.types.Operator):
+    """Stylize the selected movie and image strips with the chosen look"""
     bl_idname = "kino.stylize"
     bl_label = "Stylize"
-    bl_description = "Stylize the selected movie and image strips with the chosen look"
 
     choices_json: StringProperty(options={'HIDDEN', 'SKIP_SAVE'},
                                  description="The job's choices (JobChoices as JSON) instead of the panel's")

@@ -11,6 +11,7 @@ from .train_job import QUEUE
 
 
 class KINO_PT_train_lora(bpy.types.Panel):
+    """Train a LoRA on the selected strips' frames or a folder of images"""
     bl_idname = "KINO_PT_train_lora"
     bl_label = "Train LoRA"
     bl_space_type = 'SEQUENCE_EDITOR'

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from kino_addon.protocol.presets import (PRESET_VERSION, PresetError, normalize_preset, preset_from_workflow,
+from kino_addon.protocol.preset_format import (PRESET_VERSION, PresetError, normalize_preset, preset_from_workflow,
                                          read_preset, workflow_from_preset, write_preset)
 
 
