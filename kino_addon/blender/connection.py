@@ -11,7 +11,7 @@ import os
 import subprocess
 from typing import Optional
 
-from ..protocol import PROTOCOL_VERSION
+from ..protocol import PROTOCOL_VERSION, messages
 from ..protocol.client import BackendClient
 from ..protocol.errors import BackendError
 from ..protocol.launcher import backend_env, start_backend
@@ -109,7 +109,7 @@ class Backend:
         if client is not None:
             if process is not None and client.connected:
                 try:
-                    client.request("session.shutdown", {}, timeout=2.0)
+                    client.request(messages.SESSION_SHUTDOWN, {}, timeout=2.0)
                 except BackendError:
                     pass
             client.close()

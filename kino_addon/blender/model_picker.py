@@ -6,6 +6,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from ..protocol import messages
 from ..protocol.errors import BackendError
 from .connection import BACKEND, BackendUnavailable
 from .prefs import models_dir
@@ -50,7 +51,7 @@ class KINO_OT_refresh_models(bpy.types.Operator):
         body = {"models_dir": models_dir()} if models_dir() else {}
         try:
             client = BACKEND.ensure()
-            answer, _ = client.request("models.list", body)
+            answer, _ = client.request(messages.MODELS_LIST, body)
         except (BackendError, BackendUnavailable) as exc:
             MODELS["error"] = getattr(exc, "message", str(exc))
             self.report({'ERROR'}, f"Kino: {MODELS['error']}")

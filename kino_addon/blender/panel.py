@@ -11,6 +11,10 @@ from .stabilize.panel import draw_switch as draw_stabilize_switch
 from .stylize import panel as stylize_panel
 from .stylize.strip_job import QUEUE as STYLIZE_QUEUE
 
+#: The panel's switches under the look, in this order; each draws its box from ``Scene.kino`` (the
+#: switch's property and its stage entry live in ``stylize/props.py``: ``choices_from_scene``).
+SWITCHES = (draw_stabilize_switch, draw_key_switch, stylize_panel.draw_face_switch)
+
 
 class KINO_PT_main(bpy.types.Panel):
     """Kino: stylize the selected strips"""
@@ -31,9 +35,8 @@ class KINO_PT_main(bpy.types.Panel):
         col = layout.column()
         col.enabled = not STYLIZE_QUEUE.active
         stylize_panel.draw_look(col, kino)
-        draw_stabilize_switch(col, kino)
-        draw_key_switch(col, kino)
-        stylize_panel.draw_face_switch(col, kino)
+        for draw_switch in SWITCHES:
+            draw_switch(col, kino)
         stylize_panel.draw_run(layout)
 
 

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..protocol import messages
 from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
 from .frame_files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
@@ -201,8 +202,8 @@ class JobSession:
             self._last_event = time.monotonic()
             if msg.body.get("job_id") != self.job_id:
                 continue
-            handler = {"job.frame": self._on_frame, "job.progress": self._on_progress,
-                       "job.done": self._on_done}.get(msg.type)
+            handler = {messages.JOB_FRAME: self._on_frame, messages.JOB_PROGRESS: self._on_progress,
+                       messages.JOB_DONE: self._on_done}.get(msg.type)
             if handler:
                 handler(msg)
             if self.done:

@@ -7,7 +7,7 @@ from fake_backend import FakeClient
 from kino_addon.core.plan import frame_path, missing_frames
 from kino_addon.core.png import read_png
 from kino_addon.core.job_session import JobSession, JobSpec
-from kino_addon.protocol.errors import BackendError
+from kino_addon.protocol.errors import DISCONNECTED, INVALID_PARAMS, BackendError
 
 W, H = 12, 8
 
@@ -59,7 +59,7 @@ def test_cancel_keeps_frames_and_resume_sends_only_missing(tmp_path):
 
 def test_nothing_missing_completes_without_backend(tmp_path):
     make(tmp_path, FakeClient()).run()
-    client = FakeClient(fail_submit=BackendError("DISCONNECTED", "must not be called"))
+    client = FakeClient(fail_submit=BackendError(DISCONNECTED, "must not be called"))
     s = make(tmp_path, client)
     assert s.run() == "completed" and s.reused == 6
 
@@ -81,7 +81,7 @@ def test_dead_process_detected_by_alive_check(tmp_path):
 
 
 def test_submit_error_is_reported_in_words(tmp_path):
-    err = BackendError("INVALID_PARAMS", "toon.edges: 9 is above the maximum 1", stage="toon")
+    err = BackendError(INVALID_PARAMS, "toon.edges: 9 is above the maximum 1", stage="toon")
     s = make(tmp_path, FakeClient(fail_submit=err))
     assert s.run() == "failed"
     assert s.error == "INVALID_PARAMS (stage toon): toon.edges: 9 is above the maximum 1"

@@ -77,9 +77,9 @@ def draw_figure(layout, provenance: dict) -> None:
     """The clip's figures: face similarity (face_score stage) and flicker (the temporal stage's
     warping error of the result and of the source)."""
     stages = (provenance or {}).get("stages") or {}
-    identity = stages.get("identity") or {}
-    if identity.get("mean") is not None:
-        layout.label(text=f"Face similarity: {identity['mean']:.3f} over {identity.get('frames_scored', 0)} frames",
+    face = stages.get("face_score") or stages.get("identity") or {}  # "identity": kino.json before 0.2
+    if face.get("mean") is not None:
+        layout.label(text=f"Face similarity: {face['mean']:.3f} over {face.get('frames_scored', 0)} frames",
                      icon='USER')
     fig = (stages.get("temporal") or {}).get("figure") or {}
     if fig.get("warp_error") is None:
