@@ -7,7 +7,6 @@ operators call ``ensure_backend``; the panel only reads ``status_line()``.
 from __future__ import annotations
 
 import atexit
-import os
 import subprocess
 from typing import Optional
 
