@@ -1,7 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-backend and .venv-blender with the pins in requirements/ and this install order: torch
-# alone first (the CPU build), then the backend's packages, then mediapipe and insightface with
-# --no-deps (requirements/backend-nodeps.txt) so only one OpenCV is installed.
+# Create .venv-backend and .venv-blender with the pins and install order of docs/DEVELOPING.md (environments).
 # Idempotent: a venv whose requirement files have not changed since its last good install is left as is.
 # Usage: scripts/setup_env.sh [backend|blender|all]
 set -euo pipefail
