@@ -7,12 +7,13 @@ frame borders; soft and feathered): ``out = (1 - a m) stylized + a m warped_prev
 Looks that take an ``init`` (diffusion img2img) get the warped previous output mixed with the current
 frame as their starting point (``init_strength`` = strength).
 
-Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see temporal_keyframes;
+Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see keyframes.py and spans.py;
 the filled stream then gets the same recursive blend with ``keyframe_smoothing`` as its strength
 (``strength`` there only sets the keyframes' ``init_strength``).
 
 Hard cuts (motion-compensated residual above ``cut_threshold``) are never blended or propagated
-across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards.
+across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards
+(post.py: smoothing, deflicker and the clip figure, one frame at a time).
 What was done goes to ``ctx.provenance["temporal"]``.
 """
 from __future__ import annotations
@@ -23,8 +24,7 @@ import numpy as np
 
 from ...flow import flow_cache_for, make_flow
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
-from .deflicker import Deflicker
-from .figure import ClipFigure
+from .post import PostPass
 from .warp import blend, cut_score, reliability, warp
 from kino_addon.protocol.errors import MODEL_MISSING
 
@@ -133,23 +133,14 @@ class TemporalRun(StageRun):
 
     def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         if self.mode == "per-frame":
-            out = self._per_frame(frames, look)
+            out, smoothing = self._per_frame(frames, look), None
         else:
             from .keyframes import KeyframeScheduler
 
-            out = self._smooth(KeyframeScheduler(self, look).run(frames))
-        if self.params["deflicker"]:
-            out = self._deflicker(out)
-        figure = ClipFigure(self.flows, self.params["flow"])
+            out, smoothing = KeyframeScheduler(self, look).run(frames), float(self.params["keyframe_smoothing"])
+        post = PostPass(self, smoothing, self.prov["cuts"])
         for f in out:
-            src = f.meta.get("temporal_source")
-            if src is not None:
-                figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])
-            self.prov["frames"] += 1
-            self.prov["figure"] = figure.summary()
-            meta = dict(f.meta)
-            meta.pop("temporal_source", None)
-            yield f.replace(meta=meta)
+            yield post.apply(f)
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
@@ -167,31 +158,6 @@ class TemporalRun(StageRun):
                 out = blend(stylized, warped, a * lk.rel)
             prev_src, prev_out = src, out
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
-
-    def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
-        a = float(self.params["keyframe_smoothing"])
-        prev_src = prev_out = None
-        for f in frames:
-            src = f.meta["temporal_source"]
-            lk = self.link(prev_src, src) if a > 0 and f.index not in self.prov["cuts"] else None
-            out = f.image if lk is None else blend(f.image, warp(prev_out, lk.pull, cubic=True), a * lk.rel)
-            prev_src, prev_out = src, out
-            yield f.replace(image=out)
-
-    def _deflicker(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        df = Deflicker()
-        prev_src = None
-        cuts = self.prov["cuts"]
-        for f in frames:
-            src = f.meta.get("temporal_source")
-            back = None
-            if prev_src is not None and f.index not in cuts and prev_src.shape == src.shape:
-                back = self.flows.flow(src, prev_src)
-            else:
-                df.reset()
-            yield f.replace(image=df.apply(f.image, src, back))
-            prev_src = src
 
 
 class TemporalStage(Stage):
