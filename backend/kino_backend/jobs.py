@@ -278,6 +278,10 @@ def _recorded_options(ctx: JobContext) -> dict:
 
 
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
+    if job.options.get("cluster"):  # run over a Ray cluster's Kino workers (docs/cluster.md)
+        from .cluster.driver import stream_on_cluster
+        stream_on_cluster(job, ctx, progress, timings)
+        return
     look = job.workflow.look_step.name
     t0 = time.monotonic()
     with Pipeline(job.workflow, ctx) as pipe:

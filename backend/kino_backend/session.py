@@ -159,6 +159,8 @@ class Session:
         if not isinstance(options, dict):
             raise RequestError(INVALID_PARAMS, "options must be an object", details={"fields": {"options": "not an object"}})
         seed = _int_field(options, "seed", 0, 2**63 - 1, "options") if "seed" in options else 0
+        if options.get("cluster") is not None:
+            self._check_cluster(options["cluster"])
         if len(msg.buffers) > count:
             raise RequestError(BAD_MESSAGE, f"job.submit carries {len(msg.buffers)} frames for a job of {count}")
         for spec, _ in msg.buffers:
@@ -171,6 +173,16 @@ class Session:
         self.respond(msg, {"job_id": job.id, "queue_position": position})
         job.released.set()  # its events may flow now: the client has the job_id first
         return DEFERRED
+
+    @staticmethod
+    def _check_cluster(address) -> None:
+        """``options.cluster``: a Ray cluster's address ("" runs the job here); Ray must be installed."""
+        from .cluster import RAY_MISSING, ray_available
+        if not isinstance(address, str):
+            raise RequestError(INVALID_PARAMS, "options.cluster must be a Ray cluster address HOST:PORT",
+                               details={"fields": {"options.cluster": "not a string"}})
+        if address.strip() and not ray_available():
+            raise RequestError(INVALID_PARAMS, RAY_MISSING, details={"fields": {"options.cluster": RAY_MISSING}})
 
     @staticmethod
     def _check_frame_spec(spec: dict, width: int, height: int) -> None:

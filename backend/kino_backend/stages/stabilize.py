@@ -142,5 +142,8 @@ class StabilizeStage(Stage):
     )
     run_class = StabilizeRun
 
+    def frame_independent(self, params: dict) -> bool:
+        return True  # each frame is warped by its own matrix
+
 
 STAGES = [StabilizeStage()]

@@ -319,6 +319,13 @@ class DiffusionStage(Stage):
     params = PARAMS
     run_class = DiffusionRun
 
+    def frame_independent(self, params: dict) -> bool:
+        """Each frame has its own generator seeded with the clip seed, so frames are independent unless
+        a feature carries something across frames: cross-frame attention (the clip's first frame),
+        FaceID / PuLID on ``face_reference=frame`` (the last face found), batching ahead (``batch`` > 1)."""
+        per_frame_face = (params.get("faceid") or params.get("pulid")) and params.get("face_reference") == "frame"
+        return not (params.get("cross_frame_attention") or per_frame_face or (params.get("batch") or 1) > 1)
+
     def validate(self, params: dict) -> dict:
         out = super().validate(params)
         parse_all(out)  # raises ParamError on a malformed lora / controlnet item

@@ -101,6 +101,7 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
+        self.post: Optional[PostPass] = None  # the post pass of the running schedule
 
     @property
     def mode(self) -> str:
@@ -138,7 +139,7 @@ class TemporalRun(StageRun):
             from .keyframes import KeyframeScheduler
 
             out, smoothing = KeyframeScheduler(self, look).run(frames), float(self.params["keyframe_smoothing"])
-        post = PostPass(self, smoothing, self.prov["cuts"])
+        post = self.post = PostPass(self, smoothing, self.prov["cuts"])  # the cluster reads its figure pairs
         for f in out:
             yield post.apply(f)
 
