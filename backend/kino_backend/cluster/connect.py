@@ -9,6 +9,7 @@ per CPU when the cluster has no GPU. A worker asks for ``num_gpus=1`` on a clust
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -33,11 +34,27 @@ class ClusterError(StageError):
 
 
 def require_ray():
+    """Ray, imported with token auth switched on when a token is configured (Ray reads ``RAY_AUTH_MODE``
+    when it is imported, so this runs first)."""
     if not ray_available():
         raise ClusterError(RAY_MISSING)
+    use_token_auth()
     import ray
 
     return ray
+
+
+def token_available(environ=os.environ) -> bool:
+    """A Ray auth token is configured: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``."""
+    path = environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return bool(environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
+
+
+def use_token_auth(environ=os.environ) -> None:
+    """Send the token when there is one (``RAY_AUTH_MODE`` unset): a cluster with token auth accepts
+    only that; one without ignores it. ``RAY_AUTH_MODE`` set by the user is left alone."""
+    if "RAY_AUTH_MODE" not in environ and token_available(environ):
+        environ["RAY_AUTH_MODE"] = "token"
 
 
 def check_reachable(address: str, timeout: float = 3.0) -> None:

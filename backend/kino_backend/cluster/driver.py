@@ -26,6 +26,7 @@ from kino_addon.protocol.errors import INTERNAL, WIRE_CODES
 
 from ..stages.base import Cancelled, Frame, StageError
 from .plan_base import Task, make_plan
+from .tasks import COUNTED
 
 log = logging.getLogger("kino.cluster")
 MAX_ATTEMPTS = 4  # a task that lost this many workers fails the job
@@ -135,8 +136,10 @@ class ClusterRun:
         elif kind == "item":
             self._on_item(event[1], event[2], event[3])
         elif kind == "done":
+            task, worker = event[1], event[2]
             self.stats["tasks"] += 1
-            self.plan.on_done(event[1])
+            self.stats["frames_by_worker"][worker] = self.stats["frames_by_worker"].get(worker, 0) + task.made
+            self.plan.on_done(task)
         elif kind == "lost":
             self._on_lost(event[1], event[2], event[3])
         elif kind == "crash":
@@ -152,8 +155,8 @@ class ClusterRun:
             if not self.job.cancel_event.is_set():
                 self.job.cancel("the job was cancelled on the cluster")
             raise Cancelled()
-        if item[0] == "frame" and task.kind in ("pipeline", "keys", "span"):
-            self.stats["frames_by_worker"][worker] = self.stats["frames_by_worker"].get(worker, 0) + 1
+        if item[0] == "frame" and task.kind in COUNTED:
+            task.made += 1
         for index, image, matte, meta in self.plan.on_item(task, item):
             self._send(index, image, matte, meta)
 
@@ -174,6 +177,7 @@ class ClusterRun:
 
     def _on_lost(self, task: Task, worker: str, exc: BaseException) -> None:
         self.plan.on_failed(task)
+        task.made = 0
         task.attempts += 1
         task.failed_on.add(worker)
         self.stats["retried"] += 1

@@ -47,6 +47,7 @@ class Task:
     sent: set = field(default_factory=set)  # output frames already sent (a retry does not send them again)
     items: list = field(default_factory=list)  # what this attempt yielded so far
     failed_on: set = field(default_factory=set)  # workers that died while running it
+    made: int = 0  # frames this attempt made (a worker's throughput)
     seq: int = field(default_factory=lambda: next(_seq))
 
     def message(self, job: dict) -> dict:
