@@ -252,7 +252,7 @@ class ClusterRun:
     def record(self) -> dict:
         """What ran where, for the job's timings."""
         elapsed = time.monotonic() - self.started
-        return {"workers": self.workers, "plan": self.plan.kind, "tasks": self.stats["tasks"],
+        return {"job_uid": self.uid, "workers": self.workers, "plan": self.plan.kind, "tasks": self.stats["tasks"],
                 "tasks_retried": self.stats["retried"], "frames_by_worker": self.stats["frames_by_worker"],
                 "frames_per_s": round(len(self.job.frames_done) / elapsed, 3) if elapsed > 0 else None}
 
