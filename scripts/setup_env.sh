@@ -48,6 +48,20 @@ PY
   PYTHONPATH="$root/backend:$root" "$venv/bin/python" -m kino_backend models fetch-tokenizer --quiet \
     || echo "kino setup: warning: CLIP tokenizer not installed (offline?); rerun: scripts/kino models fetch-tokenizer" >&2
   echo "$stamp" > "$venv/.kino-stamp"
+  rm -f "$venv/.kino-cluster-stamp"  # a fresh venv gets the optional part again
+}
+
+setup_backend_cluster() {  # optional: Ray (docs/cluster.md); a failure is a warning, Kino works without it
+  local venv=.venv-backend
+  local stamp; stamp=$(stamp_of requirements/backend-cluster.txt)
+  [ -f "$venv/.kino-cluster-stamp" ] && [ "$(cat "$venv/.kino-cluster-stamp")" = "$stamp" ] && return 0
+  if "$venv/bin/python" -m pip install --quiet -r requirements/backend-cluster.txt -c requirements/backend.txt \
+      && "$venv/bin/python" -c "import ray, numpy; assert numpy.__version__.startswith('1.'); print('kino setup: cluster ok: ray', ray.__version__)"; then
+    echo "$stamp" > "$venv/.kino-cluster-stamp"
+  else
+    echo "kino setup: warning: Ray was not installed (offline?); Kino works without it, but scripts/kino cluster" \
+         "and --cluster need it: rerun scripts/setup_env.sh backend" >&2
+  fi
 }
 
 setup_blender() {
@@ -68,8 +82,8 @@ link_sources() {  # make kino_backend and kino_addon importable from the venv (i
 }
 
 case "$which_env" in
-  backend) setup_backend; link_sources .venv-backend ;;
+  backend) setup_backend; setup_backend_cluster; link_sources .venv-backend ;;
   blender) setup_blender; link_sources .venv-blender ;;
-  all) setup_backend; link_sources .venv-backend; setup_blender; link_sources .venv-blender ;;
+  all) setup_backend; setup_backend_cluster; link_sources .venv-backend; setup_blender; link_sources .venv-blender ;;
   *) echo "usage: $0 [backend|blender|all]" >&2; exit 2 ;;
 esac

@@ -87,6 +87,7 @@ class JobSession:
         self.written = 0
         self.sent = 0
         self.provenance: dict = {}
+        self.cluster: dict = {}  # {workers, frames_per_s} while the job runs on a cluster
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
@@ -210,7 +211,11 @@ class JobSession:
                 return
 
     def _on_progress(self, msg) -> None:
-        self.stage = str(msg.body.get("stage") or "")
+        body = msg.body
+        self.stage = str(body.get("stage") or "")
+        if isinstance(body.get("workers"), int):  # a job running on a cluster (docs/cluster.md)
+            fps = body.get("frames_per_s")
+            self.cluster = {"workers": body["workers"], "frames_per_s": float(fps) if isinstance(fps, (int, float)) else None}
 
     def _on_frame(self, msg) -> None:
         k = int(msg.body["frame"])

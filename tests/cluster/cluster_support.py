@@ -67,6 +67,24 @@ def clip_with_cut(count_a: int = 14, count_b: int = 11, width: int = 96) -> List
     return a + b
 
 
+def synthetic_clip(n_a: int = 11, n_b: int = 9, w: int = 72, h: int = 56):
+    """Two textured shots, each a slow pan: a hard cut at frame ``n_a + 1``."""
+    def shot(n, seed, dx):
+        rng = np.random.default_rng(seed)
+        big = cv2.resize(rng.uniform(0, 255, size=(h // 6, (w + 4 * n) // 6, 3)).astype(np.float32),
+                         (w + 4 * n, h), interpolation=cv2.INTER_CUBIC)
+        big = np.clip(cv2.GaussianBlur(big, (0, 0), 1.2), 0, 255).astype(np.uint8)
+        return [np.ascontiguousarray(big[:, int(round(dx * i)):int(round(dx * i)) + w]) for i in range(n)]
+    return shot(n_a, 1, 1.5) + shot(n_b, 2, 2.5)
+
+
+def real_or_synthetic(count_a: int, count_b: int, width: int) -> List[np.ndarray]:
+    """``clip_with_cut`` from the real footage when it is there, else ``synthetic_clip`` of that size."""
+    if os.path.isdir(FOOTAGE):
+        return clip_with_cut(count_a, count_b, width)
+    return synthetic_clip(count_a, count_b, width, int(width * 3 / 4) // 2 * 2)
+
+
 def workflow(look: str = "toon", temporal: Optional[dict] = None, extra: Optional[list] = None) -> dict:
     stages = [{"name": look, "enabled": True, "params": {}}]
     if temporal is not None:

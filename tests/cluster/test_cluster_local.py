@@ -6,27 +6,15 @@ from __future__ import annotations
 import json
 import threading
 
-import cv2
 import numpy as np
 import pytest
 
-from cluster_support import make_job, max_diff, run, stack, workflow
+from cluster_support import make_job, max_diff, run, stack, synthetic_clip, workflow
 from kino_backend import jobs
 from kino_backend.cluster import RAY_MISSING, connect, executors
 from kino_backend.cluster.plan_base import choose_plan
 from kino_backend.resources import Resources
 from kino_backend.workflow import validate_workflow
-
-
-def synthetic_clip(n_a: int = 11, n_b: int = 9, w: int = 72, h: int = 56):
-    """Two textured shots, each a slow pan: a hard cut at frame ``n_a + 1``."""
-    def shot(n, seed, dx):
-        rng = np.random.default_rng(seed)
-        big = cv2.resize(rng.uniform(0, 255, size=(h // 6, (w + 4 * n) // 6, 3)).astype(np.float32),
-                         (w + 4 * n, h), interpolation=cv2.INTER_CUBIC)
-        big = np.clip(cv2.GaussianBlur(big, (0, 0), 1.2), 0, 255).astype(np.uint8)
-        return [np.ascontiguousarray(big[:, int(round(dx * i)):int(round(dx * i)) + w]) for i in range(n)]
-    return shot(n_a, 1, 1.5) + shot(n_b, 2, 2.5)
 
 
 @pytest.fixture

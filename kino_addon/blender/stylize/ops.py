@@ -10,7 +10,7 @@ from ...core.job_workflow import JobChoices, WorkflowChoiceError, build_workflow
 from ...core.plan import PlanError
 from .. import job_pump
 from ..connection import BACKEND, ensure_backend
-from ..prefs import job_options
+from ..prefs import cluster_options, job_options
 from ..strips import selected_source_strips
 from .props import choices_from_scene
 from .strip_job import QUEUE, StripJob, StylizeUnavailable
@@ -62,10 +62,11 @@ class KINO_OT_stylize(bpy.types.Operator):
         except WorkflowChoiceError as exc:
             return job_pump.refuse(self, QUEUE, f"Kino: {exc}")
         frame_range = (self.frame_first, self.frame_last or 10 ** 9) if self.frame_first else None
+        options = dict(job_options(), **cluster_options())
         jobs = []
         for strip in strips:
             try:
-                jobs.append(StripJob(scene, strip, client, BACKEND.hello, workflow, job_options(), frame_range,
+                jobs.append(StripJob(scene, strip, client, BACKEND.hello, workflow, options, frame_range,
                                      out_dir=self.output_dir, alive=BACKEND.connected,
                                      max_in_flight=8 if bpy.app.background else 4, track_region=choices.track_region))
             except (SourceError, PlanError, StylizeUnavailable) as exc:
