@@ -196,3 +196,17 @@ def test_input_arriving_slowly_is_scheduled_as_it_comes(workers):
     assert job.owner.done["status"] == "completed", job.owner.done.get("error")
     assert max_diff(stack(job.owner, len(frames)), stack(single, len(frames))) <= 1
     assert first_out and first_out[0] < len(frames), "the first frame came back before every input had arrived"
+
+
+def test_a_worker_reads_the_drivers_workflow_back_unchanged():
+    """The driver sends the validated workflow (unset parameters are None there); the worker's
+    validation of it gives the same workflow (the diffusion look has such parameters)."""
+    from kino_backend.cluster.tasks import workflow_of
+    from kino_backend.stages.base import JobContext
+    wf = {"version": 1, "look": "diffusion", "stages": [
+        {"name": "diffusion", "enabled": True, "params": {"model": "m.safetensors", "steps": 4}},
+        {"name": "temporal", "enabled": False, "params": {}}]}
+    sent = validate_workflow(wf).to_json()
+    assert any(v is None for s in sent["stages"] for v in s["params"].values())
+    ctx = JobContext(job_id="j", frames_total=1, width=8, height=8)
+    assert workflow_of({"job": {"workflow": sent}}, ctx).to_json() == sent

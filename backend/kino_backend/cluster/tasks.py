@@ -41,7 +41,10 @@ def workflow_of(task: dict, ctx: JobContext) -> Workflow:
     """The job's validated workflow, once per job on this worker (kept in the job's cache)."""
     workflow = ctx.cache.get(WORKFLOW_KEY)
     if workflow is None:
-        workflow = ctx.cache[WORKFLOW_KEY] = validate_workflow(task["job"]["workflow"])
+        data = dict(task["job"]["workflow"])  # the driver's validated workflow: unset values are None there
+        data["stages"] = [dict(s, params={k: v for k, v in s["params"].items() if v is not None})
+                          for s in data["stages"]]
+        workflow = ctx.cache[WORKFLOW_KEY] = validate_workflow(data)
     return workflow
 
 

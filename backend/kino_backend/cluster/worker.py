@@ -39,7 +39,8 @@ class WorkerCore:
 
     # -- control (any thread) --------------------------------------------------------------------
     def ping(self) -> dict:
-        return {"name": self.name, "pid": self.pid, "host": self.host, "device": self.resources.default_device()}
+        return {"name": self.name, "pid": self.pid, "host": self.host, "device": self.resources.default_device(),
+                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}  # Ray gives each GPU worker its own
 
     def cancel(self, job_id: str) -> bool:
         self._flag(job_id).set()
