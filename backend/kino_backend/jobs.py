@@ -194,7 +194,8 @@ def frame_event(job: Job, out: Frame) -> tuple:
 
 
 class Worker:
-    """One thread that runs queued jobs in submission order."""
+    """One thread that runs queued jobs in submission order; a job on a cluster (``options.cluster``)
+    runs on a thread of its own beside the others, since the cluster's workers do its work."""
 
     def __init__(self, resources):
         self.resources = resources
@@ -203,11 +204,20 @@ class Worker:
         self._jobs: Dict[str, Job] = {}
         self.current: Optional[Job] = None
         self._stopping = False
+        self._side: List[threading.Thread] = []  # cluster jobs, each on its own thread
         self._thread = threading.Thread(target=self._loop, name="kino-worker", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> int:
-        """Queue a job; returns how many jobs run before it (0: it starts now)."""
+        """Queue a job; returns how many jobs run before it (0: it starts now). A cluster job starts now
+        on its own thread: it only drives the cluster's workers."""
+        if job.options.get("cluster"):
+            with self._cond:
+                self._jobs[job.id] = job
+                thread = threading.Thread(target=self._run, args=(job,), name=f"kino-cluster-{job.id}", daemon=True)
+                self._side = [t for t in self._side if t.is_alive()] + [thread]
+            thread.start()
+            return 0
         with self._cond:
             position = len(self._queue) + (1 if self.current else 0)
             self._queue.append(job)
@@ -238,7 +248,10 @@ class Worker:
             job.cancel("the backend is shutting down")
 
     def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
+        for thread in self._side:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         while True:
@@ -248,14 +261,18 @@ class Worker:
                 if not self._queue:
                     return
                 job = self.current = self._queue.popleft()
-            try:
-                run_job(job, self.resources)
-            except Exception:  # run_job reports its own failures; this is a last line of defence
-                log.exception("job %s crashed the worker loop", job.id)
-            finally:
-                with self._cond:
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            run_job(job, self.resources)
+        except Exception:  # run_job reports its own failures; this is a last line of defence
+            log.exception("job %s crashed the worker loop", job.id)
+        finally:
+            with self._cond:
+                if self.current is job:
                     self.current = None
-                    self._jobs.pop(job.id, None)
+                self._jobs.pop(job.id, None)
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:

@@ -196,7 +196,7 @@ class JobSession:
 
     def _drain(self, wait: float) -> None:
         while True:
-            msg = self.client.next_event(timeout=wait)
+            msg = self.client.next_event(timeout=wait, job_id=self.job_id)  # other jobs' events stay for them
             if msg is None:
                 return
             wait = 0.0
@@ -268,6 +268,8 @@ class JobSession:
 
     def _finish(self, state: str) -> None:
         self.state = state
+        if self.job_id and hasattr(self.client, "discard"):
+            self.client.discard(self.job_id)
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
         self._write_sidecar(state)

@@ -210,3 +210,26 @@ def test_a_worker_reads_the_drivers_workflow_back_unchanged():
     assert any(v is None for s in sent["stages"] for v in s["params"].values())
     ctx = JobContext(job_id="j", frames_total=1, width=8, height=8)
     assert workflow_of({"job": {"workflow": sent}}, ctx).to_json() == sent
+
+
+def test_a_cluster_job_runs_beside_a_job_still_waiting_for_frames(workers):
+    """Cluster jobs only drive workers, so the backend runs them side by side (several strips at once)."""
+    import time
+    workers(2)
+    worker = jobs.Worker(Resources())
+    frames = synthetic_clip(4, 3)
+    waiting = make_job(frames[:2], workflow("toon"), job_id="job-wait")
+    waiting.frames_total = len(frames)  # its last frames never come
+    on_cluster = make_job(frames, workflow("toon"), {"cluster": "in-process"}, job_id="job-cluster")
+    worker.submit(waiting)
+    worker.submit(on_cluster)
+    deadline = time.monotonic() + 60
+    while on_cluster.owner.done is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert on_cluster.owner.done is not None and on_cluster.owner.done["status"] == "completed"
+        assert waiting.state == "running" and waiting.owner.done is None
+    finally:
+        worker.stop()
+        worker.join(10)
+    assert waiting.owner.done["status"] == "cancelled"

@@ -16,6 +16,9 @@ from .props import choices_from_scene
 from .strip_job import QUEUE, StripJob, StylizeUnavailable
 
 
+CLUSTER_STRIPS = 8  # strips stylized at once when the jobs run on a cluster
+
+
 class KINO_OT_cancel(bpy.types.Operator):
     """Stop stylizing; finished frames are kept and a re-run resumes"""
     bl_idname = "kino.cancel"
@@ -76,6 +79,8 @@ class KINO_OT_stylize(bpy.types.Operator):
         warning = next((job.warning for job in jobs if job.warning), "")
         if warning:
             self.report({'WARNING'}, f"Kino: {warning}")
+        # On a cluster the strips run side by side (one job each, split further by the cluster).
+        QUEUE.parallel = min(len(jobs), CLUSTER_STRIPS) if options.get("cluster") else 1
         job_pump.start_jobs(QUEUE, jobs, synchronous=self.synchronous)
         if QUEUE.active:
             self.report({'INFO'}, f"Kino: stylizing {len(jobs)} strip(s) with {workflow['look']}")
