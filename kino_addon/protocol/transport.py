@@ -17,7 +17,7 @@ from .framing import recv_message, send_message
 __all__ = ["AuthenticationError", "Link", "listen", "handshake", "connect"]
 
 
-def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
+def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = socket.SOMAXCONN) -> socket.socket:
     """A listening TCP socket (port 0: the OS picks one; read it with ``getsockname()``)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     if hasattr(socket, "SO_REUSEADDR") and not hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
@@ -58,8 +58,9 @@ class Link:
                 raise OSError("connection closed")
             send_message(self.conn, msg)
 
-    def recv(self) -> Message:
-        return recv_message(self.conn)
+    def recv(self, admit=None) -> Message:
+        """One message; ``admit`` decides from its envelope whether its buffers are read (see framing)."""
+        return recv_message(self.conn, admit)
 
     def close(self) -> None:
         if self._closed.is_set():
