@@ -84,7 +84,7 @@ def test_submit_error_is_reported_in_words(tmp_path):
     err = BackendError("INVALID_PARAMS", "toon.edges: 9 is above the maximum 1", stage="toon")
     s = make(tmp_path, FakeClient(fail_submit=err))
     assert s.run() == "failed"
-    assert s.error == "INVALID_PARAMS (stage toon): toon.edges: 9 is above the maximum 1"
+    assert s.error == "toon.edges: 9 is above the maximum 1 (stage toon) [INVALID_PARAMS]"
 
 
 def test_bad_source_frame_aborts_with_reason(tmp_path):
