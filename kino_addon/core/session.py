@@ -146,7 +146,7 @@ class JobSession:
             self._drain(0.0 if sent else self.poll)
             self._collect()
         except BackendError as exc:
-            self._fail(_describe(exc))
+            self._fail_after_events(exc)
         except SourceError as exc:
             self._abort(str(exc))
         if not self.done:
@@ -222,6 +222,8 @@ class JobSession:
         err = body.get("error")
         if status == "failed":
             self._fail(_describe_wire(err) if err else "the backend reported the job as failed")
+        elif status == "cancelled" and self._cancel_at is None and isinstance(err, dict):
+            self._fail(_describe_wire(err))  # the backend stopped it (shut down, input stalled): say why
         else:
             self._finish(status)
 
@@ -230,6 +232,19 @@ class JobSession:
             self._fail("the backend process exited")
         elif self._cancel_at is not None and time.monotonic() - self._cancel_at > self.cancel_grace:
             self._finish("cancelled")
+
+    def _fail_after_events(self, exc: BackendError, wait: float = 1.0) -> None:
+        """A request failed (e.g. input for a job that has just failed): the job's own ``job.done``, which
+        carries the stage's message, may be on its way: prefer it over the request's error."""
+        if exc.code != "DISCONNECTED" and self.job_id:
+            deadline = time.monotonic() + wait
+            try:
+                while not self.done and time.monotonic() < deadline:
+                    self._drain(0.05)
+            except BackendError:
+                pass
+        if not self.done:
+            self._fail(_describe(exc))
 
     def _abort(self, message: str) -> None:
         if self.job_id and self.state in ("running", "cancelling"):
@@ -301,10 +316,11 @@ def _describe(exc: BackendError) -> str:
 
 
 def _describe_wire(err: dict) -> str:
+    """What went wrong in the backend's words first, then where, then the error code."""
     where = []
     if err.get("stage"):
         where.append(f"stage {err['stage']}")
     if err.get("frame"):
         where.append(f"frame {err['frame']}")
-    prefix = f" ({', '.join(where)})" if where else ""
-    return f"{err.get('code', 'ERROR')}{prefix}: {err.get('message', 'unknown error')}"
+    place = f" ({', '.join(where)})" if where else ""
+    return f"{err.get('message', 'unknown error')}{place} [{err.get('code', 'ERROR')}]"
