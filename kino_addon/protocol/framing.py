@@ -57,14 +57,16 @@ Admit = Callable[[Message, List[dict]], Union[None, ProtocolError, object]]
 
 
 def _read_exact(sock: socket.socket, size: int, keep: bool) -> bytes:
+    """Read ``size`` bytes from the raw socket into one reused chunk buffer (kept only when ``keep``)."""
+    scratch = bytearray(min(size, _CHUNK))
     parts, left = [], size
     while left:
-        chunk = sock.recv(min(left, _CHUNK))
-        if not chunk:
+        got = sock.recv_into(scratch, min(left, len(scratch)))
+        if not got:
             raise EOFError("the peer closed the connection in the middle of a frame")
         if keep:
-            parts.append(chunk)
-        left -= len(chunk)
+            parts.append(bytes(scratch[:got]))
+        left -= got
     return b"".join(parts)
 
 
@@ -107,8 +109,9 @@ def recv_message(conn, admit: Optional[Admit] = None) -> Message:
         elif admit is not None:
             verdict = admit(msg, specs)
     if verdict is not None:
-        for index in range(len(specs)):
-            skip_frame(conn, MAX_BUFFER_BYTES, f"buffer {index}")
+        for index, spec in enumerate(specs):  # a frame longer than a valid declaration is fatal, as below
+            cap = MAX_BUFFER_BYTES if check_buffer_spec(spec) else spec["nbytes"]
+            skip_frame(conn, cap, f"buffer {index}")
         if isinstance(verdict, ProtocolError):
             raise verdict
         return msg
