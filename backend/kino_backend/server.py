@@ -42,12 +42,13 @@ class Server:
         self._handshakes = threading.BoundedSemaphore(MAX_HANDSHAKES)
         self._sessions: set = set()
         self._lock = threading.Lock()
+        self._catalogue_lock = threading.Lock()  # not _lock: the first load takes seconds, accepting must go on
         self._stop = threading.Event()
         self.stop_reason = ""
 
     # -- catalogue (cached: stage modules and preset files do not change while running) --------
     def catalogue(self) -> dict:
-        with self._lock:
+        with self._catalogue_lock:
             if not hasattr(self, "_catalogue"):
                 from .presets import catalogue
                 self._catalogue = catalogue()
