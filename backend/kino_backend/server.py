@@ -28,6 +28,9 @@ MAX_CONNECTIONS = 256
 
 
 class Server:
+    """The listening backend: accepts connections (handshake in each connection's thread), keeps the
+    sessions, the one job ``Worker`` and the ``Resources``, and shuts everything down on request."""
+
     def __init__(self, authkey: bytes, host: str = "127.0.0.1", port: int = 0,
                  resources: Optional[Resources] = None, handshake_timeout: float = 10.0,
                  input_stall_timeout: float = 30.0):

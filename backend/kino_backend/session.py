@@ -16,6 +16,7 @@ import traceback
 from typing import Callable, Dict, List, Optional
 
 from kino_addon.protocol import PROTOCOL_VERSION
+from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.envelope import Message
 from kino_addon.protocol.errors import (BAD_MESSAGE, HELLO_REQUIRED, INTERNAL, INVALID_PARAMS, NOT_FOUND,
                                         PROTOCOL_VERSION as PROTOCOL_VERSION_ERROR, UNKNOWN_TYPE, BackendError,
@@ -80,6 +81,9 @@ def _job_frames(body: dict) -> tuple:
 
 
 class Session:
+    """One authenticated client connection: reads its requests in order, answers each (or defers the
+    answer), and sends the events of the jobs it submitted. Its jobs are cancelled when it closes."""
+
     def __init__(self, server, link):
         self.server = server
         self.link = link
@@ -87,10 +91,10 @@ class Session:
         self.client_name = ""
         self.scanning = threading.Event()  # a models.list scan of this connection is running
         self.handlers: Dict[str, Callable[[Message], object]] = {
-            "session.hello": self.on_hello, "job.submit": self.on_submit, "job.input": self.on_input,
-            "job.cancel": self.on_cancel, "backend.status": self.on_status, "session.shutdown": self.on_shutdown,
-            "models.list": self.on_models_list,
-            "debug.echo": self.on_echo,  # hidden: the protocol benchmark's round trip
+            msg_types.SESSION_HELLO: self.on_hello, msg_types.JOB_SUBMIT: self.on_submit, msg_types.JOB_INPUT: self.on_input,
+            msg_types.JOB_CANCEL: self.on_cancel, msg_types.BACKEND_STATUS: self.on_status, msg_types.SESSION_SHUTDOWN: self.on_shutdown,
+            msg_types.MODELS_LIST: self.on_models_list,
+            msg_types.DEBUG_ECHO: self.on_echo,  # hidden: the protocol benchmark's round trip
         }
 
     # -- sending -------------------------------------------------------------------------------
@@ -135,7 +139,7 @@ class Session:
                     continue
                 except ProtocolError as exc:
                     log.warning("bad message from %s: %s", self.link.peer, clip(exc.message, 300))
-                    self._error_reply(exc.re, "error.bad_message", exc.code, exc.message)
+                    self._error_reply(exc.re, msg_types.ERROR_BAD_MESSAGE, exc.code, exc.message)
                     if exc.fatal:
                         break
                     continue
@@ -145,7 +149,7 @@ class Session:
             pass
         except Exception as exc:  # never a silent dead connection: say why, then close it
             log.exception("the connection from %s failed", self.link.peer)
-            self._error_reply(None, "error.bad_message", INTERNAL, f"the backend closed this connection after an "
+            self._error_reply(None, msg_types.ERROR_BAD_MESSAGE, INTERNAL, f"the backend closed this connection after an "
                               f"internal error ({type(exc).__name__}); connect again")
         finally:
             self.close()
@@ -157,7 +161,7 @@ class Session:
         if not specs:
             return None
         refuse = lambda code, text: Refusal(msg, error_object(code, text))  # noqa: E731
-        if not self.helloed and msg.type != "session.hello":
+        if not self.helloed and msg.type != msg_types.SESSION_HELLO:
             return refuse(HELLO_REQUIRED, "send session.hello first (nothing else is read before it)")
         if msg.type not in self.handlers:
             return refuse(UNKNOWN_TYPE, f"unknown request type {quote(msg.type)}")
@@ -172,10 +176,10 @@ class Session:
         return refuse(BAD_MESSAGE, problem) if problem else None
 
     def _buffer_problem(self, msg: Message, specs: List[dict]) -> Optional[str]:
-        if msg.type == "debug.echo":
+        if msg.type == msg_types.DEBUG_ECHO:
             total = sum(s["nbytes"] for s in specs)
             return f"debug.echo carries at most {admission.ECHO_BYTES} bytes" if total > admission.ECHO_BYTES else None
-        if msg.type == "job.submit":
+        if msg.type == msg_types.JOB_SUBMIT:
             count, width, height = _job_frames(msg.body)
             if len(specs) > count:
                 return f"job.submit carries {len(specs)} frames for a job of {count}"
@@ -194,7 +198,7 @@ class Session:
         return admission.frames_problem(specs, job.width, job.height)
 
     def dispatch(self, msg: Message) -> None:
-        if not self.helloed and msg.type != "session.hello":
+        if not self.helloed and msg.type != msg_types.SESSION_HELLO:
             self._error_reply(msg.id, msg.type, HELLO_REQUIRED, "send session.hello first")
             return
         handler = self.handlers.get(msg.type)

@@ -1,5 +1,5 @@
 """Issue 12 items 15 and 17 at the wire level: the receiver decides from the envelope whether a message's
-buffers are read; refused buffers are skipped (never held) and the stream stays in sync. And a link
+buffers are read; refused buffers are skipped (never held) and the stream stays in sync. And a channel
 closed while a thread reads keeps its descriptor until that thread has left (no reuse under it)."""
 import json
 import socket
@@ -11,7 +11,7 @@ import pytest
 from kino_addon.protocol.envelope import Message, nesting_depth
 from kino_addon.protocol.errors import ProtocolError
 from kino_addon.protocol.framing import IGNORE, recv_message, send_message
-from kino_addon.protocol.transport import Link
+from kino_addon.protocol.transport import Channel
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,7 +87,7 @@ def test_deep_nesting_is_a_protocol_error(pair, depth, fatal):
 
 def test_close_keeps_the_descriptor_until_the_reader_has_left():
     a, b = socket.socketpair()
-    link = Link(Connection(a.dup().detach()), a)
+    link = Channel(Connection(a.dup().detach()), a)
     inside, go_on = threading.Event(), threading.Event()
 
     def admit(msg, specs):

@@ -12,9 +12,10 @@ import struct
 from typing import List, Optional
 
 from kino_addon.protocol import MAX_BUFFER_BYTES, MAX_BUFFERS
+from kino_addon.protocol import messages as msg_types
 
 #: How many buffers each request type may carry; every other request carries none.
-BUFFER_LIMITS = {"job.submit": MAX_BUFFERS, "job.input": 1, "debug.echo": MAX_BUFFERS}
+BUFFER_LIMITS = {msg_types.JOB_SUBMIT: MAX_BUFFERS, msg_types.JOB_INPUT: 1, msg_types.DEBUG_ECHO: MAX_BUFFERS}
 ECHO_BYTES = 64 << 20  # debug.echo (the protocol benchmark) echoes at most this much per message
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_EXTRA = 1 << 20  # room for a PNG's metadata chunks (ICC profile, text)
