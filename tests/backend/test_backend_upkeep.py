@@ -53,7 +53,7 @@ def test_models_list_of_the_root_folder_is_bounded_and_does_not_block_the_connec
             done.set()
 
     threading.Thread(target=wait_scan, daemon=True).start()
-    time.sleep(0.2)
+    time.sleep(0.05)
     status = client.status()  # answered while the scan runs, not after it
     assert "jobs" in status
     assert not done.is_set(), "the scan of / ended before the status request: this test proves nothing"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.envelope import Message
 from kino_addon.protocol.errors import INTERNAL, error_object
 from kino_addon.protocol.quoting import clip
@@ -53,7 +54,7 @@ def stand_in(msg: Message, problem: str) -> Optional[Message]:
         code = (msg.error or {}).get("code") if isinstance((msg.error or {}).get("code"), str) else INTERNAL
         message = clip(str((msg.error or {}).get("message") or text), TEXT)
         return Message(kind="response", type=msg.type, id=msg.id, re=msg.re, error=error_object(code, message))
-    if msg.type == "job.done":
+    if msg.type == msg_types.JOB_DONE:
         body = {k: msg.body.get(k) for k in ("job_id", "status") if isinstance(msg.body.get(k), str)}
         body.update(frames_done=[], provenance={"problem": text})
         err = msg.body.get("error")
