@@ -216,7 +216,7 @@ class Fuzzer:
         text = json.dumps(env, separators=(",", ":")).replace(json.dumps(BIG), "1e400")
         return msg_id, text.encode()
 
-    def _request(self, type_: str, body, buffers=(), frames=(), **kw):
+    def _request(self, type_: str, body, buffers=(), frames=(), timeout: Optional[float] = None, **kw):
         msg_id, raw = self._envelope(type_, body, buffers=buffers, **kw)
         if len(raw) > (1 << 20):
             raw = raw[: 1 << 19]  # would be an oversized frame: send it cut (invalid JSON) instead
@@ -224,10 +224,10 @@ class Fuzzer:
             self.counts["closed"] += 1
             return None
         self.last = f"{type_} {raw[:300]!r}"
-        return self._await(msg_id)
+        return self._await(msg_id, timeout)
 
-    def _await(self, msg_id: str):
-        reply = self.conn.wait(msg_id, self.reply_timeout)
+    def _await(self, msg_id: str, timeout: Optional[float] = None):
+        reply = self.conn.wait(msg_id, timeout or self.reply_timeout)
         if reply is None:
             self.counts["hangs"] += 1
             print(f"hang: no answer to {msg_id} ({getattr(self, 'last', '?')})", file=sys.stderr)
@@ -262,9 +262,11 @@ class Fuzzer:
         self._request("backend.status", self.rng.choice([{}, {"x": odd_value(self.rng)}]))
 
     def _hello(self):
-        self._request("session.hello", {"protocol": self.rng.choice([[1, 0], [2, 0], [1], [], "1.0", [BIG, 0],
-                                                                     odd_value(self.rng)]),
-                                        "client": odd_value(self.rng)})
+        reply = self._request("session.hello", {"protocol": self.rng.choice([[1, 0], [2, 0], [1], [], "1.0", [BIG, 0],
+                                                                             odd_value(self.rng)]),
+                                                "client": odd_value(self.rng)})
+        if reply is not None and not reply.error:
+            self.conn.helloed = True  # from now on session.shutdown would be obeyed: never send it
 
     def _workflow(self):
         rng = self.rng
@@ -347,7 +349,7 @@ class Fuzzer:
         rng = self.rng
         body = {"models_dir": rng.choice([self.models_dir, self.models_dir + "/nope", odd_value(rng)]),
                 "kind": rng.choice([None, "checkpoint", "lora", odd_value(rng)]), "hf_cache": rng.choice([False, odd_value(rng)])}
-        self._request("models.list", body)
+        self._request("models.list", body, timeout=self.reply_timeout + 25)  # a scan may take its full 20 s
 
     def _echo(self):
         n = self.rng.randint(0, 3)

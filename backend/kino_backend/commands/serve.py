@@ -57,8 +57,12 @@ def main(argv: List[str]) -> int:
                         "use an SSH tunnel rather than exposing the port)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: the OS picks a free one)")
     parser.add_argument("--handshake-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
-    parser.add_argument("--input-stall-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    parser.add_argument("--input-stall-timeout", type=float, default=30.0, metavar="S",
+                        help="seconds a running job may wait for its next input frame while another job is ready "
+                             "(then it is stopped so that job can run; default 30)")
     args = parser.parse_args(argv)
+    if not args.input_stall_timeout > 0:
+        parser.error("--input-stall-timeout must be a number of seconds above 0, e.g. 30")
     try:
         key = read_authkey()
     except ValueError as exc:
