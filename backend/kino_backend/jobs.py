@@ -315,7 +315,10 @@ class Worker:
             except Exception:  # run_job reports its own failures; this is a last line of defence
                 log.exception("job %s crashed the worker loop", job.id)
             finally:
-                self.ended.add(job)
+                try:
+                    self.ended.add(job)
+                except Exception:  # remembering it is a courtesy: it must never stop the worker
+                    log.exception("could not remember ended job %s", job.id)
                 with self._cond:
                     self.current = None
                     self._jobs.pop(job.id, None)

@@ -36,7 +36,11 @@ class EndedJobs:
         self._jobs: "collections.OrderedDict[str, tuple]" = collections.OrderedDict()
 
     def add(self, job) -> None:
-        record = (time.monotonic(), weakref.ref(job.owner), job.state,
+        try:
+            owner = weakref.ref(job.owner)
+        except TypeError:  # an owner that cannot be weakly referenced is kept as it is
+            owner = (lambda kept: lambda: kept)(job.owner)
+        record = (time.monotonic(), owner, job.state,
                   ended_error(job.id, job.state, job.error, len(job.frames_done), job.frames_total))
         with self._lock:
             self._jobs[job.id] = record
