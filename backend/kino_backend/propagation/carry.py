@@ -17,6 +17,7 @@ from ..flow.dis import to_gray
 from ..stages.temporal_warp import cut_score, warp
 
 PHOTO_SCALE = 12.0  # mean absolute colour difference (0-255) at which trust falls to 1/e
+REFINE_SIDE = 640  # the refinement runs at most at this longer side (its cost grows with the pixels)
 
 
 @dataclass
@@ -66,9 +67,23 @@ class Refiner:
             vr.setFixedPointIterations(5)
             vr.setSorIterations(5)
             self._vr = vr
-        out = np.ascontiguousarray(flow, dtype=np.float32).copy()
-        self._vr.calc(to_gray(src), to_gray(key_src), out)
-        return out
+        flow = np.ascontiguousarray(flow, dtype=np.float32)
+        h, w = flow.shape[:2]
+        scale = min(1.0, REFINE_SIDE / max(h, w))
+        a, b = to_gray(src), to_gray(key_src)
+        if scale == 1.0:
+            out = flow.copy()
+            self._vr.calc(a, b, out)
+            return out
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+        factor = np.array([size[0] / w, size[1] / h], np.float32)
+        small = cv2.resize(flow, size, interpolation=cv2.INTER_AREA) * factor
+        refined = small.copy()
+        self._vr.calc(a, b, refined)
+        delta = cv2.resize(refined - small, (w, h), interpolation=cv2.INTER_LINEAR) / factor
+        return flow + delta
 
 
 def photo_trust(src: np.ndarray, moved_src: np.ndarray, flow: np.ndarray, scale: float = PHOTO_SCALE) -> np.ndarray:
