@@ -9,7 +9,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from ..core.plan import PlanError
 from ..core.session import SourceError
 from ..core.workflow import WorkflowError, add_stage_first
-from . import addon, pump
+from . import addon, keyframes_job, pump
 from .backend import BACKEND, BackendUnavailable
 from .extract import SUPPORTED
 from .jobs import RUNNER, StripJob
@@ -147,10 +147,10 @@ class KINO_OT_stylize(bpy.types.Operator):
         jobs = []
         for strip in strips:
             try:
-                flow, opts = workflow, dict(options)
+                flow, opts = keyframes_job.job_setup(strip, workflow, dict(options), frame_range)
                 if stab[0]:
                     opts["stabilize"] = stabilization(scene, strip, frame_range, stab[1])
-                    flow = add_stage_first(workflow, "stabilize")
+                    flow = add_stage_first(flow, "stabilize")
                 if scene.kino.key_screen and not self.workflow_json:  # the panel's Green Screen switch
                     flow = add_stage_first(flow, "key", scene.kino.key_params())
                 if scene.kino.face_score and not self.workflow_json:  # the panel's switch; first, so its

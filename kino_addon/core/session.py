@@ -100,6 +100,8 @@ class JobSession:
         clear_partial(spec.folder)
         self._drop_stale_frames()
         self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        if self.todo and spec.options.get("resume") == "whole":  # each frame depends on the others
+            self.todo = list(range(1, spec.count + 1))  # (holds, in-betweens, painted keyframes)
         self.reused = spec.count - len(self.todo)
         if not self.todo:
             self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})
