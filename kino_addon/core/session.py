@@ -148,7 +148,7 @@ class JobSession:
             self._drain(0.0 if sent else self.poll)
             self._collect()
         except BackendError as exc:
-            self._fail(_describe(exc))
+            self._settle(exc)
         except SourceError as exc:
             self._abort(str(exc))
         if not self.done:
@@ -195,6 +195,17 @@ class JobSession:
                 handler(msg)
             if self.done:
                 return
+
+    def _settle(self, exc: BackendError) -> None:
+        """A request failed: if the job itself has just ended (e.g. a stage refused its parameters as
+        it opened, and the frame sent after that found no job), report the job's own reason."""
+        if exc.code in ("NOT_FOUND", "CANCELLED") and self.job_id:
+            try:
+                self._drain(0.5)
+            except BackendError:
+                pass
+        if not self.done:
+            self._fail(_describe(exc))
 
     def _on_progress(self, msg) -> None:
         self.stage = str(msg.body.get("stage") or "")

@@ -12,7 +12,8 @@ import pytest
 from kino_backend.stages.base import Frame, JobContext
 from kino_backend.workflow import Pipeline, validate_workflow
 
-FOOTAGE = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "footage"))
+FOOTAGE = os.environ.get("KINO_FOOTAGE") or \
+    os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "footage"))
 
 
 def footage(name: str) -> str:
