@@ -73,9 +73,9 @@ def _apply(a_t, b, S):
     return (S[..., 0, None] * a_t[..., 0, :] + S[..., 1, None] * a_t[..., 1, :] + S[..., 2, None] * a_t[..., 2, :]) + b
 
 
-def colour_model(src: np.ndarray, painting: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The painting predicted from the source (float32 HxWx3) by local affine colour models fitted on
-    the pixels where ``weight`` (0..1) is high."""
+def colour_model(src: np.ndarray, painting: np.ndarray, weight: np.ndarray, where=None) -> np.ndarray:
+    """The painting predicted from the source by local affine colour models fitted on the pixels where
+    ``weight`` (0..1) is high: float32 HxWx3, or (N, 3) for the pixels of the boolean mask ``where``."""
     h, w = src.shape[:2]
     S, O = src.astype(np.float32), painting.astype(np.float32)
     f = WORK_FACTOR if min(h, w) >= 32 * WORK_FACTOR else 1
@@ -101,6 +101,8 @@ def colour_model(src: np.ndarray, painting: np.ndarray, weight: np.ndarray) -> n
     if f > 1:
         A = cv2.resize(A.reshape(size[1], size[0], 9), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, 3, 3)
         B = cv2.resize(B, (w, h), interpolation=cv2.INTER_LINEAR)
+    if where is not None:
+        return _apply(A[where], B[where], S[where])
     return _apply(A, B, S)
 
 

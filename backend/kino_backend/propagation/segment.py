@@ -46,10 +46,12 @@ def _side(key: Key, srcs: Sequence[np.ndarray], step_flows: Sequence[np.ndarray]
 def finish(src: np.ndarray, mix: np.ndarray, cover: np.ndarray) -> tuple:
     """Fill where ``cover`` (best trust) is low; returns (uint8 image, fraction filled)."""
     weight = np.clip(1.0 - cover / FILL_BELOW, 0.0, 1.0)
-    if float(weight.max()) > 0.0:
-        model = colour_model(src, mix, cover)
-        w = weight[..., None]
-        mix = mix * (1.0 - w) + model * w
+    where = weight > 0.0
+    if where.any():
+        model = colour_model(src, mix, cover, where)
+        w = weight[where][:, None]
+        mix = mix.copy()
+        mix[where] = mix[where] * (1.0 - w) + model * w
     return np.clip(mix + 0.5, 0, 255).astype(np.uint8), float((cover < FILLED).mean())
 
 
