@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-backend and .venv-blender with the pins and install order of contract §1.
+# Create .venv-backend and .venv-blender with the pins and install order of docs/DEVELOPING.md (environments).
 # Idempotent: a venv whose requirement files have not changed since its last good install is left as is.
 # Usage: scripts/setup_env.sh [backend|blender|all]
 set -euo pipefail

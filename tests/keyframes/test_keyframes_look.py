@@ -11,7 +11,7 @@ import pytest
 from kino_backend.flow import DISFlow, FlowCache
 from kino_backend.propagation import Item, Propagator
 from kino_backend.stages.base import StageError
-from kino_backend.stages.temporal_warp import warp
+from kino_backend.stages.temporal.warp import warp
 
 from .conftest import keyframes_workflow, paint, pan_clip, psnr, run_workflow, texture, write_keyframes
 

@@ -13,7 +13,7 @@ from kino_backend.benchmarks import keyframes as bench_keyframes
 from .conftest import footage, real_clip
 
 
-@pytest.mark.parametrize("name", ["runner_tracking_shot.mp4", "handheld_seattle.avi", "handheld_park.mp4"])
+@pytest.mark.parametrize("name", ["runner_tracking_shot.mp4", "handheld_seattle.avi", "talking_head.mp4"])
 def test_propagation_beats_hold_and_forward_carry(name):
     frames = real_clip(name, 17, 256)
     r = bench_keyframes.bench_clip(frames, bench_keyframes.painter("stylization"), 8)

@@ -21,6 +21,7 @@ from typing import List
 from ..interpolation import plain_blend, symmetric_warp
 from ..interpolation.sequence import Interpolator
 from ._clips import excerpt, mean, psnr
+from .footage import add_footage_argument, resolve_clip
 
 DUPLICATE_DB = 45.0
 
@@ -60,7 +61,9 @@ def bench_clip(frames, curved: bool = True) -> dict:
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="kino bench interpolate", description=__doc__.splitlines()[0])
-    p.add_argument("--clip", action="append", required=True, help="a video file or image folder (repeatable)")
+    p.add_argument("--clip", action="append", required=True,
+                   help="a video file or image folder, or a name in --footage (repeatable)")
+    add_footage_argument(p)
     p.add_argument("--frames", type=int, default=49, help="frames per excerpt, before duplicates go (default 49)")
     p.add_argument("--start", type=int, default=0, help="first frame (0-based) of the excerpt")
     p.add_argument("--width", type=int, default=0, help="scale to this width first (default 0: as it is)")
@@ -76,7 +79,12 @@ def main(argv: List[str]) -> int:
         return 2
     results = {}
     for clip in args.clip:
-        r = results[clip] = bench_clip(excerpt(clip, args.start, args.frames, args.width), curved=not args.straight)
+        try:
+            path = resolve_clip(clip, args.footage)
+        except FileNotFoundError as exc:
+            print(f"bench interpolate: {exc}", file=sys.stderr)
+            return 2
+        r = results[clip] = bench_clip(excerpt(path, args.start, args.frames, args.width), curved=not args.straight)
         if not args.json:
             print(f"{os.path.basename(clip)}: kino {r['psnr_kino']:.2f} dB, blend {r['psnr_blend']:.2f} "
                   f"(+{r['gain_over_blend_db']:.2f}), symmetric warp {r['psnr_symmetric']:.2f} "

@@ -25,8 +25,9 @@ from ..flow import DISFlow, FlowCache
 from ..metrics.warp_error import warping_error
 from ..propagation import Item, Propagator
 from ..propagation.carry import Chain, step_between
-from ..stages.temporal_warp import warp
+from ..stages.temporal.warp import warp
 from ._clips import excerpt, mean, psnr
+from .footage import add_footage_argument, resolve_clip
 
 FILTERS = ("stylization", "toon", "watercolor", "pencil")
 
@@ -98,7 +99,9 @@ def bench_clip(frames: List[np.ndarray], paint, every: int, refine: bool = True)
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="kino bench keyframes", description=__doc__.splitlines()[0])
-    p.add_argument("--clip", action="append", required=True, help="a video file or image folder (repeatable)")
+    p.add_argument("--clip", action="append", required=True,
+                   help="a video file or image folder, or a name in --footage (repeatable)")
+    add_footage_argument(p)
     p.add_argument("--frames", type=int, default=49, help="frames per excerpt (default 49: 7 keyframes at K=8)")
     p.add_argument("--start", type=int, default=0, help="first frame (0-based) of the excerpt")
     p.add_argument("--width", type=int, default=0, help="scale to this width first (default 0: as it is)")
@@ -116,7 +119,12 @@ def main(argv: List[str]) -> int:
         return 2
     paint, results = painter(args.filter), {}
     for clip in args.clip:
-        frames = excerpt(clip, args.start, args.frames, args.width)
+        try:
+            path = resolve_clip(clip, args.footage)
+        except FileNotFoundError as exc:
+            print(f"bench keyframes: {exc}", file=sys.stderr)
+            return 2
+        frames = excerpt(path, args.start, args.frames, args.width)
         results[clip] = r = bench_clip(frames, paint, args.every, refine=not args.no_refine)
         if not args.json:
             print(f"{os.path.basename(clip)}: kino {r['psnr_kino']:.2f} dB, hold {r['psnr_hold']:.2f} "

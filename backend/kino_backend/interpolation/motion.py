@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..stages.temporal_warp import grid, warp
+from ..stages.temporal.warp import grid, warp
 from .splat import splat
 
 CONSISTENCY = 0.1  # splat weight exp(-CONSISTENCY * colour error (0-255)) of a pixel's match

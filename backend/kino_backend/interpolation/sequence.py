@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, List, Optional
 import numpy as np
 
 from ..flow import DISFlow, FlowCache
-from ..stages.temporal_warp import cut_score
+from ..stages.temporal.warp import cut_score
 from .motion import PairFlows
 from .synth import interpolate_pair
 

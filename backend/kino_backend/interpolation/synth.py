@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..stages.temporal_warp import reliability, warp
+from ..stages.temporal.warp import reliability, warp
 from .motion import PairFlows, candidates
 
 MATCH_WINDOW = 5  # px: the two ends of a candidate motion are compared over this square

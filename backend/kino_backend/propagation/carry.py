@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..flow.dis import to_gray
-from ..stages.temporal_warp import cut_score, warp
+from ..stages.temporal.warp import cut_score, warp
 
 PHOTO_SCALE = 12.0  # mean absolute colour difference (0-255) at which trust falls to 1/e
 REFINE_SIDE = 640  # the refinement runs at most at this longer side (its cost grows with the pixels)

@@ -17,6 +17,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
+
 from ..flow import DISFlow, flow_cache_for
 from ..propagation import Item, KeyframeError, PaintedKeyframes, Propagator, suggest_frames
 from ..timing import ClipNumbers
@@ -44,7 +46,7 @@ class KeyframesRun(StageRun):
             self.painted = PaintedKeyframes(params["dir"])
             self.used = set(self.painted.check(self.numbers.total, ctx.width, ctx.height, self.numbers.all()))
         except (KeyframeError, ValueError) as exc:
-            raise StageError("INVALID_PARAMS", str(exc), stage="keyframes") from None
+            raise StageError(INVALID_PARAMS, str(exc), stage="keyframes") from None
         self.fill: dict = {}
         self.prov = {"dir": self.painted.folder, "painted": self.painted.numbers, "used": sorted(self.used),
                      "frames": 0, "fill": [], "fill_mean": 0.0, "fill_max": 0.0, "fill_max_frame": None,
@@ -87,7 +89,7 @@ class KeyframesRun(StageRun):
                 init_strength: Optional[float] = None) -> np.ndarray:
         image = frame.meta.get(IMAGE)
         if image is None:
-            raise StageError("INTERNAL", "the keyframes look got a frame its prepare step did not make",
+            raise StageError(INTERNAL, "the keyframes look got a frame its prepare step did not make",
                              frame=frame.index, stage="keyframes")
         return image
 
