@@ -158,13 +158,17 @@ def _painted_cached(folder: str) -> list:
     return hit[1]
 
 
-def draw_fill(layout, provenance: dict) -> None:
-    """After a keyframes job: how much of the frames no keyframe reached, and what to paint next."""
+def draw_fill(layout, provenance: dict, offset: int = -1) -> None:
+    """After a keyframes job: how much no keyframe reached (on average, at worst, and in the frame
+    under the playhead: ``offset`` = its position in the job), and what to paint next."""
     kf = ((provenance or {}).get("stages") or {}).get(LOOK) or {}
     if not kf.get("frames"):
         return
     layout.label(text=f"Filled: {kf.get('fill_mean', 0) * 100:.1f}% on average, most {kf.get('fill_max', 0) * 100:.1f}% "
                       f"(frame {kf.get('fill_max_frame')})", icon='MOD_MASK')
+    fill = kf.get("fill") or []
+    if 0 <= offset < len(fill):
+        layout.label(text=f"This frame: {fill[offset] * 100:.1f}% filled", icon='BLANK1')
     suggest = kf.get("suggest") or []
     if suggest:
         text = ", ".join(map(str, suggest))
@@ -211,7 +215,7 @@ class KINO_PT_keyframes(bpy.types.Panel):
             layout.label(text="Stylize with the Painted Keyframes look to use them", icon='INFO')
         last = RUNNER.finished[-1] if RUNNER.finished else None
         if last is not None and last.look == LOOK and not RUNNER.active:
-            draw_fill(layout, last.session.provenance)
+            draw_fill(layout, last.session.provenance, scene.frame_current - last.plan.first)
 
 
 def on_register():

@@ -121,8 +121,10 @@ def test_export_paint_stylize_and_see_the_fill(scene, kino, backend, source, tmp
     assert kf["used"] == [1, 5, 9] and len(kf["fill"]) == N and "suggest" in kf
     assert side["workflow"]["stages"][0]["params"]["dir"] == folder.rstrip("/")
     assert side["options"]["clip_frames"] == {"first": 1, "count": N} and side["options"]["keyframes_stamp"]
+    scene.frame_set(3)
     log = draw_keyframes_panel(kino)
     assert any(e[0] == "label" and e[1].startswith("Filled: ") for e in log)
+    assert ("label", f"This frame: {kf['fill'][2] * 100:.1f}% filled") in log
 
     write(folder, {5: paint(texture_frame(5)) // 2})  # repaint a keyframe: a new result, not the old one
     assert bpy.ops.kino.stylize() == {'FINISHED'}
