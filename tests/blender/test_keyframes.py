@@ -78,7 +78,7 @@ class Recorder:
 
 def draw_keyframes_panel(kino):
     rec = Recorder()
-    panel = blender_ext.addon_submodule("kino_addon.blender.keyframes_ops").KINO_PT_keyframes
+    panel = blender_ext.addon_submodule("kino_addon.blender.keyframes.panel").KINO_PT_keyframes
     panel.draw(types.SimpleNamespace(layout=rec), bpy.context)
     return rec.log
 
@@ -109,8 +109,8 @@ def test_export_paint_stylize_and_see_the_fill(scene, kino, backend, source, tmp
 
     scene.kino.look = "keyframes"
     assert bpy.ops.kino.stylize() == {'FINISHED'}
-    job = kino.jobs.RUNNER.finished[-1]
-    assert job.session.state == "completed", job.session.error
+    job = kino.strip_job.QUEUE.finished[-1]
+    assert job.state == "completed", job.error
     for n, img in painted.items():
         assert np.array_equal(read(os.path.join(job.folder, f"frame_{n:04d}.png")), img)
     for n in (2, 3, 4, 6, 7, 8):
@@ -128,7 +128,7 @@ def test_export_paint_stylize_and_see_the_fill(scene, kino, backend, source, tmp
 
     write(folder, {5: paint(texture_frame(5)) // 2})  # repaint a keyframe: a new result, not the old one
     assert bpy.ops.kino.stylize() == {'FINISHED'}
-    again = kino.jobs.RUNNER.finished[-1]
+    again = kino.strip_job.QUEUE.finished[-1]
     assert again.folder != job.folder and again.session.reused == 0
     assert np.array_equal(read(os.path.join(again.folder, "frame_0005.png")), paint(texture_frame(5)) // 2)
 
