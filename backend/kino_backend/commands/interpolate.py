@@ -17,7 +17,7 @@ from typing import List
 
 import cv2
 
-from kino_addon.protocol.atomic import write_json_atomic
+from kino_addon.protocol.atomic import atomic_write_json
 
 from ..interpolation.sequence import CUT_THRESHOLD, Interpolator
 from ..metrics.frames import read_frames
@@ -76,7 +76,7 @@ def run(args) -> dict:
            "cuts": rep.cuts, "held_pairs": rep.held_pairs,
            "settings": {"cut_threshold": args.cut_threshold, "curved_paths": not args.straight, "flow": "dis"},
            "versions": versions()}
-    write_json_atomic(os.path.join(args.out, "kino.json"), doc, indent=2)
+    atomic_write_json(os.path.join(args.out, "kino.json"), doc, indent=2)
     return doc
 
 

@@ -8,7 +8,7 @@ import os
 
 import bpy
 
-from ...core.keyframes import folder_stamp, painted_numbers
+from ...core.painted_keyframes import folder_stamp, painted_numbers
 from ...core.plan import PlanError
 
 MARK = "kino_keyframes"  # custom property of a source strip: the folder of its painted keyframes

@@ -9,7 +9,7 @@ from bpy.props import PointerProperty, StringProperty
 
 from ...core.frame_files import atomic_write_png
 from ...core.job_session import SourceError
-from ...core.keyframes import KeyframeChoiceError, painted_numbers, parse_frame_choice
+from ...core.painted_keyframes import KeyframeChoiceError, painted_numbers, parse_frame_choice
 from ...core.plan import safe_name
 from ..addon import output_base
 from ..strips import SUPPORTED, StripSource

@@ -8,7 +8,7 @@ import time
 
 import bpy
 
-from ...core.keyframes import painted_numbers
+from ...core.painted_keyframes import painted_numbers
 from ..stylize.strip_job import QUEUE
 from .job import LOOK, strip_keyframes_dir
 from .ops import source_strip
