@@ -32,6 +32,7 @@ def test_outputs_count_and_inputs_unchanged_at_their_positions():
     assert interp.report.cuts == [] and interp.report.held_pairs == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["runner_tracking_shot.mp4", "handheld_seattle.avi"])
 def test_in_betweens_beat_blend_and_symmetric_warp_on_dropped_real_frames(name):
     r = bench_clip(real_clip(name, 15, 256))

@@ -12,6 +12,8 @@ from kino_backend.benchmarks import keyframes as bench_keyframes
 
 from .conftest import footage, real_clip
 
+pytestmark = pytest.mark.slow  # real clips, tens of seconds
+
 
 @pytest.mark.parametrize("name", ["runner_tracking_shot.mp4", "handheld_seattle.avi", "talking_head.mp4"])
 def test_propagation_beats_hold_and_forward_carry(name):
