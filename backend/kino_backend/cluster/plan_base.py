@@ -10,7 +10,8 @@
 - ``shots``: the other temporal modes (per-frame blending, motion keyframes, looks that take ``init``):
   cut checks, then each shot in order on one worker; shots in parallel.
 - ``clip``: a stage that carries state from frame to frame (keying, face scores, diffusion with
-  cross-frame attention...): the whole strip is one task on one worker.
+  cross-frame attention, painted keyframes, ``temporal.hold``/``interpolate``...): the whole strip is
+  one task on one worker.
 
 A plan receives the job's input frames as they arrive (``add_input``), makes tasks when their inputs
 are there (``take_ready``), takes the items the tasks yield (``on_item``: returns output frames to
@@ -67,6 +68,8 @@ def choose_plan(workflow: Workflow) -> str:
     if sched.name != "temporal":
         return "clip"
     p = sched.params
+    if max(p.get("hold") or 1, p.get("interpolate") or 1) > 1:
+        return "clip"  # holds and in-betweens follow the clip's own frame numbers
     if p["keyframe_interval"] <= 0 and p["keyframes"] != "motion":
         return "shots" if p["strength"] > 0 else "clip"  # strength 0: no cut is ever looked for
     if p["keyframes"] == "interval" and not others and (not look.stage.takes_init or p["strength"] <= 0):

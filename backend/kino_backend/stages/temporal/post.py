@@ -38,13 +38,23 @@ class PostPass:
         self.figure._prev = carry.get("figure_prev")
 
     def apply(self, f: Frame) -> Frame:
-        """The frame after smoothing, deflicker and the figure; ``temporal_source`` leaves its meta."""
+        """The frame after smoothing, deflicker and the figure (``steady`` then ``measure``)."""
+        return self.measure(self.steady(f))
+
+    def steady(self, f: Frame) -> Frame:
+        """Keyframe mode's smoothing blend, then deflicker (with ``hold``/``interpolate``: the rendered
+        frames only)."""
         src = f.meta.get("temporal_source")
         prev_src, self.prev_src = self.prev_src, src
         if self.smoothing is not None:
             f = self._smooth(f, src, prev_src)
         if self.deflicker is not None:
             f = self._deflicker(f, src, prev_src)
+        return f
+
+    def measure(self, f: Frame) -> Frame:
+        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta."""
+        src = f.meta.get("temporal_source")
         if src is not None:
             self.figure.add(f.image, src, after_cut=f.index in self.cuts)
         prov = self.tr.prov

@@ -23,10 +23,11 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ...flow import flow_cache_for, make_flow
+from ...timing import ClipNumbers, Timing
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
 from .post import PostPass
 from .warp import blend, cut_score, reliability, warp
-from kino_addon.protocol.errors import MODEL_MISSING
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 PARAMS = (
     ParamSpec("strength", "float", 0.9, "How much of the warped previous frame to keep where the flow is "
@@ -52,6 +53,10 @@ PARAMS = (
     ParamSpec("flow", "enum", "dis", "Optical flow: OpenCV DIS on the CPU, or RAFT (needs torchvision "
               "and raft_weights)", choices=("dis", "raft")),
     ParamSpec("raft_weights", "path", None, "torchvision RAFT state dict (.pth) for flow='raft'"),
+    ParamSpec("hold", "int", 1, "Timing: show each stylized frame for this many frames (2 = on twos, "
+              "3 = on threes), aligned to the clip's frame numbers (frames 1-2, 3-4, ... for 2)", min=1, max=24),
+    ParamSpec("interpolate", "int", 1, "Stylize only clip frames 1, 1+N, 1+2N, ... (and each shot's last "
+              "frame) and make the frames between them along the footage's motion (1 = off)", min=1, max=24),
 )
 
 
@@ -102,6 +107,11 @@ class TemporalRun(StageRun):
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
         self.post: Optional[PostPass] = None  # the post pass of the running schedule
+        try:
+            self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
+                                 self.flows, self._is_cut, self.prov)
+        except ValueError as exc:
+            raise StageError(INVALID_PARAMS, str(exc), stage="temporal") from None
 
     @property
     def mode(self) -> str:
@@ -132,16 +142,30 @@ class TemporalRun(StageRun):
         if link is not None and link.is_cut:
             self.prov["cuts"].append(frame.index)
 
-    def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
-        if self.mode == "per-frame":
-            out, smoothing = self._per_frame(frames, look), None
-        else:
-            from .keyframes import KeyframeScheduler
+    def _is_cut(self, a: Frame, b: Frame) -> bool:
+        lk = self.link(np.asarray(a.image), np.asarray(b.image))
+        return lk is None or lk.is_cut
 
-            out, smoothing = KeyframeScheduler(self, look).run(frames), float(self.params["keyframe_smoothing"])
+    def _scheduled(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        if self.mode == "per-frame":
+            return self._per_frame(frames, look)
+        from .keyframes import KeyframeScheduler
+
+        return KeyframeScheduler(self, look).run(frames)
+
+    def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        smoothing = None if self.mode == "per-frame" else float(self.params["keyframe_smoothing"])
         post = self.post = PostPass(self, smoothing, self.prov["cuts"])  # the cluster reads its figure pairs
+
+        def styled(anchors: Iterator[Frame]) -> Iterator[Frame]:
+            return (post.steady(f) for f in self._scheduled(anchors, look))
+
+        if self.timing.active:  # hold / interpolate: the look runs on the anchor frames only
+            out = self.timing.run(frames, styled)
+        else:
+            out = styled(frames)
         for f in out:
-            yield post.apply(f)
+            yield post.measure(f)
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
