@@ -65,6 +65,8 @@ def test_plan_choice():
     assert plan(workflow("toon", {})) == "shots"
     assert plan(workflow("toon", {"strength": 0.0})) == "clip"  # no cut is looked for: one pass
     assert plan(workflow("toon", {"keyframes": "motion"})) == "shots"
+    assert plan(workflow("toon", {"hold": 2})) == "clip"  # holds follow the clip's frame numbers
+    assert plan(workflow("toon", {"interpolate": 3, "keyframe_interval": 4})) == "clip"
     stab = [{"name": "stabilize", "enabled": True, "params": {}}]
     assert plan(workflow("toon", {"keyframe_interval": 8}, stab)) == "shots"
     assert plan(workflow("toon", None, stab)) == "frames"
