@@ -130,19 +130,20 @@ def measure_mode(frames, wf: dict, counts: List[int], handles: dict, repeat: int
             runs.setdefault(str(n), []).append(s)
             busy.setdefault(str(n), []).append({k: round(after[k] - before[k], 3) for k in sub})
             diffs.append(int(np.abs(out.astype(np.int16) - out_local.astype(np.int16)).max()))
-            runs.setdefault(f"{n}_record", record)
+            runs.setdefault(f"{n}_records", []).append(record)
     nframes = len(frames)
-    best = {k: min(v) for k, v in runs.items() if not k.endswith("_record")}
+    best = {k: min(v) for k, v in runs.items() if not k.endswith("_records")}
     result = {"workflow_temporal": wf["stages"][1]["params"] if len(wf["stages"]) > 1 else "off",
               "local": {"s": round(best["local"], 3), "frames_per_s": round(nframes / best["local"], 3)},
-              "runs_s": {k: [round(x, 3) for x in v] for k, v in runs.items() if not k.endswith("_record")},
+              "runs_s": {k: [round(x, 3) for x in v] for k, v in runs.items() if not k.endswith("_records")},
               "max_diff_vs_local": max(diffs) if diffs else None}
     for n in counts:
         k = str(n)
         i = runs[k].index(best[k])
+        record = runs[f"{n}_records"][i]
         result[f"workers_{n}"] = {"s": round(best[k], 3), "frames_per_s": round(nframes / best[k], 3),
-                                  "worker_busy_s": busy[k][i], "plan": runs[f"{n}_record"]["plan"],
-                                  "tasks": runs[f"{n}_record"]["tasks"]}
+                                  "worker_busy_s": busy[k][i], "plan": record["plan"], "tasks": record["tasks"],
+                                  "task_seconds_by_kind": record["task_seconds_by_kind"]}
     if "1" in best:
         result["overhead_1_worker_vs_local"] = round(best["1"] / best["local"] - 1.0, 3)
         for n in counts[1:]:

@@ -91,7 +91,8 @@ class ClusterRun:
         self.pool = TaskPool(self.workers)
         self.events: "queue.Queue[tuple]" = queue.Queue()
         self.down: dict = {}  # worker -> since when it does not answer
-        self.stats = {"tasks": 0, "retried": 0, "frames_by_worker": {w: 0 for w in self.workers}}
+        self.stats = {"tasks": 0, "retried": 0, "frames_by_worker": {w: 0 for w in self.workers},
+                      "seconds_by_kind": {}}
         self._threads: List[threading.Thread] = []
         self._stop = threading.Event()
         self.started = time.monotonic()
@@ -139,6 +140,7 @@ class ClusterRun:
             task, worker = event[1], event[2]
             self.stats["tasks"] += 1
             self.stats["frames_by_worker"][worker] = self.stats["frames_by_worker"].get(worker, 0) + task.made
+            self.stats["seconds_by_kind"][task.kind] = self.stats["seconds_by_kind"].get(task.kind, 0.0) + task.seconds
             self.plan.on_done(task)
         elif kind == "lost":
             self._on_lost(event[1], event[2], event[3])
@@ -226,12 +228,14 @@ class ClusterRun:
             task = self.pool.get(worker)
             if task is None:
                 continue
+            t0 = time.monotonic()
             try:
                 for item in self.executor.run(worker, task.message(self.spec), task.args):
                     self.events.put(("item", task, item, worker))
                     if item[0] in ("error", "cancelled"):
                         break
                 else:
+                    task.seconds = time.monotonic() - t0
                     self.events.put(("done", task, worker))
             except Exception as exc:
                 if not self.executor.is_lost(exc):
@@ -254,6 +258,7 @@ class ClusterRun:
         elapsed = time.monotonic() - self.started
         return {"job_uid": self.uid, "workers": self.workers, "plan": self.plan.kind, "tasks": self.stats["tasks"],
                 "tasks_retried": self.stats["retried"], "frames_by_worker": self.stats["frames_by_worker"],
+                "task_seconds_by_kind": {k: round(v, 3) for k, v in self.stats["seconds_by_kind"].items()},
                 "frames_per_s": round(len(self.job.frames_done) / elapsed, 3) if elapsed > 0 else None}
 
 

@@ -49,6 +49,7 @@ class Task:
     items: list = field(default_factory=list)  # what this attempt yielded so far
     failed_on: set = field(default_factory=set)  # workers that died while running it
     made: int = 0  # frames this attempt made (a worker's throughput)
+    seconds: float = 0.0  # how long its successful attempt ran (dispatch to last item)
     seq: int = field(default_factory=lambda: next(_seq))
 
     def message(self, job: dict) -> dict:
