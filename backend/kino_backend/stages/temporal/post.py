@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Collection, List, Optional
 
-import numpy as np
 
 from ..base import Frame
 from .deflicker import Deflicker
