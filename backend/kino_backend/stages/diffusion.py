@@ -83,6 +83,8 @@ class DiffusionRun(StageRun):
                 self.face.open(self.engine, read_image(face_path) if face_path else None, plus=plus)
             if self.pulid is not None:
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
+            from ..noise.look import LookNoise
+            self.noise = LookNoise(self)
             if params.get("cross_frame_attention"):
                 from .diffusion_xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
@@ -162,7 +164,7 @@ class DiffusionRun(StageRun):
             "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
             "taesd": self.paths["taesd"], "faceid": self.face.provenance(self.paths["faceid"]) if self.face else None,
-            "pulid": self.pulid.provenance() if self.pulid else None,
+            "pulid": self.pulid.provenance() if self.pulid else None, "noise": self.noise.record,
             "work_size": [w, h], "device": str(self.engine.device),
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
@@ -182,6 +184,7 @@ class DiffusionRun(StageRun):
     # shows it wants something else: an ``init`` (temporal per-frame mode), skipped frames (keyframe
     # mode), or a frame changed by a later stage's prepare. At most one batch is then wasted.
     def prepare(self, frames):
+        frames = self.noise.attach(frames)
         batch = self.params["batch"]
         buf: list[Frame] = []
         for f in frames:
@@ -276,7 +279,7 @@ class DiffusionRun(StageRun):
 
         return self.engine.run(images, size=size, control_images=controls,
                                strength=strength, references=refs, on_step=on_step, frame=first,
-                               reference_embeds=face_refs)
+                               reference_embeds=face_refs, noise=self.noise.for_frames(frames, size, strength))
 
     @staticmethod
     def _at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

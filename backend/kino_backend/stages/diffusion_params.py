@@ -60,6 +60,10 @@ PARAMS = (
     ParamSpec("resolution", "int", 0, "long side the model works at, rounded to a multiple of 64 "
               "(0: the source size, at most 768 for SD 1.5 and 1024 for SDXL); output is the source size",
               min=0, max=4096),
+    ParamSpec("noise", "enum", "auto", "initial noise: fixed (the seed's noise on every frame), warped (that noise "
+              "moves with the footage along the optical flow, still exactly white Gaussian), inverted (DDIM inversion "
+              "of each frame); auto: warped when the temporal stage is on, else fixed",
+              choices=("auto", "fixed", "warped", "inverted")),
     ParamSpec("cross_frame_attention", "bool", False, "attend to the first frame's self-attention keys and "
               "values in every frame (steadier style, slower)"),
 )

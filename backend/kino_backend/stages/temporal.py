@@ -104,6 +104,8 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
+        ctx.cache["kino.temporal.plan"] = {"mode": self.mode, "interval": p["keyframe_interval"],
+                                           "flows": self.flows, "cut_threshold": p["cut_threshold"]}
 
     @property
     def mode(self) -> str:
