@@ -17,7 +17,7 @@ from .st_header import shapes as read_shapes
 from .tokenizer import hf_cache_dir
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
-         "eva_clip")
+         "eva_clip", "motion_adapter")
 FOLDER_MARKERS = ("model_index.json", "config.json")
 
 

@@ -54,6 +54,7 @@ class DiffusionRun(StageRun):
         self._ready: dict = {}  # frame index -> (image it was computed from, stylized) when batching ahead
         self._prebatch_on = True
         self._cross_frame = None
+        self.animatediff = None
         self.reference = params.get("reference")
         self.per_frame_reference = self.reference == "frame"
         self.paths = self._paths()
@@ -85,6 +86,9 @@ class DiffusionRun(StageRun):
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
             from ..noise.look import LookNoise
             self.noise = LookNoise(self)
+            if self.paths["motion_adapter"]:
+                from ..animatediff.look import AnimateDiffLook
+                self.animatediff = AnimateDiffLook(self)
             if params.get("cross_frame_attention"):
                 from .diffusion_xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
@@ -113,6 +117,7 @@ class DiffusionRun(StageRun):
             "pulid_encoder": resolve_path(p.get("pulid_encoder"), md, what="EVA-CLIP encoder for PuLID",
                                           field="pulid_encoder"),
             "taesd": resolve_path(p.get("taesd"), md, what="TAESD", field="taesd"),
+            "motion_adapter": resolve_path(p.get("motion_adapter"), md, what="motion adapter", field="motion_adapter"),
             "loras": [(resolve_path(x.path, md, what="LoRA", field="lora"), x.weight) for x in self.loras],
             "controlnets": [(resolve_path(c.path, md, what="ControlNet", field="controlnet"), c.type)
                             for c in self.controls],
@@ -165,6 +170,7 @@ class DiffusionRun(StageRun):
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
             "taesd": self.paths["taesd"], "faceid": self.face.provenance(self.paths["faceid"]) if self.face else None,
             "pulid": self.pulid.provenance() if self.pulid else None, "noise": self.noise.record,
+            "animatediff": self.animatediff.record if self.animatediff else None,
             "work_size": [w, h], "device": str(self.engine.device),
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
@@ -185,6 +191,9 @@ class DiffusionRun(StageRun):
     # mode), or a frame changed by a later stage's prepare. At most one batch is then wasted.
     def prepare(self, frames):
         frames = self.noise.attach(frames)
+        if self.animatediff is not None:  # the whole clip as a video
+            yield from self.animatediff.prepare(frames)
+            return
         batch = self.params["batch"]
         buf: list[Frame] = []
         for f in frames:
@@ -217,6 +226,8 @@ class DiffusionRun(StageRun):
         return out
 
     def stylize(self, frame: Frame, init: Optional[np.ndarray] = None, init_strength: Optional[float] = None) -> np.ndarray:
+        if self.animatediff is not None:
+            return self.animatediff.stylize(frame)
         ready = self._take_ready(frame, init)
         if ready is not None:
             return ready
@@ -301,6 +312,8 @@ class DiffusionRun(StageRun):
         if getattr(self, "pulid", None) is not None:  # after cross-frame attention: it was attached first
             self.pulid.close()
         self._ready.clear()
+        if getattr(self, "animatediff", None) is not None:
+            self.animatediff.close()
 
 
 class DiffusionStage(Stage):
