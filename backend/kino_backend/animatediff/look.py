@@ -65,7 +65,8 @@ class AnimateDiffLook:
         from ..stages.diffusion import warm_cache
         self.path = run.paths["motion_adapter"]
         self.adapter, self.unet = motion_models(self.path, engine.pipe.unet, warm_cache(run.ctx))
-        self.length, self.overlap = int(run.params["context_frames"]), int(run.params["context_overlap"])
+        self.length = int(run.params["context_frames"])
+        self.overlap = min(int(run.params["context_overlap"]), self.length - 1)
         self.spool = Spool()
         self.frames: List = []  # the clip's frames with their arrays in the spool
         self.pos: dict = {}  # frame index -> position in the clip
@@ -113,7 +114,6 @@ class AnimateDiffLook:
         self.adapter_inputs[j] = self._adapter_inputs(f)
         noise = run.noise.for_frames([f], self.size, self._strength())
         self.noises[j] = None if noise is None else noise[0]
-        f.meta.pop("kino.noise", None)
         self.pos[f.index] = j
         self.frames.append(f.replace(source=None, image=None))
 

@@ -3,7 +3,8 @@
 - ``fixed``: the clip seed's noise on every frame (the engine's own draw, as before);
 - ``warped``: that noise carried along the source flow (``ClipNoise``): every frame of the clip
   passes through ``attach`` in the look's ``prepare``, in order, so the noise also travels through
-  frames a keyframe schedule skips; each frame's field rides in ``frame.meta``;
+  frames a keyframe schedule skips; the fields wait here by frame index (a frame may be stylized
+  twice; those far behind the frame being stylized are let go: no schedule goes back that far);
 - ``inverted``: DDIM inversion of the frame (``inversion``), cached per clip;
 - ``auto`` (the default): ``warped`` when the temporal stage is on, else ``fixed``.
 
@@ -19,7 +20,7 @@ import numpy as np
 from .clip import CUT_THRESHOLD, ClipNoise
 
 PLAN_KEY = "kino.temporal.plan"
-META_KEY = "kino.noise"
+KEEP_BEHIND = 128  # frames: warped fields kept for frames this far behind the one being stylized
 NOISE_CHOICES = ("auto", "fixed", "warped", "inverted")
 
 
@@ -30,6 +31,7 @@ class LookNoise:
         self.mode: Optional[str] = None
         self.source: Optional[ClipNoise] = None
         self.inversions = None
+        self.fields: dict = {}  # frame index -> warped noise (C, h, w), until stylized
         self.record = {"requested": self.requested, "mode": None}
 
     def resolve(self) -> str:
@@ -53,10 +55,10 @@ class LookNoise:
         return h // f, w // f
 
     def attach(self, frames: Iterator) -> Iterator:
-        """Pass frames through, in order, with their warped noise in ``meta`` (warped mode)."""
+        """Pass frames through, in order, noting each one's warped noise (warped mode)."""
         for f in frames:
             if self.resolve() == "warped":
-                f.meta[META_KEY] = self.source.next(f.image, self.latent_hw(f.image))
+                self.fields[f.index] = self.source.next(f.image, self.latent_hw(f.image))
                 self.record.update(self.source.describe())
             yield f
 
@@ -68,11 +70,14 @@ class LookNoise:
         if mode == "fixed":
             return None
         if mode == "warped":
-            missing = [f.index for f in frames if META_KEY not in f.meta]
-            if missing:  # a frame that did not come through prepare (never in a workflow run)
-                for f in frames:
-                    f.meta.setdefault(META_KEY, self.source.next(f.image, self.latent_hw(f.image)))
-            return torch.from_numpy(np.stack([f.meta[META_KEY] for f in frames]))
+            fields = []
+            for f in frames:  # a frame that skipped prepare (never in a workflow run) gets the next field
+                field = self.fields.get(f.index)
+                fields.append(field if field is not None else self.source.next(f.image, self.latent_hw(f.image)))
+            last = max(f.index for f in frames)
+            for old in [i for i in self.fields if i < last - KEEP_BEHIND]:
+                del self.fields[old]
+            return torch.from_numpy(np.stack(fields))
         return torch.cat([self._inverted(f, size, strength) for f in frames])
 
     def _inverted(self, frame, size: tuple, strength: Optional[float]):

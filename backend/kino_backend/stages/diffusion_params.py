@@ -192,8 +192,6 @@ def check_animatediff(params: dict) -> None:
                          "cross_frame_attention off or drop motion_adapter")
     if params.get("pulid"):
         raise ParamError("pulid", "PuLID is for SDXL and AnimateDiff here for SD 1.5: use faceid= for the face")
-    if int(params.get("context_overlap") or 0) >= int(params.get("context_frames") or 16):
-        raise ParamError("context_overlap", "must be smaller than context_frames")
 
 
 def parse_all(params: dict) -> tuple[list[LoraItem], list[ControlItem]]:
