@@ -14,11 +14,11 @@ SPATIAL_BLOCK = ("resnets", "attentions", "downsamplers", "upsamplers")
 
 def build_motion_unet(unet, adapter):
     """The motion UNet for ``unet`` + ``adapter`` (adapter already on the UNet's device and dtype)."""
-    from accelerate import init_empty_weights
+    import torch
     from diffusers import UNetMotionModel
     from .adapter import check_compatible
     check_compatible(adapter, unet)
-    with init_empty_weights():
+    with torch.device("meta"):  # the structure only: every parameter is replaced below
         model = UNetMotionModel.from_unet2d(unet, adapter, load_weights=False)
     for name in SPATIAL_TOP:
         setattr(model, name, getattr(unet, name))

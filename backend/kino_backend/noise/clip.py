@@ -82,6 +82,8 @@ class ClipNoise:
             self.transport = NoiseTransport(*shape, k=self.k)
             self.transport.start(self.fixed(shape), frame_rng(self.seed, self.count))
             self.restarts.append(self.count)
+            self.prev = image
+            return self.fixed(shape).copy()  # what the cells add up to, without float rounding
         else:
             forward = self.flows.flow(self.prev, image)
             backward = self.flows.flow(image, self.prev)

@@ -2,8 +2,8 @@
 
 The frame is encoded as the img2img call will encode it (the VAE's latent distribution sampled with
 the frame generator of the clip seed), then walked *up* the scheduler's timesteps with the UNet's
-noise prediction (deterministic DDIM run backwards, no guidance, the look's prompt) until the
-timestep where img2img starts. The noise returned is the one for which ``add_noise(latents, noise,
+noise prediction (deterministic DDIM run backwards, no guidance, the look's prompt; each step refined
+by a few fixed-point rounds) until the timestep where img2img starts. The noise returned is the one for which ``add_noise(latents, noise,
 t_start)`` gives exactly that inverted latent, so img2img starts from a point that carries the frame's
 own structure; denoised back with the same prompt and no guidance it returns (nearly) the frame.
 Results are cached per clip (``cache``), keyed by the frame's content and the settings.
@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 
 from ..stages.base import StageError
+
+REFINE = 3  # fixed-point rounds per inversion step
 
 
 def start_timesteps(scheduler, steps: int, strength: float) -> list:
@@ -71,8 +73,13 @@ def _unet_kwargs(engine, height: int, width: int) -> dict:
     return kw
 
 
-def invert_latents(engine, latents, timesteps: list):
-    """DDIM-invert clean ``latents`` (1, C, h, w) up to ``timesteps[0]``; returns the noisy latents there."""
+def invert_latents(engine, latents, timesteps: list, refine: int = REFINE):
+    """DDIM-invert clean ``latents`` (1, C, h, w) up to ``timesteps[0]``; returns the noisy latents there.
+
+    Each step solves for the x_t whose DDIM step (with the UNet's prediction *at x_t*) lands on the
+    current latents: first with the prediction at the current latents (plain DDIM inversion), then
+    ``refine`` fixed-point rounds with the prediction at the new estimate, which removes most of plain
+    inversion's error (the prediction changes between neighbouring timesteps)."""
     import torch
     from diffusers import DDIMScheduler
     ddim = DDIMScheduler.from_config(engine.pipe.scheduler.config)
@@ -82,10 +89,13 @@ def invert_latents(engine, latents, timesteps: list):
     kw = _unet_kwargs(engine, latents.shape[-2] * 8, latents.shape[-1] * 8)
     x = latents
     for t in reversed(timesteps):
-        eps = unet(x.to(unet.dtype), torch.tensor(t, device=x.device), **kw).sample.to(x.dtype)
         a_t = float(alphas[t])
-        x0 = (x - (1.0 - a_prev) ** 0.5 * eps) / a_prev ** 0.5
-        x = a_t ** 0.5 * x0 + (1.0 - a_t) ** 0.5 * eps
+        guess = x
+        for _ in range(1 + max(0, int(refine))):
+            eps = unet(guess.to(unet.dtype), torch.tensor(t, device=x.device), **kw).sample.to(x.dtype)
+            x0 = (x - (1.0 - a_prev) ** 0.5 * eps) / a_prev ** 0.5
+            guess = a_t ** 0.5 * x0 + (1.0 - a_t) ** 0.5 * eps
+        x = guess
         a_prev = a_t
     return x
 

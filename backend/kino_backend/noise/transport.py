@@ -14,11 +14,14 @@ From one frame to the next every cell's sample moves along the forward flow from
 position (cell centre + offset) and lands in the nearest cell of the new grid:
 
 - samples whose pixel is hidden in the next frame (occlusion) are dropped;
-- a cell that receives ``c >= 1`` samples holds ``sum / sqrt(c)`` of them: again exactly N(0, 1),
+- a sample that lands in a cell already taken moves to a free cell up to two cells away (flow noise
+  and stretching push samples together here and apart there; moving them keeps both intact);
+- a cell that still receives ``c >= 1`` samples holds ``sum / sqrt(c)`` of them: again exactly N(0, 1),
   and cells never share a sample, so the grid stays independent white noise; its offset is the
   mean of the arrivals' offsets, so slow motion (a fraction of a cell per frame) accumulates instead
   of being rounded away;
-- a cell that receives nothing (disocclusion, the frame border, stretching) gets a fresh N(0, 1).
+- a cell that receives nothing (disocclusion, the frame border, stretching) gets a fresh N(0, 1), and
+  its neighbours' mean offset, so it travels in step with them instead of colliding with them.
 
 Which samples go where depends only on the flow, never on the values, so the statistics hold
 exactly whatever the footage does. Static areas keep identical noise; moving areas carry theirs.
@@ -136,10 +139,16 @@ class NoiseTransport:
             flat[~landed] = fresh[c]
             cells[c] = flat.reshape(hk, wk)
         offsets = np.zeros_like(self.offsets)
+        has = landed.reshape(hk, wk).astype(np.float32)
+        near = cv2.boxFilter(has, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
         for axis, off in enumerate((offx, offy)):
             mean = np.zeros(n)
             mean[landed] = np.bincount(idx, weights=off, minlength=n)[landed] / count[landed]
-            offsets[axis] = mean.reshape(hk, wk)
+            grid = mean.reshape(hk, wk).astype(np.float32)
+            # a fresh cell takes its landed neighbours' mean offset: it moves in step with them
+            around = cv2.boxFilter(grid, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            fill = np.where(near > 0, around / np.maximum(near, 1.0), 0.0)
+            offsets[axis] = np.where(has > 0, grid, fill)
         self.cells, self.offsets = cells, offsets
         self.stats["kept"] += int((count == 1).sum())
         self.stats["merged"] += int((count > 1).sum())
@@ -147,9 +156,9 @@ class NoiseTransport:
         self.stats["dropped"] += int((~keep).sum())
 
     def _relocate(self, idx: np.ndarray, offx: np.ndarray, offy: np.ndarray):
-        """Samples that land in an already taken cell move to a free neighbouring cell when there is one
-        (the neighbour nearest to where they really are first), so flow noise does not merge samples
-        and leave holes beside them. Only positions decide who moves: the values stay independent."""
+        """Samples that land in an already taken cell move to a free cell at most two cells away when
+        there is one (towards where they really are first), so flow noise and stretching do not merge
+        samples and leave holes beside them. Only positions decide who moves: the values stay independent."""
         hk, wk = self.cell_shape
         n = hk * wk
         for _ in range(2):
@@ -184,7 +193,9 @@ class NoiseTransport:
         return idx, offx, offy
 
 
-STEPS = ("x", "y", "xy", (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+STEPS = ("x", "y", "xy", (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1),
+         (2, 0), (-2, 0), (0, 2), (0, -2), (2, 1), (2, -1), (-2, 1), (-2, -1), (1, 2), (-1, 2), (1, -2), (-1, -2),
+         (2, 2), (-2, -2), (2, -2), (-2, 2))  # nearest first, out to two cells
 
 
 def _step(step, sx: np.ndarray, sy: np.ndarray):
