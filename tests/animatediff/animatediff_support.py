@@ -30,6 +30,12 @@ def write_tiny_video_models(folder) -> dict:
         save_file(T.ip_adapter_state(sd15.unet, enc.config.projection_dim),
                   os.path.join(ipa, "ip-adapter_sd15.safetensors"), metadata={"format": "pt"})
         out["ip-adapter-tiny"] = os.path.dirname(ipa)
+        from kino_backend.identity.faceid import tiny_faceid_state
+        out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(folder, "ip-adapter-faceid-tiny.safetensors")
+        save_file(tiny_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
+    from kino_backend.identity.tiny_face import make_face_pack
+    out["face-tiny"] = os.path.join(folder, "face-tiny")
+    make_face_pack(out["face-tiny"])
     out["motion-adapter-tiny"] = write_tiny_motion_adapter(os.path.join(folder, "motion-adapter-tiny"))
     return out
 
@@ -69,3 +75,16 @@ def run_look(params: dict, images: list, ctx=None) -> tuple:
     finally:
         run.close()
     return outs, ctx
+
+
+def face_frames(n: int, size: int = 128) -> list:
+    """Dark frames with a bright textured square moving right: what the tiny face pack takes for a face."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    rng = np.random.default_rng(1)
+    coarse = np.repeat(np.repeat(rng.integers(180, 256, (4, 4, 3)), 12, 0), 12, 1).astype(np.uint8)
+    out = []
+    for t in range(n):
+        img = np.stack([40 + xx * 30 // size, 40 + yy * 30 // size, np.full_like(xx, 40)], axis=2).astype(np.uint8)
+        img[40:88, 30 + 4 * t:78 + 4 * t] = coarse
+        out.append(img)
+    return out

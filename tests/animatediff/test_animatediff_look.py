@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animatediff_support import context, moving_frames, run_look
+from animatediff_support import context, face_frames, moving_frames, run_look
 
 
 def mad(a, b) -> float:
@@ -67,6 +67,28 @@ def test_adapters_all_act_with_animatediff(tiny):
     # the LoRA went into the shared UNet: unloading it (no lora) gives the plain video back
     again, _ = run_look(base, images)
     assert mad(again, plain) < 0.5
+
+
+def test_faceid_per_frame_with_animatediff(tiny):
+    """FaceID with each frame's own face (face_reference=frame) steers the video."""
+    import os
+    images = face_frames(3)
+    base = {"model": tiny["sd15-tiny"], "motion_adapter": tiny["motion-adapter-tiny"], "context_frames": 3,
+            "strength": 0.7}
+    ctx_args = dict(frames_total=3)
+    plain, _ = run_look(base, images, ctx=_ctx128(**ctx_args))
+    ctx = _ctx128(**ctx_args)
+    ctx.options["models_dir"] = os.path.dirname(tiny["face-tiny"])
+    face, ctx = run_look(dict(base, faceid=tiny["ip-adapter-faceid-tiny.safetensors"], face_reference="frame",
+                              face_pack="face-tiny", faceid_scale=1.0), images, ctx=ctx)
+    assert mad(face, plain) > 0.5
+    assert ctx.provenance["diffusion"]["faceid"]["frames_without_face"] == []
+
+
+def _ctx128(frames_total: int):
+    c = context(frames_total)
+    c.width = c.height = 128
+    return c
 
 
 def test_cancel_between_steps_and_progress_per_window(tiny):

@@ -3,13 +3,19 @@
 - ``white_stats(noise)``: mean, standard deviation and the correlation of horizontally and vertically
   neighbouring values of one frame's noise (C, h, w). White unit Gaussian noise: std 1, correlations 0
   (within about 2/sqrt(C h w)).
-- ``motion_error(prev, cur, forward, backward)``: the warping error of the noise along the source flow,
-  in the spirit of the clip warping error (contract of ``metrics warp-error``): ``cur`` warped back onto
-  the previous frame with the forward flow (bilinear, on the latent grid: the flow is resampled to it and
-  rescaled), squared difference to ``prev``, averaged over channels and the latent pixels whose source
-  pixels are all visible (the metric's occlusion and motion-boundary test) and whose flow stays inside
-  the frame. Fixed noise scores about 2 wherever the picture moves by a latent pixel or more; noise that
-  moves with the picture scores low.
+- ``motion_terms`` / ``motion_error(prev, cur, forward, backward, min_motion=0)``: the warping error of
+  the noise along the source flow, in the spirit of the clip warping error (``metrics warp-error``):
+  ``cur`` warped back onto the previous frame with the forward flow (bilinear, on the latent grid: the
+  flow is resampled to it and rescaled), squared difference to ``prev``, averaged over channels and the
+  latent pixels whose source pixels are all visible (the metric's occlusion and motion-boundary test),
+  whose flow stays inside the frame and, with ``min_motion``, that move at least that many latent pixels.
+
+What to expect: where the picture moves by a latent pixel or more, fixed noise and its warped copy are
+unrelated (about 1.44: 1 plus the variance of the bilinearly interpolated value); noise that moves
+exactly with the picture still scores about 0.56 there, because bilinear interpolation of white noise
+at a random sub-pixel position cannot predict the part of the pixel that came from its neighbours.
+Below a latent pixel of motion the two are close to each other (fixed noise is almost the moved noise),
+which is why the noise benchmark compares frames several frames apart, where the picture has moved.
 """
 from __future__ import annotations
 

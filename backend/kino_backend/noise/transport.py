@@ -13,7 +13,9 @@ never share a cell, so they are independent.
 From one frame to the next every cell's sample moves along the forward flow from its exact
 position (cell centre + offset) and lands in the nearest cell of the new grid:
 
-- samples whose pixel is hidden in the next frame (occlusion) are dropped;
+- samples whose pixel is hidden in the next frame (occlusion) only fill cells that no visible sample
+  reaches (the flow's occlusion test is often wrong on flat, textureless areas) and are dropped
+  otherwise, so hidden noise never mixes into what covers it;
 - a sample that lands in a cell already taken moves to a free cell up to two cells away (flow noise
   and stretching push samples together here and apart there; moving them keeps both intact);
 - a cell that still receives ``c >= 1`` samples holds ``sum / sqrt(c)`` of them: again exactly N(0, 1),
@@ -103,7 +105,8 @@ class NoiseTransport:
     def step(self, forward: np.ndarray, visible: Optional[np.ndarray], rng: np.random.Generator) -> None:
         """Move every sample along ``forward`` (flow previous frame -> this frame, any resolution, in its
         pixels); ``visible`` (bool, same grid as ``forward``) is False where the previous frame's pixel is
-        hidden in this frame: those samples are dropped. Empty cells get fresh noise from ``rng``."""
+        hidden in this frame: those samples only fill cells nothing visible reaches (so they never mix
+        into what covers them) and are dropped otherwise. Empty cells get fresh noise from ``rng``."""
         if self.cells is None:
             raise RuntimeError("NoiseTransport.start() first")
         hk, wk = self.cell_shape
@@ -115,19 +118,21 @@ class NoiseTransport:
         fy = cv2.remap(flow[..., 1], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         nx, ny = px + fx, py + fy
         tx, ty = np.floor(nx + 0.5), np.floor(ny + 0.5)
-        keep = (tx >= 0) & (tx < wk) & (ty >= 0) & (ty < hk)
-        if visible is not None:
-            keep &= resize_mask(visible, hk, wk)
-        self._splat(keep, (ty * wk + tx), nx - tx, ny - ty, rng)
+        inside = (tx >= 0) & (tx < wk) & (ty >= 0) & (ty < hk)
+        hidden = ~resize_mask(visible, hk, wk) if visible is not None else np.zeros_like(inside)
+        self._splat(inside, hidden, (ty * wk + tx), nx - tx, ny - ty, rng)
 
-    def _splat(self, keep: np.ndarray, target: np.ndarray, offx: np.ndarray, offy: np.ndarray,
-               rng: np.random.Generator) -> None:
+    def _splat(self, inside: np.ndarray, hidden: np.ndarray, target: np.ndarray, offx: np.ndarray,
+               offy: np.ndarray, rng: np.random.Generator) -> None:
         hk, wk = self.cell_shape
         n = hk * wk
-        idx = target[keep].astype(np.int64)
-        offx, offy = offx[keep], offy[keep]
-        values = self.cells.reshape(self.channels, -1)[:, keep.ravel()]
-        idx, offx, offy = self._relocate(idx, offx, offy)
+        idx = target[inside].astype(np.int64)
+        offx, offy = offx[inside], offy[inside]
+        values = self.cells.reshape(self.channels, -1)[:, inside.ravel()]
+        filler = hidden[inside]
+        idx, offx, offy = self._relocate(idx, offx, offy, filler)
+        use = ~filler | _first_in_cell(idx, offx, offy, filler)  # a hidden sample never shares a cell
+        idx, offx, offy, values = idx[use], offx[use], offy[use], values[:, use]
         count = np.bincount(idx, minlength=n).astype(np.float64)
         landed = count > 0
         scale = np.zeros(n)
@@ -153,21 +158,21 @@ class NoiseTransport:
         self.stats["kept"] += int((count == 1).sum())
         self.stats["merged"] += int((count > 1).sum())
         self.stats["fresh"] += int((~landed).sum())
-        self.stats["dropped"] += int((~keep).sum())
+        self.stats["dropped"] += int(inside.size - use.sum())
 
-    def _relocate(self, idx: np.ndarray, offx: np.ndarray, offy: np.ndarray):
+    def _relocate(self, idx: np.ndarray, offx: np.ndarray, offy: np.ndarray, filler: np.ndarray):
         """Samples that land in an already taken cell move to a free cell at most two cells away when
         there is one (towards where they really are first), so flow noise and stretching do not merge
-        samples and leave holes beside them. Only positions decide who moves: the values stay independent."""
+        samples and leave holes beside them; visible samples before ``filler`` ones. Only positions and
+        visibility decide who moves: the values stay independent."""
         hk, wk = self.cell_shape
         n = hk * wk
         for _ in range(2):
-            order = np.lexsort((offx ** 2 + offy ** 2, idx))  # per cell, the sample nearest its centre first
-            first = np.ones(len(idx), bool)
-            first[order[1:]] = idx[order[1:]] != idx[order[:-1]]
+            first = _first_in_cell(idx, offx, offy, filler)
             extra = np.flatnonzero(~first)
             if extra.size == 0:
                 break
+            extra = extra[np.argsort(filler[extra], kind="stable")]  # visible samples pick free cells first
             taken = np.zeros(n, bool)
             taken[idx] = True
             sx, sy = np.sign(offx[extra]).astype(np.int64), np.sign(offy[extra]).astype(np.int64)
@@ -191,6 +196,15 @@ class NoiseTransport:
                 extra = extra[still]
                 sx, sy = sx[still], sy[still]
         return idx, offx, offy
+
+
+def _first_in_cell(idx: np.ndarray, offx: np.ndarray, offy: np.ndarray, filler: np.ndarray) -> np.ndarray:
+    """True for the sample that owns its cell: visible before filler, then the one nearest the centre."""
+    # one sort key: the cell, then visible before filler (+2), then the squared distance (< 1)
+    order = np.argsort(idx * 4.0 + filler * 2.0 + np.minimum(offx * offx + offy * offy, 1.0), kind="stable")
+    first = np.ones(len(idx), bool)
+    first[order[1:]] = idx[order[1:]] != idx[order[:-1]]
+    return first
 
 
 STEPS = ("x", "y", "xy", (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1),
