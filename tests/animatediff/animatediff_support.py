@@ -30,7 +30,7 @@ def write_tiny_video_models(folder) -> dict:
         save_file(T.ip_adapter_state(sd15.unet, enc.config.projection_dim),
                   os.path.join(ipa, "ip-adapter_sd15.safetensors"), metadata={"format": "pt"})
         out["ip-adapter-tiny"] = os.path.dirname(ipa)
-        from kino_backend.identity.faceid import tiny_faceid_state
+        from kino_backend.models.tiny_adapters import tiny_faceid_state
         out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(folder, "ip-adapter-faceid-tiny.safetensors")
         save_file(tiny_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
     from kino_backend.identity.tiny_face import make_face_pack

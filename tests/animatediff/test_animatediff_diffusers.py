@@ -29,7 +29,7 @@ def _kino(pipe2d, adapter, video, *, controls=None, control_settings=()):
     from kino_backend.animatediff.sampler import UNetPredictor, decode_latents, denoise, encode_video, img2img_timesteps
     from kino_backend.animatediff.unet import build_motion_unet
     from kino_backend.animatediff.windows import context_windows, window_weights
-    from kino_backend.stages.diffusion_engine import DiffusionEngine
+    from kino_backend.stages.diffusion.engine import DiffusionEngine
     engine = DiffusionEngine(pipe2d, prompt=PROMPT, negative_prompt=NEGATIVE, steps=STEPS, strength=STRENGTH,
                              guidance=GUIDANCE, seed=SEED, controls=control_settings)
     sched = animatediff_scheduler(pipe2d.scheduler)
@@ -103,7 +103,7 @@ def test_one_window_equals_diffusers_with_controlnet(tiny):
 
     from kino_backend.animatediff.adapter import load_motion_adapter
     from kino_backend.models.loader import load_img2img_pipeline
-    from kino_backend.stages.diffusion_engine import ControlSettings
+    from kino_backend.stages.diffusion.engine import ControlSettings
     loaded = load_img2img_pipeline(tiny["sd15-tiny"], controlnets=[(tiny["controlnet-tiny"], "canny")], cache={})
     pipe2d = loaded.pipe
     adapter = load_motion_adapter(tiny["motion-adapter-tiny"])

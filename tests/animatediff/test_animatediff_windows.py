@@ -58,7 +58,7 @@ def _still_clip_latents(tiny, n: int, overlap: int):
     from kino_backend.animatediff.sampler import UNetPredictor, denoise, img2img_timesteps
     from kino_backend.animatediff.unet import build_motion_unet
     from kino_backend.models.loader import load_img2img_pipeline
-    from kino_backend.stages.diffusion_engine import DiffusionEngine
+    from kino_backend.stages.diffusion.engine import DiffusionEngine
     pipe = load_img2img_pipeline(tiny["sd15-tiny"], cache={}).pipe
     engine = DiffusionEngine(pipe, prompt="a painting", steps=4, strength=0.8, guidance=5.0, seed=1)
     sched = animatediff_scheduler(pipe.scheduler)

@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from noise_support import footage
+
+pytestmark = pytest.mark.slow  # real clips through a subprocess
 
 
 def _noise(*args, cwd=None):

@@ -8,6 +8,8 @@ import types
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # tiny-model pipelines
+
 
 def moving(n: int, size: int = 64) -> list:
     yy, xx = np.mgrid[0:size, 0:size]
@@ -51,7 +53,7 @@ def test_inverted_noise_reconstructs_its_frame_without_guidance(tiny_sd15):
 
     from kino_backend.models.loader import load_img2img_pipeline
     from kino_backend.noise.inversion import encode_like_img2img, inverted_noise
-    from kino_backend.stages.diffusion_engine import DiffusionEngine
+    from kino_backend.stages.diffusion.engine import DiffusionEngine
     pipe = load_img2img_pipeline(tiny_sd15, cache={}).pipe
     image = moving(1)[0]
     engine = DiffusionEngine(pipe, prompt="a painting", steps=20, strength=0.5, guidance=1.0, seed=3)

@@ -47,7 +47,7 @@ def build(size_name: str, device: str, dtype):
     import torch
     from diffusers import MotionAdapter
 
-    from ..stages.diffusion_random import build_components, build_pipeline
+    from ..models.random_pipelines import build_components, build_pipeline
     parts = build_components(size_name)
     pipe = build_pipeline(parts, controlnet=False).to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
@@ -90,7 +90,7 @@ def kino(pipe, adapter, a, frames: list, device: str):
     from ..animatediff.sampler import UNetPredictor, decode_latents, denoise, encode_video, img2img_timesteps
     from ..animatediff.unet import build_motion_unet
     from ..animatediff.windows import context_windows, window_weights
-    from ..stages.diffusion_engine import DiffusionEngine
+    from ..stages.diffusion.engine import DiffusionEngine
     engine = DiffusionEngine(pipe, prompt=PROMPT, negative_prompt=NEGATIVE, steps=a.steps, strength=a.strength,
                              guidance=7.5, seed=0, channels_last=True)
     motion = build_motion_unet(pipe.unet, adapter)

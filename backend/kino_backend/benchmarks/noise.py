@@ -28,12 +28,15 @@ import numpy as np
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="kino bench noise", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clip", action="append", required=True, help="a video file or image folder (repeatable)")
+    ap.add_argument("--clip", action="append", required=True,
+                    help="a video file or image folder, or a name under --footage (repeatable)")
     ap.add_argument("--frames", type=int, default=48, help="frames per clip (from the first)")
     ap.add_argument("--gap", type=int, default=8, help="frames between the compared frames of the motion measure")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resolution", type=int, default=0, help="the look's resolution parameter")
     ap.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    from .footage import add_footage_argument
+    add_footage_argument(ap)
     return ap.parse_args(argv)
 
 
@@ -63,7 +66,7 @@ def measure_clip(path: str, a: argparse.Namespace) -> dict:
     from ..flow import DISFlow, FlowCache
     from ..metrics.frames import read_frames
     from ..noise.clip import ClipNoise
-    from ..stages.diffusion_engine import work_size
+    from ..stages.diffusion.engine import work_size
     frames = list(read_frames(path, count=a.frames))
     if len(frames) <= a.gap:
         raise ValueError(f"{path}: {len(frames)} frames, need more than --gap {a.gap}")
@@ -106,7 +109,8 @@ def _finite(obj):
 
 def main(argv: List[str]) -> int:
     a = parse_args(argv)
-    results = [measure_clip(p, a) for p in a.clip]
+    from .footage import resolve_clip
+    results = [measure_clip(resolve_clip(p, a.footage), a) for p in a.clip]
     print(f"{'clip':26s} {'mode':6s} {'std':>6s} {'corr_x':>7s} {'corr_y':>7s} {'motion':>7s}  ratio (gap {a.gap}, moving)")
     for r in results:
         for mode in ("fixed", "warped"):

@@ -39,7 +39,7 @@ def _inverter(args, size):
     """frame -> inverted noise, with the checkpoint loaded once."""
     from ..models.loader import load_img2img_pipeline
     from ..noise.inversion import inverted_noise
-    from ..stages.diffusion_engine import DiffusionEngine
+    from ..stages.diffusion.engine import DiffusionEngine
     if not args.model:
         raise ValueError("--mode inverted needs --model CHECKPOINT")
     loaded = load_img2img_pipeline(os.path.abspath(args.model))
@@ -58,7 +58,7 @@ def run(args, argv: List[str]) -> dict:
     from ..commands.metrics import _frame_range
     from ..metrics.frames import read_frames
     from ..noise.clip import ClipNoise
-    from ..stages.diffusion_engine import work_size
+    from ..stages.diffusion.engine import work_size
     start, count = _frame_range(args.frames)
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def visible_in_next(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     consistency test of the warping error, with OCCLUSION_SLACK px^2 of slack instead of 0.5 (DIS is
     often inconsistent by a pixel on low-texture skin and walls; dropping those samples would throw
     away noise that is in fact still visible)."""
-    from ..stages.temporal_warp import warp
+    from ..stages.temporal.warp import warp
     back_at = warp(np.ascontiguousarray(backward, np.float32), forward)
     fb = ((forward + back_at) ** 2).sum(axis=2)
     return fb <= 0.01 * ((forward ** 2).sum(axis=2) + (back_at ** 2).sum(axis=2)) + OCCLUSION_SLACK
@@ -96,7 +96,7 @@ class ClipNoise:
         if t is None or self.prev is None or self.prev.shape != image.shape or \
                 (t.channels, t.height, t.width) != shape:
             return True
-        from ..stages.temporal_warp import cut_score
+        from ..stages.temporal.warp import cut_score
         back = self.flows.flow(image, self.prev)
         return cut_score(self.prev, image, back) > self.cut_threshold
 

@@ -243,7 +243,7 @@ class DiffusionEngine:
         if self.before_call is not None:
             self.before_call(n)
         try:
-            from ..noise.inject import preset_noise
+            from ...noise.inject import preset_noise
             with torch.inference_mode(), preset_noise(self.pipe.scheduler, noise):
                 result = self.pipe(image=self.to_tensor(images, size),
                                    num_inference_steps=self.steps, strength=self.effective_strength(strength),

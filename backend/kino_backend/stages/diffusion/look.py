@@ -88,10 +88,10 @@ class DiffusionRun(StageRun):
                 self.face.open(self.engine, read_image(face_path) if face_path else None, plus=plus)
             if self.pulid is not None:
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
-            from ..noise.look import LookNoise
+            from ...noise.look import LookNoise
             self.noise = LookNoise(self)
             if self.paths["motion_adapter"]:
-                from ..animatediff.look import AnimateDiffLook
+                from ...animatediff.look import AnimateDiffLook
                 self.animatediff = AnimateDiffLook(self)
             if params.get("cross_frame_attention"):
                 from .xframe import CrossFrameAttention
