@@ -78,7 +78,7 @@ def test_faceid_per_frame_with_animatediff(tiny):
     ctx_args = dict(frames_total=3)
     plain, _ = run_look(base, images, ctx=_ctx128(**ctx_args))
     ctx = _ctx128(**ctx_args)
-    ctx.options["models_dir"] = os.path.dirname(tiny["face-tiny"])
+    ctx.models_dir = os.path.dirname(tiny["face-tiny"])
     face, ctx = run_look(dict(base, faceid=tiny["ip-adapter-faceid-tiny.safetensors"], face_reference="frame",
                               face_pack="face-tiny", faceid_scale=1.0), images, ctx=ctx)
     assert mad(face, plain) > 0.5

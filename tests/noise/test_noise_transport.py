@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kino_backend.noise.stats import white_stats
-from kino_backend.noise.transport import NoiseTransport, aggregate, upsample_conditional
+from kino_backend.noise.advect import NoiseTransport, aggregate, upsample_conditional
 from noise_support import swirl_flow, translation
 
 C, H, W, K = 4, 24, 32, 8

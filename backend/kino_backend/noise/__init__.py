@@ -1,6 +1,6 @@
 """Initial noise for the diffusion look that comes from the footage.
 
-- ``transport``: Kino's sub-pixel noise transport (moves noise along optical flow while each frame
+- ``advect``: Kino's sub-pixel noise transport (moves noise along optical flow while each frame
   stays exactly white unit Gaussian);
 - ``clip``: the per-clip noise source (``fixed`` / ``warped``) fed with the source frames in order;
 - ``inversion``: ``inverted`` noise by DDIM inversion of each frame (torch, lazily);

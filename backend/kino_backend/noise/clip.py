@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .transport import SUBPIXELS, NoiseTransport
+from .advect import SUBPIXELS, NoiseTransport
 
 NOISE_MODES = ("fixed", "warped", "inverted")
 CUT_THRESHOLD = 0.08  # the temporal stage's default cut_threshold

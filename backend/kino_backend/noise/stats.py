@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .transport import resize_flow
+from .advect import resize_flow
 
 
 def white_stats(noise: np.ndarray) -> dict:
