@@ -59,7 +59,8 @@ def adapter_config(shapes: dict) -> dict:
     """The ``MotionAdapter`` configuration of diffusers-layout tensors ``{name: shape}``."""
     blocks = _count(shapes, r"^down_blocks\.(\d+)\.motion_modules\.")
     if not blocks:
-        raise StageError("INVALID_PARAMS", "no motion modules in these weights (expected down_blocks.N.motion_modules.*)")
+        raise StageError("INVALID_PARAMS", "no motion modules in these weights "
+                         "(expected down_blocks.N.motion_modules.*)")
     channels = [shapes[f"down_blocks.{i}.motion_modules.0.proj_in.weight"][0] for i in range(blocks)]
     layers = _count(shapes, r"^down_blocks\.0\.motion_modules\.(\d+)\.")
     tlayers = _count(shapes, r"^down_blocks\.0\.motion_modules\.0\.transformer_blocks\.(\d+)\.")

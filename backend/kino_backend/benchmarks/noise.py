@@ -111,7 +111,8 @@ def main(argv: List[str]) -> int:
     a = parse_args(argv)
     from .footage import resolve_clip
     results = [measure_clip(resolve_clip(p, a.footage), a) for p in a.clip]
-    print(f"{'clip':26s} {'mode':6s} {'std':>6s} {'corr_x':>7s} {'corr_y':>7s} {'motion':>7s}  ratio (gap {a.gap}, moving)")
+    head = f"{'clip':26s} {'mode':6s} {'std':>6s} {'corr_x':>7s} {'corr_y':>7s} {'motion':>7s}"
+    print(f"{head}  ratio (gap {a.gap}, moving)")
     for r in results:
         for mode in ("fixed", "warped"):
             m = r[mode]

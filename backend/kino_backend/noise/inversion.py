@@ -3,9 +3,10 @@
 The frame is encoded as the img2img call will encode it (the VAE's latent distribution sampled with
 the frame generator of the clip seed), then walked *up* the scheduler's timesteps with the UNet's
 noise prediction (deterministic DDIM run backwards, no guidance, the look's prompt; each step refined
-by a few fixed-point rounds) until the timestep where img2img starts. The noise returned is the one for which ``add_noise(latents, noise,
-t_start)`` gives exactly that inverted latent, so img2img starts from a point that carries the frame's
-own structure; denoised back with the same prompt and no guidance it returns (nearly) the frame.
+by a few fixed-point rounds) until the timestep where img2img starts. The noise returned is the one for
+which ``add_noise(latents, noise, t_start)`` gives exactly that inverted latent, so img2img starts from a
+point that carries the frame's own structure; denoised back with the same prompt and no guidance it
+returns (nearly) the frame.
 Results are cached per clip (``cache``), keyed by the frame's content and the settings.
 """
 from __future__ import annotations
