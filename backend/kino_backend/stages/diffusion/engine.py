@@ -8,7 +8,8 @@ What it does once per clip: encode the prompt (``encode_prompt``), encode a fixe
 (``image_embeds``), pick the scheduler, optionally swap in a TAESD decoder.
 Per frame: upload, resize to the work size, run the pipeline with ``prompt_embeds`` /
 ``ip_adapter_image_embeds`` and one generator per frame seeded with the clip seed (the same noise
-on every frame: noise that stays with the image), resize back, download as uint8.
+on every frame, unless the caller passes each frame's own: ``run(noise=...)``, the look's ``noise``
+modes), resize back, download as uint8.
 """
 from __future__ import annotations
 
