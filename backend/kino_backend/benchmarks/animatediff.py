@@ -19,6 +19,7 @@ exits 2 without one. Needs torch and diffusers; not cv2.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from typing import List
@@ -158,7 +159,10 @@ def measure(a: argparse.Namespace, device: str) -> dict:
     base_call()  # warm-up (and cuDNN autotuning) before timing
     base_s, base_out = timed(base_call, device)
     base_peak = peak_memory_mb(device)
+    base_call = None  # the baseline's own copy of the UNet goes before Kino's run is measured
+    gc.collect()
     if device == "cuda":
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     kino_call, applied, mem = kino(pipe, adapter, a, frames, device)
     kino_call()
