@@ -62,7 +62,7 @@ class AnimateDiffLook:
             raise StageError("INVALID_PARAMS", "AnimateDiff motion modules work with SD 1.5 checkpoints; this "
                              f"checkpoint is {run.loaded.arch}. Pick an SD 1.5 model or drop motion_adapter",
                              stage="diffusion")
-        from ..stages.diffusion.look import warm_cache
+        from ..resources import warm_cache
         self.path = run.paths["motion_adapter"]
         self.adapter, self.unet = motion_models(self.path, engine.pipe.unet, warm_cache(run.ctx))
         self.length = int(run.params["context_frames"])

@@ -17,16 +17,11 @@ import numpy as np
 
 from ...annotators import make_annotator
 from ..base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from ...resources import warm_cache
 from .params import PARAMS, parse_all, resolve_path
 from kino_addon.protocol.errors import INTERNAL, MODEL_MISSING, NOT_FOUND
 
-_WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
 INIT_TRUST_STRENGTH_CUT = 0.5  # init_strength 1 halves the denoising strength
-
-
-def warm_cache(ctx: JobContext) -> dict:
-    cache = getattr(ctx.resources, "cache", None)
-    return cache if isinstance(cache, dict) else _WARM
 
 
 def read_image(path: str) -> np.ndarray:
