@@ -77,8 +77,13 @@ def test_plan_choice():
     assert choose_plan(validate_workflow(base)) == "frames"
     xf = dict(diffusion, params={"model": "m.safetensors", "cross_frame_attention": True})
     assert choose_plan(validate_workflow(dict(base, stages=[xf]))) == "clip"
-    with_temporal = dict(base, stages=[diffusion, {"name": "temporal", "enabled": True, "params": {"keyframe_interval": 8}}])
-    assert choose_plan(validate_workflow(with_temporal)) == "shots"  # keyframes take the previous one as init
+    temporal = {"name": "temporal", "enabled": True, "params": {"keyframe_interval": 8}}
+    with_temporal = dict(base, stages=[diffusion, temporal])
+    assert choose_plan(validate_workflow(with_temporal)) == "clip"  # noise=auto: warped along the whole clip
+    fixed = dict(diffusion, params={"model": "m.safetensors", "noise": "fixed"})
+    assert choose_plan(validate_workflow(dict(base, stages=[fixed, temporal]))) == "shots"  # keyframes take an init
+    animated = dict(diffusion, params={"model": "m.safetensors", "motion_adapter": "mm"})
+    assert choose_plan(validate_workflow(dict(base, stages=[animated]))) == "clip"  # context windows
 
 
 def test_a_lost_worker_loses_nothing_and_sends_nothing_twice(workers):

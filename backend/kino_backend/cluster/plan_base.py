@@ -62,7 +62,7 @@ def choose_plan(workflow: Workflow) -> str:
     look = workflow.look_step
     sched = workflow.schedule_step
     others = [s for s in workflow.enabled if s is not look and s.stage.role != "schedule"]
-    if not all(s.stage.frame_independent(s.params) for s in [look] + others):
+    if not all(s.stage.frame_independent(s.params, sched is not None) for s in [look] + others):
         return "clip"
     if sched is None:
         return "frames"

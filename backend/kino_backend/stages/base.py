@@ -268,10 +268,11 @@ class Stage:
     #: (classic) let a cluster stylize keyframes without waiting for the keyframe before.
     takes_init: bool = True
 
-    def frame_independent(self, params: dict) -> bool:
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
         """True when each frame's result depends on that frame alone (no state carried from frame to
-        frame): a cluster may then run frames on different workers (docs/cluster.md). The safe default
-        is False: the cluster keeps the whole strip on one worker."""
+        frame): a cluster may then run frames on different workers (docs/cluster.md). ``temporal``: the
+        workflow runs the temporal stage too. The safe default is False: the cluster keeps the whole
+        strip on one worker."""
         return False
 
     def spec(self) -> dict:

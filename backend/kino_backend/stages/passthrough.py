@@ -30,7 +30,7 @@ class Passthrough(Stage):
     run_class = PassthroughRun
     takes_init = False
 
-    def frame_independent(self, params: dict) -> bool:
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
         return True
 
 

@@ -142,7 +142,7 @@ class StabilizeStage(Stage):
     )
     run_class = StabilizeRun
 
-    def frame_independent(self, params: dict) -> bool:
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
         return True  # each frame is warped by its own matrix
 
 

@@ -193,7 +193,7 @@ class ClassicLook(Stage):
     run_class = ClassicRun
     takes_init = False
 
-    def frame_independent(self, params: dict) -> bool:
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
         return True  # a filter of the frame alone
 
     def __init__(self, name: str, label: str, help: str, params: Sequence[ParamSpec],
