@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-backend and .venv-blender with the pins and install order of contract §1.
+# Create .venv-backend and .venv-blender with the pins and install order of kino_addon/core/backend_install_plan.py.
 # Idempotent: a venv whose requirement files have not changed since its last good install is left as is.
 # Usage: scripts/setup_env.sh [backend|blender|all]
 set -euo pipefail
@@ -21,30 +21,28 @@ make_venv() {
   if [ ! -x "$venv/bin/python" ]; then
     "$PY" -m venv "$venv"
   fi
-  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24" >/dev/null
+  "$venv/bin/python" -m pip install --quiet --upgrade -r requirements/pip.txt >/dev/null
+}
+
+plan() {  # the backend's install plan: one source of truth with the add-on's Install Backend
+  PYTHONPATH="$root" "$PY" -m kino_addon.core.backend_install_plan "$@"
 }
 
 setup_backend() {
   local venv=.venv-backend
-  local stamp; stamp=$(stamp_of requirements/backend.txt requirements/backend-nodeps.txt)
+  local stamp; stamp=$(plan stamp --dev)
   need "$venv" "$stamp" || return 0
   echo "kino setup: creating $venv (torch CPU, diffusers, OpenCV; a few minutes the first time)" >&2
   make_venv "$venv"
-  # 1. torch alone first: on these machines a CPU build from local disk.
-  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-  # 2. the pinned rest.
-  "$venv/bin/python" -m pip install --quiet -r requirements/backend.txt
-  # 3. mediapipe and insightface without their dependencies (one cv2 distribution only).
-  "$venv/bin/python" -m pip install --quiet --no-deps -r requirements/backend-nodeps.txt
+  # pip, torch alone first (on these machines a CPU build from local disk, via pip's own configuration),
+  # the pinned rest, mediapipe + insightface with --no-deps, the test tools, the CLIP tokenizer file.
+  local cmds; cmds=$(plan commands --dev --quiet --torch-index pip --python "$venv/bin/python")
+  eval "$cmds"
   "$venv/bin/python" - <<'PY'
 import cv2, torch, diffusers, numpy
 assert numpy.__version__.startswith("1."), numpy.__version__
-assert not torch.cuda.is_available() or True
 print(f"kino setup: backend ok: torch {torch.__version__}, diffusers {diffusers.__version__}, cv2 {cv2.__version__}")
 PY
-  # 4. the real CLIP tokenizer for single-file checkpoints (from the open_clip_torch wheel's BPE file).
-  PYTHONPATH="$root/backend:$root" "$venv/bin/python" -m kino_backend models fetch-tokenizer --quiet \
-    || echo "kino setup: warning: CLIP tokenizer not installed (offline?); rerun: scripts/kino models fetch-tokenizer" >&2
   echo "$stamp" > "$venv/.kino-stamp"
 }
 

@@ -23,12 +23,14 @@ def code_root() -> str:
 
 
 def default_backend_python() -> str:
-    """The project's backend venv next to the extension source, when it exists (a developer checkout)."""
+    """The project's backend venv next to the extension source (a developer checkout), else the
+    backend that Install Backend put in the extension's user folder, when either exists."""
     for root in (code_root(), os.path.realpath(code_root())):
         candidate = os.path.join(root, ".venv-backend", "bin", "python")
         if os.path.exists(candidate):
             return candidate
-    return ""
+    from .backend_install import installed_python
+    return installed_python()
 
 
 def preferences():

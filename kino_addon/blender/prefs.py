@@ -5,6 +5,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import addon
+from .backend_install import DEVICE_ITEMS, draw_install
 
 
 class KinoPreferences(bpy.types.AddonPreferences):
@@ -26,6 +27,14 @@ class KinoPreferences(bpy.types.AddonPreferences):
     device: EnumProperty(name="Device", default='AUTO',
                          items=[('AUTO', "Auto", "Best available"), ('CUDA', "CUDA", "NVIDIA GPU"),
                                 ('MPS', "MPS", "Apple GPU"), ('CPU', "CPU", "Processor only")])
+    install_device: EnumProperty(name="Install for", items=DEVICE_ITEMS, default='AUTO',
+                                 description="Which torch build Install Backend downloads")
+    install_python: StringProperty(name="Python for the backend", subtype='FILE_PATH',
+                                   description="A Python 3.11 to build the backend from (empty: Blender's own "
+                                               "Python when it is 3.11, else python3.11 on the PATH)")
+    torch_index: StringProperty(name="Torch index", description="A mirror of download.pytorch.org's index for "
+                                "the device, or 'pip' to take torch from pip's own configuration (empty: the "
+                                "official index)")
 
     def draw(self, context):
         layout = self.layout
@@ -33,8 +42,9 @@ class KinoPreferences(bpy.types.AddonPreferences):
         if self.backend_mode == 'LOCAL':
             layout.prop(self, "python_path")
             if not self.python_path:
-                layout.label(text="Set the python of an environment where Kino's backend is installed "
-                                  "(e.g. <kino>/.venv-backend/bin/python)", icon='INFO')
+                layout.label(text="Press Install Backend below, or set the python of an environment where "
+                                  "Kino's backend is installed", icon='INFO')
+            draw_install(layout, self)
         else:
             row = layout.row()
             row.prop(self, "host")
