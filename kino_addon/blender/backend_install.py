@@ -68,7 +68,7 @@ def offline_reason() -> str:
         return ""
     if getattr(bpy.app, "online_access_overridden", False):
         return ("Blender was started in offline mode (--offline-mode), so Kino installs nothing. Start "
-                "Blender without it, or install from a terminal: scripts/kino backend install.")
+                "Blender without it (or install from a terminal: see 'Installing the backend' in Kino's README).")
     return core.OFFLINE
 
 
@@ -142,7 +142,13 @@ def run_sync(job, kind: str, request=None):
     STATE.job, STATE.kind, STATE.request = job, kind, request
     STATE.message = STATE.error = ""
     job.start(threaded=False)
-    job.wait(tick=0.2, on_progress=lambda p: print(f"Kino backend: {p.text()}", flush=True))
+    last = [""]
+
+    def show(progress) -> None:  # the console of a background Blender: one line per change
+        if progress.text() != last[0]:
+            last[0] = progress.text()
+            print(f"Kino backend: {last[0]}", flush=True)
+    job.wait(tick=0.2, on_progress=show)
     _finish(job)
     return job.progress
 

@@ -74,8 +74,8 @@ class Prepared:
 
 OFFLINE = ("Blender's 'Allow Online Access' is off (Preferences > System > Network), so Kino installs "
            "nothing. The backend needs about 2 GB of Python packages (torch, diffusers, OpenCV...) downloaded "
-           "with pip. Turn online access on and press Install Backend again, or install from a terminal: "
-           "scripts/kino backend install.")
+           "with pip. Turn online access on and press Install Backend again (or install it from a terminal: see "
+           "'Installing the backend' in Kino's README).")
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -144,18 +144,25 @@ def prepare(req: InstallRequest, probes: Optional[Probes] = None) -> Prepared:
     return Prepared(steps, device, source, index, notes, plan.stamp(plan.requirements_dir(req.code_root)))
 
 
-def _repair_steps(req: InstallRequest, index: Optional[str]) -> List[plan.PlanStep]:
-    """Force-reinstall what the last check found installed but broken (missing ones the pip steps add)."""
-    report = read_json(os.path.join(req.env_dir, CHECK)) or {}
+def broken_pins(report: dict) -> List[str]:
+    """``name==version`` of the pinned distributions a check found installed but not importable."""
     broken = sorted({r["dist"] for r in (report.get("imports") or {}).values() if not r.get("ok")})
-    pins = (report.get("pins") or {})
-    specs = [f"{d}=={pins[d]['want']}" for d in broken if d in pins and pins[d].get("have")]
-    if not specs:
-        return []
-    args = ["--force-reinstall", "--no-deps", *specs] + (["--index-url", index] if index and "torch" in broken
-                                                         else [])
-    return [plan.PlanStep("repair", f"Reinstalling {', '.join(broken)}",
-                          plan._pip(req.python, *args), plan.WEIGHTS["nodeps"], pip=True, expected=len(specs))]
+    pins = report.get("pins") or {}
+    return [f"{d}=={pins[d]['want']}" for d in broken if d in pins and pins[d].get("have")]
+
+
+def repair_step(req: InstallRequest, specs: List[str], index: Optional[str]) -> plan.PlanStep:
+    """Force-reinstall (without dependencies) what is installed but broken, e.g. after an interruption."""
+    names = [s.split("==")[0] for s in specs]
+    args = ["--force-reinstall", "--no-deps", *specs] + (["--index-url", index] if index and "torch" in names else [])
+    return plan.PlanStep("repair", f"Reinstalling {', '.join(names)}", plan._pip(req.python, *args),
+                         plan.WEIGHTS["nodeps"], pip=True, expected=len(specs))
+
+
+def _repair_steps(req: InstallRequest, index: Optional[str]) -> List[plan.PlanStep]:
+    """Repair what the last check found broken (missing ones the pip steps add anyway)."""
+    specs = broken_pins(read_json(os.path.join(req.env_dir, CHECK)) or {})
+    return [repair_step(req, specs, index)] if specs else []
 
 
 class _Job:
@@ -234,6 +241,7 @@ class InstallJob(_Job):
         self.req = req
         self.probes = probes or Probes()
         self.prepared: Optional[Prepared] = None
+        self.repaired = False
 
     def _make_runner(self) -> StepRunner:
         self.prepared = prepare(self.req, self.probes)
@@ -247,6 +255,12 @@ class InstallJob(_Job):
             return f"The final check printed no report; see {self.req.log_path}"
         self.report = report
         write_json(os.path.join(self.req.env_dir, CHECK), report)
+        specs = broken_pins(report)
+        if specs and not self.repaired:  # e.g. an earlier install was killed mid-way: repair once, check again
+            self.repaired = True
+            check = plan.check_step(self.req.python, self.prepared.device, self.req.code_root, self.req.env_dir)
+            runner.steps += [repair_step(self.req, specs, self.prepared.index_url), check]
+            return None
         if not report.get("ok"):
             return "The backend was installed but does not work yet: " + " ".join(report.get("problems") or [])
         prep = self.prepared

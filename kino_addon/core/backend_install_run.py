@@ -169,7 +169,7 @@ class StepRunner:
         self.log_path = log_path
         self.env = clean_env() if env is None else env
         self.cwd = cwd
-        self.on_finish = on_finish  # called after the last step; returns a failure message or None
+        self.on_finish = on_finish  # after the last step: a failure message, or None (it may append steps)
         self.progress = Progress(steps=len(self.steps))
         self.outputs: Dict[str, List[str]] = {}  # step key -> its output lines
         self.started = 0.0
@@ -235,12 +235,16 @@ class StepRunner:
     def _next(self) -> None:
         self._index += 1
         if self._index >= len(self.steps):
+            count = len(self.steps)
             failure = self.on_finish(self) if self.on_finish is not None else None
-            if failure:
+            if len(self.steps) > count and not failure:  # on_finish added steps (e.g. a repair)
+                self.progress.steps = len(self.steps)
+            elif failure:
                 self._end("failed", failure)
+                return
             else:
                 self._end("done", "")
-            return
+                return
         step = self.steps[self._index]
         self.progress.step, self.progress.label, self.progress.package = self._index + 1, step.label, ""
         self._watch = PipWatcher(step.expected, self.site_packages) if step.pip else None
