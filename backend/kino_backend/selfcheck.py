@@ -20,7 +20,7 @@ IMPORTS = (("numpy", "numpy"), ("cv2", "opencv-contrib-python-headless"), ("torc
            ("onnxruntime", "onnxruntime"), ("PIL", "pillow"), ("scipy", "scipy"), ("skimage", "scikit-image"),
            ("mediapipe", "mediapipe"), ("insightface", "insightface"))
 PIN_FILES = ("torch.txt", "backend.txt", "backend-nodeps.txt")
-REPAIR = "press Reinstall Backend (or run: scripts/kino backend install --repair)"
+REPAIR = "press Reinstall Backend in Kino's preferences"
 
 
 def _norm(name: str) -> str:
@@ -141,8 +141,8 @@ def problems_of(report: dict, device: str) -> List[str]:
     missing = [d for d, p in report["pins"].items() if p["have"] is None]
     wrong = [f"{d} {p['have']} (Kino wants {p['want']})" for d, p in report["pins"].items()
              if p["have"] is not None and not p["ok"]]
-    broken = [f"{m} ({r['error']})" for m, r in report["imports"].items()
-              if not r["ok"] and r["dist"] not in missing]
+    broken = [f"{m} ({r['error'].splitlines()[0][:120]})" for m, r in report["imports"].items()
+              if not r["ok"] and r["dist"] not in missing and not _explained(r["error"], missing)]
     if missing:
         probs.append(f"Missing: {', '.join(missing)}: {REPAIR}.")
     if wrong:
@@ -155,6 +155,12 @@ def problems_of(report: dict, device: str) -> List[str]:
     if not report["look"]["ok"] and not (missing or broken):
         probs.append(f"One test frame through the toon look failed: {report['look']['error']}. {REPAIR}.")
     return probs
+
+
+def _explained(error: str, missing: List[str]) -> bool:
+    """An import that fails only because another (missing) distribution is missing."""
+    low = error.lower().replace("-", "_")
+    return any(m.replace("-", "_") in low for m in missing)
 
 
 def _device_problem(tinfo: dict, device: str) -> str:

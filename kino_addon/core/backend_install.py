@@ -146,8 +146,10 @@ def prepare(req: InstallRequest, probes: Optional[Probes] = None) -> Prepared:
 
 def broken_pins(report: dict) -> List[str]:
     """``name==version`` of the pinned distributions a check found installed but not importable."""
-    broken = sorted({r["dist"] for r in (report.get("imports") or {}).values() if not r.get("ok")})
     pins = report.get("pins") or {}
+    missing = [d.replace("-", "_") for d, p in pins.items() if not p.get("have")]
+    broken = sorted({r["dist"] for r in (report.get("imports") or {}).values() if not r.get("ok")
+                     and not any(m in str(r.get("error", "")).lower().replace("-", "_") for m in missing)})
     return [f"{d}=={pins[d]['want']}" for d in broken if d in pins and pins[d].get("have")]
 
 

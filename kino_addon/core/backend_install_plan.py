@@ -88,6 +88,7 @@ class PlanStep:
     optional: bool = False  # a failure is a warning, the install goes on
     expected: int = 0  # top-level requirements this step names (for progress)
     env: Tuple[Tuple[str, str], ...] = field(default_factory=tuple)
+    accept: Tuple[int, ...] = (0,)  # exit codes that mean the step did its job
 
 
 def default_code_root() -> str:
@@ -261,7 +262,7 @@ def check_step(py: str, device: str, code_root: str, env_dir: str) -> PlanStep:
     return PlanStep("check", "Checking the backend (imports, device, one stylized frame)",
                     (py, "-m", "kino_backend", "selfcheck", "--json", "--device", device.lower(),
                      "--requirements", requirements_dir(code_root), "--env", env_dir),
-                    WEIGHTS["check"], env=code_env(code_root))
+                    WEIGHTS["check"], env=code_env(code_root), accept=(0, 1))  # 1: it found problems
 
 
 def shell_line(step: PlanStep) -> str:

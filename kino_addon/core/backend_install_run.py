@@ -225,9 +225,9 @@ class StepRunner:
         if self._cancel:
             return self._end("cancelled", "Cancelled. Press Install Backend again to finish the install; "
                                           "what is already installed is kept.")
-        if rc != 0 and not step.optional:
+        if rc not in step.accept and not step.optional:
             return self._end("failed", classify_failure(step, "\n".join(self._tail), self.log_path))
-        if rc != 0:
+        if rc not in step.accept:
             self.progress.warnings += (f"{step.label} did not work (see {self.log_path}); Kino works without it",)
         self._next()
         return self.progress
