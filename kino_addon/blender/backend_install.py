@@ -37,6 +37,7 @@ class _State:
         self.kind = ""  # install, check, remove
         self.request = None
         self.summary: dict = {}
+        self.looked = False  # the quick summary (files only) was read once
         self.message = ""
         self.error = ""
 
@@ -109,7 +110,7 @@ def _finish(job) -> None:
         prefs = addon.preferences()
         if prefs is not None and prefs.python_path.startswith(os.path.abspath(job.env_dir)):
             prefs.python_path = ""
-        STATE.summary = {}
+        STATE.summary = core.quick_summary(job.env_dir, addon.code_root())
         STATE.message = f"Backend removed: {job.freed / 1e9:.2f} GB freed."
     elif STATE.kind == "install" and job.report:
         STATE.summary = core.summarize(STATE.request.env_dir, job.report, STATE.request.code_root)
@@ -258,10 +259,13 @@ def draw_install(layout, prefs) -> None:
     box.label(text="Backend install", icon='PACKAGE')
     if STATE.active:
         p = STATE.job.progress
-        _wrap(box, f"Step {p.step}/{p.steps}: {p.label}" + (f" - {p.package}" if p.package else ""))
+        _wrap(box, (f"Step {p.step}/{p.steps}: {p.label}" if p.step else p.label) +
+              (f" - {p.package}" if p.package else ""))
         box.progress(factor=p.fraction, text=f"{p.fraction * 100:.0f}%")
         box.operator("kino.cancel_backend_install", icon='CANCEL')
         return
+    if not STATE.looked and not STATE.summary:
+        STATE.summary, STATE.looked = core.quick_summary(env_dir(), addon.code_root()), True
     row = box.row(align=True)
     row.prop(prefs, "install_device", text="")
     action = STATE.summary.get("action", "") if STATE.summary else ""

@@ -23,6 +23,7 @@ from . import backend_install_probe as probe
 from ..protocol.atomic import write_json_atomic
 from .backend_install_run import Progress, StepRunner, clean_env
 
+PREPARING = "Preparing: looking for the GPU, Python 3.11, free disk space and the download server"
 RECORD = "kino-install.json"
 CHECK = "kino-check.json"
 
@@ -171,7 +172,7 @@ class _Job:
     """Preparing in a thread, then steps; poll()/cancel()/wait() as ``StepRunner``."""
 
     def __init__(self):
-        self.progress = Progress(state="running", label="Preparing", steps=1)
+        self.progress = Progress(state="running", label=PREPARING, steps=1)
         self.runner: Optional[StepRunner] = None
         self.report: dict = {}
         self._thread: Optional[threading.Thread] = None
@@ -337,6 +338,24 @@ def summarize(env_dir: str, report: Optional[dict], code_root: Optional[str] = N
                             "press Update Backend.")
             action = action or "UPDATE"
     return {"lines": lines, "problems": problems, "action": action, "ok": not problems}
+
+
+def quick_summary(env_dir: str, code_root: Optional[str] = None) -> dict:
+    """What the preferences show before any check ran: files only, no subprocess (cheap enough to
+    compute while drawing). Says whether to Install, Update or nothing."""
+    code_root = code_root or plan.default_code_root()
+    if not os.path.exists(plan.env_python(env_dir)):
+        return {"lines": ["No backend installed yet."], "problems": [], "action": "INSTALL", "ok": False}
+    record = read_json(os.path.join(env_dir, RECORD))
+    if record is None:
+        return {"lines": [], "problems": ["The install did not finish (interrupted?): press Install Backend to "
+                                          "complete it."], "action": "INSTALL", "ok": False}
+    lines = [f"Installed {record.get('installed', '?')} for {record.get('device')} ({record.get('torch_build')}), "
+             f"torch {record.get('torch')}"]
+    if record.get("stamp") != plan.stamp(plan.requirements_dir(code_root)):
+        return {"lines": lines, "problems": ["This Kino pins other package versions than the installed backend "
+                                             "has: press Update Backend."], "action": "UPDATE", "ok": False}
+    return {"lines": lines, "problems": [], "action": "", "ok": True}
 
 
 class RemoveJob(_Job):

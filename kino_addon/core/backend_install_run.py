@@ -35,6 +35,8 @@ class Progress:
     def text(self) -> str:
         if self.state != "running":
             return self.message or self.state
+        if self.step == 0:
+            return self.label
         pkg = f": {self.package}" if self.package else ""
         return f"Step {self.step}/{self.steps} {self.label}{pkg} ({self.fraction * 100:.0f}%)"
 

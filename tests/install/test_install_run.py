@@ -158,6 +158,23 @@ def test_summary_names_an_interrupted_install_and_an_update(tmp_path):
     assert core.summarize(str(env), None)["action"] == "REPAIR"  # the env's Python no longer runs
 
 
+def test_quick_summary_from_files_alone(tmp_path):
+    """What the preferences show before any check: Install, Update or nothing to do."""
+    env = tmp_path / "env"
+    assert core.quick_summary(str(env)) == {"lines": ["No backend installed yet."], "problems": [],
+                                            "action": "INSTALL", "ok": False}
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text("")
+    assert "did not finish" in core.quick_summary(str(env))["problems"][0]
+    record = {"stamp": core.plan.stamp(), "device": "CPU", "torch_build": "cpu", "torch": "2.13.0+cpu",
+              "installed": "2026-01-02 03:04:05"}
+    core.write_json(str(env / core.RECORD), record)
+    assert core.quick_summary(str(env)) == {"lines": ["Installed 2026-01-02 03:04:05 for CPU (cpu), torch 2.13.0+cpu"],
+                                            "problems": [], "action": "", "ok": True}
+    core.write_json(str(env / core.RECORD), dict(record, stamp="0123456789abcdef"))
+    assert core.quick_summary(str(env))["action"] == "UPDATE"
+
+
 def test_remove_refuses_a_folder_kino_did_not_make(tmp_path):
     folder = tmp_path / "precious"
     folder.mkdir()
