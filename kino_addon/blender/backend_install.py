@@ -9,6 +9,7 @@ status bar, and Cancel stops it (running Install again completes it).
 """
 from __future__ import annotations
 
+import atexit
 import os
 
 import bpy
@@ -134,8 +135,8 @@ def start_async(job, kind: str, request=None) -> None:
     STATE.job, STATE.kind, STATE.request = job, kind, request
     STATE.message = STATE.error = ""
     job.start(threaded=True)
-    if not bpy.app.timers.is_registered(_tick):
-        bpy.app.timers.register(_tick, first_interval=TICK)
+    if not bpy.app.timers.is_registered(_tick):  # persistent: opening another .blend must not orphan it
+        bpy.app.timers.register(_tick, first_interval=TICK, persistent=True)
 
 
 def run_sync(job, kind: str, request=None):
@@ -290,11 +291,21 @@ def draw_install(layout, prefs) -> None:
         _wrap(box, problem, icon='ERROR')
 
 
+def _cancel_running() -> None:
+    """Blender quits or the add-on goes: stop pip (a later Install completes the environment)."""
+    if STATE.active:
+        STATE.job.cancel()
+
+
+def on_register():
+    atexit.register(_cancel_running)
+
+
 def on_unregister():
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
-    if STATE.active:
-        STATE.job.cancel()
+    _cancel_running()
+    atexit.unregister(_cancel_running)
 
 
 CLASSES = (KINO_OT_install_backend, KINO_OT_check_backend, KINO_OT_remove_backend, KINO_OT_cancel_backend_install)

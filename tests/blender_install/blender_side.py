@@ -158,7 +158,7 @@ def ui_progress():
             bpy.ops.kino.cancel_backend_install()
         time.sleep(0.1)
     result(check_summary=bi.STATE.summary, shown=check_shown[:3], cleared=shown[-1] is None,
-           slowest_tick=max(t_calls), labels=sorted(set(labels)), state=bi.STATE.job.progress.state,
+           slowest_tick=max(t_calls), labels=list(dict.fromkeys(labels)), state=bi.STATE.job.progress.state,
            error=bi.STATE.error, drawn=drawn)
 
 
