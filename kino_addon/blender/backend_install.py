@@ -221,7 +221,7 @@ class KINO_OT_remove_backend(bpy.types.Operator):
         return context.window_manager.invoke_confirm(self, event)
 
     def execute(self, context):
-        from .backend import BACKEND
+        from .connection import BACKEND
         env = env_dir()
         if BACKEND.process is not None and os.path.abspath(BACKEND.process.proc.args[0]).startswith(env):
             BACKEND.stop()

@@ -20,7 +20,7 @@ from typing import Callable, List, Optional
 
 from . import backend_install_plan as plan
 from . import backend_install_probe as probe
-from ..protocol.atomic import write_json_atomic
+from ..protocol.atomic import atomic_write_json
 from .backend_install_run import Progress, StepRunner, clean_env
 
 PREPARING = "Preparing: looking for the GPU, Python 3.11, free disk space and the download server"
@@ -89,7 +89,7 @@ def read_json(path: str) -> Optional[dict]:
 
 
 def write_json(path: str, data: dict) -> None:
-    write_json_atomic(path, data, indent=2)
+    atomic_write_json(path, data, indent=2)
 
 
 def _python_note(notes: List[str]) -> str:

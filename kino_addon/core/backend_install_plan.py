@@ -113,12 +113,12 @@ def pin_files(dev: bool = False) -> List[str]:
 
 
 def stamp(req_dir: Optional[str] = None, dev: bool = False) -> str:
-    """16 hex digits that change whenever a pin changes (the environment then needs an update)."""
+    """16 hex digits that change whenever a pin or the order changes (the environment then needs an
+    update); comments do not count."""
     req_dir = req_dir or requirements_dir()
     digest = hashlib.sha256()
     for name in pin_files(dev):
-        with open(os.path.join(req_dir, name), "rb") as fh:
-            digest.update(fh.read())
+        digest.update(("\n".join([f"[{name}]"] + read_pins(os.path.join(req_dir, name))) + "\n").encode())
     return digest.hexdigest()[:16]
 
 

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Optional
 
-from .atomic import write_json_atomic
+from .atomic import atomic_write_json
 
 SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "looks_catalogue.json")
 CACHE_FILE = "looks-from-last-hello.json"
@@ -44,7 +44,7 @@ def save_cache(folder: str, hello: dict) -> None:
         return
     data["backend"] = hello.get("backend", "")
     try:
-        write_json_atomic(os.path.join(folder, CACHE_FILE), data)
+        atomic_write_json(os.path.join(folder, CACHE_FILE), data)
     except OSError:
         pass
 

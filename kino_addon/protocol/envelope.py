@@ -1,4 +1,4 @@
-"""The JSON envelope of one logical message (contract §2): build, encode, parse, validate.
+"""The JSON envelope of one logical message (``docs/protocol.md``): build, encode, parse, validate.
 
 An envelope is ``{"v": 1, "id", "kind", "type", "re", "body", "error", "buffers"}``; each declared
 buffer travels as its own frame right after the envelope frame. Unknown fields are ignored.

@@ -1,4 +1,4 @@
-"""TCP transport: listening socket, per-connection HMAC handshake under a timeout, and ``Link``.
+"""TCP transport: listening socket, per-connection HMAC handshake under a timeout, and ``Channel``.
 
 ``multiprocessing.connection.Listener.accept()`` runs the HMAC challenge inside ``accept()``, so
 one silent client would block every other. Here the server accepts raw sockets and runs the
@@ -14,7 +14,7 @@ from multiprocessing.connection import AuthenticationError, Connection, answer_c
 from .envelope import Message
 from .framing import recv_message, send_message
 
-__all__ = ["AuthenticationError", "Link", "listen", "handshake", "connect"]
+__all__ = ["AuthenticationError", "Channel", "listen", "handshake", "connect"]
 
 
 def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
@@ -34,7 +34,7 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
-class Link:
+class Channel:
     """One authenticated connection: framed send (serialized by a lock) and receive.
 
     ``close()`` may be called from any thread: it shuts the socket down, which wakes a reader
@@ -73,8 +73,8 @@ class Link:
                 pass
 
 
-def handshake(sock: socket.socket, authkey: bytes, timeout: float, *, server: bool) -> Link:
-    """Run the mutual HMAC challenge on a connected socket; return a ``Link``.
+def handshake(sock: socket.socket, authkey: bytes, timeout: float, *, server: bool) -> Channel:
+    """Run the mutual HMAC challenge on a connected socket; return a ``Channel``.
 
     Raises ``AuthenticationError`` (wrong key), ``TimeoutError`` (peer silent for ``timeout``
     seconds), or ``EOFError``/``OSError`` (peer went away). The socket is closed on failure.
@@ -116,10 +116,10 @@ def handshake(sock: socket.socket, authkey: bytes, timeout: float, *, server: bo
             raise TimeoutError(f"authentication handshake not finished within {timeout:g} s") from None
         raise
     peer = "%s:%s" % sock.getpeername()[:2] if sock.family != getattr(socket, "AF_UNIX", None) else "local"
-    return Link(conn, sock, peer)
+    return Channel(conn, sock, peer)
 
 
-def connect(host: str, port: int, authkey: bytes, timeout: float = 10.0) -> Link:
+def connect(host: str, port: int, authkey: bytes, timeout: float = 10.0) -> Channel:
     """Connect and authenticate as a client (same handshake as ``multiprocessing.connection.Client``)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     return handshake(sock, authkey, timeout, server=False)

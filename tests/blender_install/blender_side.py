@@ -109,7 +109,7 @@ def stylize(out):
     scene.sequence_editor.active_strip = strip
     bpy.ops.wm.save_as_mainfile(filepath=os.path.join(out, "shot.blend"))
     res_start, msg_start = op(bpy.ops.kino.backend_start)
-    backend = sub("kino_addon.blender.backend").BACKEND
+    backend = sub("kino_addon.blender.connection").BACKEND
     proc = backend.process.proc if backend.process is not None else None
     kino = bpy.context.scene.kino
     kino.look = "toon"
@@ -219,14 +219,14 @@ def disk_fills(tmpfs_free_gb):
 
 def looks():
     load()
-    props = sub("kino_addon.blender.props")
+    props = sub("kino_addon.blender.stylize.props")
     scene = bpy.context.scene
     bpy.context.workspace.sequencer_scene = scene
     names = [i[0] for i in props._look_items(scene.kino, None)]
     scene.kino.look = "watercolor"
     params = sorted({(p.stage, p.name) for p in scene.kino.params})
     result(looks=names, synced=scene.kino.synced_look, params=params,
-           running=sub("kino_addon.blender.backend").BACKEND.connected())
+           running=sub("kino_addon.blender.connection").BACKEND.connected())
 
 
 if __name__ == "__main__":

@@ -1,64 +1,20 @@
-"""Install Backend from the extension zip alone: each test drives Blender (bpy, in .venv-blender) in
-its own process, with a fresh Blender user folder that holds only the zip-installed extension
-(``blender_side.py`` has the actions). The real install (minutes: torch, diffusers, OpenCV... through
-pip) happens once per session in the ``installed`` fixture and is marked ``slow``."""
+"""Install Backend from the extension zip alone (helpers: ``kino_install_support.py``). The real
+install (minutes: torch, diffusers, OpenCV... through pip) happens once per session in the
+``installed`` fixture of test_install_backend.py; the whole suite is ``slow`` (tests/conftest.py)."""
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-SIDE = HERE / "blender_side.py"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: minutes of real work (a full backend install); "
-                                       "skip with -m 'not slow'")
-
-
-def blender_env(userres) -> dict:
-    """The artist's environment: nothing of the checkout on the path, only the user folder set."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["BLENDER_USER_RESOURCES"] = str(userres)
-    return env
-
-
-def results(text: str) -> list:
-    return [json.loads(line[len("RESULT "):]) for line in text.splitlines() if line.startswith("RESULT ")]
-
-
-def run_side(userres, *args, timeout=300) -> dict:
-    """Run one action of blender_side.py in a fresh Blender process; return its RESULT."""
-    proc = subprocess.run([sys.executable, str(SIDE), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=blender_env(userres), cwd=str(userres))
-    found = results(proc.stdout)
-    assert proc.returncode == 0 and found, f"{args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    out = found[-1]
-    out["_stdout"] = proc.stdout
-    return out
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from kino_install_support import build_zip, fresh_user_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def kino_zip(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_extension.py"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return pathlib.Path(proc.stdout.strip().splitlines()[-1])
-
-
-def fresh_user_folder(tmp_path_factory, kino_zip, name="userres"):
-    """A Blender user folder with only Kino's extension, installed from the zip."""
-    userres = tmp_path_factory.mktemp(name)
-    res = run_side(userres, "install-zip", kino_zip)
-    assert res["installed"] == ["FINISHED"] and res["file"].startswith(str(userres))
-    return userres
+    return build_zip(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import types
 import zipfile
 
 import pytest
-from conftest import SIDE, blender_env, fresh_user_folder, run_side
+from kino_install_support import SIDE, blender_env, fresh_user_folder, run_side
 
 pytestmark = pytest.mark.slow
 

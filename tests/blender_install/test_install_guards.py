@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, SIDE, blender_env, results, run_side
+from kino_install_support import REPO, SIDE, blender_env, results, run_side
 
 ENV_PARTS = ("extensions", ".user", "user_default", "kino")
 

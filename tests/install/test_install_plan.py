@@ -156,7 +156,9 @@ def test_stamp_follows_every_pin_file(tmp_path):
     assert before == plan.stamp(str(req)) and len(before) == 16
     for name in ("torch.txt", "backend.txt", "backend-nodeps.txt"):
         path = req / name
-        path.write_text(path.read_text() + "# changed\n")
+        path.write_text("# a comment edit is no change\n" + path.read_text())
+        assert plan.stamp(str(req)) == before, name
+        path.write_text(path.read_text() + "tqdm==4.70.1\n")
         assert plan.stamp(str(req)) != before, name
         before = plan.stamp(str(req))
     assert plan.stamp(str(req), dev=True) != plan.stamp(str(req))

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import List
 
+from kino_addon.protocol.atomic import atomic_write_json
 from kino_addon.protocol.catalogue import SNAPSHOT, catalogue_of
 
 from ..presets import catalogue
@@ -16,9 +17,7 @@ def write_snapshot(cat: dict, path: str) -> int:
     if cat["problems"]:
         print(f"kino looks: not writing {path}: fix these first: {'; '.join(cat['problems'])}", file=sys.stderr)
         return 1
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(catalogue_of(cat), fh, indent=1, sort_keys=True)
-        fh.write("\n")
+    atomic_write_json(path, catalogue_of(cat), indent=1, sort_keys=True)
     print(f"wrote {path}")
     return 0
 
