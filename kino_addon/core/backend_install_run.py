@@ -184,6 +184,7 @@ class StepRunner:
         self._tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
         self._log = None
         self._cancel = False
+        self._step_started = 0.0
 
     # -- control ------------------------------------------------------------------------------
     @property
@@ -223,7 +224,7 @@ class StepRunner:
         self._drain()
         rc = self._proc.returncode
         step = self.steps[self._index]
-        self._write(f"--- {step.key}: exit code {rc}\n")
+        self._write(f"--- {step.key}: exit code {rc} ({time.monotonic() - self._step_started:.0f} s)\n")
         if self._cancel:
             return self._end("cancelled", "Cancelled. Press Install Backend again to finish the install; "
                                           "what is already installed is kept.")
@@ -253,6 +254,7 @@ class StepRunner:
         self._tail.clear()
         self.outputs[step.key] = []
         self._write(f"--- {step.key}: {' '.join(step.argv)}\n")
+        self._step_started = time.monotonic()
         try:
             self._proc = _popen(step, self.env, self.cwd)
         except OSError as exc:
