@@ -99,6 +99,14 @@ def _python_note(notes: List[str]) -> str:
             "then press Install Backend again.")
 
 
+def _refuse_foreign_folder(env_dir: str) -> None:
+    """A folder to (re)create the environment in must be empty or an environment already: never clear
+    someone's files."""
+    if os.path.isdir(env_dir) and os.listdir(env_dir) and not os.path.isfile(os.path.join(env_dir, "pyvenv.cfg")):
+        raise InstallError(f"{env_dir} already holds other files and is not a Python environment: Kino leaves it "
+                           "alone. Choose an empty or new folder for the backend.")
+
+
 def prepare(req: InstallRequest, probes: Optional[Probes] = None) -> Prepared:
     """Decide the steps; ``InstallError`` when it cannot work (offline, no Python 3.11, disk, device)."""
     probes = probes or Probes()
@@ -115,6 +123,7 @@ def prepare(req: InstallRequest, probes: Optional[Probes] = None) -> Prepared:
     have = probes.python_version(req.python) if os.path.exists(req.python) else None
     pip_python = req.python
     if have is None or have[:2] != probe.REQUIRED_PYTHON:
+        _refuse_foreign_folder(req.env_dir)
         base, tried = probes.find_python(probe.base_python_candidates(req.base_python))
         if base is None:
             raise InstallError(_python_note(tried))

@@ -136,6 +136,18 @@ def test_preflight_offline_no_python_no_disk(tmp_path):
     assert not (tmp_path / "env").exists()  # a refused install leaves nothing behind
 
 
+def test_a_folder_with_other_files_is_never_cleared(tmp_path):
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "thesis.txt").write_text("years of work")
+    with pytest.raises(core.InstallError, match="already holds other files and is not a Python environment"):
+        prepared(tmp_path, "CPU")
+    assert (env / "thesis.txt").read_text() == "years of work"
+    (env / "thesis.txt").unlink()
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a broken environment is rebuilt with --clear
+    assert prepared(tmp_path, "CPU").steps[0].argv[-2:] == ("--clear", str(env))
+
+
 def test_repair_force_reinstalls_what_the_last_check_found_broken(tmp_path):
     env = tmp_path / "env"
     env.mkdir()
@@ -143,6 +155,7 @@ def test_repair_force_reinstalls_what_the_last_check_found_broken(tmp_path):
                           "cv2": {"dist": "opencv-contrib-python-headless", "ok": True}},
               "pins": {"diffusers": {"want": "0.42.1", "have": "0.42.1", "ok": True}}}
     (env / core.CHECK).write_text(json.dumps(report))
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
     prep = prepared(tmp_path, "CPU", repair=True)
     repair = next(s for s in prep.steps if s.key == "repair")
     assert repair.argv[-3:] == ("--force-reinstall", "--no-deps", "diffusers==0.42.1")
