@@ -187,6 +187,11 @@ class KINO_OT_install_backend(bpy.types.Operator):
     repair: BoolProperty(name="Repair", default=False, options={'SKIP_SAVE'},
                          description="Also reinstall the packages the last check found broken")
 
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(
+            self, event, title="Install Kino's backend", confirm_text="Install",
+            message="Downloads about 2 GB of Python packages with pip (a few minutes); Blender stays usable")
+
     def execute(self, context):
         reason = offline_reason()
         if reason:
