@@ -167,7 +167,7 @@ def repair_step(req: InstallRequest, specs: List[str], index: Optional[str]) -> 
     """Force-reinstall (without dependencies) what is installed but broken, e.g. after an interruption."""
     names = [s.split("==")[0] for s in specs]
     args = ["--force-reinstall", "--no-deps", *specs] + (["--index-url", index] if index and "torch" in names else [])
-    return plan.PlanStep("repair", f"Reinstalling {', '.join(names)}", plan._pip(req.python, *args),
+    return plan.PlanStep("repair", f"Reinstalling {', '.join(names)}", plan.pip_install(req.python, *args),
                          plan.WEIGHTS["nodeps"], pip=True, expected=len(specs))
 
 

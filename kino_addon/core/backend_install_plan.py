@@ -203,7 +203,7 @@ def torch_source(device: str, info: SystemInfo, override: Optional[str] = None) 
 
 # -- the steps ----------------------------------------------------------------------------------
 
-def _pip(py: str, *args: str, quiet: bool = False, bar: str = "raw") -> Tuple[str, ...]:
+def pip_install(py: str, *args: str, quiet: bool = False, bar: str = "raw") -> Tuple[str, ...]:
     """``pip install``; ``bar`` "raw" prints "Progress N of M" lines (pip 24.1+), "off" for an older pip."""
     return (py, "-m", "pip", "install", *(("--quiet",) if quiet else ("--progress-bar", bar)), *args)
 
@@ -231,20 +231,20 @@ def pip_steps(py: str, source: TorchSource, *, code_root: Optional[str] = None, 
     url = source.index_url if index_url == "use-source" else index_url
     torch_args = ("--index-url", url) if url else ()
     steps = [
-        PlanStep("pip", "Updating pip", _pip(py, "-r", os.path.join(req, REQ_PIP), quiet=quiet, bar="off"),
+        PlanStep("pip", "Updating pip", pip_install(py, "-r", os.path.join(req, REQ_PIP), quiet=quiet, bar="off"),
                  WEIGHTS["pip"], pip=True, expected=1),
         PlanStep("torch", f"Installing torch ({torch_label(source)})",
-                 _pip(py, "-r", os.path.join(req, REQ_TORCH), *torch_args, quiet=quiet), WEIGHTS["torch"],
+                 pip_install(py, "-r", os.path.join(req, REQ_TORCH), *torch_args, quiet=quiet), WEIGHTS["torch"],
                  pip=True, expected=1),
         PlanStep("packages", "Installing diffusers, transformers, OpenCV and the rest",
-                 _pip(py, "-r", os.path.join(req, REQ_BACKEND), quiet=quiet), WEIGHTS["packages"], pip=True,
+                 pip_install(py, "-r", os.path.join(req, REQ_BACKEND), quiet=quiet), WEIGHTS["packages"], pip=True,
                  expected=len(read_pins(os.path.join(req, REQ_BACKEND)))),
         PlanStep("nodeps", "Installing mediapipe and insightface",
-                 _pip(py, "--no-deps", "-r", os.path.join(req, REQ_NODEPS), quiet=quiet), WEIGHTS["nodeps"],
+                 pip_install(py, "--no-deps", "-r", os.path.join(req, REQ_NODEPS), quiet=quiet), WEIGHTS["nodeps"],
                  pip=True, expected=len(read_pins(os.path.join(req, REQ_NODEPS)))),
     ]
     if dev:
-        steps.append(PlanStep("dev", "Installing the test tools", _pip(py, "-r", os.path.join(req, REQ_DEV),
+        steps.append(PlanStep("dev", "Installing the test tools", pip_install(py, "-r", os.path.join(req, REQ_DEV),
                                                                        quiet=quiet), WEIGHTS["dev"], pip=True,
                               expected=len(read_pins(os.path.join(req, REQ_DEV)))))
     steps.append(PlanStep("tokenizer", "Installing the CLIP tokenizer file",

@@ -10,7 +10,7 @@ from kino_addon.core.backend_install_run import PipWatcher, StepRunner, classify
 
 # Lines as pip 26.3 printed them during this project's backend install (abridged).
 PIP_LINES = """Looking in indexes: https://pypi.org/simple, file:///opt/pypi/simple
-Processing /opt/pypi/files/numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl (from -r /k/requirements/backend.txt (line 3))
+Processing /opt/pypi/files/numpy-1.26.4-cp311-cp311-linux_x86_64.whl (from -r /k/requirements/backend.txt (line 3))
 Collecting protobuf==4.25.9 (from -r /k/requirements/backend.txt (line 4))
   Downloading protobuf-4.25.9-cp37-abi3-manylinux2014_x86_64.whl (295 kB)
 Collecting opencv-contrib-python-headless==4.11.0.86 (from -r /k/requirements/backend.txt (line 5))
