@@ -57,6 +57,9 @@ class KINO_OT_refresh_models(bpy.types.Operator):
             self.report({'ERROR'}, f"Kino: {MODELS['error']}")
             return {'CANCELLED'}
         MODELS["entries"], MODELS["error"] = answer.get("models") or [], ""
+        if answer.get("truncated"):  # a huge folder: the backend looked at part of it
+            self.report({'WARNING'}, f"Kino: {len(MODELS['entries'])} models found; {answer['truncated']}")
+            return {'FINISHED'}
         self.report({'INFO'}, f"Kino: {len(MODELS['entries'])} models found")
         return {'FINISHED'}
 

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol import messages
-from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
+from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, BackendError
 from .frame_files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -115,6 +115,8 @@ class JobSession:
         clear_partial(spec.folder)
         self._drop_stale_frames()
         self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        if self.todo and spec.options.get("resume") == "whole":  # each frame depends on the others
+            self.todo = list(range(1, spec.count + 1))  # (holds, in-betweens, painted keyframes)
         self.reused = spec.count - len(self.todo)
         if not self.todo:
             self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})
@@ -161,7 +163,7 @@ class JobSession:
             self._drain(0.0 if sent else self.poll)
             self._collect()
         except BackendError as exc:
-            self._fail(_describe(exc))
+            self._fail_after_events(exc)
         except SourceError as exc:
             self._abort(str(exc))
         if not self.done:
@@ -237,6 +239,8 @@ class JobSession:
         err = body.get("error")
         if status == "failed":
             self._fail(_describe_wire(err) if err else "the backend reported the job as failed")
+        elif status == "cancelled" and self._cancel_at is None and isinstance(err, dict):
+            self._fail(_describe_wire(err))  # the backend stopped it (shut down, input stalled): say why
         else:
             self._finish(status)
 
@@ -245,6 +249,19 @@ class JobSession:
             self._fail("the backend process exited")
         elif self._cancel_at is not None and time.monotonic() - self._cancel_at > self.cancel_grace:
             self._finish("cancelled")
+
+    def _fail_after_events(self, exc: BackendError, wait: float = 1.0) -> None:
+        """A request failed (e.g. input for a job that has just failed): the job's own ``job.done``, which
+        carries the stage's message, may be on its way: prefer it over the request's error."""
+        if exc.code != DISCONNECTED and self.job_id:
+            deadline = time.monotonic() + wait
+            try:
+                while not self.done and time.monotonic() < deadline:
+                    self._drain(0.05)
+            except BackendError:
+                pass
+        if not self.done:
+            self._fail(_describe(exc))
 
     def _abort(self, message: str) -> None:
         if self.job_id and self.state in ("running", "cancelling"):
@@ -316,10 +333,11 @@ def _describe(exc: BackendError) -> str:
 
 
 def _describe_wire(err: dict) -> str:
+    """What went wrong in the backend's words first, then where, then the error code."""
     where = []
     if err.get("stage"):
         where.append(f"stage {err['stage']}")
     if err.get("frame"):
         where.append(f"frame {err['frame']}")
-    prefix = f" ({', '.join(where)})" if where else ""
-    return f"{err.get('code', 'ERROR')}{prefix}: {err.get('message', 'unknown error')}"
+    place = f" ({', '.join(where)})" if where else ""
+    return f"{err.get('message', 'unknown error')}{place} [{err.get('code', 'ERROR')}]"

@@ -15,6 +15,7 @@ and ``--stabilize`` are ``stabilize=True``.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -164,13 +165,31 @@ def parse_value(text: str):
         return text
 
 
-def _valid_keys(hello: dict, workflow: dict, main: str) -> list:
+def _valid_keys(hello: dict, workflow: dict, main: str, *, addable_too: bool = True) -> list:
+    """Every ``--param`` key of the workflow's stages (the look's own without a prefix); with
+    ``addable_too`` also those of the stages a ``--param`` may add (``key.*``, ``face_score.*``)."""
     keys = [p["name"] for p in stage_params(hello, main)]
     names = [st["name"] for st in workflow["stages"] if st["name"] != main]
-    names += [e["name"] for e in hello.get("stages", []) if e.get("name") not in names and addable(hello, e["name"])]
+    if addable_too:
+        names += [e["name"] for e in hello.get("stages", []) if e.get("name") not in names and addable(hello, e["name"])]
     for name in names:
         keys += [f"{name}.{p['name']}" for p in stage_params(hello, name)]
     return keys
+
+
+def unknown_param_message(hello: dict, workflow: dict, main: str, key: str) -> str:
+    """The user's words first: what is unknown, the closest valid key, then the keys of this look's
+    stages (not of every stage the backend has) and which stages a ``--param`` can add."""
+    valid = _valid_keys(hello, workflow, main)
+    own = f"{main}."  # "toon.levels" means the look's own "levels"
+    candidates = valid + [own + k for k in valid if "." not in k]
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0].removeprefix(own)!r}? " if close else ""
+    in_flow = ", ".join(_valid_keys(hello, workflow, main, addable_too=False)) or "none"
+    names = {st["name"] for st in workflow["stages"]}
+    extra = sorted(e["name"] for e in hello.get("stages", []) if e.get("name") not in names and addable(hello, e["name"]))
+    more = f"; --param can also add the stages {', '.join(extra)} (e.g. {extra[0]}.KEY=VALUE)" if extra else ""
+    return f"unknown parameter {key!r} for look {workflow['look']!r}: {hint}this look's parameters are {in_flow}{more}"
 
 
 def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
@@ -195,9 +214,7 @@ def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
         spec = next((p for p in stage_params(hello, stage) if p["name"] == name), None)
         in_flow = any(st["name"] == stage for st in workflow["stages"]) or addable(hello, stage)
         if spec is None or not in_flow:
-            valid = _valid_keys(hello, workflow, main)
-            raise WorkflowChoiceError(f"unknown parameter {key!r} for look {workflow['look']!r}; valid: "
-                                      f"{', '.join(valid) or 'none'}")
+            raise WorkflowChoiceError(unknown_param_message(hello, workflow, main, key))
         value = parse_value(raw)
         params = out.setdefault(stage, {})
         if spec.get("kind") in LIST_KINDS:

@@ -17,7 +17,7 @@ from .framing import recv_message, send_message
 __all__ = ["AuthenticationError", "Channel", "listen", "handshake", "connect"]
 
 
-def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = 16) -> socket.socket:
+def listen(host: str = "127.0.0.1", port: int = 0, backlog: int = socket.SOMAXCONN) -> socket.socket:
     """A listening TCP socket (port 0: the OS picks one; read it with ``getsockname()``)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     if hasattr(socket, "SO_REUSEADDR") and not hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
@@ -38,7 +38,9 @@ class Channel:
     """One authenticated connection: framed send (serialized by a lock) and receive.
 
     ``close()`` may be called from any thread: it shuts the socket down, which wakes a reader
-    blocked in ``recv``.
+    blocked in ``recv`` or a sender blocked in ``send``. The descriptors are closed only once no
+    thread is inside ``recv``/``send`` any more: a descriptor number closed under a reader could be
+    reused by the next connection, and the old reader would steal its bytes.
     """
 
     def __init__(self, conn: Connection, sock: socket.socket, peer: str = ""):
@@ -46,26 +48,59 @@ class Channel:
         self.sock = sock
         self.peer = peer
         self._send_lock = threading.Lock()
+        self._state = threading.Lock()
+        self._busy = 0  # threads inside recv or send
+        self._released = False
         self._closed = threading.Event()
 
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def send(self, msg: Message) -> None:
-        with self._send_lock:
+    def _enter(self) -> None:
+        with self._state:
             if self._closed.is_set():
                 raise OSError("connection closed")
-            send_message(self.conn, msg)
+            self._busy += 1
 
-    def recv(self) -> Message:
-        return recv_message(self.conn)
+    def _leave(self) -> None:
+        with self._state:
+            self._busy -= 1
+            release = self._closed.is_set() and self._busy == 0
+        if release:
+            self._release()
+
+    def send(self, msg: Message) -> None:
+        with self._send_lock:
+            self._enter()
+            try:
+                send_message(self.conn, msg)
+            finally:
+                self._leave()
+
+    def recv(self, admit=None) -> Message:
+        """One message; ``admit`` decides from its envelope whether its buffers are read (see framing)."""
+        self._enter()
+        try:
+            return recv_message(self.conn, admit)
+        finally:
+            self._leave()
 
     def close(self) -> None:
-        if self._closed.is_set():
-            return
-        self._closed.set()
+        with self._state:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            busy = self._busy > 0
         _shutdown(self.sock)
+        if not busy:
+            self._release()
+
+    def _release(self) -> None:
+        with self._state:
+            if self._released:
+                return
+            self._released = True
         for closer in (self.conn.close, self.sock.close):
             try:
                 closer()

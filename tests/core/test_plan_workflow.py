@@ -112,8 +112,9 @@ def test_params_of_an_addable_stage_add_it_and_the_reproduce_command_round_trips
     assert again == wf
     with pytest.raises(WorkflowChoiceError) as err:
         parse_param_args(HELLO, base, ["stabilize.border=black"])
-    assert "key.key_color" in str(err.value) and "valid:" in str(err.value)
-    assert "stabilize.border" not in str(err.value).split("valid:")[1]
+    listed = str(err.value).split("parameters are")[1]
+    assert "edges, levels, temporal.strength" in listed and "face_score, key" in listed
+    assert "stabilize" not in listed
 
 
 def test_panel_switches_and_flags_are_stage_entries_of_one_workflow():
@@ -151,3 +152,21 @@ def test_reproduce_command_carries_stabilize_and_the_track_region():
                                                      track_region="face")  # not stabilized: no region
     face = reproduce_command("/in/clip.mp4", wf, None, "/out", track_region="face")
     assert face.endswith("--stabilize --track-region face --out /out")
+
+
+def test_a_param_typo_says_what_is_wrong_first_and_suggests_the_closest_key():
+    """Issue 12 item 10: the closest valid key is suggested; only the look's own stages' keys are listed,
+    not the keys of every stage --param could add (train_lora has a dozen)."""
+    hello = dict(HELLO, stages=HELLO["stages"] + [{"name": "train_lora", "role": "finish", "params": [
+        {"name": f"knob_{i}", "kind": "int"} for i in range(12)]}])
+    base = compose_workflow(hello, "toon", temporal=True)
+    for typo, meant in [("edgs=0.2", "edges"), ("toon.edgse=0.2", "edges"), ("temporal.strenght=1", "temporal.strength"),
+                        ("key.key_colour=auto", "key.key_color")]:
+        with pytest.raises(WorkflowChoiceError) as err:
+            parse_param_args(hello, base, [typo])
+        text = str(err.value)
+        assert text.startswith(f"unknown parameter {typo.split('=')[0]!r} for look 'toon': did you mean {meant!r}?")
+        assert "knob_" not in text and "train_lora" in text.split("can also add")[1]
+    with pytest.raises(WorkflowChoiceError) as err:
+        parse_param_args(hello, base, ["zzzzzz=1"])
+    assert "did you mean" not in str(err.value)
