@@ -7,7 +7,7 @@ import pytest
 
 #: Suites whose every test builds tiny model pipelines or drives a real Blender (seconds to minutes each).
 SLOW_SUITES = {"diffusion", "identity", "pulid", "training", "blender", "blender_keying", "blender_stabilize",
-               "blender_install"}
+               "animatediff", "blender_install"}
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

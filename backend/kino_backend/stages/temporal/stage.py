@@ -106,6 +106,8 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
+        ctx.cache["kino.temporal.plan"] = {"mode": self.mode, "interval": p["keyframe_interval"],
+                                           "flows": self.flows, "cut_threshold": p["cut_threshold"]}
         try:
             self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
                                  self.flows, self._is_cut, self.prov)
