@@ -22,7 +22,7 @@ from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_FOUND, OUT_OF_MEMORY, WIRE_CODES, error_object
 
-from . import provenance
+from . import checkpoint, provenance
 from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
 from .workflow import Pipeline, Workflow
 
@@ -42,6 +42,7 @@ class Job:
         self.width, self.height = width, height
         self.options = options
         self.seed = seed
+        self.resume = None  # (resume_state description, its state/... buffers) for a resumed job
         self.state = "queued"
         self.frames_done: List[int] = []
         self.cancel_event = threading.Event()
@@ -262,16 +263,36 @@ def _context(job: Job, resources, progress: _Progress) -> JobContext:
                       resources=resources)
 
 
+def _restore(job: Job, pipe: Pipeline, ctx: JobContext) -> None:
+    """A resumed job (option ``resume_state`` + its ``state/...`` buffers) continues every stage's state."""
+    if job.resume is None:
+        return
+    desc, buffers = job.resume
+    try:
+        pipe.restore(checkpoint.decode(desc, buffers))
+    except checkpoint.CheckpointError as exc:
+        raise StageError(INVALID_PARAMS, f"the resume state is unusable ({exc}); delete the output folder's "
+                                         ".kino-resume folder to start the clip again", stage="resume") from None
+    ctx.provenance["resumed"] = True
+
+
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
     look = job.workflow.look_step.name
     t0 = time.monotonic()
+    every, last_checkpoint = checkpoint.wanted_every(job.options), -10 ** 9
     with Pipeline(job.workflow, ctx) as pipe:
+        _restore(job, pipe, ctx)
         timings["open_s"] = round(time.monotonic() - t0, 4)
         stream = pipe.run(job.input_frames())
         try:
             for out in stream:
                 ctx.check_cancelled()
                 body, buffers = frame_event(job, out)
+                states = pipe.checkpoint() if every and out.index - last_checkpoint >= every else None
+                if states is not None:
+                    body["checkpoint"], extra = checkpoint.encode(states)
+                    buffers += extra
+                    last_checkpoint = out.index
                 if not job.owner.send_event("job.frame", job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()

@@ -19,6 +19,7 @@ from kino_addon.protocol.errors import (BAD_MESSAGE, HELLO_REQUIRED, INTERNAL, I
                                         ProtocolError, error_object)
 
 from . import __version__
+from .checkpoint import PREFIX as STATE_PREFIX
 from .jobs import Job
 from .workflow import WorkflowError, validate_workflow
 
@@ -155,12 +156,20 @@ class Session:
         if not isinstance(options, dict):
             raise RequestError(INVALID_PARAMS, "options must be an object", details={"fields": {"options": "not an object"}})
         seed = _int_field(options, "seed", 0, 2**63 - 1, "options") if "seed" in options else 0
-        if len(msg.buffers) > count:
-            raise RequestError(BAD_MESSAGE, f"job.submit carries {len(msg.buffers)} frames for a job of {count}")
-        for spec, _ in msg.buffers:
+        options = dict(options)
+        resume = options.pop("resume_state", None)
+        state = [b for b in msg.buffers if str(b[0].get("name", "")).startswith(STATE_PREFIX)]
+        inputs = [b for b in msg.buffers if not str(b[0].get("name", "")).startswith(STATE_PREFIX)]
+        if state and resume is None:
+            raise RequestError(BAD_MESSAGE, "job.submit carries state buffers without options.resume_state")
+        if len(inputs) > count:
+            raise RequestError(BAD_MESSAGE, f"job.submit carries {len(inputs)} frames for a job of {count}")
+        for spec, _ in inputs:
             self._check_frame_spec(spec, width, height)
         job = Job(f"job-{next(_job_numbers)}", self, msg.id, workflow, count, width, height, options, seed)
-        for index, (spec, data) in enumerate(msg.buffers, start=1):
+        if resume is not None:
+            job.resume = (resume, state)
+        for index, (spec, data) in enumerate(inputs, start=1):
             job.add_input(index, spec, data, lambda error: None)
         position = self.server.worker.submit(job)
         log.info("job %s queued: look %s, %d frames %dx%d", job.id, workflow.look, count, width, height)

@@ -257,6 +257,30 @@ class Pipeline:
                 log.exception("close() of stage %s failed", name)
         self.runs.clear()
 
+    def checkpoint(self) -> Optional[dict]:
+        """Every stage's state right after the frame that just left ``run`` ({stage: state}), or None
+        when a stage has no clean point now (``StageRun.checkpoint``)."""
+        states = {}
+        for name, run in self.runs.items():
+            state = run.checkpoint()
+            if state is None:
+                return None
+            states[name] = state
+        return states
+
+    def restore(self, states: dict) -> None:
+        """Continue from ``checkpoint()`` of an earlier job with this workflow (before ``run``)."""
+        unknown = sorted(set(states) - set(self.runs))
+        if unknown:
+            raise StageError("INVALID_PARAMS", f"the resume state names stages this job does not run: "
+                             f"{', '.join(unknown)}", stage="resume")
+        for name, run in self.runs.items():
+            try:
+                run.restore(states.get(name) or {})
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StageError("INVALID_PARAMS", f"the resume state of stage {name!r} is unusable ({exc})",
+                                 stage=name) from None
+
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         runs = self.runs
         look = _LookCall(runs[self.workflow.look_step.name])

@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol.errors import BackendError
+from . import resume
 from .files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -72,6 +73,10 @@ class JobSession:
         self.written = 0
         self.sent = 0
         self.provenance: dict = {}
+        self.skip: set = set()
+        self.keeper: Optional[resume.Keeper] = None
+        self.latest: Optional[resume.Checkpoint] = None
+        self.independent: Optional[bool] = None  # frames computed on their own (from the backend's checkpoints)
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
@@ -99,15 +104,26 @@ class JobSession:
         os.makedirs(spec.folder, exist_ok=True)
         clear_partial(spec.folder)
         self._drop_stale_frames()
-        self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
-        self.reused = spec.count - len(self.todo)
-        if not self.todo:
+        missing = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        self.reused = spec.count - len(missing)
+        side = read_sidecar(spec.folder) or {}
+        if side.get("settings_hash") == spec.settings_hash:
+            self.independent = side.get("frames_independent")
+        if not missing:
             self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})
             self._finish("completed")
             return
+        meta = {"settings_hash": spec.settings_hash, "backend": str(spec.versions.get("backend") or ""),
+                "count": spec.count}
+        self.todo, start = resume.plan(missing, spec.count, resume.load(spec.folder, **meta), self.independent is True)
+        self.skip = set(self.todo) - set(missing)  # on disk; computed again only for the state
+        self.keeper = resume.Keeper(spec.folder, **meta)
+        options = dict(options_for_frames(spec.options, self.todo, spec.count), checkpoints=1)
+        if start is not None:
+            options["resume_state"] = start.desc
         try:
             self.job_id = self.client.submit_job(spec.workflow, len(self.todo), spec.width, spec.height,
-                                                 options_for_frames(spec.options, self.todo, spec.count))
+                                                 options, state=start.buffers if start else ())
         except BackendError as exc:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
@@ -121,6 +137,7 @@ class JobSession:
             return
         for number in existing_frames(self.spec.folder):
             os.remove(frame_path(self.spec.folder, number))
+        resume.clear(self.spec.folder)
 
     def cancel(self) -> None:
         """Ask the backend to stop; finished frames stay. The session ends at the job's job.done."""
@@ -201,15 +218,25 @@ class JobSession:
         k = int(msg.body["frame"])
         if not 1 <= k <= len(self.todo) or not msg.buffers:
             return
+        number = self.todo[k - 1]
+        after = None
+        ck = resume.from_event(number, msg.body, msg.buffers)
+        if ck is not None:
+            self.latest, self.independent = ck, ck.stateless
+            if self.keeper.wanted(ck):
+                after = self.keeper.writer(ck)
+        if number in self.skip:
+            self.writer.submit(number, None, after=after)
+            return
         image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
         matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
                       for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)
-        self.writer.submit(self.todo[k - 1], image, matte)
+        self.writer.submit(number, image, matte, after=after)
 
     def _collect(self, wait: bool = False) -> None:
         """Count the frames the writer has finished; a write error (disk full...) ends the job."""
         done, error = self.writer.collect(wait)
-        self.written += len(done)
+        self.written += len([n for n in done if n not in self.skip])
         if error is not None and not self.done:
             number, exc = error
             self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
@@ -250,7 +277,24 @@ class JobSession:
         self.state = state
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
+        self._keep_checkpoint(state)
         self._write_sidecar(state)
+
+    def _keep_checkpoint(self, state: str) -> None:
+        """Completed: a stateful checkpoint has served. Otherwise keep the newest one whose frame is on
+        disk (the writer only saves one now and then), so the next run recomputes nothing."""
+        keeper, latest = self.keeper, self.latest
+        if keeper is None:
+            return
+        if state == "completed":
+            resume.clear(self.spec.folder)  # kino.json keeps whether frames are independent
+            return
+        if latest is not None and keeper.stateful and not missing_frames(
+                self.spec.folder, latest.frame, self.spec.width, self.spec.height):
+            try:
+                keeper.writer(latest)()
+            except OSError:
+                pass  # the older checkpoint stays: the next run recomputes a few more frames
 
     def _write_sidecar(self, state: str) -> None:
         spec = self.spec
@@ -261,7 +305,8 @@ class JobSession:
             write_sidecar(spec.folder, build_sidecar(
                 status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
                 provenance=self.provenance, versions=spec.versions, command=spec.command, reused=self.reused,
-                error=self.error, settings_hash=spec.settings_hash))
+                error=self.error, settings_hash=spec.settings_hash,
+                frames_independent=self.independent))
         except OSError as exc:
             self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
 

@@ -207,6 +207,20 @@ class StageRun:
         for f in frames:
             yield f.replace(image=look.stylize(f))
 
+    # resume (any role)
+    def checkpoint(self) -> Optional[dict]:
+        """What this stage carries into the next frame, taken right after a frame left the pipeline:
+        ``{name: numpy array | JSON value}``; ``{}`` when nothing (the default: frames are independent);
+        None when no clean point exists right now (e.g. between keyframes). A job resumed from it with
+        ``restore`` must produce exactly the frames the uninterrupted job would have."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        """Continue from a ``checkpoint`` of an earlier job with the same workflow (before any frame)."""
+        if state:
+            raise StageError("INVALID_PARAMS", f"stage {self.stage.name!r} keeps no state to resume from",
+                             stage=self.stage.name)
+
     def close(self) -> None:
         """Release per-job resources (models stay warm in ``ctx.resources``)."""
 

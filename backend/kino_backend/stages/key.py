@@ -82,21 +82,39 @@ class KeyRun(StageRun):
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         it = iter(frames)
-        want = max(1, min(AUTO_FRAMES, self.ctx.frames_total or AUTO_FRAMES))
         head: List[Frame] = []
-        for f in it:
-            head.append(f)
-            if len(head) >= want:
-                break
-        if not head:
-            return
-        self._setup(head)
+        if self.mask is None:  # not resumed: detect the key colour and bars from the first frames
+            want = max(1, min(AUTO_FRAMES, self.ctx.frames_total or AUTO_FRAMES))
+            for f in it:
+                head.append(f)
+                if len(head) >= want:
+                    break
+            if not head:
+                return
+            self._setup(head)
         for f in head:
             yield self._key(f)
         for f in it:
             self.ctx.check_cancelled()
             yield self._key(f)
         self.ctx.provenance.setdefault("key", {})["matte_cuts"] = list(self.smoother.cuts)
+
+    def checkpoint(self):
+        if self.mask is None:
+            return None
+        return {"key_rgb": list(self.key_rgb), "mask": self.mask, "provenance": self.ctx.provenance.get("key"),
+                **self.smoother.checkpoint()}
+
+    def restore(self, state: dict) -> None:
+        if not state:
+            return
+        self.key_rgb = tuple(int(v) for v in state["key_rgb"])
+        mask = np.asarray(state["mask"], np.float32)
+        if mask.shape != (self.ctx.height, self.ctx.width):
+            raise ValueError(f"its matte mask is {mask.shape[1]}x{mask.shape[0]}")
+        self.mask = mask
+        self.ctx.provenance["key"] = dict(state.get("provenance") or {})
+        self.smoother.restore(state)
 
 
 class KeyStage(Stage):
