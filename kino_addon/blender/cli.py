@@ -21,12 +21,15 @@ def main(argv=None) -> int:
     name = f"{__package__}.commands.{cmd}"
     try:
         module = importlib.import_module(name)
+        return int(module.main(argv[1:]) or 0)
     except ModuleNotFoundError as exc:
         if exc.name != name:
             raise
         print(f"kino {cmd}: this command is not available in this build", file=sys.stderr)
         return 2
-    return int(module.main(argv[1:]) or 0)
+    except KeyboardInterrupt:  # a Ctrl-C before the command installed its own handling
+        print(f"kino {cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

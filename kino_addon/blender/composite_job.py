@@ -10,13 +10,13 @@ Fill" fit, which is exactly "scaled to cover".
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import bpy
 import numpy as np
 
+from ..core import tempdirs
 from ..core.bmp import read_bmp
 from ..core.png import decode_png
 from ..protocol.errors import BackendError
@@ -171,7 +171,8 @@ def alpha_over(foreground: np.ndarray, background: np.ndarray, matte: np.ndarray
 
 
 def work_dir() -> str:
-    return tempfile.mkdtemp(prefix="kino-composite-")
+    tempdirs.sweep(("kino-composite-",))
+    return tempdirs.make("kino-composite-")
 
 
 __all__ = ["BackendError", "CompositeError", "Decoded", "JobResult", "add_strip", "alpha_over", "decode",

@@ -94,6 +94,7 @@ class Runner:
         self.finished: list = []
         self.last_error = ""
         self.cancelled = False
+        self.stop_signal = None  # scripts/kino: an object whose .requested turns true on Ctrl-C / SIGTERM
 
     @property
     def active(self) -> bool:
@@ -118,6 +119,11 @@ class Runner:
         if not self.jobs:
             return True
         job = self.jobs[0]
+        if self.stop_signal is not None and self.stop_signal.requested and not job.session.interrupted:
+            job.session.interrupt()
+            for other in self.jobs[1:]:
+                other.abandon()
+            del self.jobs[1:]
         if job.step():
             self.jobs.pop(0)
             self.finished.append(job)

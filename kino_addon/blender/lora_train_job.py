@@ -8,11 +8,11 @@ pass-through frames go to a scratch folder that is removed when the job ends.
 from __future__ import annotations
 
 import shutil
-import tempfile
 
 import bpy
 import numpy as np
 
+from ..core import tempdirs
 from ..core.lora_training import TrainSession, every_nth, train_workflow
 from ..core.session import JobSpec
 from . import addon
@@ -73,7 +73,8 @@ class TrainJob:
         self.strip_name = label
         self.scene_name = scene.name
         self.reader = reader
-        self.scratch = tempfile.mkdtemp(prefix="kino-train-")
+        tempdirs.sweep(("kino-train-",))
+        self.scratch = tempdirs.make("kino-train-")
         spec = JobSpec(folder=self.scratch, count=len(reader.frames), width=reader.width, height=reader.height,
                        workflow=train_workflow(params), options=options,
                        source={"training": label, "frames": len(reader.frames)},

@@ -164,6 +164,11 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     def _run_now(self, jobs):
         RUNNER.run()
+        stopped = [j for j in jobs if j.session.state == "interrupted"]
+        if stopped:
+            self.report({'WARNING'}, f"Kino: interrupted; {stopped[0].session.frames_on_disk} frames kept in "
+                                     f"{stopped[0].folder}")
+            return {'CANCELLED'}
         failed = [j for j in jobs if j.session.state == "failed"]
         if failed:
             return _fail(self, f"Kino: {failed[0].strip_name}: {failed[0].session.error}")

@@ -22,13 +22,13 @@ import numpy as np
 
 from ..protocol.errors import BackendError
 from . import resume
-from .files import clear_partial
+from .files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
-from .sidecar import build_sidecar, read_sidecar, write_sidecar
+from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
 from .writer import FrameWriter
 
-TERMINAL = ("completed", "cancelled", "failed")
+TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 
 
 class SourceError(RuntimeError):
@@ -77,6 +77,9 @@ class JobSession:
         self.keeper: Optional[resume.Keeper] = None
         self.latest: Optional[resume.Checkpoint] = None
         self.independent: Optional[bool] = None  # frames computed on their own (from the backend's checkpoints)
+        self.interrupted = False  # a signal (Ctrl-C) asked to stop: ends as "interrupted"
+        self.notice = ""  # something the user should know (e.g. the previous run was killed)
+        self._made_folder = False
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
@@ -101,7 +104,20 @@ class JobSession:
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> None:
         spec = self.spec
-        os.makedirs(spec.folder, exist_ok=True)
+        old = read_sidecar(spec.folder)
+        if effective_status(old) == "interrupted":
+            self.notice = "the previous run of this folder was interrupted; continuing from its finished frames"
+        elif effective_status(old) == "running" and (old.get("process") or {}).get("pid") not in (None, os.getpid()):
+            self.error = (f"another Kino run (process {old['process']['pid']}) is writing {spec.folder}; wait for "
+                          "it to finish or stop it, or pick another folder")
+            self.state = "failed"
+            return
+        self._made_folder = not os.path.isdir(spec.folder)
+        try:
+            make_output_folder(spec.folder)
+        except OutputFolderError as exc:
+            self.error, self.state = str(exc), "failed"
+            return
         clear_partial(spec.folder)
         self._drop_stale_frames()
         missing = missing_frames(spec.folder, spec.count, spec.width, spec.height)
@@ -138,6 +154,12 @@ class JobSession:
         for number in existing_frames(self.spec.folder):
             os.remove(frame_path(self.spec.folder, number))
         resume.clear(self.spec.folder)
+
+    def interrupt(self) -> None:
+        """Like ``cancel`` (finished frames stay), on a signal: the session ends as "interrupted"."""
+        self.interrupted = True
+        self.cancel_grace = min(self.cancel_grace, 5.0)
+        self.cancel()
 
     def cancel(self) -> None:
         """Ask the backend to stop; finished frames stay. The session ends at the job's job.done."""
@@ -267,18 +289,39 @@ class JobSession:
         self._fail(message, kept_note=False)
 
     def _fail(self, message: str, kept_note: bool = True) -> None:
-        if kept_note:
+        if kept_note and self.frames_on_disk > 0:
             message = (f"{message}; {self.frames_on_disk} of {self.spec.count} frames are finished and kept in "
                        f"{self.spec.folder} (run Stylize again to resume)")
         self.error = message
         self._finish("failed")
 
     def _finish(self, state: str) -> None:
+        if self.interrupted and state == "cancelled":
+            state = "interrupted"
         self.state = state
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
+        if state != "completed" and not existing_frames(self.spec.folder):
+            self._remove_empty()  # nothing was made: leave no folder and no kino.json behind
+            return
         self._keep_checkpoint(state)
         self._write_sidecar(state)
+
+    def _remove_empty(self) -> None:
+        folder = self.spec.folder
+        resume.clear(folder)
+        clear_partial(folder)
+        for name in (SIDECAR, os.path.join("matte")):
+            path = os.path.join(folder, name)
+            try:
+                os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+            except OSError:
+                pass
+        if self._made_folder:
+            try:
+                os.rmdir(folder)  # only when empty
+            except OSError:
+                pass
 
     def _keep_checkpoint(self, state: str) -> None:
         """Completed: a stateful checkpoint has served. Otherwise keep the newest one whose frame is on

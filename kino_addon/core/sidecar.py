@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import shlex
+import socket
 
 from .files import atomic_write_json
 
@@ -43,6 +44,7 @@ def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, f
     """``frames_independent``: the backend said each frame is computed on its own (no temporal state), so
     a re-run may fill missing frames alone; otherwise it continues from a checkpoint or the start."""
     return {
+        "process": {"pid": os.getpid(), "host": socket.gethostname()},  # who writes it (a stale "running")
         "frames_independent": frames_independent,
         "kino_sidecar": SIDECAR_VERSION,
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -72,3 +74,17 @@ def read_sidecar(folder: str) -> dict | None:
             return json.load(fh)
     except (OSError, ValueError):
         return None
+
+
+def effective_status(data: dict | None) -> str | None:
+    """The status a ``kino.json`` really stands for: "running" whose process is gone (killed) is
+    "interrupted"."""
+    if not isinstance(data, dict):
+        return None
+    status = data.get("status")
+    proc = data.get("process") if isinstance(data.get("process"), dict) else {}
+    if status == "running" and proc.get("host") == socket.gethostname() and isinstance(proc.get("pid"), int):
+        from .tempdirs import pid_alive
+        if proc["pid"] != os.getpid() and not pid_alive(proc["pid"]):
+            return "interrupted"
+    return status

@@ -16,15 +16,10 @@ import os
 import re
 import sys
 
+from ...core.interrupt import Interrupted
+from .runtime import INTERRUPT, CommandError, OutputFolder, interrupted
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp", ".tga")
-
-
-class CommandError(Exception):
-    """A one-line reason for a non-zero exit (``code`` 2 for bad usage, 1 otherwise)."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +127,7 @@ def verify_out(out: str) -> None:
                            "use an empty output folder")
 
 
-def run(args) -> dict:
+def run(args, folder: OutputFolder) -> dict:
     from kino_addon.blender import devload
     from kino_addon.core.plan import PlanError, parse_frame_range
 
@@ -140,19 +135,22 @@ def run(args) -> dict:
         frame_range = parse_frame_range(args.frames) if args.frames else None
     except PlanError as exc:
         raise CommandError(str(exc)) from None
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
+    out = folder.open()
     verify_out(out)
     python = backend_python()
-    module = devload.load_extension()
+    module = devload.load_extension(private_tmp=True)
     import bpy
     backend = devload.submodule("kino_addon.blender.backend").BACKEND
     jobs = devload.submodule("kino_addon.blender.jobs")
+    jobs.RUNNER.stop_signal = INTERRUPT
+    INTERRUPT.on_second = lambda: _mark_interrupted(jobs.RUNNER)
     bpy.context.preferences.addons[module].preferences.python_path = python
     scene = devload.reset_scene()
     strip = add_input_strip(scene, os.path.abspath(args.input))
     try:
+        INTERRUPT.check()
         bpy.ops.kino.backend_start()
+        INTERRUPT.check()
         workflow = compose(backend.hello, args)
         with quiet_stdout():
             bpy.ops.kino.stylize(workflow_json=json.dumps(workflow), output_dir=out, synchronous=True,
@@ -160,17 +158,46 @@ def run(args) -> dict:
                                  frame_last=frame_range[1] if frame_range else 0,
                                  stabilize=args.stabilize, track_region=args.track_region or "")
         job = jobs.RUNNER.finished[-1]
+        if job.session.state == "interrupted":
+            raise interrupted(job.session.frames_on_disk, out)
         if args.blend:
             match_source_to_result(strip, job.plan)
-            blend = os.path.abspath(args.blend)
-            os.makedirs(os.path.dirname(blend), exist_ok=True)
-            bpy.ops.wm.save_as_mainfile(filepath=blend)
+            save_blend(bpy, args.blend)
     except RuntimeError as exc:
         raise CommandError(_clean(exc)) from None
     finally:
         backend.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
-            "blend": os.path.abspath(args.blend) if args.blend else None}
+            "blend": os.path.abspath(args.blend) if args.blend else None, "notes": notes(job, frame_range)}
+
+
+def notes(job, frame_range) -> list:
+    """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
+    out = [job.session.notice] if job.session.notice else []
+    if frame_range and frame_range[1] > frame_range[0] + job.plan.count - 1:
+        last = frame_range[0] + job.plan.count - 1
+        out.append(f"--frames {frame_range[0]}:{frame_range[1]} goes past the clip's last frame; stylized "
+                   f"{frame_range[0]}:{last} ({job.plan.count} frames)")
+    return out
+
+
+def save_blend(bpy, path: str) -> None:
+    blend = os.path.abspath(path)
+    try:
+        os.makedirs(os.path.dirname(blend), exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create the folder for --blend {blend} ({exc.strerror or exc})") from None
+    bpy.ops.wm.save_as_mainfile(filepath=blend)
+
+
+def _mark_interrupted(runner) -> None:
+    """Second Ctrl-C: no time to wait for the backend; kino.json says "interrupted" all the same."""
+    for job in runner.jobs[:1]:
+        session = job.session
+        if session.state in ("running", "cancelling"):
+            session._write_sidecar("interrupted")
+            print(f"kino stylize: interrupted, {session.frames_on_disk} frames kept in {session.spec.folder}; "
+                  "run the same command again to resume", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -195,13 +222,25 @@ def _clean(exc: Exception) -> str:
 
 
 def main(argv) -> int:
+    INTERRUPT.install()
+    folder = None
     try:
         args = build_parser().parse_args(argv)
         check_args(args)
-        result = run(args)
+        folder = OutputFolder(args.out)
+        result = run(args, folder)
     except CommandError as exc:
+        if folder is not None:
+            folder.discard_if_empty()
         print(f"kino stylize: {exc}", file=sys.stderr)
         return exc.code
+    except Interrupted:
+        if folder is not None:
+            folder.discard_if_empty()
+        print(f"kino stylize: {interrupted(0, '')}", file=sys.stderr)
+        return interrupted(0, "").code
+    for note in result["notes"]:
+        print(f"kino stylize: note: {note}", file=sys.stderr)
     print(f"kino stylize: {result['frames']} frames in {result['out']}"
           + (f" ({result['reused']} reused)" if result["reused"] else "")
           + (f"; scene saved to {result['blend']}" if result["blend"] else ""))
