@@ -1,7 +1,9 @@
 """Atomic file writes: a file appears under its final name complete or not at all.
 
 The data is written to a temporary file in the ``.partial`` subfolder of the target folder (same file
-system), flushed and fsynced, then ``os.replace``d onto the final name. A crash leaves at most a stray
+system) with the mode any new file gets (the umask's, not ``mkstemp``'s 0600, so other users and render
+nodes can read the frames where the umask allows), flushed and fsynced, then ``os.replace``d onto the
+final name. A crash leaves at most a stray
 temp file in ``.partial``, never a half-written frame under a final name.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from ..protocol.atomic import file_mode
 from .png import encode_png
 
 PARTIAL_DIR = ".partial"
@@ -24,6 +27,8 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     os.makedirs(tmp_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=tmp_dir)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, file_mode())  # mkstemp makes 0600; the file gets what open() would give it
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -5,6 +5,7 @@ traceback, kino.json never stays "running", and temp folders of killed runs are 
 import json
 import os
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -93,6 +94,10 @@ def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path, kino_mods):
     if kills[-1][0] == "SIGKILL":  # its kino.json still said "running": the next run notices
         assert "previous run of this folder was interrupted" in last.stderr
     assert json.loads((out / "kino.json").read_text())["status"] == "completed"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("frame_0001.png", "frame_0040.png", "kino.json"):  # the umask's mode, not mkstemp's 0600
+        assert stat.S_IMODE(os.stat(out / name).st_mode) == 0o666 & ~umask, name
     assert not owned_temp_dirs(killed_pids), "temp folders of killed runs were not cleaned"
     a, b = read_frames(kino_mods.png, out, 40), read_frames(kino_mods.png, tmp_path / "full", 40)
     worst = max(int(np.abs(x - y).max()) for x, y in zip(a, b))
