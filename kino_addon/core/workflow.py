@@ -120,8 +120,9 @@ def compose_workflow(hello: dict, look: str, overrides: dict | None = None, enab
     """The look's preset with parameter ``overrides`` ({stage: {key: value}}), stage switches
     (``enabled`` {stage: bool}) and the temporal switch applied. The ``none`` look ignores them all."""
     workflow = preset_workflow(hello, look)
-    if look == NONE_LOOK:
-        return workflow
+    if look == NONE_LOOK:  # frames pass through: only added prepare/finish stages (key, face_score) apply
+        overrides = {k: v for k, v in (overrides or {}).items() if addable(hello, k)}
+        enabled, temporal = None, None
     if temporal is not None:
         enabled = dict(enabled or {}, temporal=temporal)
         if temporal and not any(st["name"] == "temporal" for st in workflow["stages"]) \
@@ -139,8 +140,29 @@ def compose_workflow(hello: dict, look: str, overrides: dict | None = None, enab
 
 
 def add_stage_first(workflow: dict, name: str, params: dict | None = None) -> dict:
-    """A copy of ``workflow`` with stage ``name`` enabled and first (e.g. "stabilize")."""
+    """A copy of ``workflow`` with stage ``name`` enabled and first (e.g. "stabilize"); parameters the
+    workflow already gave that stage are kept (``params`` override them)."""
     out = copy.deepcopy(workflow)
+    old = next((st for st in out["stages"] if st["name"] == name), None)
     out["stages"] = [st for st in out["stages"] if st["name"] != name]
-    out["stages"].insert(0, {"name": name, "enabled": True, "params": dict(params or {})})
+    merged = dict(old["params"] if old else {}, **(params or {}))
+    out["stages"].insert(0, {"name": name, "enabled": True, "params": merged})
     return out
+
+
+def split_stage_params(hello: dict, items: list, stage: str) -> tuple:
+    """``--param`` items of ``stage`` (e.g. "stabilize.canvas=expand") -> ({key: value}, other items);
+    an unknown key of that stage is refused with the valid ones."""
+    mine, rest = {}, []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        name = key.strip()
+        if not name.startswith(stage + ".") or not sep:
+            rest.append(item)
+            continue
+        valid = [p["name"] for p in stage_params(hello, stage)]
+        if name[len(stage) + 1:] not in valid:
+            raise WorkflowError(f"unknown parameter {name!r}; {stage} has: "
+                                + ", ".join(f"{stage}.{v}" for v in valid))
+        mine[name[len(stage) + 1:]] = parse_value(raw)
+    return mine, rest

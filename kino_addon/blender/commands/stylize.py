@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args) -> None:
-    if args.track_region and not args.stabilize:
+    if args.track_region and not args.stabilize and not any(p.startswith("stabilize.") for p in args.param):
         raise CommandError("--track-region needs --stabilize")
     if args.track_region and args.track_region != "face" and \
             not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", args.track_region):
@@ -98,15 +98,25 @@ def match_source_to_result(strip, plan) -> None:
 
 
 def compose(hello: dict, args) -> dict:
-    from kino_addon.core.workflow import NONE_LOOK, WorkflowError, compose_workflow, parse_param_args
+    """The job's workflow from --look, --param and --temporal; records what was implied in ``args.notes``."""
+    from kino_addon.core.workflow import (NONE_LOOK, WorkflowError, add_stage_first, compose_workflow,
+                                          parse_param_args, split_stage_params)
     try:
-        if args.look == NONE_LOOK:
-            return compose_workflow(hello, args.look)
+        stab, items = split_stage_params(hello, args.param, "stabilize")
         temporal = None if args.temporal is None else args.temporal == "on"
-        overrides = parse_param_args(hello, compose_workflow(hello, args.look, temporal=temporal), args.param)
-        return compose_workflow(hello, args.look, overrides, temporal=temporal)
+        if args.look == NONE_LOOK and temporal is not None:
+            args.notes.append("the none look passes frames through untouched: --temporal is ignored")
+            temporal = None
+        overrides = parse_param_args(hello, compose_workflow(hello, args.look, temporal=temporal), items)
+        workflow = compose_workflow(hello, args.look, overrides, temporal=temporal)
     except WorkflowError as exc:
         raise CommandError(str(exc)) from None
+    if stab:  # the stage warps by transforms from the tracker: its parameters bring --stabilize along
+        if not args.stabilize:
+            args.notes.append("stabilize.* parameters given: stabilizing (as with --stabilize)")
+        args.stabilize = True
+        workflow = add_stage_first(workflow, "stabilize", stab)
+    return workflow
 
 
 def backend_python() -> str:
@@ -168,12 +178,14 @@ def run(args, folder: OutputFolder) -> dict:
     finally:
         backend.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
-            "blend": os.path.abspath(args.blend) if args.blend else None, "notes": notes(job, frame_range)}
+            "blend": os.path.abspath(args.blend) if args.blend else None,
+            "notes": args.notes + notes(job, frame_range)}
 
 
 def notes(job, frame_range) -> list:
     """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
     out = [job.session.notice] if job.session.notice else []
+    out += list((job.session.spec.options.get("stabilize") or {}).get("notes") or [])
     if frame_range and frame_range[1] > frame_range[0] + job.plan.count - 1:
         last = frame_range[0] + job.plan.count - 1
         out.append(f"--frames {frame_range[0]}:{frame_range[1]} goes past the clip's last frame; stylized "
@@ -182,12 +194,16 @@ def notes(job, frame_range) -> list:
 
 
 def save_blend(bpy, path: str) -> None:
+    """Save the scene; paths under the .blend's folder are stored relative (``//``), so the folder can
+    move with its results."""
+    from kino_addon.blender import devload
     blend = os.path.abspath(path)
     try:
         os.makedirs(os.path.dirname(blend), exist_ok=True)
     except OSError as exc:
         raise CommandError(f"cannot create the folder for --blend {blend} ({exc.strerror or exc})") from None
-    bpy.ops.wm.save_as_mainfile(filepath=blend)
+    devload.submodule("kino_addon.blender.ingest").make_paths_relative(blend)
+    bpy.ops.wm.save_as_mainfile(filepath=blend, relative_remap=False)  # the // paths are already right
 
 
 def _mark_interrupted(runner) -> None:
@@ -226,6 +242,7 @@ def main(argv) -> int:
     folder = None
     try:
         args = build_parser().parse_args(argv)
+        args.notes = []
         check_args(args)
         folder = OutputFolder(args.out)
         result = run(args, folder)
