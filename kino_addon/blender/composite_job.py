@@ -67,24 +67,37 @@ def add_strip(scene, path: str, channel: int, fit: str = 'ORIGINAL', name: str =
 
 @dataclass
 class Decoded:
-    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3)."""
+    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3), cut to
+    ``crop`` (x, y, w, h) when set. ``total``: the clip's own length; ``first``: its first frame here."""
 
     paths: List[str]
     width: int
     height: int
     fps: float = 24.0
+    crop: Optional[tuple] = None
+    total: int = 0
+    first: int = 1
 
     def read(self, number: int) -> np.ndarray:
-        return read_bmp(self.paths[number - 1])
+        image = read_bmp(self.paths[number - 1])
+        if self.crop:
+            x, y, w, h = self.crop
+            image = np.ascontiguousarray(image[y:y + h, x:x + w])
+        return image
+
+    def cropped(self, rect: tuple) -> "Decoded":
+        return Decoded(self.paths, int(rect[2]), int(rect[3]), self.fps, tuple(int(v) for v in rect), self.total,
+                       self.first)
 
     def __len__(self) -> int:
         return len(self.paths)
 
 
-def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None) -> Decoded:
+def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None,
+           first: int = 1) -> Decoded:
     """Render ``path`` through the sequencer into ``work``. ``size`` (w, h): render at that size with
-    the strip scaled to cover it (Scale to Fill); else at the input's own size. ``limit``: at most
-    that many frames."""
+    the strip scaled to cover it (Scale to Fill); else at the input's own size. Frames ``first`` ..
+    (at most ``limit`` of them, and not past the clip's end)."""
     scene = bpy.data.scenes.new(".kino_decode")
     try:
         r = scene.render
@@ -100,17 +113,20 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
-        count = strip.frame_final_duration if limit is None else min(limit, strip.frame_final_duration)
-        scene.frame_start, scene.frame_end = 1, max(1, count)
+        total = strip.frame_final_duration
+        if first > total:
+            raise CompositeError(f"--frames starts at {first}, after the last frame of {path} ({total})")
+        count = total - first + 1 if limit is None else min(limit, total - first + 1)
+        scene.frame_start, scene.frame_end = first, first + max(1, count) - 1
         fps = float(getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24.0)
         bpy.ops.render.render(animation=True, scene=scene.name)
-        paths = [scene.render.frame_path(frame=f) for f in range(1, count + 1)]
+        paths = [scene.render.frame_path(frame=f) for f in range(first, first + count)]
     finally:
         bpy.data.scenes.remove(scene)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise CompositeError(f"Blender did not render {len(missing)} frame(s) of {path}")
-    return Decoded(paths, int(w), int(h), fps)
+    return Decoded(paths, int(w), int(h), fps, total=total, first=first)
 
 
 def buffer_image(buffer, shape) -> np.ndarray:
@@ -130,16 +146,32 @@ class JobResult:
     workflow: dict = field(default_factory=dict)
 
 
+class Stopped(Exception):
+    """The run was interrupted (Ctrl-C); the backend job was cancelled."""
+
+
 def run_job(client, workflow: dict, source: Decoded, count: int, work: str, options: Optional[dict] = None,
-            on_progress: Optional[Callable[[str], None]] = None) -> JobResult:
-    """Stylize ``count`` frames of ``source`` with ``workflow``; stylized frames go to ``work``."""
+            on_progress: Optional[Callable[[str], None]] = None, stop=None) -> JobResult:
+    """Stylize ``count`` frames of ``source`` with ``workflow``; stylized frames go to ``work``.
+    ``stop``: an object whose ``requested`` turns true on Ctrl-C (the job is cancelled, ``Stopped``)."""
     job_id = client.submit_job(workflow, count, source.width, source.height, options or {})
     shape = (source.height, source.width, 3)
+
+    def check():
+        if stop is not None and stop.requested:
+            try:
+                client.cancel(job_id)
+            except BackendError:
+                pass
+            raise Stopped()
+
     for n in range(1, count + 1):
+        check()
         client.send_frame(job_id, n, np.ascontiguousarray(source.read(n)), shape=shape)
     result = JobResult(workflow=workflow)
     while True:
-        msg = client.next_event(timeout=5.0)
+        check()
+        msg = client.next_event(timeout=0.5)
         if msg is None or msg.body.get("job_id") != job_id:
             continue
         if msg.type == "job.frame":

@@ -7,8 +7,9 @@ stylized background through the matte (a straight alpha-over on sRGB values).
 
 The key colour is found automatically (``key_color = "auto"``, from the job's first frames) or given
 as ``"R,G,B"`` (sRGB 0-255). Black letterbox bars at the frame edges are not the screen but not the
-actor either: with ``remove_bars`` on (the default) they are found once per job and keyed out, so the
-background shows there.
+actor either: they are outside the picture. By default they stay opaque black (the keyed frame keeps
+its letterbox, and a background never shows under the actor's body as a band above the frame edge);
+``remove_bars`` keys them out instead. ``scripts/kino composite`` crops them from both plates first.
 """
 from __future__ import annotations
 
@@ -132,7 +133,8 @@ class KeyStage(Stage):
         ParamSpec("clip_white", "float", 0.99, "matte values above this become 1 (solid actor)", 0.5, 1.0),
         ParamSpec("despill", "float", 1.0, "spill suppression strength (0 = off)", 0.0, 1.0),
         ParamSpec("refine_radius", "int", 0, "guided-filter edge refinement radius in px (0 = off)", 0, 16),
-        ParamSpec("remove_bars", "bool", True, "key out black letterbox bars at the frame edges"),
+        ParamSpec("remove_bars", "bool", False, "key out black letterbox bars at the frame edges (off: they "
+                  "stay opaque black, outside the picture, so the background never shows under the actor's body)"),
         ParamSpec("matte_smoothing", "float", 0.5, "steadies chattering edges from frame to frame along the "
                   "motion (0 = each frame on its own; never blends across cuts or occlusions)", 0.0, 0.9),
     )
