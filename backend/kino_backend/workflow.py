@@ -260,12 +260,15 @@ class Pipeline:
     def checkpoint(self) -> Optional[dict]:
         """Every stage's state right after the frame that just left ``run`` ({stage: state}), or None
         when a stage has no clean point now (``StageRun.checkpoint``)."""
-        states = {}
-        for name, run in self.runs.items():
+        states, earlier_state = {}, False
+        for name, run in self.runs.items():  # workflow order: each stage feeds the next
+            if earlier_state and run.held():
+                return None  # an earlier stage already went past the frame that just left
             state = run.checkpoint()
             if state is None:
                 return None
             states[name] = state
+            earlier_state = earlier_state or bool(state)
         return states
 
     def restore(self, states: dict) -> None:

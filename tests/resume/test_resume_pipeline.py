@@ -28,19 +28,29 @@ def clip(name: str, count: int, width: int = 112) -> list:
     return [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
 
 
-def workflow(look: str, *, temporal: dict | None, key: dict | None = None) -> dict:
-    stages = [{"name": "key", "enabled": True, "params": key}] if key is not None else []
+def workflow(look: str, *, temporal: dict | None, key: dict | None = None, stabilize: bool = False) -> dict:
+    stages = [{"name": "stabilize", "enabled": True, "params": {}}] if stabilize else []
+    stages += [{"name": "key", "enabled": True, "params": key}] if key is not None else []
     stages.append({"name": look, "enabled": True, "params": {}})
     if temporal is not None:
         stages.append({"name": "temporal", "enabled": True, "params": temporal})
     return {"version": 1, "look": look, "stages": stages}
 
 
+def shake(count: int, w: int, h: int) -> list:
+    """Stabilizing matrices of a hand-held shot (a few px and a degree per frame)."""
+    from kino_backend.stabilize_metrics import shake_matrices
+    return shake_matrices(count, w, h, shift_px=5.0, degrees=1.0, seed=3).tolist()
+
+
 def run(flow: dict, frames: list, first: int = 1, resume=None, stop_after=None):
     """Output images (and checkpoints as (desc, buffers) after each output frame, by output number)."""
     wf = validate_workflow(flow)
     h, w = frames[0].shape[:2]
-    ctx = JobContext(job_id="r", frames_total=len(frames) - first + 1, width=w, height=h)
+    options = {}
+    if any(st["name"] == "stabilize" for st in flow["stages"]):  # the job's frames only, as on resume
+        options["stabilize"] = {"matrices": shake(len(frames), w, h)[first - 1:]}
+    ctx = JobContext(job_id="r", frames_total=len(frames) - first + 1, width=w, height=h, options=options)
     outs, checkpoints = [], {}
     with Pipeline(wf, ctx) as pipe:
         if resume is not None:
@@ -59,6 +69,7 @@ def run(flow: dict, frames: list, first: int = 1, resume=None, stop_after=None):
 
 
 CASES = {
+    "stabilize+per-frame": ("toon", {}, None, "handheld_seattle.avi"),
     "per-frame": ("toon", {}, None, "handheld_park.mp4"),
     "per-frame+deflicker": ("watercolor", {"deflicker": True}, None, "handheld_park.mp4"),
     "keyframes": ("toon", {"keyframe_interval": 4}, None, "handheld_park.mp4"),
@@ -71,7 +82,7 @@ CASES = {
 def test_resumed_equals_uninterrupted(case):
     look, temporal, key, name = CASES[case]
     frames = clip(name, 13)
-    flow = workflow(look, temporal=temporal, key=key)
+    flow = workflow(look, temporal=temporal, key=key, stabilize=case.startswith("stabilize"))
     full, checkpoints = run(flow, frames)
     assert len(full) == 13 and checkpoints, "no checkpoint at all"
     if "keyframes" in case:  # only after a keyframe: the frames between depend on the next one
@@ -104,6 +115,17 @@ def test_no_checkpoint_without_a_clean_point():
     frames = clip("handheld_park.mp4", 6)
     _, checkpoints = run(workflow("toon", temporal={"keyframe_interval": 4}), frames)
     assert sorted(checkpoints) in ([1, 5], [1, 5, 6])  # keyframes; never 2-4 (they wait for frame 5)
+
+
+def test_no_checkpoint_while_a_stage_holds_frames_after_a_stateful_one():
+    """key (state: matte history) before stabilize (holds look-ahead frames to fill borders): the key has
+    already seen frames that have not left the pipeline, so no checkpoint until the end; a resume then
+    starts again from the first frame (exact, not faster)."""
+    frames = clip("greenscreen_actor.mp4", 12)
+    flow = workflow("toon", temporal={}, key={"key_color": "auto"})
+    flow["stages"].insert(1, {"name": "stabilize", "enabled": True, "params": {"fill_lookahead": 4}})
+    _, checkpoints = run(flow, frames)
+    assert checkpoints and min(checkpoints) == 12
 
 
 def test_codec_rejects_broken_states():

@@ -215,6 +215,11 @@ class StageRun:
         ``restore`` must produce exactly the frames the uninterrupted job would have."""
         return {}
 
+    def held(self) -> int:
+        """Frames this stage has taken in but not handed on yet (look-ahead). While it holds some, the
+        stages before it have already gone past the last frame out: their state is not a checkpoint."""
+        return 0
+
     def restore(self, state: dict) -> None:
         """Continue from a ``checkpoint`` of an earlier job with the same workflow (before any frame)."""
         if state:

@@ -47,6 +47,7 @@ class KeyRun(StageRun):
         # flows of the plates, not shared with the temporal stage: it follows the keyed frames (their
         # screen filled in), and the plates' sharp silhouettes give the matte's edges better flow
         self.smoother = MatteSmoother(p["matte_smoothing"])
+        self._held = 0  # first frames held while the key colour and bars are found
 
     def _setup(self, first: List[Frame]) -> None:
         images = [f.image for f in first]
@@ -93,12 +94,18 @@ class KeyRun(StageRun):
             if not head:
                 return
             self._setup(head)
-        for f in head:
-            yield self._key(f)
+        for i, f in enumerate(head):
+            out = self._key(f)
+            self._held = len(head) - i - 1
+            yield out
+        self._held = 0
         for f in it:
             self.ctx.check_cancelled()
             yield self._key(f)
         self.ctx.provenance.setdefault("key", {})["matte_cuts"] = list(self.smoother.cuts)
+
+    def held(self) -> int:
+        return self._held
 
     def checkpoint(self):
         if self.mask is None:

@@ -36,11 +36,14 @@ def checkpoint(run) -> Optional[dict]:
 
 
 def _image(state: dict, key: str, shape: tuple) -> Optional[np.ndarray]:
+    """An image of the state (the frames the stage sees may be larger than the job's: an expanded
+    stabilize canvas), checked to be an image at least that large."""
     value = state.get(key)
     if value is None:
         return None
-    if not isinstance(value, np.ndarray) or value.shape[:2] != shape:
-        raise StageError("INVALID_PARAMS", f"the resume state's {key} does not fit {shape[1]}x{shape[0]} frames",
+    if not isinstance(value, np.ndarray) or value.ndim not in (2, 3) or value.shape[0] < shape[0] \
+            or value.shape[1] < shape[1]:
+        raise StageError("INVALID_PARAMS", f"the resume state's {key} is not an image of these frames",
                          stage="temporal")
     return value
 
