@@ -100,3 +100,16 @@ def test_saved_result_strip_paths_are_relative_and_survive_moving_the_folder(tmp
     assert len(found) == 5 and all(found), found
     source = bpy.context.scene.sequence_editor.strips["seq"]
     assert os.path.isabs(source.directory) and not source.directory.startswith("//")  # outside: absolute
+
+
+def test_out_that_cannot_be_created_and_region_outside_the_frame_are_one_line(tmp_path):
+    write_sequence(tmp_path / "seq", 3)
+    (tmp_path / "file").write_text("x")
+    run = kino(tmp_path / "seq", "--look", "toon", "--out", tmp_path / "file" / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot create the output folder" in run.stderr.strip().splitlines()[-1]
+    run = kino(tmp_path / "seq", "--look", "none", "--stabilize", "--track-region", "5000,5000,20,20", "--out",
+               tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "lies outside the 64x48 frame" in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

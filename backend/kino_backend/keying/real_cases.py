@@ -4,10 +4,10 @@ with known alpha is at hand, so the answer is derived from real images, then put
 Each case takes a crop of a real frame where dark fine detail stands against a bright, flat background
 (tree foliage and twigs against the sky, dark hair and loose strands against a wall or the sky):
 
-1. **alpha** from the crop's own structure: in linear light, the background's luminance B(x) is spread
-   smoothly from the plainly bright pixels (push-pull fill), the foreground's D(x) from the plainly
-   dark ones, and ``alpha = (B - L) / (B - D)`` clipped to [0, 1] (below 0.04 -> 0, above 0.96 -> 1,
-   so the background's own texture is not counted as coverage). Thin twigs, leaf gaps and single
+1. **alpha** from the crop's own structure: in linear light, the background's luminance B(x) is a
+   smooth quadratic fitted (robustly) to the plainly bright pixels, the foreground's D(x) is spread
+   from the plainly dark ones (push-pull fill), and ``alpha = (B - L) / (B - D)`` clipped to [0, 1]
+   (below 0.06 -> 0, above 0.96 -> 1, so the background's own texture is not counted as coverage). Thin twigs, leaf gaps and single
    hairs get the fractional coverage the camera recorded.
 2. **foreground colour**: the crop's colours where alpha > 0.9, spread into the soft pixels around
    them (push-pull), so a semi-transparent strand has the colour of the hair next to it.

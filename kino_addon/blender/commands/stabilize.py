@@ -15,8 +15,10 @@ import subprocess
 import sys
 from typing import List
 
+from ...core.files import OutputFolderError, make_output_folder
 from ...core.plan import PlanError, parse_frame_range
 from ...core.stabilize_solve import transforms_document
+from .runtime import OutputFolder
 from ..stabilize_job import REPO_ROOT, StabilizeError, backend_python, stabilization_for_path
 
 FRAME_PREFIX, TRANSFORMS = "frame_", "transforms.json"
@@ -24,7 +26,10 @@ FRAME_PREFIX, TRANSFORMS = "frame_", "transforms.json"
 
 def prepare_out_dir(out: str) -> None:
     """Create DIR, or clear Kino's earlier output in it; refuse a folder holding anything else."""
-    os.makedirs(out, exist_ok=True)
+    try:
+        make_output_folder(out)
+    except OutputFolderError as exc:
+        raise StabilizeError(str(exc)) from None
     names = os.listdir(out)
     foreign = [n for n in names if not (n == TRANSFORMS or (n.startswith(FRAME_PREFIX) and n.endswith(".png")))]
     if foreign:
@@ -52,13 +57,20 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--zoom", action="store_true", help="scale up just enough to hide every border")
     ap.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
     args = ap.parse_args(argv)
+    folder = None
     try:
         first, last = parse_frame_range(args.frames) if args.frames else (1, None)
+        asked = last
         if not os.path.exists(args.input):
             raise StabilizeError(f"input {args.input} does not exist; give a video file or a folder of images")
         result = stabilization_for_path(args.input, first, last, args.track_region, zoom=args.zoom)
         first, last = result["frames"]
+        notes = list(result.get("notes") or [])
+        if asked is not None and last < asked:
+            notes.append(f"--frames {first}:{asked} goes past the clip's last frame; stabilized {first}:{last}")
         out = os.path.abspath(args.out)
+        folder = OutputFolder(out)
+        folder.created = not os.path.isdir(out)
         prepare_out_dir(out)
         extra = {k: result[k] for k in ("mode", "tracks_used", "tracks_total", "tracks_source", "smoothing",
                                         "zoom", "residual_px", "region") if k in result}
@@ -69,8 +81,12 @@ def main(argv: List[str]) -> int:
             json.dump(doc, fh, indent=1)
         warp_with_backend(os.path.abspath(args.input), path, out, first, last)
     except (StabilizeError, PlanError, OSError) as exc:
+        if folder is not None:
+            folder.discard_if_empty()
         print(f"kino stabilize: error: {exc}", file=sys.stderr)
         return 1
+    for note in notes:
+        print(f"kino stabilize: note: {note}", file=sys.stderr)
     summary = dict(extra, frames=last - first + 1, out=out, width=result["width"], height=result["height"])
     if args.json:
         print(json.dumps(summary))
