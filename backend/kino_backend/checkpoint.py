@@ -123,3 +123,25 @@ def wanted_every(options: dict) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return 0
+
+
+def is_state(spec: dict) -> bool:
+    return str(spec.get("name", "")).startswith(PREFIX)
+
+
+def state_budget(width: int, height: int) -> int:
+    """Bytes of resume state a job may bring: about 160 bytes a pixel (a few images, flows and mattes,
+    on a canvas up to 1.5x the frame each way), at least 64 MiB."""
+    return max(64 << 20, 160 * width * height)
+
+
+def state_problem(specs, options: dict, width: int, height: int):
+    """What is wrong with the ``state/...`` buffers a ``job.submit`` declares (before reading them)."""
+    state = [s for s in specs if is_state(s)]
+    if not state:
+        return None
+    if not isinstance((options or {}).get("resume_state"), dict):
+        return "job.submit carries state/... buffers without options.resume_state"
+    if sum(s["nbytes"] for s in state) > state_budget(width, height):
+        return f"the resume state is larger than a {width}x{height} job can need ({state_budget(width, height)} bytes)"
+    return None

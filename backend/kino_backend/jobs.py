@@ -9,20 +9,27 @@ The worker streams each finished frame as ``job.frame`` and ends every job with 
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import threading
 import time
 import traceback
+import weakref
 from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
+from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.envelope import buffer_spec
-from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_FOUND, OUT_OF_MEMORY, WIRE_CODES, error_object
+from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, OUT_OF_MEMORY, WIRE_CODES, error_object
+from kino_addon.protocol.quoting import clip
 
 from . import checkpoint, provenance
+from .serving.admission import data_problem
+from .serving.ended import EndedJobs, ended_error
+from .serving.fairness import pick, stall_message
 from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
 from .workflow import Pipeline, Workflow
 
@@ -32,6 +39,10 @@ PROGRESS_INTERVAL = 0.1  # seconds: at most ~10 progress events per second
 
 
 class Job:
+    """One submitted job: its workflow, frame size, options, the input frames waiting to be consumed
+    (bounded by ``INPUT_WINDOW``), its state and the frames done. Owned by the ``Session`` that submitted it;
+    run by the ``Worker``."""
+
     def __init__(self, job_id: str, owner, submit_id: str, workflow: Workflow, frames_total: int,
                  width: int, height: int, options: dict, seed: int):
         self.id = job_id
@@ -53,6 +64,20 @@ class Job:
         self._inputs: Dict[int, tuple] = {}
         self._received: set = set()
         self._held: Deque[Callable[[Optional[dict]], None]] = collections.deque()
+        self.error: Optional[dict] = None  # the wire error it ended with
+        self.pending_bytes = 0  # input bytes received and not yet used
+        self.on_input: Callable[[], None] = lambda: None  # the worker's wake-up (set by Worker.submit)
+        self.stall_check: Callable[["Job", int, float], Optional[str]] = lambda job, frame, waited: None
+
+    def ready(self) -> bool:
+        """May the worker start it: its first frame is there (or it was cancelled: it only has to end)."""
+        with self._cond:
+            return 1 in self._received or self.cancel_event.is_set()
+
+    def ended_error(self) -> dict:
+        return ended_error(self.id, self.state, self.error if self.error is not None else
+                           (error_object(CANCELLED, self.cancel_reason) if self.cancel_reason else None),
+                           len(self.frames_done), self.frames_total)
 
     # -- inputs (reader thread) ----------------------------------------------------------------
     def add_input(self, frame: int, spec: dict, data: bytes, answer: Callable[[Optional[dict]], None]) -> None:
@@ -60,18 +85,21 @@ class Job:
         ended = None
         with self._cond:
             if self.cancel_event.is_set() or self.state in ("completed", "failed", "cancelled"):
-                ended = error_object(CANCELLED if self.cancel_event.is_set() else NOT_FOUND,
-                                     f"job {self.id} has ended ({self.state}); its input is no longer needed")
+                ended = self.ended_error()
             elif frame in self._received:
                 raise ValueError(f"frame {frame} of job {self.id} was already sent")
             else:
                 self._received.add(frame)
                 self._inputs[frame] = (spec, data)
+                self.pending_bytes += len(data)
                 self._cond.notify_all()
                 if len(self._inputs) > INPUT_WINDOW:
                     self._held.append(answer)
-                    return
-        answer(ended)
+                    answer = None
+        if frame == 1 and ended is None:
+            self.on_input()
+        if answer is not None:
+            answer(ended)
 
     def _release_answers(self, error: Optional[dict] = None, all_: bool = False) -> None:
         while True:
@@ -85,11 +113,18 @@ class Job:
     def input_frames(self) -> Iterator[Frame]:
         for index in range(1, self.frames_total + 1):
             with self._cond:
+                since = time.monotonic()
                 while index not in self._inputs:
                     if self.cancel_event.is_set():
                         raise Cancelled()
                     self._cond.wait(0.5)
+                    if index not in self._inputs:
+                        reason = self.stall_check(self, index, time.monotonic() - since)
+                        if reason:
+                            self.cancel_reason = self.cancel_reason or reason
+                            self.cancel_event.set()
                 spec, data = self._inputs.pop(index)
+                self.pending_bytes -= len(data)
             self._release_answers()
             if self.cancel_event.is_set():
                 raise Cancelled()
@@ -105,6 +140,7 @@ class Job:
     def finish_inputs(self) -> None:
         with self._cond:
             self._inputs.clear()
+            self.pending_bytes = 0
         self._release_answers(error_object(CANCELLED, f"job {self.id} has ended ({self.state})"), all_=True)
 
     def summary(self) -> dict:
@@ -115,6 +151,9 @@ class Job:
 def decode_frame(spec: dict, data: bytes, width: int, height: int, index: int) -> np.ndarray:
     """An input buffer as a read-only uint8 (h, w, 3) array; PNG is decoded with OpenCV."""
     if spec["encoding"] == "png":
+        problem = data_problem(spec, data, width, height)  # from the header: never decode a bomb
+        if problem:
+            raise StageError(INVALID_PARAMS, f"input frame {index}: {problem}", frame=index, stage="input")
         import cv2
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
@@ -146,6 +185,8 @@ def error_from_exception(exc: BaseException) -> dict:
 
 
 class _Progress:
+    """Rate-limited ``job.progress`` events for one job (at most ~10 a second, the latest frame kept)."""
+
     def __init__(self, job: Job):
         self.job = job
         self.last = 0.0
@@ -164,8 +205,8 @@ class _Progress:
                 "step": step, "steps_total": steps_total, "stage": stage}
         for key, value in extra.items():
             if key not in body and isinstance(value, (int, float, str, bool)):
-                body[key] = value
-        self.job.owner.send_event("job.progress", self.job.submit_id, body)
+                body[key] = clip(value, 200) if isinstance(value, str) else value
+        self.job.owner.send_event(msg_types.JOB_PROGRESS, self.job.submit_id, body)
 
 
 def frame_event(job: Job, out: Frame) -> tuple:
@@ -183,20 +224,25 @@ def frame_event(job: Job, out: Frame) -> tuple:
             matte = np.clip(np.rint(matte.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
         matte = np.ascontiguousarray(matte.reshape(job.height, job.width, 1))
         buffers.append((buffer_spec("matte", matte.nbytes, matte.shape), matte))
-    meta = {k: v for k, v in out.meta.items() if isinstance(v, (bool, int, float, str)) or v is None}
+    meta = {clip(str(k), 100): clip(v, 1000) if isinstance(v, str) else v for k, v in out.meta.items()
+            if isinstance(v, (bool, int, float, str)) or v is None}
     return {"job_id": job.id, "frame": out.index, "meta": meta}, buffers
 
 
 class Worker:
     """One thread that runs queued jobs in submission order."""
 
-    def __init__(self, resources):
+    def __init__(self, resources, stall_timeout: float = 30.0):
         self.resources = resources
+        self.stall_timeout = stall_timeout
+        self.ended = EndedJobs()
         self._queue: Deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._jobs: Dict[str, Job] = {}
         self.current: Optional[Job] = None
         self._stopping = False
+        self._starts = itertools.count()
+        self._last_start: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # owner -> start number
         self._thread = threading.Thread(target=self._loop, name="kino-worker", daemon=True)
         self._thread.start()
 
@@ -204,14 +250,32 @@ class Worker:
         """Queue a job; returns how many jobs run before it (0: it starts now)."""
         with self._cond:
             position = len(self._queue) + (1 if self.current else 0)
+            job.on_input = self._poke
+            job.stall_check = self._stall_reason
             self._queue.append(job)
             self._jobs[job.id] = job
             self._cond.notify_all()
         return position
 
+    def _poke(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _stall_reason(self, job: Job, frame: int, waited: float) -> Optional[str]:
+        """Why ``job``, waiting ``waited`` s for input ``frame``, must stop now (see serving.fairness)."""
+        if waited < self.stall_timeout:
+            return None
+        with self._cond:
+            others = [j for j in self._queue if j is not job]
+        return stall_message(job, frame, waited) if any(j.ready() for j in others) else None
+
     def find(self, job_id: str) -> Optional[Job]:
         with self._cond:
             return self._jobs.get(job_id)
+
+    def find_ended(self, job_id: str, owner) -> Optional[tuple]:
+        """``(state, wire error)`` of a recently ended job of ``owner``."""
+        return self.ended.get(job_id, owner)
 
     def jobs(self) -> List[dict]:
         with self._cond:
@@ -237,30 +301,47 @@ class Worker:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                job = self.current = self._queue.popleft()
+                job = None
+                while job is None:
+                    if self._stopping and not self._queue:
+                        return
+                    job = pick(self._queue, self._last_start)
+                    if job is None:
+                        self._cond.wait(0.5)
+                self._queue.remove(job)
+                self.current = job
+                self._last_start[job.owner] = next(self._starts)
             try:
                 run_job(job, self.resources)
             except Exception:  # run_job reports its own failures; this is a last line of defence
                 log.exception("job %s crashed the worker loop", job.id)
             finally:
+                try:
+                    self.ended.add(job)
+                except Exception:  # remembering it is a courtesy: it must never stop the worker
+                    log.exception("could not remember ended job %s", job.id)
                 with self._cond:
                     self.current = None
                     self._jobs.pop(job.id, None)
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:
+    """The job's context: device and models folder resolved once (the job's options, else the backend's
+    defaults), so stages read them from the context alone."""
     options = dict(job.options)
-    if resources is not None and resources.models_dir and not options.get("models_dir"):
-        options["models_dir"] = resources.models_dir  # the backend's default (KINO_MODELS_DIR)
+    models_dir = options.get("models_dir") if isinstance(options.get("models_dir"), str) else None
     device = options.get("device") if isinstance(options.get("device"), str) else None
+    if device in (None, "", "auto"):
+        device = resources.default_device() if resources else "cpu"
     return JobContext(job_id=job.id, frames_total=job.frames_total, width=job.width, height=job.height,
-                      seed=job.seed, device=device or (resources.default_device() if resources else "cpu"),
-                      options=options, is_cancelled=job.cancel_event.is_set, report=progress.report,
-                      resources=resources)
+                      seed=job.seed, device=device, options=options, is_cancelled=job.cancel_event.is_set,
+                      report=progress.report, resources=resources,
+                      models_dir=models_dir or (resources.models_dir if resources else None))
+
+
+def _recorded_options(ctx: JobContext) -> dict:
+    """The job's options as they applied: the resolved models folder included (``kino.json`` reproduces it)."""
+    return {**ctx.options, "models_dir": ctx.models_dir} if ctx.models_dir else dict(ctx.options)
 
 
 def _restore(job: Job, pipe: Pipeline, ctx: JobContext) -> None:
@@ -293,7 +374,7 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
                     body["checkpoint"], extra = checkpoint.encode(states)
                     buffers += extra
                     last_checkpoint = out.index
-                if not job.owner.send_event("job.frame", job.submit_id, body, buffers):
+                if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()
                 job.frames_done.append(out.index)
@@ -337,13 +418,14 @@ def run_job(job: Job, resources) -> None:
         error = error_from_exception(exc)
         log.error("job %s failed at frame %s in stage %s: %s", job.id, error["frame"], error["stage"],
                   error["message"])
+    job.error = error
     job.state = status
     job.finish_inputs()
     run_s = time.monotonic() - started
     timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
     try:
         record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed,
-                                  options=ctx.options, frames_total=job.frames_total, width=job.width,
+                                  options=_recorded_options(ctx), frames_total=job.frames_total, width=job.width,
                                   height=job.height, frames_done=job.frames_done, stages=ctx.provenance,
                                   device=ctx.device, timings=timings, status=status, error=error)
     except Exception as exc:  # the one job.done must go out even if a stage left odd provenance
@@ -352,5 +434,5 @@ def run_job(job: Job, resources) -> None:
     body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": _fit(record)}
     if error is not None:
         body["error"] = error
-    job.owner.send_event("job.done", job.submit_id, body)
+    job.owner.send_event(msg_types.JOB_DONE, job.submit_id, body)
     log.info("job %s %s: %d/%d frames in %.2f s", job.id, status, len(job.frames_done), job.frames_total, run_s)

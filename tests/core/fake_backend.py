@@ -6,12 +6,14 @@ import collections
 
 import numpy as np
 
+from kino_addon.protocol import messages
 from kino_addon.protocol.envelope import Message
-from kino_addon.protocol.errors import BackendError
+from kino_addon.protocol.errors import DISCONNECTED, BackendError
 
 
 class FakeClient:
-    """``stateful``: each output also averages in the previous output (a recursive filter, like the
+    """Records what it received (frames, cancels) and queues the events a real backend would send.
+    ``stateful``: each output also averages in the previous output (a recursive filter, like the
     temporal stage), and checkpoints carry that previous output as state."""
 
     def __init__(self, die_after=None, fail_submit=None, stateful=False):
@@ -59,7 +61,7 @@ class FakeClient:
 
     def _check(self):
         if self.dead:
-            raise BackendError("DISCONNECTED", "the backend connection was lost (EOFError)")
+            raise BackendError(DISCONNECTED, "the backend connection was lost (EOFError)")
 
     def send_frame(self, job_id, frame, data, shape=(), encoding="raw"):
         self._check()
@@ -73,9 +75,9 @@ class FakeClient:
             return {}
         out = self._stylize(job, img)
         extra, state = self._checkpoint(job)
-        self.events.append(Message(kind="event", type="job.progress",
+        self.events.append(Message(kind="event", type=messages.JOB_PROGRESS,
                                    body={"job_id": job_id, "frame": frame, "stage": "toon"}))
-        self.events.append(Message(kind="event", type="job.frame", body={"job_id": job_id, "frame": frame, **extra},
+        self.events.append(Message(kind="event", type=messages.JOB_FRAME, body={"job_id": job_id, "frame": frame, **extra},
                                    buffers=[({"name": "image", "shape": list(shape), "encoding": "raw"},
                                              out.tobytes())] + state))
         self.emitted += 1
@@ -85,7 +87,7 @@ class FakeClient:
         return {}
 
     def _done(self, job_id, status):
-        self.events.append(Message(kind="event", type="job.done",
+        self.events.append(Message(kind="event", type=messages.JOB_DONE,
                                    body={"job_id": job_id, "status": status,
                                          "frames_done": self.jobs[job_id]["done"],
                                          "provenance": {"backend": "fake", "seed": 0}}))

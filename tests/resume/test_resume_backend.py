@@ -12,8 +12,10 @@ import pytest
 
 from kino_addon.core.plan import existing_frames, frame_path
 from kino_addon.core.png import read_png
-from kino_addon.core.session import JobSession, JobSpec
+from kino_addon.core.job_session import JobSession, JobSpec
 from kino_addon.protocol.launcher import start_backend
+
+pytestmark = pytest.mark.slow  # real backend processes, killed and restarted
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FOOTAGE = os.environ.get("KINO_FOOTAGE") or os.path.join(os.path.dirname(REPO), "shared", "footage")

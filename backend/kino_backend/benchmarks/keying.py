@@ -4,14 +4,14 @@
    wide and serrated autumn leaves on thin stems, over an unevenly lit green screen with spill and
    sensor noise. Kino keys it with the key colour it detects itself; Blender's Keying node (defaults,
    Key Color set to the same colour) keys it in ``.venv-blender`` through the tree of
-   ``kino_addon.blender.keying_tree``. Scores: matte MAE (whole frame and the soft-edge band),
+   ``kino_addon.blender.keying.tree``. Scores: matte MAE (whole frame and the soft-edge band),
    composite PSNR against the true composite, and the green fringe (mean G - max(R, B) in the edge
    band, composite minus truth). Blender is scored twice: its own tree output (Alpha Over in linear
    light) and its matte + keyed image composited like Kino (straight over on sRGB values); the better
    one is what Kino must beat. Targets (issue 6): matte MAE <= 0.015, PSNR >= 36 dB and >= 2 dB better
    than Blender. The same case on an evenly lit screen is reported too (``synthetic_even_screen``),
    where Blender's Keying node is at its best.
-2. Real footage (``../shared/footage/greenscreen_actor.mp4``, a few frames): mean matte in a box on the
+2. Real footage (``--actor-clip``, default ``greenscreen_actor.mp4`` under ``--footage``, a few frames): mean matte in a box on the
    man's body (want > 0.9) and on the four screen corners above the black bar (want < 0.05).
 3. Real detail with a known alpha (``keying_real``): real hair and foliage cut from the footage, the
    alpha taken from the images' own structure, put on a screen colour with spill, blur and noise;
@@ -31,13 +31,13 @@ from typing import List
 import cv2
 import numpy as np
 
+from .footage import add_footage_argument, resolve_clip
 from ..keying import alpha_over, detect_bars, detect_key_color, garbage_mask, pull_key
 from ..keying.metrics import score
 from ..keying.synthetic import make_case
 from .keying_real import bench_real_detail, targets as detail_targets
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-FOOTAGE = os.path.join(REPO, "..", "shared", "footage")
 ACTOR_CLIP = "greenscreen_actor.mp4"
 BODY_BOX = (180, 300, 150, 180)  # X, Y, W, H on the 512x512 clip: the man's chest and shirt
 CORNERS = ((0, 0), (452, 0), (0, 380), (452, 380))  # 60x60 boxes of screen
@@ -51,7 +51,7 @@ def _write(path: str, rgb: np.ndarray) -> None:
 def run_blender(blender_python: str, actor: str, background: str, key, out: str) -> None:
     """Render Blender's Keying tree (in .venv-blender) into ``out``."""
     env = dict(os.environ, PYTHONPATH=REPO, BLENDER_USER_RESOURCES=os.path.join(out, "userres"))
-    cmd = [blender_python, "-m", "kino_addon.blender.keying_tree", "--actor", actor, "--background",
+    cmd = [blender_python, "-m", "kino_addon.blender.keying.tree", "--actor", actor, "--background",
            background, "--key", ",".join(str(int(v)) for v in key), "--out", out]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
@@ -101,9 +101,10 @@ def _real_scores(matte: np.ndarray) -> dict:
 
 
 def bench_real(args, work: str) -> dict:
-    path = os.path.join(args.footage, ACTOR_CLIP)
-    if not os.path.isfile(path):
-        return {"skipped": f"{path} not found"}
+    try:
+        path = resolve_clip(args.actor_clip, args.footage)
+    except FileNotFoundError as exc:
+        return {"skipped": str(exc)}
     cap = cv2.VideoCapture(path)
     frames = []
     for i in range(args.real_frames * 10):
@@ -132,8 +133,11 @@ def bench_real(args, work: str) -> dict:
 
 def _temporal(args) -> dict:
     """Matte edge flicker with and without temporal smoothing on consecutive real frames."""
-    path = os.path.join(args.footage, ACTOR_CLIP)
-    if args.temporal_frames <= 0 or not os.path.isfile(path):
+    try:
+        path = resolve_clip(args.actor_clip, args.footage)
+    except FileNotFoundError:
+        return {}
+    if args.temporal_frames <= 0:
         return {}
     from .keying_temporal import bench_temporal
     cap = cv2.VideoCapture(path)
@@ -152,7 +156,10 @@ def _args(argv: List[str]):
     p.add_argument("--size", type=int, default=384, help="synthetic frame size in px (default 384)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--real-frames", type=int, default=4, help="frames of the real clip (every 10th)")
-    p.add_argument("--footage", default=FOOTAGE)
+    add_footage_argument(p)
+    p.add_argument("--actor-clip", default=ACTOR_CLIP,
+                   help=f"the real green-screen clip (a path, or a name under --footage; default {ACTOR_CLIP}, "
+                        "the 512x512 clip BODY_BOX and CORNERS are measured on)")
     p.add_argument("--blender-python", default=os.path.join(REPO, ".venv-blender", "bin", "python"))
     p.add_argument("--skip-blender", action="store_true", help="score Kino only")
     p.add_argument("--skip-real-detail", action="store_true", help="leave out the real-detail known-alpha cases")

@@ -42,8 +42,8 @@ def _blender(args, work: str, case, key, write, run_blender, read_blender) -> di
 
 def bench_real_detail(args, work: str, write=None, run_blender=None, read_blender=None) -> dict:
     """Every real-detail case: Kino (and Blender's Keying node unless --skip-blender)."""
-    if not available(args.footage):
-        return {"skipped": f"the clips the cases are cut from are not all in {args.footage}"}
+    if not args.footage or not available(args.footage):
+        return {"skipped": f"the clips the cases are cut from are not all in {args.footage} (pass --footage DIR)"}
     cases, kino_db, blender_db = {}, [], []
     for name in CASES:
         case = build(args.footage, name)

@@ -21,6 +21,8 @@ from typing import List
 import cv2
 import numpy as np
 
+from .footage import add_footage_argument, resolve_clip
+
 WORKFLOWS = {
     "toon": [{"name": "toon"}, {"name": "temporal"}],
     "watercolor+deflicker": [{"name": "watercolor"}, {"name": "temporal", "params": {"deflicker": True}}],
@@ -32,7 +34,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 
 
 def _session(work: str, folder: str, frames, stages, kill_after=None):
-    from kino_addon.core.session import JobSession, JobSpec
+    from kino_addon.core.job_session import JobSession, JobSpec
     from kino_addon.protocol.launcher import start_backend
     backend = start_backend(sys.executable, run_dir=tempfile.mkdtemp(dir=work), code_root=REPO)
     client = backend.connect("kino-bench-resume")
@@ -78,14 +80,21 @@ def run_workflow(work: str, frames, stages, kills: int, rng: random.Random) -> d
 
 def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m kino_backend bench resume", description=__doc__.splitlines()[0])
-    p.add_argument("--clip", required=True, help="a video file (its first --frames frames are used)")
+    p.add_argument("--clip", required=True, help="a video file, or a name under --footage (its first --frames "
+                   "frames are used)")
     p.add_argument("--kills", type=int, default=20, help="kills in all, spread over the workflows")
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--width", type=int, default=128, help="frames are scaled to this width")
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--json", action="store_true")
+    add_footage_argument(p)
     args = p.parse_args(argv)
     from ..metrics.frames import load_clip
+    try:
+        args.clip = resolve_clip(args.clip, args.footage)
+    except FileNotFoundError as exc:
+        print(f"bench resume: {exc}", file=sys.stderr)
+        return 2
     frames = load_clip(args.clip, count=args.frames)
     h, w = frames[0].shape[:2]
     size = (args.width, int(round(h * args.width / w / 2)) * 2)

@@ -19,12 +19,18 @@ only needs numpy and cv2.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from kino_addon.protocol.errors import INVALID_PARAMS, WIRE_CODES
+from kino_addon.protocol.quoting import clip, quote
+
 PARAM_KINDS = ("int", "float", "bool", "str", "enum", "path", "image", "list")
+INT_LIMIT = 2**63 - 1  # an int parameter fits a 64-bit integer whatever its own min/max say
 ROLES = ("prepare", "look", "schedule", "finish")
 
 
@@ -32,6 +38,7 @@ class ParamError(ValueError):
     """A parameter value that fails validation; ``field`` names the parameter."""
 
     def __init__(self, field: str, message: str):
+        message = clip(message, 2000)  # a stage that quotes a huge value whole still answers briefly
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
@@ -45,6 +52,9 @@ class StageError(RuntimeError):
     """
 
     def __init__(self, code: str, message: str, *, frame: Optional[int] = None, stage: Optional[str] = None):
+        if code not in WIRE_CODES:
+            raise ValueError(f"StageError code {code!r} is not a wire error code; use a constant of "
+                             "kino_addon.protocol.errors")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -58,7 +68,7 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One parameter of a stage, as advertised in ``session.hello`` (contract §2)."""
+    """One parameter of a stage, as advertised in ``session.hello`` (docs/protocol.md)."""
 
     name: str
     kind: str
@@ -88,7 +98,8 @@ class ParamSpec:
         return out
 
     def coerce(self, value: Any) -> Any:
-        """Return the value converted to this parameter's type, or raise ParamError."""
+        """Return the value converted to this parameter's type, or raise ParamError. Whatever JSON
+        can carry (NaN, infinities, huge numbers, lists, objects) ends here as a ParamError."""
         k = self.kind
         if value is None:
             if k in ("path", "image", "str"):
@@ -99,39 +110,55 @@ class ParamSpec:
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "on", "1", "yes")
-            raise ParamError(self.name, f"expected true or false, got {value!r}")
+            raise ParamError(self.name, f"expected true or false, got {quote(value)}")
         if k in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ParamError(self.name, f"expected a number, got {value!r}")
-            try:
-                num = float(value)
-            except ValueError:
-                raise ParamError(self.name, f"expected a number, got {value!r}") from None
-            if k == "int":
-                if num != int(num):
-                    raise ParamError(self.name, f"expected a whole number, got {value!r}")
-                num = int(num)
-            if not np.isfinite(num):
-                raise ParamError(self.name, f"expected a finite number, got {value!r}")
-            if self.min is not None and num < self.min:
-                raise ParamError(self.name, f"{num} is below the minimum {self.min}")
-            if self.max is not None and num > self.max:
-                raise ParamError(self.name, f"{num} is above the maximum {self.max}")
-            return num
+            return self._number(value)
         if k == "enum":
-            if value not in self.choices:
-                raise ParamError(self.name, f"{value!r} is not one of {', '.join(map(str, self.choices))}")
+            if not isinstance(value, (str, int, float)) or value not in self.choices:
+                raise ParamError(self.name, f"{quote(value)} is not one of {', '.join(map(str, self.choices))}")
             return value
         if k in ("str", "path", "image"):
             if not isinstance(value, str):
-                raise ParamError(self.name, f"expected a string, got {value!r}")
+                raise ParamError(self.name, f"expected a text, got {quote(value)}")
+            if k != "str" and "\0" in value:
+                raise ParamError(self.name, f"a file path cannot contain a NUL character, got {quote(value)}")
             return value
         if k == "list":
             items = value if isinstance(value, list) else [value]
             if not all(isinstance(v, (str, int, float)) for v in items):
-                raise ParamError(self.name, f"expected a list of strings, got {value!r}")
+                raise ParamError(self.name, f"expected a list of texts, got {quote(value)}")
             return list(items)
         raise ParamError(self.name, f"unsupported kind {k}")
+
+    def _number(self, value: Any):
+        """An int or float parameter: finite, a whole number for int, within min..max."""
+        kind = "a whole number" if self.kind == "int" else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ParamError(self.name, f"expected {kind}, got {quote(value)}")
+        num: Any = value
+        if not isinstance(value, int):
+            try:
+                num = float(value)
+            except (ValueError, OverflowError):
+                raise ParamError(self.name, f"expected {kind}, got {quote(value)}") from None
+            if not math.isfinite(num):
+                raise ParamError(self.name, f"expected a finite number, got {quote(value)}")
+            if self.kind == "int":
+                if num != int(num):
+                    raise ParamError(self.name, f"expected a whole number, got {quote(value)}")
+                num = int(num)
+        if self.kind == "int" and not -INT_LIMIT <= num <= INT_LIMIT:
+            raise ParamError(self.name, f"{quote(value, 40)} is too large for a whole-number parameter")
+        if self.min is not None and num < self.min:
+            raise ParamError(self.name, f"{quote(num, 40)} is below the minimum {self.min}")
+        if self.max is not None and num > self.max:
+            raise ParamError(self.name, f"{quote(num, 40)} is above the maximum {self.max}")
+        if self.kind == "float":
+            try:
+                return float(num)
+            except OverflowError:
+                raise ParamError(self.name, f"{quote(num, 40)} is too large") from None
+        return num
 
 
 @dataclass
@@ -156,7 +183,12 @@ class Frame:
 
 @dataclass
 class JobContext:
-    """What a stage may use from the job around it. Built by the job runner."""
+    """What a stage may use from the job around it. Built by the job runner (``jobs._context``).
+
+    Settings reach stages only through here: ``device`` (the job's ``options.device``, else the
+    backend's default) and ``models_dir`` (the job's ``options.models_dir``, else the backend's
+    ``KINO_MODELS_DIR``) are resolved once, before any stage opens.
+    """
 
     job_id: str
     frames_total: int
@@ -170,6 +202,11 @@ class JobContext:
     is_cancelled: Callable[[], bool] = lambda: False
     report: Callable[..., None] = lambda **kw: None  # report(frame=, step=, steps_total=, stage=)
     resources: Any = None  # backend-wide resources (model registry, warm model cache)
+    models_dir: Optional[str] = None  # where relative model paths are looked up
+
+    def __post_init__(self):
+        if self.models_dir is None and isinstance(self.options.get("models_dir"), str):
+            self.models_dir = self.options["models_dir"] or None
 
     def check_cancelled(self) -> None:
         if self.is_cancelled():
@@ -223,11 +260,18 @@ class StageRun:
     def restore(self, state: dict) -> None:
         """Continue from a ``checkpoint`` of an earlier job with the same workflow (before any frame)."""
         if state:
-            raise StageError("INVALID_PARAMS", f"stage {self.stage.name!r} keeps no state to resume from",
+            raise StageError(INVALID_PARAMS, f"stage {self.stage.name!r} keeps no state to resume from",
                              stage=self.stage.name)
 
     def close(self) -> None:
         """Release per-job resources (models stay warm in ``ctx.resources``)."""
+
+
+def unknown_param_message(key: Any, stage: str, valid: Sequence[str]) -> str:
+    """What a user reads for a parameter name ``stage`` does not have: the closest valid name first."""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6) if isinstance(key, str) and len(key) < 200 else []
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{quote(key, 60)} is not a parameter of stage {stage!r}: {hint}its parameters are {', '.join(valid) or 'none'}"
 
 
 class Stage:
@@ -249,7 +293,7 @@ class Stage:
         known = {p.name: p for p in self.params}
         for key in params:
             if key not in known:
-                raise ParamError(key, f"unknown parameter of stage {self.name!r}; valid: {', '.join(sorted(known)) or 'none'}")
+                raise ParamError(clip(str(key), 100), unknown_param_message(key, self.name, sorted(known)))
         return {p.name: p.coerce(params.get(p.name, p.default)) if (p.name in params or p.default is not None) else None
                 for p in self.params}
 

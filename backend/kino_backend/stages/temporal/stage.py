@@ -1,0 +1,243 @@
+"""The ``temporal`` stage (role "schedule"): removes the flicker of frame-by-frame stylization.
+
+Per-frame mode (default): every frame is stylized; the previous OUTPUT frame is warped into the
+current one with optical flow computed on the source frames (``frame.image`` as the prepare stages
+left it), and blended in where it is reliable (forward-backward consistency, motion boundaries,
+frame borders; soft and feathered): ``out = (1 - a m) stylized + a m warped_prev``, a = strength.
+Looks that take an ``init`` (diffusion img2img) get the warped previous output mixed with the current
+frame as their starting point (``init_strength`` = strength).
+
+Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see temporal_keyframes;
+the filled stream then gets the same recursive blend with ``keyframe_smoothing`` as its strength
+(``strength`` there only sets the keyframes' ``init_strength``).
+
+Hard cuts (motion-compensated residual above ``cut_threshold``) are never blended or propagated
+across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards.
+What was done goes to ``ctx.provenance["temporal"]``.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import numpy as np
+
+from ...flow import flow_cache_for, make_flow
+from ...timing import ClipNumbers, Timing
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun
+from .deflicker import Deflicker
+from .figure import ClipFigure
+from .warp import blend, cut_score, reliability, warp
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
+
+PARAMS = (
+    ParamSpec("strength", "float", 0.9, "How much of the warped previous frame to keep where the flow is "
+              "reliable (0 = plain per-frame stylization, 1 = strongest steadiness)", min=0.0, max=1.0),
+    ParamSpec("keyframe_interval", "int", 0, "Stylize only every Kth frame and propagate between "
+              "keyframes along the flow (0 = stylize every frame; 5-20 is typical)", min=0, max=50),
+    ParamSpec("keyframes", "enum", "interval", "How keyframes are picked: every keyframe_interval frames, "
+              "or by accumulated motion/occlusion (keyframe_interval is then the longest gap, 20 when 0)",
+              choices=("interval", "motion")),
+    ParamSpec("motion_threshold", "float", 0.3, "Keyframes='motion': new keyframe when this fraction of "
+              "the frame is no longer reliably reachable from the last keyframe", min=0.01, max=1.0),
+    ParamSpec("keyframe_smoothing", "float", 0.7, "Keyframe mode: strength of the flow-warped blend run over "
+              "the filled frames; the fill is already steady, this softens the hand-over between keyframes",
+              min=0.0, max=1.0),
+    ParamSpec("fallback_area", "float", 0.2, "Keyframe mode: stylize an in-between frame too when more "
+              "than this fraction of it is reachable from neither keyframe", min=0.0, max=1.0),
+    ParamSpec("deflicker", "bool", False, "Also steady the low-frequency colour and brightness, "
+              "following the source's own lighting changes"),
+    ParamSpec("cut_threshold", "float", 0.08, "Hard-cut detection: motion-compensated mean grey residual "
+              "(0-1) above which two frames belong to different shots", min=0.01, max=1.0),
+    ParamSpec("init_blend", "float", 0.75, "Looks that take an init image (diffusion): how much of the "
+              "warped previous output goes into the init where reliable", min=0.0, max=1.0),
+    ParamSpec("flow", "enum", "dis", "Optical flow: OpenCV DIS on the CPU, or RAFT (needs torchvision "
+              "and raft_weights)", choices=("dis", "raft")),
+    ParamSpec("raft_weights", "path", None, "torchvision RAFT state dict (.pth) for flow='raft'"),
+    ParamSpec("hold", "int", 1, "Timing: show each stylized frame for this many frames (2 = on twos, "
+              "3 = on threes), aligned to the clip's frame numbers (frames 1-2, 3-4, ... for 2)", min=1, max=24),
+    ParamSpec("interpolate", "int", 1, "Stylize only clip frames 1, 1+N, 1+2N, ... (and each shot's last "
+              "frame) and make the frames between them along the footage's motion (1 = off)", min=1, max=24),
+)
+
+
+class Link:
+    """The flows between the previous and the current frame, and what follows from them."""
+
+    def __init__(self, back: np.ndarray, fwd: np.ndarray, score: float, is_cut: bool):
+        self.back, self.fwd, self.score, self.is_cut = back, fwd, score, is_cut
+        self._rel = None
+
+    @property
+    def rel(self) -> np.ndarray:
+        """Trust that the current frame's pixel is seen in the previous frame."""
+        if self._rel is None:
+            self._rel = reliability(self.back, self.fwd)
+        return self._rel
+
+    def rel_backward(self) -> np.ndarray:
+        """Trust that the previous frame's pixel is seen in the current frame."""
+        return reliability(self.fwd, self.back)
+
+    @property
+    def pull(self) -> np.ndarray:
+        """Flow current -> previous used for warping: the backward flow refined to invert the forward
+        one (B'(x) = -F(x + B(x))), so a frame carried along it moves exactly as the forward flow says."""
+        return -warp(self.fwd, self.back)
+
+    def push(self) -> np.ndarray:
+        """Flow previous -> current for warping the other way (F'(x) = -B(x + F(x)))."""
+        return -warp(self.back, self.fwd)
+
+
+class TemporalRun(StageRun):
+    """The temporal stage opened for one job: the flow backend, the previous source and stylized frames
+    (the recursive state), cut detection, deflicker and the clip figure."""
+
+    def __init__(self, stage, params, ctx):
+        super().__init__(stage, params, ctx)
+        p = self.params
+        try:
+            backend = make_flow(p["flow"], raft_weights=p.get("raft_weights"), device=ctx.device)
+        except RuntimeError as exc:  # RAFTUnavailable: torchvision / weights missing
+            raise StageError(MODEL_MISSING, str(exc), stage="temporal") from None
+        self.flows = flow_cache_for(ctx.cache, backend)
+        self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"],
+                     "keyframe_interval": p["keyframe_interval"], "keyframes": [],
+                     "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
+                     "frames": 0}
+        ctx.provenance["temporal"] = self.prov
+        # what the next frame needs from the previous ones (resume continues from it: state.py)
+        self.carry = {"src": None, "out": None}  # the recursive blend's previous source and output
+        self.keyframes = None  # KeyframeScheduler in keyframe mode
+        self.deflicker = Deflicker() if p["deflicker"] else None
+        self.deflicker_src = None
+        self.figure = ClipFigure(self.flows, p["flow"])
+        try:
+            self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
+                                 self.flows, self._is_cut, self.prov)
+        except ValueError as exc:
+            raise StageError(INVALID_PARAMS, str(exc), stage="temporal") from None
+
+    @property
+    def mode(self) -> str:
+        p = self.params
+        if p["keyframes"] == "motion":
+            return "keyframes-motion"
+        return "keyframes-interval" if p["keyframe_interval"] > 0 else "per-frame"
+
+    def link(self, prev_src: Optional[np.ndarray], src: np.ndarray) -> Optional[Link]:
+        """Flows between two consecutive source frames (cached), or None at the clip's first frame."""
+        if prev_src is None or prev_src.shape != src.shape:
+            return None
+        back = self.flows.flow(src, prev_src)
+        fwd = self.flows.flow(prev_src, src)
+        score = cut_score(prev_src, src, back)
+        return Link(back, fwd, score, score > self.params["cut_threshold"])
+
+    def stylize(self, look: StageRun, frame: Frame, init=None, init_strength=None) -> np.ndarray:
+        self.ctx.check_cancelled()
+        self.prov["frames_stylized"] += 1
+        if init is None:
+            out = look.stylize(frame)
+        else:
+            out = look.stylize(frame, init=init, init_strength=init_strength)
+        return np.asarray(out, dtype=np.uint8)
+
+    def note_cut(self, frame: Frame, link: Optional[Link]) -> None:
+        if link is not None and link.is_cut:
+            self.prov["cuts"].append(frame.index)
+
+    def _is_cut(self, a: Frame, b: Frame) -> bool:
+        lk = self.link(np.asarray(a.image), np.asarray(b.image))
+        return lk is None or lk.is_cut
+
+    def _styled(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        if self.mode == "per-frame":
+            out = self._per_frame(frames, look)
+        else:
+            from .keyframes import KeyframeScheduler
+
+            self.keyframes = self.keyframes or KeyframeScheduler(self)
+            out = self._smooth(self.keyframes.run(frames, look))
+        if self.deflicker is not None:
+            out = self._deflicker(out)
+        return out
+
+    def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        if self.timing.active:  # hold / interpolate: the look runs on the anchor frames only
+            out = self.timing.run(frames, lambda anchors: self._styled(anchors, look))
+        else:
+            out = self._styled(frames, look)
+        figure = self.figure
+        for f in out:
+            src = f.meta.get("temporal_source")
+            if src is not None:
+                figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])
+            self.prov["frames"] += 1
+            self.prov["figure"] = figure.summary()
+            meta = dict(f.meta)
+            meta.pop("temporal_source", None)
+            yield f.replace(meta=meta)
+
+    def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        a = float(self.params["strength"])
+        for f in frames:
+            src, prev_out = np.asarray(f.image), self.carry["out"]
+            lk = self.link(self.carry["src"], src) if a > 0 else None
+            self.note_cut(f, lk)
+            if lk is None or lk.is_cut:
+                out = self.stylize(look, f)
+            else:
+                warped = warp(prev_out, lk.pull, cubic=True)
+                init = blend(src, warped, lk.rel * self.params["init_blend"])
+                stylized = self.stylize(look, f, init=init, init_strength=a)
+                out = blend(stylized, warped, a * lk.rel)
+            self.carry = {"src": src, "out": out}
+            yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
+
+    def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
+        a = float(self.params["keyframe_smoothing"])
+        for f in frames:
+            src = f.meta["temporal_source"]
+            lk = self.link(self.carry["src"], src) if a > 0 and f.index not in self.prov["cuts"] else None
+            out = f.image if lk is None else blend(f.image, warp(self.carry["out"], lk.pull, cubic=True), a * lk.rel)
+            self.carry = {"src": src, "out": out}
+            yield f.replace(image=out)
+
+    def _deflicker(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        df = self.deflicker
+        cuts = self.prov["cuts"]
+        for f in frames:
+            src, prev_src = f.meta.get("temporal_source"), self.deflicker_src
+            back = None
+            if prev_src is not None and f.index not in cuts and prev_src.shape == src.shape:
+                back = self.flows.flow(src, prev_src)
+            else:
+                df.reset()
+            image = df.apply(f.image, src, back)
+            self.deflicker_src = src
+            yield f.replace(image=image)
+
+    def checkpoint(self):
+        from .state import checkpoint
+        return checkpoint(self)
+
+    def restore(self, state: dict) -> None:
+        from .state import restore
+        restore(self, state)
+
+
+class TemporalStage(Stage):
+    """The ``temporal`` stage (schedule): flow-warped recursive blending, or keyframes and propagation."""
+    name = "temporal"
+    role = "schedule"
+    label = "Temporal consistency"
+    help = ("Removes flicker: blends the previous stylized frame, warped by optical flow from the source, "
+            "into the current one where it is visible; or stylizes keyframes only and propagates them. "
+            "Never blends across hard cuts.")
+    params = PARAMS
+    run_class = TemporalRun
+
+
+STAGES = [TemporalStage()]
