@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import bpy
 import numpy as np
 
+from ..core import tempdirs
 from ..core.bmp import BMPError, read_bmp
 from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
@@ -147,7 +147,8 @@ class StripSource:
         self.name = strip.name
         self.scene_name = scene.name
         self.width, self.height = source_size(strip)
-        self.work = tempfile.mkdtemp(prefix="kino-extract-")
+        tempdirs.sweep(("kino-extract-",))  # what a killed run left behind
+        self.work = tempdirs.make("kino-extract-")
         self.tmp_name = ""
         self._make_tmp(scene)
 

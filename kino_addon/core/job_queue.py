@@ -90,6 +90,7 @@ class QueuedJob:
         self.state = "new"
         self.error: Optional[str] = None
         self._cancelled = False
+        self._interrupted = False
         self._closed = False
 
     @property
@@ -118,6 +119,8 @@ class QueuedJob:
         return True
 
     def _end(self, state: str, error: Optional[str]) -> None:
+        if self._interrupted and state == "cancelled":
+            state = "interrupted"
         self.state, self.error = state, error
         try:
             if state == "completed":
@@ -134,6 +137,17 @@ class QueuedJob:
         self._cancelled = True
         if not self.done:
             self.part.cancel()
+
+    def interrupt(self) -> None:
+        """Ctrl-C (``scripts/kino``): like ``cancel``; the job ends as "interrupted"."""
+        self._interrupted = self._cancelled = True
+        if not self.done:
+            part = self.part
+            (part.interrupt if hasattr(part, "interrupt") else part.cancel)()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
 
     def abandon(self) -> None:
         """Dropped from the queue before it ran: release what the constructor took."""
@@ -171,6 +185,7 @@ class JobQueue:
         self.finished: list = []
         self.last_error = ""
         self.cancelled = False
+        self.stop_signal = None  # scripts/kino: an object whose ``requested`` turns true on Ctrl-C / SIGTERM
 
     @property
     def active(self) -> bool:
@@ -195,6 +210,11 @@ class JobQueue:
         if not self.jobs:
             return True
         job = self.jobs[0]
+        if self.stop_signal is not None and self.stop_signal.requested and not job.interrupted:
+            job.interrupt()
+            for other in self.jobs[1:]:
+                other.abandon()
+            del self.jobs[1:]
         if job.step():
             self.jobs.pop(0)
             self.finished.append(job)

@@ -47,6 +47,20 @@ def parse_region(track_region):
     return (x, y, w, h)
 
 
+def fit_region(region: tuple, width: int, height: int) -> tuple:
+    """(region clipped to the frame, note or ""); a region with no pixel in the frame is refused."""
+    x, y, w, h = region
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise StabilizeError(f"track region {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} frame; give "
+                             "X,Y,W,H in source pixels of the first frame, origin top-left")
+    fitted = (x0, y0, x1 - x0, y1 - y0)
+    if fitted == tuple(region):
+        return fitted, ""
+    return fitted, (f"track region {x:g},{y:g},{w:g},{h:g} reaches outside the {width}x{height} frame; "
+                    f"tracking {x0:g},{y0:g},{x1 - x0:g},{y1 - y0:g}")
+
+
 def find_face(path: str, first: int, last: int) -> tuple:
     """The actor's face (x, y, w, h, source pixels) on source frames ``first..last`` of ``path``."""
     try:
@@ -82,10 +96,15 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
     region = parse_region(track_region)
     mode = "camera" if region is None else ("face" if region == "face" else "region")
     width, height = int(clip.size[0]), int(clip.size[1])
+    notes = []
+    if region not in (None, "face"):
+        region, note = fit_region(region, width, height)
+        notes += [note] if note else []
     if last == first:  # one frame: nothing moves and there is nothing to track
         return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], "width": width, "height": height, "mode": mode,
                 "tracks_used": 0, "tracks_total": 0, "tracks_source": "none (one frame)", "smoothing": None,
-                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": []}
+                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": [],
+                "notes": notes}
     if region == "face":
         region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first, min(first + 4, last))
     try:
@@ -101,7 +120,7 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
            "tracks_used": int(result.alignment.track_ok.sum()), "tracks_total": len(tracks),
            "tracks_source": source, "smoothing": result.smoothing, "zoom": float(result.zoom),
            "residual_px": float(result.alignment.residual_px), "clip": clip.name, "frames": [first, last],
-           "used_tracks": [t["name"] for t, ok in zip(tracks, result.alignment.track_ok) if ok]}
+           "used_tracks": [t["name"] for t, ok in zip(tracks, result.alignment.track_ok) if ok], "notes": notes}
     if region is not None:
         out["region"] = [float(v) for v in region]
     return out

@@ -79,6 +79,11 @@ class KINO_OT_stylize(bpy.types.Operator):
         if QUEUE.active:
             self.report({'INFO'}, f"Kino: stylizing {len(jobs)} strip(s) with {workflow['look']}")
             return {'FINISHED'}
+        stopped = [j for j in jobs if j.state == "interrupted"]
+        if stopped:  # scripts/kino: Ctrl-C; the command says what was kept
+            self.report({'WARNING'}, f"Kino: interrupted; {stopped[0].session.frames_on_disk} frames kept in "
+                                     f"{stopped[0].folder}")
+            return {'CANCELLED'}
         failed = [j for j in jobs if j.state == "failed"]
         if failed:
             return job_pump.refuse(self, QUEUE, f"Kino: {failed[0].label}: {failed[0].error}")

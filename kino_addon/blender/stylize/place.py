@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ...core.plan import frame_path
+from ..blend_paths import blend_relative
 
 MAX_CHANNEL = 128
 
@@ -50,6 +51,7 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
                                  frame_start=first_frame)
     for n in range(2, count + 1):
         strip.elements.append(os.path.basename(frame_path(folder, n)))
+    strip.directory = blend_relative(strip.directory)  # moves with the .blend and its kino/ folder
     strip.colorspace_settings.name = "sRGB"
     if keyed:  # RGBA frames over the strips below
         strip.alpha_mode = 'STRAIGHT'

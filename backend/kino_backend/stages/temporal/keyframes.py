@@ -49,9 +49,9 @@ class KeyframeScheduler:
     """Keyframe mode of the temporal stage: stylizes keyframes only, holds the frames between them
     (with their flows accumulated from the last keyframe), and fills them from both neighbouring keyframes."""
 
-    def __init__(self, temporal, look: StageRun):
+    def __init__(self, temporal):
         self.tr = temporal
-        self.look = look
+        self.look: Optional[StageRun] = None
         p = temporal.params
         self.motion = p["keyframes"] == "motion"
         self.interval = int(p["keyframe_interval"]) or 20
@@ -61,20 +61,37 @@ class KeyframeScheduler:
         self.pending: List[Pending] = []
         self.key_out = self.key_src = None  # last keyframe's output and source
         self.acc_flow = self.acc_rel = None  # chained flow current frame -> last keyframe
+        self.prev_src = None  # the previous frame's source
 
-    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        prev_src = None
+    def run(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        self.look = look
         for f in frames:
             src = np.asarray(f.image)
-            lk = self.tr.link(prev_src, src)
+            lk = self.tr.link(self.prev_src, src)
             self.tr.note_cut(f, lk)
             if lk is None or lk.is_cut:
                 yield from self._end_segment()
-                yield self._mark_key(f, src, self.tr.stylize(self.look, f))
+                key = self._mark_key(f, src, self.tr.stylize(self.look, f))
+                self.prev_src = src
+                yield key
             else:
+                self.prev_src = src
                 yield from self._step(f, src, lk)
-            prev_src = src
         yield from self._end_segment()
+
+    def checkpoint(self) -> Optional[dict]:
+        """The state after the frame just handed on, or None while frames between keyframes are
+        handed on (a resume then starts again from the last keyframe)."""
+        if self.pending or self.key_src is None or self.key_src is not self.prev_src:
+            return None
+        return {"key_out": self.key_out, "key_src": self.key_src}
+
+    def restore(self, state: dict) -> None:
+        self.key_out, self.key_src = state["key_out"], state["key_src"]
+        self.prev_src = self.key_src
+        h, w = self.key_out.shape[:2]
+        self.acc_flow = np.zeros((h, w, 2), np.float32)
+        self.acc_rel = np.ones((h, w), np.float32)
 
     def _step(self, f: Frame, src: np.ndarray, lk) -> Iterator[Frame]:
         if self.pending:

@@ -108,6 +108,12 @@ class TemporalRun(StageRun):
         ctx.provenance["temporal"] = self.prov
         ctx.cache["kino.temporal.plan"] = {"mode": self.mode, "interval": p["keyframe_interval"],
                                            "flows": self.flows, "cut_threshold": p["cut_threshold"]}
+        # what the next frame needs from the previous ones (resume continues from it: state.py)
+        self.carry = {"src": None, "out": None}  # the recursive blend's previous source and output
+        self.keyframes = None  # KeyframeScheduler in keyframe mode
+        self.deflicker = Deflicker() if p["deflicker"] else None
+        self.deflicker_src = None
+        self.figure = ClipFigure(self.flows, p["flow"])
         try:
             self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
                                  self.flows, self._is_cut, self.prov)
@@ -153,8 +159,9 @@ class TemporalRun(StageRun):
         else:
             from .keyframes import KeyframeScheduler
 
-            out = self._smooth(KeyframeScheduler(self, look).run(frames))
-        if self.params["deflicker"]:
+            self.keyframes = self.keyframes or KeyframeScheduler(self)
+            out = self._smooth(self.keyframes.run(frames, look))
+        if self.deflicker is not None:
             out = self._deflicker(out)
         return out
 
@@ -163,7 +170,7 @@ class TemporalRun(StageRun):
             out = self.timing.run(frames, lambda anchors: self._styled(anchors, look))
         else:
             out = self._styled(frames, look)
-        figure = ClipFigure(self.flows, self.params["flow"])
+        figure = self.figure
         for f in out:
             src = f.meta.get("temporal_source")
             if src is not None:
@@ -176,10 +183,9 @@ class TemporalRun(StageRun):
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
-        prev_src = prev_out = None
         for f in frames:
-            src = np.asarray(f.image)
-            lk = self.link(prev_src, src) if a > 0 else None
+            src, prev_out = np.asarray(f.image), self.carry["out"]
+            lk = self.link(self.carry["src"], src) if a > 0 else None
             self.note_cut(f, lk)
             if lk is None or lk.is_cut:
                 out = self.stylize(look, f)
@@ -188,33 +194,40 @@ class TemporalRun(StageRun):
                 init = blend(src, warped, lk.rel * self.params["init_blend"])
                 stylized = self.stylize(look, f, init=init, init_strength=a)
                 out = blend(stylized, warped, a * lk.rel)
-            prev_src, prev_out = src, out
+            self.carry = {"src": src, "out": out}
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
 
     def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
         a = float(self.params["keyframe_smoothing"])
-        prev_src = prev_out = None
         for f in frames:
             src = f.meta["temporal_source"]
-            lk = self.link(prev_src, src) if a > 0 and f.index not in self.prov["cuts"] else None
-            out = f.image if lk is None else blend(f.image, warp(prev_out, lk.pull, cubic=True), a * lk.rel)
-            prev_src, prev_out = src, out
+            lk = self.link(self.carry["src"], src) if a > 0 and f.index not in self.prov["cuts"] else None
+            out = f.image if lk is None else blend(f.image, warp(self.carry["out"], lk.pull, cubic=True), a * lk.rel)
+            self.carry = {"src": src, "out": out}
             yield f.replace(image=out)
 
     def _deflicker(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        df = Deflicker()
-        prev_src = None
+        df = self.deflicker
         cuts = self.prov["cuts"]
         for f in frames:
-            src = f.meta.get("temporal_source")
+            src, prev_src = f.meta.get("temporal_source"), self.deflicker_src
             back = None
             if prev_src is not None and f.index not in cuts and prev_src.shape == src.shape:
                 back = self.flows.flow(src, prev_src)
             else:
                 df.reset()
-            yield f.replace(image=df.apply(f.image, src, back))
-            prev_src = src
+            image = df.apply(f.image, src, back)
+            self.deflicker_src = src
+            yield f.replace(image=image)
+
+    def checkpoint(self):
+        from .state import checkpoint
+        return checkpoint(self)
+
+    def restore(self, state: dict) -> None:
+        from .state import restore
+        restore(self, state)
 
 
 class TemporalStage(Stage):
