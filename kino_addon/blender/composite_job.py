@@ -20,6 +20,7 @@ import numpy as np
 from ..core.bmp import read_bmp
 from ..core.png import decode_png
 from ..protocol.errors import BackendError
+from . import compat
 
 MOVIE_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp", ".tga")
@@ -100,7 +101,8 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
-        count = strip.frame_final_duration if limit is None else min(limit, strip.frame_final_duration)
+        shown = compat.strip_time(strip, "duration")
+        count = shown if limit is None else min(limit, shown)
         scene.frame_start, scene.frame_end = 1, max(1, count)
         fps = float(getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24.0)
         bpy.ops.render.render(animation=True, scene=scene.name)

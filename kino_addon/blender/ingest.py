@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 
 from ..core.plan import frame_path
+from . import compat
 
 MAX_CHANNEL = 128
 
 
 def _busy(sed, channel: int, start: int, end: int, ignore=()) -> bool:
     for s in sed.strips:
-        if s.channel == channel and s.name not in ignore and s.frame_final_start < end and start < s.frame_final_end:
-            return True
+        if s.channel == channel and s.name not in ignore:
+            left, right = compat.strip_span(s)
+            if left < end and start < right:
+                return True
     return False
 
 

@@ -15,7 +15,7 @@ import bpy
 from ..core.plan import FramePlan, output_folder, settings_hash
 from ..core.session import JobSession, JobSpec
 from ..core.sidecar import reproduce_command
-from . import addon
+from . import addon, compat
 from .extract import StripSource, source_identity, strip_files
 from .ingest import place_result
 
@@ -35,7 +35,7 @@ class StripJob:
         self.scene_name = scene.name
         self.strip_name = strip.name
         self.look = workflow["look"]
-        self.plan = FramePlan.for_strip(strip.frame_final_start, strip.frame_final_end, frame_range)
+        self.plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
         identity = source_identity(strip)
         digest = settings_hash(identity, workflow, options, (self.plan.first, self.plan.count))
         self.warning = ""

@@ -14,7 +14,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty,
 
 from ..core.lora_training import append_lora, default_lora_path
 from ..core.session import SourceError
-from . import addon
+from . import addon, compat
 from .backend import BACKEND
 from .jobs import Runner, output_base
 from .lora_train_job import BlankReader, StripsReader, TrainJob, start_pump, stop_pump
@@ -85,10 +85,10 @@ class KINO_OT_train_lora(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and not TRAINER.active
+        return compat.sequencer_scene(context) is not None and not TRAINER.active
 
     def execute(self, context):
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         props = scene.kino_train
         if not props.model:
             return _fail(self, "Kino: set the base model (an SD 1.x checkpoint) to train on")
@@ -146,7 +146,7 @@ class KINO_OT_train_use_in_look(bpy.types.Operator):
     path: StringProperty(options={'HIDDEN', 'SKIP_SAVE'}, description="LoRA file (default: the last trained)")
 
     def execute(self, context):
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         path = self.path or scene.kino_train.trained
         if not path:
             return _fail(self, "Kino: no LoRA trained yet")
@@ -180,7 +180,7 @@ class KINO_OT_train_pick_model(bpy.types.Operator):
     def execute(self, context):
         if not self.choice:
             return _fail(self, "Kino: no model chosen (Refresh Models first)")
-        context.sequencer_scene.kino_train.model = self.choice
+        compat.sequencer_scene(context).kino_train.model = self.choice
         return {'FINISHED'}
 
 
@@ -194,7 +194,7 @@ class KINO_PT_train_lora(bpy.types.Panel):
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context):
-        draw_train(self.layout, context.sequencer_scene.kino_train)
+        draw_train(self.layout, compat.sequencer_scene(context).kino_train)
 
 
 def draw_train(layout, props) -> None:

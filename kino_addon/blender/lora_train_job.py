@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.lora_training import TrainSession, every_nth, train_workflow
 from ..core.session import JobSpec
-from . import addon
+from . import addon, compat
 from .extract import StripSource
 
 INTERVAL = 0.05
@@ -39,7 +39,7 @@ class StripsReader:
             for strip in strips:
                 src = StripSource(scene, strip)
                 self.sources.append(src)
-                self.frames += [(src, t) for t in every_nth(strip.frame_final_start, strip.frame_final_end, every)]
+                self.frames += [(src, t) for t in every_nth(*compat.strip_span(strip), every)]
         except BaseException:
             self.close()
             raise

@@ -9,7 +9,7 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 
 from ..protocol.errors import BackendError
-from . import addon
+from . import addon, compat
 from .backend import BACKEND, BackendUnavailable
 
 # parameter name -> registry kind whose entries it accepts
@@ -79,7 +79,7 @@ class KINO_OT_pick_model(bpy.types.Operator):
         if not self.choice:
             self.report({'WARNING'}, "Kino: no model chosen (Refresh Models first)")
             return {'CANCELLED'}
-        kino = context.sequencer_scene.kino
+        kino = compat.sequencer_scene(context).kino
         for item in kino.params:
             if item.stage == self.stage and item.name == self.param:
                 if item.kind == "list":

@@ -9,7 +9,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from ..core.plan import PlanError
 from ..core.session import SourceError
 from ..core.workflow import WorkflowError, add_stage_first
-from . import addon, pump
+from . import addon, compat, pump
 from .backend import BACKEND, BackendUnavailable
 from .extract import SUPPORTED
 from .jobs import RUNNER, StripJob
@@ -39,7 +39,7 @@ def ensure_backend(op, context):
     if BACKEND.notice:
         op.report({'WARNING'}, f"Kino: {BACKEND.notice}")
         BACKEND.notice = ""
-    scene = context.sequencer_scene
+    scene = compat.sequencer_scene(context)
     if scene is not None and scene.kino.synced_look != scene.kino.look_name:
         sync_from_hello(scene.kino, BACKEND.hello)
     return client
@@ -103,7 +103,7 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and not RUNNER.active and bool(selected_source_strips(context))
+        return compat.sequencer_scene(context) is not None and not RUNNER.active and bool(selected_source_strips(context))
 
     def execute(self, context):
         strips = selected_source_strips(context)
@@ -112,7 +112,7 @@ class KINO_OT_stylize(bpy.types.Operator):
         client = ensure_backend(self, context)
         if client is None:
             return {'CANCELLED'}
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         try:
             workflow = json.loads(self.workflow_json) if self.workflow_json else \
                 workflow_from_scene(scene.kino, BACKEND.hello)

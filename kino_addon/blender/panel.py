@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bpy
 
+from . import compat
 from .backend import BACKEND
 from .jobs import RUNNER
 from .model_picker import draw_param
@@ -30,11 +31,11 @@ class KINO_PT_main(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None
+        return compat.sequencer_scene(context) is not None
 
     def draw(self, context):
         layout = self.layout
-        kino = context.sequencer_scene.kino
+        kino = compat.sequencer_scene(context).kino
         draw_backend(layout)
         col = layout.column()
         col.enabled = not RUNNER.active

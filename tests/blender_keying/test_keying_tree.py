@@ -5,7 +5,7 @@ import pytest
 import bpy
 from kino_blender_keying_support import ACTOR, FOOTAGE, SCREEN, srgb_to_linear
 
-from kino_addon.blender import keying_tree
+from kino_addon.blender import compat, keying_tree
 from kino_addon.core.png import read_png
 
 
@@ -23,7 +23,7 @@ def test_tree_keys_actor_over_cover_scaled_background(fresh, media, tmp_path):
     assert nodes["frames"] == 3 and nodes["size"] == (64, 48)
     key = nodes["keying"].inputs["Key Color"].default_value
     assert np.allclose(key[:3], srgb_to_linear(SCREEN), atol=1e-4)  # the socket is scene-linear
-    assert nodes["alpha_over"].inputs["Foreground"].links[0].from_node == nodes["keying"]
+    assert compat.alpha_over_inputs(nodes["alpha_over"])[1].links[0].from_node == nodes["keying"]
     assert len(frames) == 3
     for i, img in enumerate(frames):
         assert img.shape == (48, 64, 3)

@@ -18,6 +18,7 @@ tracking = kino("kino_addon.blender.tracking")
 job = kino("kino_addon.blender.stabilize_job")
 trees = kino("kino_addon.blender.stabilize_tree")
 png = kino("kino_addon.core.png")
+compat = kino("kino_addon.blender.compat")
 CENTRE = ((W - 1) / 2, (H - 1) / 2)
 
 
@@ -112,7 +113,7 @@ def test_compositor_trees_stabilize_and_restore(shaken, scene, tmp_path):
     assert trees.set_clip_stabilization(clip, res["used_tracks"]) == len(res["used_tracks"])
     comp = trees.comp_scene(clip)
     tree = trees.build_stabilize_tree(comp, clip)
-    assert comp.compositing_node_group == tree
+    assert compat.compositor_tree(comp) == tree
     assert {n.bl_idname for n in tree.nodes} >= {"CompositorNodeMovieClip", "CompositorNodeStabilize"}
     stab = trees.render_tree(comp, str(tmp_path / "stab"), 1, 6)
     src = [png.read_png(os.path.join(folder, f"frame_{i:04d}.png")).astype(float) for i in range(1, 7)]
@@ -185,7 +186,10 @@ def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
         (stylized / f"frame_{i:04d}.png").write_bytes(open(os.path.join(folder, files[i - 1]), "rb").read())
     assert bpy.ops.kino.stabilize_trees(stylized_dir=str(stylized)) == {'FINISHED'}
     comp = bpy.data.scenes["Kino Stabilize"]
-    assert set(bpy.data.node_groups.keys()) >= {"Kino Stabilize", "Kino Restore Camera"}
+    for name, invert in (("Kino Stabilize", False), ("Kino Restore Camera", True)):  # one tree per scene
+        tree = compat.compositor_tree(bpy.data.scenes[name])
+        stab = [n for n in tree.nodes if n.bl_idname == "CompositorNodeStabilize"]
+        assert len(stab) == 1 and stab[0].inputs["Invert"].default_value == invert
     clip = bpy.data.movieclips[0]
     assert clip.tracking.stabilization.use_2d_stabilization and len(clip.tracking.stabilization.tracks) >= 5
     assert comp.render.resolution_x == W and comp.render.resolution_y == H

@@ -126,7 +126,7 @@ def write_sidecar(args, out: str, actor, background, sizes: dict) -> None:
 def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     import bpy
     from kino_addon.blender import composite_job as job
-    from kino_addon.blender import keying_tree
+    from kino_addon.blender import compat, keying_tree
     scene = bpy.context.scene
     scene.name = "Kino Composite"
     r = scene.render
@@ -135,9 +135,9 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     job.add_strip(scene, os.path.abspath(args.background), 2, fit='FILL', name="background")
     comp = job.add_strip(scene, out, 3, name="composite")
     for s in scene.sequence_editor.strips:
-        if s.name in ("actor", "background") and s.frame_final_duration > count:
-            s.frame_final_duration = count
-    scene.frame_start, scene.frame_end = 1, comp.frame_final_end - 1
+        if s.name in ("actor", "background") and compat.strip_time(s, "duration") > count:
+            compat.set_strip_time(s, "duration", count)
+    scene.frame_start, scene.frame_end = 1, compat.strip_span(comp)[1] - 1
     scene.view_settings.view_transform = 'Standard'
     if key_rgb:
         key_scene = bpy.data.scenes.new("Kino Key")
