@@ -67,20 +67,21 @@ setup_blender() {
   echo "$stamp" > "$venv/.kino-stamp"
 }
 
+is_py313() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; }
+
 find_python313() {  # prints a Python 3.13 interpreter's path, or fails
   local c v p
-  is313() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; }
   for c in "${KINO_PYTHON313:-}" python3.13; do
-    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && is313 "$c" && { command -v "$c"; return 0; }
+    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && is_py313 "$c" && { command -v "$c"; return 0; }
   done
   if command -v pyenv >/dev/null 2>&1; then  # pyenv's python3.13 shim needs PYENV_VERSION; ask pyenv directly
     for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -t. -k3,3nr); do
       p="$(pyenv prefix "$v" 2>/dev/null)/bin/python3.13"
-      [ -x "$p" ] && is313 "$p" && { echo "$p"; return 0; }
+      [ -x "$p" ] && is_py313 "$p" && { echo "$p"; return 0; }
     done
   fi
   for p in /usr/local/bin/python3.13 /usr/bin/python3.13 /opt/homebrew/bin/python3.13; do
-    [ -x "$p" ] && is313 "$p" && { echo "$p"; return 0; }
+    [ -x "$p" ] && is_py313 "$p" && { echo "$p"; return 0; }
   done
   return 1
 }
@@ -109,8 +110,14 @@ setup_apicheck() {  # pyright (with its own Node.js) and each release's generate
   local venv=.venv-apicheck
   local stamp; stamp=$(stamp_of requirements/apicheck.txt requirements/apicheck-stubs.txt)
   need "$venv" "$stamp" || return 0
+  local py
+  py=$(find_python313) || {  # the stubs use Python 3.12+ syntax, which the check parses
+    echo "kino setup: the bpy API check needs Python 3.13 and none was found (KINO_PYTHON313, python3.13," \
+         "pyenv's 3.13.x); install one or set KINO_PYTHON313=/path/to/python3.13" >&2
+    exit 1; }
   echo "kino setup: creating $venv (pyright + fake-bpy-module stubs for each release)" >&2
-  make_venv "$venv"
+  [ -x "$venv/bin/python" ] && ! is_py313 "$venv/bin/python" && rm -rf "$venv"
+  make_venv "$venv" "$py"
   "$venv/bin/python" -m pip install --quiet -r requirements/apicheck.txt
   rm -rf "$venv/stubs"
   local line rel pkg

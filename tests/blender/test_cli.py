@@ -3,6 +3,7 @@ and clear non-zero exits for bad input."""
 import json
 import os
 import subprocess
+import sys
 
 import bpy
 import numpy as np
@@ -16,8 +17,10 @@ FOOTAGE = REPO.parent / "shared" / "footage"
 
 
 def kino(*args, timeout=300):
+    """``scripts/kino stylize ARGS`` in the Blender this suite runs in (KINO_BLENDER = this bpy Python)."""
+    env = dict(os.environ, KINO_BLENDER=sys.executable)
     return subprocess.run([str(REPO / "scripts" / "kino"), "stylize", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 def test_real_footage_toon_four_frames_with_blend(tmp_path, kino_mods):

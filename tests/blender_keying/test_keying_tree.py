@@ -18,6 +18,7 @@ def _render(tmp_path, actor, background, key, garbage=None, last=None):
     return nodes, [read_png(p) for p in paths]
 
 
+@pytest.mark.release_smoke
 def test_tree_keys_actor_over_cover_scaled_background(fresh, media, tmp_path):
     nodes, frames = _render(tmp_path, media / "actor", media / "bg.png", SCREEN)
     assert nodes["frames"] == 3 and nodes["size"] == (64, 48)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from stab_support import H, T, W, kino, scene, shaken  # noqa: E402,F401  (loads Kino before bpy; fixtures)
+from stab_support import HERE, H, T, W, kino, scene, shaken  # noqa: E402,F401  (loads Kino before bpy; fixtures)
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
@@ -106,6 +106,7 @@ def test_bad_region_and_no_face_are_clear_errors(shaken, scene):
         job.stabilization_for_path(folder, 1, 6, track_region="face")
 
 
+@pytest.mark.release_smoke
 def test_compositor_trees_stabilize_and_restore(shaken, scene, tmp_path):
     folder, cam, _ = shaken
     res = job.stabilization_for_path(folder, 1, 8)
@@ -156,6 +157,26 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder + "_missing", "--out",
                           str(tmp_path / "o2")], capture_output=True, text=True, cwd=root)
     assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.release_smoke
+def test_kino_stabilize_through_a_blender_executable(shaken, tmp_path):
+    """``scripts/kino stabilize --blender BLENDER`` with a Blender executable of this release
+    (tests/support/blender_exe.py around this suite's bpy)."""
+    folder, cam, _ = shaken
+    root = HERE.parent.parent
+    blender = subprocess.run([sys.executable, str(root / "tests" / "support" / "blender_exe.py"), "make-wrapper",
+                              str(tmp_path / "blender"), sys.executable], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    out = tmp_path / "out"
+    proc = subprocess.run([str(root / "scripts" / "kino"), "stabilize", folder, "--out", str(out), "--frames", "1:8",
+                           "--json", "--blender", blender], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["frames"] == 8
+    doc = json.loads((out / "transforms.json").read_text())
+    shift, deg = locked_error(np.array([f["matrix"] for f in doc["frames"]]), cam[:8])
+    assert shift < 0.15 and deg < 0.05
+    assert len([n for n in os.listdir(out) if n.startswith("frame_")]) == 8
 
 
 def test_artist_tracks_are_used_as_they_are(shaken, scene):
