@@ -103,7 +103,8 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return compat.sequencer_scene(context) is not None and not RUNNER.active and bool(selected_source_strips(context))
+        return (compat.sequencer_scene(context) is not None and not RUNNER.active
+                and bool(selected_source_strips(context)))
 
     def execute(self, context):
         strips = selected_source_strips(context)

@@ -8,10 +8,12 @@ what Kino's launcher uses, and runs the real Blender (bpy) underneath:
 As in Blender: Blender starts (``import bpy``) before the script, ``sys.argv`` is the whole command line,
 the script runs as ``__main__`` with ``__file__`` set, ``sys.exit(n)`` in it exits with n, an uncaught
 exception exits with ``--python-exit-code`` (default 0, Blender's default), and neither PYTHONPATH nor
-the checkout is on ``sys.path`` (Blender ignores PYTHONPATH unless ``--python-use-system-env`` is given). Anything else on the command line is
-refused (exit 64), so a test fails when the launcher drives Blender in a way this stand-in does not
-mirror. ``tests/support/blender_exe.py make-wrapper PATH PYTHON`` writes an executable ``PATH`` that
-runs this file with ``PYTHON``.
+the checkout is on ``sys.path`` (Blender ignores PYTHONPATH unless ``--python-use-system-env`` is
+given). Anything else on the command line is refused (exit 64), so a test fails when the launcher
+drives Blender in a way this stand-in does not mirror.
+
+``tests/support/blender_exe.py make-wrapper PATH PYTHON`` writes an executable ``PATH`` that runs this
+file with ``PYTHON``.
 """
 import os
 import runpy

@@ -101,9 +101,9 @@ def match_source_to_result(strip, plan) -> None:
     """With --frames, trim the saved source strip to the stylized range: same start and length."""
     from kino_addon.blender import compat
     first, end = compat.strip_span(strip)
-    compat.set_strip_time(strip, "left_handle_offset", compat.strip_time(strip, "left_handle_offset") + plan.first - first)
-    compat.set_strip_time(strip, "right_handle_offset",
-                          compat.strip_time(strip, "right_handle_offset") + end - (plan.first + plan.count))
+    left, right = compat.strip_time(strip, "left_handle_offset"), compat.strip_time(strip, "right_handle_offset")
+    compat.set_strip_time(strip, "left_handle_offset", left + plan.first - first)
+    compat.set_strip_time(strip, "right_handle_offset", right + end - (plan.first + plan.count))
     strip.id_data.frame_start, strip.id_data.frame_end = plan.first, plan.first + plan.count - 1
 
 
