@@ -40,7 +40,7 @@ def check_sd15(tiny: dict, device: str) -> dict:
     import torch
 
     from kino_backend.models.loader import load_img2img_pipeline
-    from kino_backend.stages.diffusion_engine import ControlSettings, DiffusionEngine
+    from kino_backend.stages.diffusion.engine import ControlSettings, DiffusionEngine
     frames, edges = _frames()
     cache: dict = {}
     common = dict(controlnets=[(tiny["controlnet-tiny"], "canny")], loras=[(tiny["lora-tiny.safetensors"], 0.8)],
@@ -67,7 +67,7 @@ def check_sdxl_pulid(tiny: dict, device: str) -> dict:
 
     from kino_backend.identity.pulid.adapter import PulidAdapter
     from kino_backend.models.loader import load_img2img_pipeline
-    from kino_backend.stages.diffusion_engine import DiffusionEngine
+    from kino_backend.stages.diffusion.engine import DiffusionEngine
     frames, _ = _frames()
     t0 = time.perf_counter()
     loaded = load_img2img_pipeline(tiny["sdxl-tiny.safetensors"], device=device, cache={})

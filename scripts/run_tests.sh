@@ -23,7 +23,10 @@ blender_dirs=$(ls -d tests/blender*/ 2>/dev/null | tr '\n' ' ')
 # import as a test package (it fails when the folder's name is not a Python name, e.g. kino-main)
 pytest_args=(-q -p no:cacheprovider --rootdir tests)
 rc=0
-keep() { [ "$1" -ne 0 ] && [ $rc -eq 0 ] && rc=$1; return 0; }
+keep() {  # remember the first failure; pytest's 5 (no test selected, e.g. -m "not slow") is none
+  [ "$1" -ne 0 ] && [ "$1" -ne 5 ] && [ $rc -eq 0 ] && rc=$1
+  return 0
+}
 
 echo "== backend and pure-logic tests (.venv-backend) =="
 .venv-backend/bin/python -m pytest "${pytest_args[@]}" $backend_dirs "$@" || keep $?

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv-backend and .venv-blender with the pins and install order of contract §1, and on request
-# one environment per other supported Blender release and the static API check's environment.
+# Create .venv-backend and .venv-blender with the pins and install order of docs/DEVELOPING.md (environments),
+# and on request one environment per other supported Blender release and the static API check's environment.
 # Idempotent: a venv whose requirement files have not changed since its last good install is left as is.
 # Usage: scripts/setup_env.sh [backend|blender|blender-4.5|blender-5.2|blender-5.3|blenders|apicheck|all|everything]
 #   blender      .venv-blender       bpy 5.0.1 on Python 3.11 (the default Blender)

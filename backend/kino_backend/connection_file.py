@@ -1,4 +1,4 @@
-"""The connection file a listening backend writes (contract §2): atomic, mode 0600."""
+"""The connection file a listening backend writes (docs/protocol.md): atomic, mode 0600."""
 from __future__ import annotations
 
 import json

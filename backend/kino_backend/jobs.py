@@ -25,6 +25,7 @@ from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_
 from . import provenance
 from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
 from .workflow import Pipeline, Workflow
+from kino_addon.protocol import messages as msg_types
 
 log = logging.getLogger("kino.jobs")
 INPUT_WINDOW = 16
@@ -32,6 +33,10 @@ PROGRESS_INTERVAL = 0.1  # seconds: at most ~10 progress events per second
 
 
 class Job:
+    """One submitted job: its workflow, frame size, options, the input frames waiting to be consumed
+    (bounded by ``INPUT_WINDOW``), its state and the frames done. Owned by the ``Session`` that submitted it;
+    run by the ``Worker``."""
+
     def __init__(self, job_id: str, owner, submit_id: str, workflow: Workflow, frames_total: int,
                  width: int, height: int, options: dict, seed: int):
         self.id = job_id
@@ -145,6 +150,8 @@ def error_from_exception(exc: BaseException) -> dict:
 
 
 class _Progress:
+    """Rate-limited ``job.progress`` events for one job (at most ~10 a second, the latest frame kept)."""
+
     def __init__(self, job: Job):
         self.job = job
         self.last = 0.0
@@ -164,7 +171,7 @@ class _Progress:
         for key, value in extra.items():
             if key not in body and isinstance(value, (int, float, str, bool)):
                 body[key] = value
-        self.job.owner.send_event("job.progress", self.job.submit_id, body)
+        self.job.owner.send_event(msg_types.JOB_PROGRESS, self.job.submit_id, body)
 
 
 def frame_event(job: Job, out: Frame) -> tuple:
@@ -252,14 +259,22 @@ class Worker:
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:
+    """The job's context: device and models folder resolved once (the job's options, else the backend's
+    defaults), so stages read them from the context alone."""
     options = dict(job.options)
-    if resources is not None and resources.models_dir and not options.get("models_dir"):
-        options["models_dir"] = resources.models_dir  # the backend's default (KINO_MODELS_DIR)
+    models_dir = options.get("models_dir") if isinstance(options.get("models_dir"), str) else None
     device = options.get("device") if isinstance(options.get("device"), str) else None
+    if device in (None, "", "auto"):
+        device = resources.default_device() if resources else "cpu"
     return JobContext(job_id=job.id, frames_total=job.frames_total, width=job.width, height=job.height,
-                      seed=job.seed, device=device or (resources.default_device() if resources else "cpu"),
-                      options=options, is_cancelled=job.cancel_event.is_set, report=progress.report,
-                      resources=resources)
+                      seed=job.seed, device=device, options=options, is_cancelled=job.cancel_event.is_set,
+                      report=progress.report, resources=resources,
+                      models_dir=models_dir or (resources.models_dir if resources else None))
+
+
+def _recorded_options(ctx: JobContext) -> dict:
+    """The job's options as they applied: the resolved models folder included (``kino.json`` reproduces it)."""
+    return {**ctx.options, "models_dir": ctx.models_dir} if ctx.models_dir else dict(ctx.options)
 
 
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
@@ -272,7 +287,7 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
             for out in stream:
                 ctx.check_cancelled()
                 body, buffers = frame_event(job, out)
-                if not job.owner.send_event("job.frame", job.submit_id, body, buffers):
+                if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()
                 job.frames_done.append(out.index)
@@ -322,7 +337,7 @@ def run_job(job: Job, resources) -> None:
     timings.update(run_s=round(run_s, 4), frames_per_s=round(len(job.frames_done) / run_s, 4) if run_s else None)
     try:
         record = provenance.build(job_id=job.id, workflow=job.workflow.to_json(), seed=job.seed,
-                                  options=ctx.options, frames_total=job.frames_total, width=job.width,
+                                  options=_recorded_options(ctx), frames_total=job.frames_total, width=job.width,
                                   height=job.height, frames_done=job.frames_done, stages=ctx.provenance,
                                   device=ctx.device, timings=timings, status=status, error=error)
     except Exception as exc:  # the one job.done must go out even if a stage left odd provenance
@@ -331,5 +346,5 @@ def run_job(job: Job, resources) -> None:
     body = {"job_id": job.id, "status": status, "frames_done": list(job.frames_done), "provenance": _fit(record)}
     if error is not None:
         body["error"] = error
-    job.owner.send_event("job.done", job.submit_id, body)
+    job.owner.send_event(msg_types.JOB_DONE, job.submit_id, body)
     log.info("job %s %s: %d/%d frames in %.2f s", job.id, status, len(job.frames_done), job.frames_total, run_s)

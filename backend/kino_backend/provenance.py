@@ -1,4 +1,4 @@
-"""What ``kino.json`` records about a job: enough to reproduce it (contract §2, ``job.done``)."""
+"""What ``kino.json`` records about a job: enough to reproduce it (docs/protocol.md, ``job.done``)."""
 from __future__ import annotations
 
 import platform

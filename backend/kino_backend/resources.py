@@ -1,45 +1,34 @@
 """Backend-wide resources that live as long as the server (``JobContext.resources``).
 
-Stages keep loaded models warm across jobs here::
-
-    pipe = ctx.resources.get_or_load(("diffusion", model_path, dtype), lambda: load(model_path))
+``cache`` keeps loaded models warm across jobs (the diffusion look's ``warm_cache(ctx)``: one dict keyed
+by what was loaded, shared by every job of this backend, jobs run one at a time).
 
 Devices are detected without importing torch (heavy); when torch is already loaded it is asked.
-The add-on's preferences reach the backend as ``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR``:
-the defaults for jobs that do not set ``options.device`` / ``options.models_dir``.
+``KINO_DEVICE`` (cuda, mps, cpu) and ``KINO_MODELS_DIR`` set this backend's defaults (e.g. on a GPU box
+that clients attach to); a job's ``options.device`` / ``options.models_dir`` (the add-on's preferences)
+override them. ``jobs._context`` resolves both once into the ``JobContext`` the stages read.
 """
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import threading
-from typing import Any, Callable, Hashable, List, Optional
+from typing import List, Optional
 
 
 class Resources:
+    """What outlives a job: the warm model cache, the detected devices and this backend's defaults
+    (``device_preference`` from ``KINO_DEVICE``, ``models_dir`` from ``KINO_MODELS_DIR``)."""
+
     def __init__(self, environ=os.environ):
         self.cache: dict = {}
         self.lock = threading.RLock()
         self._devices: Optional[List[str]] = None
         self.device_preference = (environ.get("KINO_DEVICE") or "").strip().lower() or None
         self.models_dir = (environ.get("KINO_MODELS_DIR") or "").strip() or None
-
-    def get_or_load(self, key: Hashable, loader: Callable[[], Any]) -> Any:
-        """The cached value for ``key``, loading it once (jobs run one at a time, so loads are serial)."""
-        with self.lock:
-            if key not in self.cache:
-                self.cache[key] = loader()
-            return self.cache[key]
-
-    def drop(self, key: Optional[Hashable] = None) -> None:
-        """Forget one cached value (or all): e.g. after an out-of-memory error."""
-        with self.lock:
-            if key is None:
-                self.cache.clear()
-            else:
-                self.cache.pop(key, None)
 
     def models_loaded(self) -> List[str]:
         with self.lock:
@@ -61,7 +50,9 @@ class Resources:
                 return "cuda"
             mps = getattr(torch.backends, "mps", None)
             return "mps" if mps is not None and mps.is_available() else "cpu"
-        return "cuda" if len(self.devices()) > 1 else "cpu"
+        if len(self.devices()) > 1:
+            return "cuda"
+        return "mps" if platform.system() == "Darwin" and platform.machine() == "arm64" else "cpu"
 
 
 def _gpus() -> List[str]:

@@ -22,6 +22,9 @@ log = logging.getLogger("kino.server")
 
 
 class Server:
+    """The listening backend: accepts connections (handshake in each connection's thread), keeps the
+    sessions, the one job ``Worker`` and the ``Resources``, and shuts everything down on request."""
+
     def __init__(self, authkey: bytes, host: str = "127.0.0.1", port: int = 0,
                  resources: Optional[Resources] = None, handshake_timeout: float = 10.0):
         if not authkey:

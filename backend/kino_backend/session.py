@@ -21,6 +21,7 @@ from kino_addon.protocol.errors import (BAD_MESSAGE, HELLO_REQUIRED, INTERNAL, I
 from . import __version__
 from .jobs import Job
 from .workflow import WorkflowError, validate_workflow
+from kino_addon.protocol import messages as msg_types
 
 log = logging.getLogger("kino.session")
 _job_numbers = itertools.count(1)
@@ -42,16 +43,19 @@ def _int_field(body: dict, key: str, lo: int, hi: int, where: str) -> int:
 
 
 class Session:
+    """One authenticated client connection: reads its requests in order, answers each (or defers the
+    answer), and sends the events of the jobs it submitted. Its jobs are cancelled when it closes."""
+
     def __init__(self, server, link):
         self.server = server
         self.link = link
         self.helloed = False
         self.client_name = ""
         self.handlers: Dict[str, Callable[[Message], object]] = {
-            "session.hello": self.on_hello, "job.submit": self.on_submit, "job.input": self.on_input,
-            "job.cancel": self.on_cancel, "backend.status": self.on_status, "session.shutdown": self.on_shutdown,
-            "models.list": self.on_models_list,
-            "debug.echo": self.on_echo,  # hidden: the protocol benchmark's round trip
+            msg_types.SESSION_HELLO: self.on_hello, msg_types.JOB_SUBMIT: self.on_submit, msg_types.JOB_INPUT: self.on_input,
+            msg_types.JOB_CANCEL: self.on_cancel, msg_types.BACKEND_STATUS: self.on_status, msg_types.SESSION_SHUTDOWN: self.on_shutdown,
+            msg_types.MODELS_LIST: self.on_models_list,
+            msg_types.DEBUG_ECHO: self.on_echo,  # hidden: the protocol benchmark's round trip
         }
 
     # -- sending -------------------------------------------------------------------------------
@@ -85,7 +89,7 @@ class Session:
                     msg = self.link.recv()
                 except ProtocolError as exc:
                     log.warning("bad message from %s: %s", self.link.peer, exc.message)
-                    self._error_reply(exc.re, "error.bad_message", exc.code, exc.message)
+                    self._error_reply(exc.re, msg_types.ERROR_BAD_MESSAGE, exc.code, exc.message)
                     if exc.fatal:
                         break
                     continue
@@ -97,7 +101,7 @@ class Session:
             self.close()
 
     def dispatch(self, msg: Message) -> None:
-        if not self.helloed and msg.type != "session.hello":
+        if not self.helloed and msg.type != msg_types.SESSION_HELLO:
             self._error_reply(msg.id, msg.type, HELLO_REQUIRED, "send session.hello first")
             return
         handler = self.handlers.get(msg.type)

@@ -1,4 +1,4 @@
-"""How stabilization is scored (contract §3), with OpenCV.
+"""How stabilization is scored (docs/cli.md), with OpenCV.
 
 * :func:`residual_jitter`: fit a similarity transform between consecutive frames by RANSAC on KLT
   feature tracks (features taken away from the borders: 10% of the width and height cut from each

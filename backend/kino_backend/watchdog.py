@@ -1,4 +1,4 @@
-"""Exit when the parent process (Blender) dies: ``KINO_PARENT_PID`` (contract §2)."""
+"""Exit when the parent process (Blender) dies: ``KINO_PARENT_PID`` (docs/protocol.md)."""
 from __future__ import annotations
 
 import logging

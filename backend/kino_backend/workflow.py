@@ -19,10 +19,11 @@ import numpy as np
 
 from .stages import all_stages
 from .stages.base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INTERNAL
 
 log = logging.getLogger("kino.workflow")
 WORKFLOW_VERSION = 1
-PASSTHROUGH_LOOKS = ("none",)
+PASSTHROUGH_LOOK = "none"  # the look that passes frames through untouched (kino_addon uses the same name)
 
 
 class WorkflowError(ValueError):
@@ -36,6 +37,7 @@ class WorkflowError(ValueError):
 
 @dataclass
 class Step:
+    """One stage of a validated workflow: the stage, whether it runs, its validated parameters."""
     stage: Stage
     enabled: bool
     params: dict
@@ -47,6 +49,7 @@ class Step:
 
 @dataclass
 class Workflow:
+    """A validated workflow: the look's name and its steps in order."""
     look: str
     steps: List[Step]
 
@@ -60,7 +63,7 @@ class Workflow:
 
     @property
     def schedule_step(self) -> Optional[Step]:
-        if self.look_step.name in PASSTHROUGH_LOOKS:
+        if self.look_step.name == PASSTHROUGH_LOOK:
             return None
         return next((s for s in self.enabled if s.stage.role == "schedule"), None)
 
@@ -214,7 +217,7 @@ class _LookCall:
             raise
         if not isinstance(out, np.ndarray) or out.dtype != np.uint8 or out.shape != frame.image.shape:
             got = f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
-            raise StageError("INTERNAL", f"look {name!r} returned {got}, expected uint8 {frame.image.shape}",
+            raise StageError(INTERNAL, f"look {name!r} returned {got}, expected uint8 {frame.image.shape}",
                              frame=frame.index, stage=name)
         return out
 

@@ -67,7 +67,7 @@ class KINO_PT_main(bpy.types.Panel):
 def draw_figure(layout, provenance: dict) -> None:
     """The clip's figures: face similarity (face_score stage) and flicker (warping error, contract §4)."""
     stages = (provenance or {}).get("stages") or {}
-    identity = stages.get("identity") or {}
+    identity = stages.get("face_score") or stages.get("identity") or {}  # "identity": kino.json before 0.2
     if identity.get("mean") is not None:
         layout.label(text=f"Face similarity: {identity['mean']:.3f} over {identity.get('frames_scored', 0)} frames",
                      icon='USER')

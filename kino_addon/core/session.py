@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..protocol.errors import BackendError
+from ..protocol.errors import BAD_MESSAGE, BackendError
 from .files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -289,7 +289,7 @@ def _buffer_image(buffer, shape) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.shape[:2] != tuple(shape[:2]):
-        raise BackendError("BAD_MESSAGE", f"the backend returned a {image.shape[1]}x{image.shape[0]} frame, "
+        raise BackendError(BAD_MESSAGE, f"the backend returned a {image.shape[1]}x{image.shape[0]} frame, "
                                           f"expected {shape[1]}x{shape[0]}")
     return image
 

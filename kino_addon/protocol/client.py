@@ -16,6 +16,7 @@ from . import PROTOCOL_VERSION
 from .envelope import Message, buffer_spec
 from .errors import AUTH_FAILED, DISCONNECTED, TIMEOUT, BackendError, ProtocolError
 from .transport import AuthenticationError, Link, connect
+from . import messages as msg_types
 
 log = logging.getLogger("kino.protocol.client")
 _CLOSED = object()
@@ -59,7 +60,7 @@ class BackendClient:
                                              "is it running and is the port (or SSH tunnel) right?") from None
         client = cls(link)
         try:
-            client.hello, _ = client.request("session.hello", {"protocol": list(PROTOCOL_VERSION),
+            client.hello, _ = client.request(msg_types.SESSION_HELLO, {"protocol": list(PROTOCOL_VERSION),
                                                                "client": client_name}, timeout=max(timeout, 60.0))
         except BackendError:
             client.close()
@@ -147,7 +148,7 @@ class BackendClient:
                    for i, d in enumerate(inputs)]
         body = {"workflow": workflow, "frames": {"count": int(count), "first": 1, "width": int(width),
                                                  "height": int(height)}, "options": dict(options or {})}
-        reply, _ = self.request("job.submit", body, buffers)
+        reply, _ = self.request(msg_types.JOB_SUBMIT, body, buffers)
         self._job_sizes[reply["job_id"]] = (int(height), int(width))
         return reply["job_id"]
 
@@ -160,18 +161,18 @@ class BackendClient:
                 raise ValueError(f"pass shape=(h, w, 3) for job {job_id!r}, which this client did not submit")
             shape = (*self._job_sizes[job_id], 3)
         spec = buffer_spec(f"frame_{frame}", memoryview(data).nbytes, shape, encoding)
-        body, _ = self.request("job.input", {"job_id": job_id, "frame": int(frame)}, [(spec, data)], timeout=timeout)
+        body, _ = self.request(msg_types.JOB_INPUT, {"job_id": job_id, "frame": int(frame)}, [(spec, data)], timeout=timeout)
         return body
 
     def cancel(self, job_id: str) -> dict:
-        return self.request("job.cancel", {"job_id": job_id})[0]
+        return self.request(msg_types.JOB_CANCEL, {"job_id": job_id})[0]
 
     def status(self) -> dict:
-        return self.request("backend.status", {})[0]
+        return self.request(msg_types.BACKEND_STATUS, {})[0]
 
     def shutdown(self) -> dict:
         """Ask the backend to exit; returns its ``{ok}``."""
-        body = self.request("session.shutdown", {})[0]
+        body = self.request(msg_types.SESSION_SHUTDOWN, {})[0]
         self.close()
         return body
 

@@ -198,12 +198,12 @@ def test_random_envelopes_get_an_answer_or_a_close_and_the_server_keeps_serving(
     link = backend.raw_link()
     try:
         answer(link, hello())
-        link.conn.send_bytes(json.dumps(env).encode())
-        for _ in env.get("buffers", []):
-            link.conn.send_bytes(payload or b"\0")
-        link.send(request("backend.status"))
         replies = []
         try:
+            link.conn.send_bytes(json.dumps(env).encode())
+            for _ in env.get("buffers", []):
+                link.conn.send_bytes(payload or b"\0")
+            link.send(request("backend.status"))
             while not any(r.type == "backend.status" and r.error is None for r in replies):
                 replies.append(link.recv())
         except (EOFError, OSError):

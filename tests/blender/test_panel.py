@@ -238,7 +238,7 @@ def test_face_similarity_switch_scores_the_result_and_the_panel_shows_it(scene, 
         scene.kino.face_score = False
     session = kino.jobs.RUNNER.finished[-1].session
     assert session.spec.workflow["stages"][0]["name"] == "face_score"
-    ident = session.provenance["stages"]["identity"]
+    ident = session.provenance["stages"]["face_score"]
     assert ident["frames_scored"] == 2 and abs(ident["mean"] - 1.0) < 1e-4  # `none`: the face is kept exactly
     labels = [e[1] for e in draw(kino) if e[0] == "label"]
     assert any(t.startswith("Face similarity: 1.000") for t in labels), labels

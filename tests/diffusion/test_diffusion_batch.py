@@ -177,7 +177,7 @@ def test_batch_ahead_switches_off_when_temporal_passes_init(make_ctx, tiny, fram
 
 
 def test_out_of_memory_with_a_batch_retries_smaller_batches(open_stage, tiny, frames, monkeypatch):
-    from kino_backend.stages.diffusion_engine import oom_error
+    from kino_backend.stages.diffusion.engine import oom_error
     run = open_stage({"model": tiny["sd15-tiny.safetensors"], "batch": 3})
     real_run = run.engine.run
     sizes = []

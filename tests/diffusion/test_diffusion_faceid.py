@@ -199,7 +199,7 @@ def test_faceid_steers_an_sdxl_checkpoint_through_the_stage(open_stage, tiny, fa
     for its UNet (test models; the architecture is read from the file name, as for real SDXL files)."""
     from safetensors.torch import save_file
 
-    from kino_backend.identity.faceid import tiny_faceid_state
+    from kino_backend.models.tiny_adapters import tiny_faceid_state
     from kino_backend.models.tiny import sdxl_pipeline
     base, refs, ctx = face_setup
     path = tmp_path / "ip-adapter-faceid_sdxl-tiny.safetensors"

@@ -5,8 +5,8 @@ import pytest
 
 from kino_backend.stages import get_stage
 from kino_backend.stages.base import ParamError, StageError
-from kino_backend.stages.diffusion_engine import work_size
-from kino_backend.stages.diffusion_params import ControlItem, LoraItem, parse_controlnet, parse_lora
+from kino_backend.stages.diffusion.engine import work_size
+from kino_backend.stages.diffusion.params import ControlItem, LoraItem, parse_controlnet, parse_lora
 
 
 def test_lora_items():

@@ -87,7 +87,7 @@ def test_two_by_two_grid_and_face_identity_pick(tiny, photo, tmp_path):
     assert im.shape == (128, 128, 3) and rec["rows"] == 2
     assert [(c["x"], c["y"]) for c in rec["cells"]] == [(0, 0), (64, 0), (0, 64), (64, 64)]
     assert rec["face_pack"] and all(c["seed"] in (0, 1) for c in rec["cells"])
-    scored = [c["face_similarity"] for c in rec["cells"] if c["face_similarity"] is not None]
+    scored = [c["face_score"] for c in rec["cells"] if c["face_score"] is not None]
     assert all(-1.0 <= s <= 1.0 for s in scored)
 
 

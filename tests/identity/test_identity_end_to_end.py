@@ -55,10 +55,10 @@ def test_face_score_job(client, face_pack):
     events = submit(client, wf, frames, {"models_dir": root})
     done = events[-1].body
     assert done["status"] == "completed", done
-    ident = done["provenance"]["stages"]["identity"]
+    ident = done["provenance"]["stages"]["face_score"]
     assert ident["mean"] == pytest.approx(1.0, abs=1e-5) and ident["frames_scored"] == 2
     metas = [e.body["meta"] for e in events if e.type == "job.frame"]
-    assert [m["face_similarity"] for m in metas] == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert [m["face_score"] for m in metas] == pytest.approx([1.0, 1.0], abs=1e-5)
 
 
 def test_train_lora_job(client, tmp_path):

@@ -23,7 +23,7 @@ def run(stages, look, frames, options):
     src = (Frame(i + 1, f, f.copy()) for i, f in enumerate(frames))
     with Pipeline(w, ctx) as pipe:
         out = list(pipe.run(src))
-    return out, ctx.provenance["identity"]
+    return out, ctx.provenance["face_score"]
 
 
 def score_stage(**params):
@@ -39,7 +39,7 @@ def test_passthrough_look_keeps_identity_exactly(face_pack):
     sims = [p["similarity"] for p in prov["per_frame"]]
     assert sims == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
     assert prov["mean"] == pytest.approx(1.0, abs=1e-5) and prov["frames_scored"] == 3
-    assert [o.meta["face_similarity"] for o in out] == sims
+    assert [o.meta["face_score"] for o in out] == sims
     assert prov["files"] == ["det_tiny.onnx", "w600k_tiny.onnx"]
 
 

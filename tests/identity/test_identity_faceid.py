@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from kino_backend.identity.faceid import face_embedding, faceid_embeds, load_faceid, tiny_faceid_state
+from kino_backend.identity.faceid import face_embedding, faceid_embeds, load_faceid
+from kino_backend.models.tiny_adapters import tiny_faceid_state
 from kino_backend.identity.faces import load_face_model
 from kino_backend.stages.base import StageError
 

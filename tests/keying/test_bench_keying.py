@@ -1,10 +1,13 @@
 import json
 
+import pytest
+
 from kino_backend.benchmarks import keying
 
 
+@pytest.mark.slow
 def test_bench_keying_kino_side_runs_and_scores(capsys, footage):
-    rc = keying.main(["--skip-blender", "--size", "128", "--real-frames", "1", "--json"])
+    rc = keying.main(["--skip-blender", "--size", "128", "--real-frames", "1", "--json", "--footage", footage])
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     syn = result["synthetic"]["kino"]

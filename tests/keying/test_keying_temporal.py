@@ -2,6 +2,7 @@
 smoother; the sequences are the synthetic known-alpha case (moved and re-noised per frame) and the real
 green-screen clip."""
 import os
+import pytest
 
 import cv2
 import numpy as np
@@ -42,6 +43,7 @@ def scores(seq, mattes, shift):
     return err, flick
 
 
+@pytest.mark.slow
 def test_smoothing_steadies_edges_without_losing_accuracy(synthetic):
     for shift in ((0.0, 0.0), (1.5, 0.75)):
         seq = moving_sequence(synthetic, shift=shift)
@@ -70,6 +72,7 @@ def test_nothing_is_carried_across_a_hard_cut(synthetic):
     assert np.array_equal(out[2], pull_key(other, synthetic.key_rgb, KeyParams()).matte)
 
 
+@pytest.mark.slow
 def test_real_clip_edges_chatter_less(footage):
     """What ``bench keying`` reports: on the real clip the smoothed matte's edges chatter less."""
     from kino_backend.benchmarks.keying_temporal import bench_temporal

@@ -6,7 +6,7 @@ import pytest
 
 from kino_backend.stages import all_stages, get_stage
 from kino_backend.stages.base import Frame, JobContext, ParamError
-from kino_backend.stages.classic_common import noise, paper
+from kino_backend.stages.classic.common import noise, paper
 
 LOOKS = ("toon", "paint", "pencil", "watercolor")
 

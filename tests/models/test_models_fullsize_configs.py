@@ -1,3 +1,4 @@
+import pytest
 """Configs derived from tensors equal the RELEASED SD 1.5 / SDXL configs for full-size checkpoints.
 
 The full-size models are built on the meta device (shapes only, no memory, no weights), converted to
@@ -42,6 +43,7 @@ def _same(derived, released):
         assert norm(got) == norm(v), f"{k}: derived {got}, released {v}"
 
 
+@pytest.mark.slow
 def test_sd15_full_size():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel

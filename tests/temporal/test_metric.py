@@ -30,6 +30,7 @@ def test_sintel_ground_truth_flow_reproduces_reference(name, warped, unwarped):
     assert pair_error(i2, i3, np.zeros_like(flow), visible) == pytest.approx(unwarped, abs=0.000006)
 
 
+@pytest.mark.slow
 def test_goat_flicker_pair_is_about_three_times_worse():
     src = load_clip(footage("goat_flicker", "input"))
     processed = load_clip(footage("goat_flicker", "processed"))

@@ -3,7 +3,7 @@
 Always available (numpy + OpenCV, mediapipe 0.10.21's bundled pose model): ``canny``, ``tile``,
 ``pose``. Optional (need torchvision, controlnet_aux and the annotator weights; GPU environments):
 ``depth``, ``lineart``, ``softedge`` -- without them ``make_annotator`` raises
-``StageError("MODEL_MISSING", ...)`` saying what to install and where to put the files.
+``StageError(MODEL_MISSING, ...)`` saying what to install and where to put the files.
 
 Importing this package needs only numpy and cv2; mediapipe/torch are imported when an annotator
 is made.
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 import numpy as np
+from kino_addon.protocol.errors import MODEL_MISSING
 
 ANNOTATOR_TYPES = ("canny", "tile", "pose", "depth", "lineart", "softedge")
 ALWAYS_AVAILABLE = ("canny", "tile", "pose")

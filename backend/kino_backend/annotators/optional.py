@@ -3,7 +3,7 @@
 They need torchvision and controlnet_aux (which this project's CPU environment cannot hold beside
 torch 2.13; GPU environments can) and the annotator weights from ``lllyasviel/Annotators`` placed,
 offline, in ``<models_dir>/annotators/`` (or ``$KINO_ANNOTATORS_DIR``). Without any of these the
-annotator raises ``StageError("MODEL_MISSING")`` naming exactly what is missing.
+annotator raises ``StageError(MODEL_MISSING)`` naming exactly what is missing.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from . import check_rgb
+from kino_addon.protocol.errors import MODEL_MISSING
 
 # kind -> (controlnet_aux class, weight files it reads from the folder)
 DETECTORS = {
@@ -53,6 +54,8 @@ def missing_requirements(kind: str, models_dir: Optional[str]) -> tuple[Optional
 
 
 class ControlnetAuxAnnotator:
+    """A controlnet_aux detector (depth, lineart, softedge) behind the annotator call: RGB in, condition image out."""
+
     def __init__(self, detector, kind: str):
         self.detector = detector
         self.kind = kind
@@ -73,7 +76,7 @@ def make_optional_annotator(kind: str, *, models_dir: Optional[str] = None):
     from ..stages.base import StageError
     problem, folder = missing_requirements(kind, models_dir)
     if problem:
-        raise StageError("MODEL_MISSING", problem)
+        raise StageError(MODEL_MISSING, problem)
     import controlnet_aux
     cls = getattr(controlnet_aux, DETECTORS[kind][0])
     return ControlnetAuxAnnotator(cls.from_pretrained(folder), kind)

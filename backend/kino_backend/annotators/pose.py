@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from . import check_rgb
+from kino_addon.protocol.errors import MODEL_MISSING
 
 # OpenPose keypoint -> mediapipe pose landmark index (None: computed)
 MP_INDEX = (0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
@@ -74,7 +75,7 @@ class PoseAnnotator:
             solutions = mp.solutions
         except (ImportError, AttributeError) as exc:
             from ..stages.base import StageError
-            raise StageError("MODEL_MISSING", "the pose annotator needs mediapipe 0.10.21 (it ships its pose "
+            raise StageError(MODEL_MISSING, "the pose annotator needs mediapipe 0.10.21 (it ships its pose "
                              "model in the wheel; later versions do not): pip install --no-deps "
                              f"mediapipe==0.10.21 ({exc})") from exc
         # model_complexity=2 would download a model at run time; 1 ships in the wheel

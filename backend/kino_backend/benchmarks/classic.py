@@ -19,8 +19,18 @@ from ..stages import get_stage
 
 LOOKS = ("toon", "paint", "pencil", "watercolor")
 SIZES = {"512x512": (512, 512), "1920x1080": (1920, 1080)}
-DEFAULT_CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "footage",
-                            "runner_tracking_shot.mp4")
+
+
+def _test_card(width: int = 1920, height: int = 1080, seed: int = 3) -> np.ndarray:
+    """A deterministic frame with the structure looks react to: gradients, hard edges, fine texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([x / width, y / height, 0.5 + 0.5 * np.sin(x / 37.0) * np.cos(y / 23.0)], -1) * 200
+    for _ in range(40):
+        cx, cy, r = int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(20, 160))
+        cv2.circle(img, (cx, cy), r, tuple(float(v) for v in rng.integers(0, 255, 3)), -1)
+    img += rng.normal(0, 6, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _frame(path: str) -> np.ndarray:
@@ -46,13 +56,14 @@ def _time(stage, image: np.ndarray, repeat: int) -> dict:
 
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(prog="kino_backend bench classic", description=__doc__.split("\n\n")[1])
-    ap.add_argument("--clip", default=os.path.normpath(DEFAULT_CLIP), help="video whose first frame is used")
+    ap.add_argument("--clip", default=None, help="video whose first frame is used (default: a synthetic test "
+                    "card made here; the README's figures used runner_tracking_shot.mp4)")
     ap.add_argument("--looks", default=",".join(LOOKS), help="comma-separated looks to time")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per look and size")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
-    source = _frame(args.clip)
-    results = {"cv2_threads": cv2.getNumThreads(), "looks": {}}
+    source = _frame(args.clip) if args.clip else _test_card()
+    results = {"cv2_threads": cv2.getNumThreads(), "clip": args.clip or "synthetic test card", "looks": {}}
     for name in [n.strip() for n in args.looks.split(",") if n.strip()]:
         stage = get_stage(name)
         results["looks"][name] = {label: _time(stage, cv2.resize(source, size, interpolation=cv2.INTER_CUBIC),

@@ -68,6 +68,8 @@ def edge_map(rgb: np.ndarray) -> np.ndarray:
 
 
 class Clock:
+    """Wall-clock timing that waits for the GPU (``cuda.synchronize``) before reading the time."""
+
     def __init__(self, device: str):
         import torch
         self.sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -146,7 +148,7 @@ def peak_memory_mb(device: str) -> float:
 
 
 def build(size_name: str, device: str, dtype):
-    from ..stages.diffusion_random import build_components, build_pipeline
+    from ..models.random_pipelines import build_components, build_pipeline
     parts = build_components(size_name)
     pipe = build_pipeline(parts, controlnet=True).to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
@@ -156,7 +158,7 @@ def build(size_name: str, device: str, dtype):
 def measure(a: argparse.Namespace, device: str) -> dict:
     import torch
 
-    from ..stages.diffusion_engine import DiffusionEngine
+    from ..stages.diffusion.engine import DiffusionEngine
     size = a.size or (128 if a.tiny else 512)
     n = a.frames or (4 if a.tiny else 16)
     batch = a.batch or (8 if device == "cuda" else 1)

@@ -11,7 +11,7 @@
    one is what Kino must beat. Targets (issue 6): matte MAE <= 0.015, PSNR >= 36 dB and >= 2 dB better
    than Blender. The same case on an evenly lit screen is reported too (``synthetic_even_screen``),
    where Blender's Keying node is at its best.
-2. Real footage (``../shared/footage/greenscreen_actor.mp4``, a few frames): mean matte in a box on the
+2. Real footage (``--actor-clip``, default ``greenscreen_actor.mp4`` under ``--footage``, a few frames): mean matte in a box on the
    man's body (want > 0.9) and on the four screen corners above the black bar (want < 0.05).
 """
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import List
 import cv2
 import numpy as np
 
+from .footage import add_footage_argument, resolve_clip
 from ..keying import alpha_over, detect_bars, detect_key_color, garbage_mask, pull_key
 from ..keying.metrics import score
 from ..keying.synthetic import make_case
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-FOOTAGE = os.path.join(REPO, "..", "shared", "footage")
 ACTOR_CLIP = "greenscreen_actor.mp4"
 BODY_BOX = (180, 300, 150, 180)  # X, Y, W, H on the 512x512 clip: the man's chest and shirt
 CORNERS = ((0, 0), (452, 0), (0, 380), (452, 380))  # 60x60 boxes of screen
@@ -97,9 +97,10 @@ def _real_scores(matte: np.ndarray) -> dict:
 
 
 def bench_real(args, work: str) -> dict:
-    path = os.path.join(args.footage, ACTOR_CLIP)
-    if not os.path.isfile(path):
-        return {"skipped": f"{path} not found"}
+    try:
+        path = resolve_clip(args.actor_clip, args.footage)
+    except FileNotFoundError as exc:
+        return {"skipped": str(exc)}
     cap = cv2.VideoCapture(path)
     frames = []
     for i in range(args.real_frames * 10):
@@ -128,8 +129,11 @@ def bench_real(args, work: str) -> dict:
 
 def _temporal(args) -> dict:
     """Matte edge flicker with and without temporal smoothing on consecutive real frames."""
-    path = os.path.join(args.footage, ACTOR_CLIP)
-    if args.temporal_frames <= 0 or not os.path.isfile(path):
+    try:
+        path = resolve_clip(args.actor_clip, args.footage)
+    except FileNotFoundError:
+        return {}
+    if args.temporal_frames <= 0:
         return {}
     from .keying_temporal import bench_temporal
     cap = cv2.VideoCapture(path)
@@ -148,7 +152,10 @@ def _args(argv: List[str]):
     p.add_argument("--size", type=int, default=384, help="synthetic frame size in px (default 384)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--real-frames", type=int, default=4, help="frames of the real clip (every 10th)")
-    p.add_argument("--footage", default=FOOTAGE)
+    add_footage_argument(p)
+    p.add_argument("--actor-clip", default=ACTOR_CLIP,
+                   help=f"the real green-screen clip (a path, or a name under --footage; default {ACTOR_CLIP}, "
+                        "the 512x512 clip BODY_BOX and CORNERS are measured on)")
     p.add_argument("--blender-python", default=os.path.join(REPO, ".venv-blender", "bin", "python"))
     p.add_argument("--skip-blender", action="store_true", help="score Kino only")
     p.add_argument("--temporal-frames", type=int, default=30,

@@ -16,7 +16,7 @@ import numpy as np
 
 def edge_flicker(frames: Sequence[np.ndarray], mattes: Sequence[np.ndarray]) -> float:
     from ..flow.dis import DISFlow
-    from ..stages.temporal_warp import reliability, warp
+    from ..stages.temporal.warp import reliability, warp
     flow = DISFlow()
     errs = []
     for t in range(1, len(frames)):

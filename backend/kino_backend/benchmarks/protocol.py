@@ -30,6 +30,7 @@ import numpy as np
 from kino_addon.protocol.client import BackendClient
 from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.launcher import start_backend
+from kino_addon.protocol import messages as msg_types
 
 CODE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -84,7 +85,7 @@ def _time_kino(client: BackendClient, payload: np.ndarray, frames: int, warmup: 
     times = []
     for i in range(warmup + frames):
         t0 = time.perf_counter()
-        _, buffers = client.request("debug.echo", {}, [(spec, payload)])
+        _, buffers = client.request(msg_types.DEBUG_ECHO, {}, [(spec, payload)])
         if len(buffers) != 1 or len(buffers[0][1]) != payload.nbytes:
             raise RuntimeError("debug.echo returned a wrong buffer")
         if i == 0 and buffers[0][1] != payload.tobytes():  # once, during the warm-up
@@ -109,9 +110,9 @@ def _time_job(client: BackendClient, payload: np.ndarray, frames: int) -> Option
         event = client.next_event(timeout=120)
         if event is None:
             raise RuntimeError("the none job stalled")
-        if event.type == "job.frame":
+        if event.type == msg_types.JOB_FRAME:
             stamps.append(time.perf_counter())
-        elif event.type == "job.done":
+        elif event.type == msg_types.JOB_DONE:
             if event.body["status"] != "completed":
                 raise RuntimeError(f"the none job ended {event.body['status']}: {event.body.get('error')}")
             break

@@ -8,7 +8,7 @@ through the shot) the frames are shaken by a known random shift (up to ``--shift
 * ``kino``: ``scripts/kino stabilize`` on the shaken folder (Blender's tracker + Kino's robust solver);
 * ``blender``: Blender's 2D stabilization set up the ordinary way (detect features, track, all
   full-length tracks as location and rotation tracks, Movie Clip -> Stabilize 2D), rendered;
-* residual jitter (contract §3) of the original, shaken, Kino and Blender frames;
+* residual jitter (docs/metrics.md) of the original, shaken, Kino and Blender frames;
 * round trip: the backend stage ``stabilize`` warps the shaken frames by Kino's matrices and back
   (the ``none`` look in between), mean absolute difference to the input away from the borders.
 
@@ -33,11 +33,11 @@ import cv2
 import numpy as np
 
 from .. import stabilize_metrics as sm
+from .footage import add_footage_argument, resolve_clip
 from ..stages import get_stage
 from ..stages.base import Frame, JobContext
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-FOOTAGE = os.path.join(REPO, "..", "shared", "footage")
 DEFAULT_CLIPS = ("greenscreen_actor.mp4",)
 
 
@@ -131,7 +131,8 @@ def bench_face(path: str, count: int, work: str) -> dict:
 
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(prog="kino_backend bench stabilize", description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", nargs="*", default=list(DEFAULT_CLIPS), help="files in ../shared/footage or paths")
+    ap.add_argument("--clips", nargs="*", default=list(DEFAULT_CLIPS), help="clip paths, or names under --footage")
+    add_footage_argument(ap)
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--shift", type=float, default=4.0, help="max shake shift, px")
     ap.add_argument("--degrees", type=float, default=1.0, help="max shake rotation, degrees")
@@ -143,14 +144,18 @@ def main(argv: List[str]) -> int:
     work = args.keep or tempfile.mkdtemp(prefix="kino-bench-stab-")
     cases = []
     for clip in args.clips:
-        path = clip if os.path.exists(clip) else os.path.join(FOOTAGE, clip)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"clip {clip} not found (looked in {FOOTAGE})")
+        try:
+            path = resolve_clip(clip, args.footage)
+        except FileNotFoundError as exc:
+            print(f"bench stabilize: {exc}", file=sys.stderr)
+            return 2
         cases.append(bench_clip(path, args.frames, args.shift, args.degrees, args.seed, work))
     face = None
     if args.face_clip:
-        path = args.face_clip if os.path.exists(args.face_clip) else os.path.join(FOOTAGE, args.face_clip)
-        face = bench_face(path, args.frames, work)
+        try:
+            face = bench_face(resolve_clip(args.face_clip, args.footage), args.frames, work)
+        except FileNotFoundError as exc:
+            face = {"skipped": str(exc)}
     for c in cases:   # the metric's floor is the unshaken clip's own jitter (a moving head dominates it)
         j = c["jitter_px"]
         c["pass"] = bool(j["kino"] <= max(0.5, j["original"]) and j["kino"] < j["blender"]

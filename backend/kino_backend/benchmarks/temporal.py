@@ -2,7 +2,7 @@
 
 For each real clip (30-frame excerpts of the shared footage, downscaled for CPU time) a look is run
 frame by frame, through the temporal stage in per-frame mode, and in keyframe mode; then, with the flow
-from the source (contract §4), the warping error of each, of the source itself, and the mean absolute
+from the source (docs/metrics.md), the warping error of each, of the source itself, and the mean absolute
 difference (0-255) of the temporal outputs to the per-frame look. Targets (issue 5): temporal_we <=
 0.4 x per_frame_we and <= 1.5 x source_we, mad_to_per_frame <= 6; keyframe mode within the same
 bounds with about K times fewer stylized frames.
@@ -22,10 +22,10 @@ import numpy as np
 from ..flow import DISFlow, FlowCache
 from ..metrics.frames import load_clip
 from ..metrics.warp_error import warping_error
+from .footage import add_footage_argument, resolve_clip
 from ..stages.base import Frame, JobContext, StageRun
 
 DEFAULT_CLIPS = ("handheld_park.mp4", "runner_tracking_shot.mp4", "talking_head.mp4", "handheld_seattle.avi")
-FOOTAGE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "footage")
 
 
 class StandInToon(StageRun):
@@ -140,8 +140,9 @@ def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
 def _args(argv):
     p = argparse.ArgumentParser(prog="kino bench temporal", description=__doc__.splitlines()[0])
     p.add_argument("--look", default="toon", help="a registered look stage, or 'standin' (default toon)")
-    p.add_argument("--clips", nargs="*", default=list(DEFAULT_CLIPS), help="files under --footage")
-    p.add_argument("--footage", default=os.path.normpath(FOOTAGE), help="the shared footage folder")
+    p.add_argument("--clips", nargs="*", default=list(DEFAULT_CLIPS),
+                   help="clip paths, or names under --footage (default: the four clips the README's figures name)")
+    add_footage_argument(p)
     p.add_argument("--frames", type=int, default=30, help="frames per excerpt (default 30)")
     p.add_argument("--start", type=int, default=0, help="first frame (0-based) of each excerpt")
     p.add_argument("--width", type=int, default=0, help="downscale to this width (default 0 = source size)")
@@ -158,13 +159,14 @@ def _args(argv):
 def main(argv: List[str]) -> int:
     args = _args(argv)
     temporal_settings(args)
-    if not os.path.isdir(args.footage):
-        print(f"bench temporal: footage folder {args.footage} not found; pass --footage DIR", file=sys.stderr)
+    try:
+        paths = [resolve_clip(name, args.footage) for name in args.clips]
+    except FileNotFoundError as exc:
+        print(f"bench temporal: {exc}", file=sys.stderr)
         return 2
     results, t0 = {}, time.time()
     look_name = None
-    for name in args.clips:
-        path = os.path.join(args.footage, name)
+    for name, path in zip(args.clips, paths):
         frames = load_clip(path, start=args.start, count=args.frames)
         if args.width and frames and frames[0].shape[1] != args.width:
             h, w = frames[0].shape[:2]

@@ -1,5 +1,5 @@
 """``python -m kino_backend bench train [--tiny] --json`` -> ``{"steps_per_s", "peak_mem_mb", "device",
-"settings"}`` (contract §3).
+"settings"}`` (docs/cli.md).
 
 LoRA training steps per second at SD 1.5 size: a UNet built from the real SD 1.5 configuration in code
 with random weights (nothing is downloaded), 512 px (64 x 64 latents), batch 1, LoRA rank 16 on the

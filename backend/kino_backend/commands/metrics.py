@@ -1,4 +1,4 @@
-"""``python -m kino_backend metrics ...`` (contract §3, §4).
+"""``python -m kino_backend metrics ...`` (docs/cli.md, docs/metrics.md).
 
 - ``metrics warp-error FRAMES [--flow-from SOURCE] [--frames START:END] [--json]`` ->
   ``{"warp_error": float, "per_frame": [...], "frames": T}``
@@ -30,7 +30,7 @@ def _frame_range(text: Optional[str]) -> Tuple[int, Optional[int]]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kino metrics", description="Temporal-consistency metrics (warping error, contract §4).")
+    p = argparse.ArgumentParser(prog="kino metrics", description="Temporal-consistency metrics (warping error, docs/metrics.md).")
     sub = p.add_subparsers(dest="cmd", required=True)
     we = sub.add_parser("warp-error", help="warping error of a clip")
     we.add_argument("frames", help="stylized frames: a folder of images or a video file")

@@ -1,4 +1,4 @@
-"""``python -m kino_backend serve --connection-file PATH [--host 127.0.0.1] [--port 0]`` (contract §2).
+"""``python -m kino_backend serve --connection-file PATH [--host 127.0.0.1] [--port 0]`` (docs/protocol.md).
 
 The key comes from ``KINO_AUTHKEY`` (hex; required). With ``KINO_PARENT_PID`` set, the backend
 exits when that process dies. The connection file is written once listening (atomic, mode 0600);

@@ -1,5 +1,5 @@
 """``python -m kino_backend train lora --images DIR --model CHECKPOINT [--prompt TEXT] --steps N
---out FILE.safetensors [--json]`` (contract §3).
+--out FILE.safetensors [--json]`` (docs/cli.md).
 
 Trains a DreamBooth-style LoRA (``kino_backend.training.lora``) and saves it with kohya/A1111 keys.
 Progress (step, loss) goes to stderr; with ``--json`` the last stdout line is

@@ -1,5 +1,5 @@
 """``python -m kino_backend warp_frames INPUT --transforms FILE --out DIR``: warp each frame of a video
-or image folder by its matrix from a ``transforms.json`` (contract §3) and write ``frame_NNNN.png``.
+or image folder by its matrix from a ``transforms.json`` (docs/cli.md) and write ``frame_NNNN.png``.
 
 Used by ``scripts/kino stabilize`` (Blender computes the transforms; Blender's Python has no OpenCV,
 so the pixels are warped here). ``--inverse`` applies the inverse matrices (restores the camera

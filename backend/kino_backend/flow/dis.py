@@ -1,4 +1,4 @@
-"""OpenCV DIS optical flow (the CPU default, and the flow of the warping-error metric, contract §4)."""
+"""OpenCV DIS optical flow (the CPU default, and the flow of the warping-error metric, docs/metrics.md)."""
 from __future__ import annotations
 
 import cv2

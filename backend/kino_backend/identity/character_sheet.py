@@ -28,6 +28,7 @@ VIEW_TEXT = {"front": "front view, facing the camera", "three_quarter": "three-q
 
 @dataclass
 class SheetSettings:
+    """Everything a character sheet is made from: reference photos, models, layout, seeds."""
     photos: List[str]
     model: str
     controlnet: str  # an OpenPose ControlNet
@@ -100,7 +101,7 @@ def _adapter_embeds(loaded, refs, actor, aligned, s: SheetSettings) -> list:
     import torch
     from diffusers.models.embeddings import ImageProjection
 
-    from ..stages.diffusion_engine import image_embeds
+    from ..stages.diffusion.engine import image_embeds
     from .faceid import face_input
     pipe, slots, device = loaded.pipe, loaded.ip_slots, loaded.description["device"]
     out = []
@@ -181,7 +182,7 @@ def make_character_sheet(s: SheetSettings) -> dict:
         img, score, seed = _best_candidate(pipe, s, view, embeds, face_model, actor)
         y, x = (i // cols) * s.cell, (i % cols) * s.cell
         sheet[y:y + s.cell, x:x + s.cell] = img
-        cells.append({"view": view, "x": x, "y": y, "w": s.cell, "h": s.cell, "seed": seed, "face_similarity": score})
+        cells.append({"view": view, "x": x, "y": y, "w": s.cell, "h": s.cell, "seed": seed, "face_score": score})
     os.makedirs(os.path.dirname(os.path.abspath(s.out)), exist_ok=True)
     if not cv2.imwrite(s.out, np.ascontiguousarray(sheet[..., ::-1])):
         raise OSError(f"could not write {s.out!r}; check the folder is writable")

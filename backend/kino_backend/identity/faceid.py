@@ -7,7 +7,7 @@ needs no CLIP image encoder. ``load_faceid(pipe, path)`` attaches it to a diffus
 largest faces' unit embeddings, shaped ``[2, 1, 512]`` with the zero embedding first for
 classifier-free guidance (``[1, 1, 512]`` without it).
 
-``tiny_faceid_state(unet)`` builds random FaceID weights in the original layout for tests.
+Random FaceID test weights (``tiny_faceid_state``) live with the tiny models in ``models/tiny_adapters.py``.
 """
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 
 def face_embedding(model, images: Sequence[np.ndarray]) -> np.ndarray:
     """Unit mean embedding of the largest face in each RGB image; StageError when none shows a face."""
     embs = [e for e in (model.embedding(img) for img in images) if e is not None]
     if not embs:
-        raise StageError("INVALID_PARAMS", "no face found in the reference image(s); use a photo where the "
+        raise StageError(INVALID_PARAMS, "no face found in the reference image(s); use a photo where the "
                          "actor's face is clearly visible, frontal and not too small.")
     mean = np.mean(embs, axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
@@ -47,55 +48,11 @@ def faceid_embeds(model, images: Sequence[np.ndarray], *, do_cfg: bool = True, d
 def load_faceid(pipe, path: str, scale: float = 1.0) -> None:
     """Attach the IP-Adapter FaceID weights file ``path`` (no image encoder) to ``pipe``."""
     if not os.path.isfile(path):
-        raise StageError("MODEL_MISSING", f"IP-Adapter FaceID weights not found: {path}. Put the file (e.g. "
+        raise StageError(MODEL_MISSING, f"IP-Adapter FaceID weights not found: {path}. Put the file (e.g. "
                          "ip-adapter-faceid_sd15.bin) into the models folder; Kino never downloads models.")
     pipe.load_ip_adapter(os.path.dirname(os.path.abspath(path)), subfolder="", weight_name=os.path.basename(path),
                          image_encoder_folder=None, local_files_only=True)
     pipe.set_ip_adapter_scale(scale)
-
-
-def tiny_faceid_state(unet, id_dim: int = 512, mult: int = 2, tokens: int = 4, seed: int = 41) -> dict:
-    """Random IP-Adapter FaceID weights for ``unet`` in the original flat layout (a test model)."""
-    import torch
-    g = torch.Generator().manual_seed(seed)
-    cross = unet.config.cross_attention_dim
-    state = {"image_proj.proj.0.weight": torch.randn(id_dim * mult, id_dim, generator=g) * 0.2,
-             "image_proj.proj.0.bias": torch.zeros(id_dim * mult),
-             "image_proj.proj.2.weight": torch.randn(cross * tokens, id_dim * mult, generator=g) * 0.2,
-             "image_proj.proj.2.bias": torch.zeros(cross * tokens),
-             "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
-    from ..models.tiny import add_ip_attention_weights
-    return add_ip_attention_weights(state, unet, g)
-
-
-def tiny_faceid_plus_state(unet, hidden_dims: int, id_dim: int = 512, inner: int = 64, depth: int = 4,
-                           seed: int = 43) -> dict:
-    """Random IP-Adapter FaceID Plus weights for ``unet`` in the original layout (``image_proj.proj``,
-    ``image_proj.perceiver_resampler.*``, ``ip_adapter.*``) for a CLIP image encoder with ``hidden_dims``
-    channels (a test model; the released files use 768 channels and 16 heads of 64). Its tokens have the
-    UNet's cross-attention width, as Plus v2's shortcut (face tokens + perceiver output) needs."""
-    import torch
-    g = torch.Generator().manual_seed(seed)
-    cross = embed = unet.config.cross_attention_dim
-
-    def rnd(*shape):
-        return torch.randn(*shape, generator=g) * (0.5 / shape[-1] ** 0.5 if len(shape) == 2 else 0.1)
-    pre = "image_proj.perceiver_resampler."
-    state = {"image_proj.proj.0.weight": rnd(id_dim * 2, id_dim), "image_proj.proj.0.bias": rnd(id_dim * 2),
-             "image_proj.proj.2.weight": rnd(embed * 4, id_dim * 2), "image_proj.proj.2.bias": rnd(embed * 4),
-             "image_proj.norm.weight": torch.ones(embed), "image_proj.norm.bias": torch.zeros(embed),
-             pre + "proj_in.weight": rnd(embed, hidden_dims), pre + "proj_in.bias": rnd(embed),
-             pre + "proj_out.weight": rnd(cross, embed), pre + "proj_out.bias": rnd(cross),
-             pre + "norm_out.weight": torch.ones(cross), pre + "norm_out.bias": torch.zeros(cross)}
-    for i in range(depth):
-        layer = f"{pre}layers.{i}."
-        for norm in ("0.norm1", "0.norm2", "1.0"):
-            state[f"{layer}{norm}.weight"], state[f"{layer}{norm}.bias"] = torch.ones(embed), torch.zeros(embed)
-        state.update({f"{layer}0.to_q.weight": rnd(inner, embed), f"{layer}0.to_kv.weight": rnd(2 * inner, embed),
-                      f"{layer}0.to_out.weight": rnd(embed, inner), f"{layer}1.1.weight": rnd(4 * embed, embed),
-                      f"{layer}1.3.weight": rnd(embed, 4 * embed)})
-    from ..models.tiny import add_ip_attention_weights
-    return add_ip_attention_weights(state, unet, g)
 
 
 def is_faceid_plus(shapes: dict) -> bool:

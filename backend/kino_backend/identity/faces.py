@@ -14,13 +14,14 @@ from typing import Optional
 import numpy as np
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import MODEL_MISSING
 
 DEFAULT_PACK = "buffalo_l"
 
 
 def _missing(pack: str, tried: list) -> StageError:
     where = "; ".join(tried) or "(no models folder set)"
-    return StageError("MODEL_MISSING", (
+    return StageError(MODEL_MISSING, (
         f"face pack {pack!r} not found (looked in: {where}). A pack is a folder with a face detector "
         f"(det_*.onnx, e.g. det_10g.onnx) and a face recognizer (w600k_*.onnx or another ArcFace *.onnx). "
         f"Put it at <models folder>/insightface/models/{os.path.basename(pack.rstrip('/')) or pack}/ "
@@ -51,10 +52,10 @@ class FaceModel:
             app = FaceAnalysis(name=pack_dir, allowed_modules=["detection", "recognition"],
                                providers=["CPUExecutionProvider"])
         except AssertionError:
-            raise StageError("MODEL_MISSING", f"face pack {pack_dir} has no face detector (det_*.onnx, SCRFD): "
+            raise StageError(MODEL_MISSING, f"face pack {pack_dir} has no face detector (det_*.onnx, SCRFD): "
                              "add the pack's detector file to that folder.") from None
         if "recognition" not in app.models:
-            raise StageError("MODEL_MISSING", f"face pack {pack_dir} has no face recognizer (w600k_*.onnx, "
+            raise StageError(MODEL_MISSING, f"face pack {pack_dir} has no face recognizer (w600k_*.onnx, "
                              "ArcFace): add the pack's recognizer file to that folder.")
         app.prepare(ctx_id=-1, det_thresh=det_thresh, det_size=(det_size, det_size))
         self.app = app

@@ -32,6 +32,8 @@ def _detector_module():
     import torch
 
     class TinyScrfd(torch.nn.Module):
+        """A tiny stand-in face detector in SCRFD's ONNX interface: finds the bright square of test images (a test model)."""
+
         def forward(self, x):  # x: [1, 3, H, W], (bgr->rgb - 127.5) / 128
             bright = torch.sigmoid((x.mean(dim=1, keepdim=True) - BRIGHT_LEVEL) * 60.0)[0, 0]  # [H, W]
             left = torch.cumsum(bright, dim=1) - bright
@@ -64,6 +66,8 @@ def _recognizer_module():
     proj = torch.randn(3 * 8 * 8, EMBED_DIM, generator=gen) / 8.0
 
     class TinyArcFace(torch.nn.Module):
+        """A tiny stand-in face recogniser in ArcFace's ONNX interface: a fixed random projection (a test model)."""
+
         def __init__(self):
             super().__init__()
             self.register_buffer("proj", proj)

@@ -32,6 +32,7 @@ from .fill import push_pull
 
 @dataclass(frozen=True)
 class KeyParams:
+    """The keyer's settings (the key stage's parameters, validated)."""
     clip_black: float = 0.03     # matte values below this become 0 (screen noise)
     clip_white: float = 0.99     # matte values above this become 1 (solid foreground)
     despill: float = 1.0         # spill suppression strength, 0 = off
@@ -41,6 +42,7 @@ class KeyParams:
 
 @dataclass
 class KeyResult:
+    """What a key pulls from one frame: matte, un-mixed actor colour and the clean-plate estimate."""
     matte: np.ndarray        # float32 (H, W) in [0, 1]
     foreground: np.ndarray   # uint8 (H, W, 3): the despilled, un-mixed actor colour (sRGB)
     screen: np.ndarray       # float32 (H, W, 3): the clean plate estimate (linear)

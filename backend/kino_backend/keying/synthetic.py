@@ -22,6 +22,7 @@ SS = 4  # supersampling factor
 
 @dataclass
 class SyntheticKeyCase:
+    """A green-screen frame made with a known alpha, foreground and background, and its true composite."""
     plate: np.ndarray        # uint8 (H, W, 3) sRGB: what the camera saw
     alpha: np.ndarray        # float32 (H, W): true coverage
     foreground: np.ndarray   # float32 (H, W, 3) sRGB [0, 255]: the clean actor colour

@@ -49,7 +49,7 @@ class MatteSmoother:
         return out
 
     def _blend(self, plate: np.ndarray, matte: np.ndarray) -> np.ndarray:
-        from ..stages.temporal_warp import cut_score, reliability, warp
+        from ..stages.temporal.warp import cut_score, reliability, warp
         flows = self._flows()
         back = flows.flow(plate, self._plate)  # t -> t-1
         if cut_score(self._plate, plate, back) > CUT_SCORE:

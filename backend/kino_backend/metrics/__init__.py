@@ -1,4 +1,4 @@
-"""Temporal-consistency metrics: the warping error of contract §4, flow file I/O, per-frame reports."""
+"""Temporal-consistency metrics: the warping error of docs/metrics.md, flow file I/O, per-frame reports."""
 from .warp_error import pair_error, occlusion_mask, warp_backward, warping_error
 
 __all__ = ["pair_error", "occlusion_mask", "warp_backward", "warping_error"]

@@ -1,4 +1,4 @@
-"""The warping error, exactly as contract §4 (Lai et al. 2018).
+"""The warping error, exactly as docs/metrics.md (Lai et al. 2018).
 
 For output frames O_1..O_T and source frames S_1..S_T (S = O when no source is given), colours in
 [0, 1]: forward flow F = S_{t-1} -> S_t and backward flow B = S_t -> S_{t-1} (OpenCV DIS MEDIUM on
@@ -40,7 +40,7 @@ def warp_backward(image: np.ndarray, flow: np.ndarray, *, interpolation: int = c
 
 
 def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """True where a pixel of frame t-1 is occluded (or on a motion boundary), as contract §4."""
+    """True where a pixel of frame t-1 is occluded (or on a motion boundary), as docs/metrics.md."""
     b_at = warp_backward(np.ascontiguousarray(backward, np.float32), forward)
     f2 = (forward ** 2).sum(axis=2)
     b2 = (b_at ** 2).sum(axis=2)

@@ -10,6 +10,7 @@ import os
 from ..stages.base import StageError
 from .classify import classify, find_image_encoder
 from .st_header import header_sha256
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 
 def adapter_name(path: str) -> str:
@@ -23,9 +24,9 @@ def sync_loras(pipe, state: dict, loras, arch: str) -> list:
     for path, weight in loras:
         info = classify(path)
         if info["kind"] != "lora":
-            raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not a LoRA.")
+            raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not a LoRA.")
         if info["arch"] != arch:
-            raise StageError("INVALID_PARAMS", f"LoRA {path} is for {info['arch']}, the checkpoint is {arch}; "
+            raise StageError(INVALID_PARAMS, f"LoRA {path} is for {info['arch']}, the checkpoint is {arch}; "
                              f"pick an {arch} LoRA.")
         name = adapter_name(path)
         if name not in loaded:
@@ -44,11 +45,11 @@ def resolve_ip_adapter(path: str) -> tuple:
     """(weights file, image encoder folder) of an IP-Adapter given as a file or an h94-style folder."""
     info = classify(path)
     if info["kind"] != "ip_adapter":
-        raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not IP-Adapter weights.")
+        raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not IP-Adapter weights.")
     weights = info.get("weights", path)
     encoder = info.get("image_encoder") or find_image_encoder(weights)
     if not encoder:
-        raise StageError("MODEL_MISSING", f"the image encoder for IP-Adapter {weights} is missing: put its "
+        raise StageError(MODEL_MISSING, f"the image encoder for IP-Adapter {weights} is missing: put its "
                          "CLIPVisionModelWithProjection folder (config.json + model.safetensors) at "
                          f"{os.path.join(os.path.dirname(os.path.abspath(weights)), 'image_encoder')}.")
     _check_encoder_fits(weights, encoder)
@@ -73,7 +74,7 @@ def _check_encoder_fits(weights: str, encoder: str) -> None:
     else:
         return
     if have is not None and need != have:
-        raise StageError("MODEL_MISSING", f"IP-Adapter {weights} needs an image encoder with {need} channels but "
+        raise StageError(MODEL_MISSING, f"IP-Adapter {weights} needs an image encoder with {need} channels but "
                          f"{encoder} gives {have}; put the matching encoder (h94/IP-Adapter: models/image_encoder "
                          "is ViT-H, sdxl_models/image_encoder is ViT-bigG) next to the weights.")
 
@@ -93,10 +94,10 @@ def _check_faceid(faceid: str, arch: str) -> str:
         note = f" ({info['note']})" if info.get("note") else ""
         what = "an image IP-Adapter (use it as ip_adapter=)" if info["kind"] == "ip_adapter" else \
             f"a {info['kind']} file"
-        raise StageError("INVALID_PARAMS", f"faceid={faceid} is {what}, not IP-Adapter FaceID weights{note}: give "
+        raise StageError(INVALID_PARAMS, f"faceid={faceid} is {what}, not IP-Adapter FaceID weights{note}: give "
                          "ip-adapter-faceid_sd15.safetensors, ip-adapter-faceid-plusv2_sd15.safetensors or an SDXL one.")
     if info["arch"] != arch:
-        raise StageError("INVALID_PARAMS", f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
+        raise StageError(INVALID_PARAMS, f"IP-Adapter FaceID {faceid} is for {info['arch']}, the checkpoint is "
                          f"{arch}; pick the {arch} FaceID file.")
     return info["variant"]
 
@@ -106,7 +107,7 @@ def _load_encoder(state: dict, ip_adapter: str, arch: str, device: str, torch_dt
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
     weights, encoder_dir, info = resolve_ip_adapter(ip_adapter)
     if info["arch"] != arch:
-        raise StageError("INVALID_PARAMS", f"IP-Adapter {weights} is for {info['arch']}, the checkpoint is {arch}.")
+        raise StageError(INVALID_PARAMS, f"IP-Adapter {weights} is for {info['arch']}, the checkpoint is {arch}.")
     if state.get("ip_files") != (weights, encoder_dir):
         enc = CLIPVisionModelWithProjection.from_pretrained(encoder_dir, dtype=torch_dtype).to(device)
         size = enc.config.image_size

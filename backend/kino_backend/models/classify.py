@@ -14,6 +14,7 @@ import re
 
 from ..stages.base import StageError
 from .st_header import shapes as read_shapes
+from kino_addon.protocol.errors import MODEL_MISSING
 
 CONTROL_TYPES = (("openpose", "pose"), ("pose", "pose"), ("canny", "canny"), ("tile", "tile"),
                  ("depth", "depth"), ("lineart", "lineart"), ("softedge", "softedge"), ("hed", "softedge"),
@@ -155,7 +156,7 @@ def classify_folder(path: str) -> dict:
 def classify(path: str) -> dict:
     """Classify a file or folder; raises ``StageError(MODEL_MISSING)`` naming a missing path."""
     if not os.path.exists(path):
-        raise StageError("MODEL_MISSING", f"model not found: {path}. Put the file (or diffusers folder) there, "
+        raise StageError(MODEL_MISSING, f"model not found: {path}. Put the file (or diffusers folder) there, "
                          "or into the Kino models folder (add-on preferences) and pick it again.")
     if os.path.isdir(path):
         return classify_folder(path)

@@ -15,6 +15,7 @@ import re
 
 from ..stages.base import StageError
 from . import tokenizer as tok
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 UNET = "model.diffusion_model."
 VAE = "first_stage_model."
@@ -38,7 +39,7 @@ def _indices(shapes: dict, pattern: str) -> list:
 
 def _need(shapes: dict, key: str) -> tuple:
     if key not in shapes:
-        raise StageError("MODEL_MISSING", f"the checkpoint lacks tensor {key}: it is not a complete SD 1.5/SDXL "
+        raise StageError(MODEL_MISSING, f"the checkpoint lacks tensor {key}: it is not a complete SD 1.5/SDXL "
                          "checkpoint (maybe a LoRA, VAE or pruned file). Pick a full checkpoint.")
     return shapes[key]
 
@@ -98,7 +99,7 @@ def vae_config(shapes: dict, arch: str, prefix: str = VAE) -> dict:
     p = prefix
     levels = _indices(shapes, re.escape(p + "encoder.down.") + r"(\d+)\.")
     if not levels:
-        raise StageError("MODEL_MISSING", "the checkpoint has no VAE (first_stage_model.*); pick a full checkpoint "
+        raise StageError(MODEL_MISSING, "the checkpoint has no VAE (first_stage_model.*); pick a full checkpoint "
                          "or give a separate VAE file with vae=PATH.")
     channels = [_need(shapes, p + f"encoder.down.{i}.block.0.conv2.weight")[0] for i in levels]
     lpb = len(_indices(shapes, re.escape(p + "encoder.down.0.block.") + r"(\d+)\."))
@@ -155,7 +156,7 @@ def write_config_folder(shapes: dict, arch: str, out_dir: str) -> str:
         te = {"text_encoder": clip_hf_config(shapes, TE1_XL), "text_encoder_2": clip_openclip_config(shapes)}
         pipe_cls, te2_proj = "StableDiffusionXLPipeline", te["text_encoder_2"]["projection_dim"]
     else:
-        raise StageError("INVALID_PARAMS", f"unsupported architecture {arch!r}; Kino loads sd15 and sdxl checkpoints.")
+        raise StageError(INVALID_PARAMS, f"unsupported architecture {arch!r}; Kino loads sd15 and sdxl checkpoints.")
     index = {"_class_name": pipe_cls, "unet": ["diffusers", "UNet2DConditionModel"],
              "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"]}
     _dump(os.path.join(out_dir, "unet", "config.json"), unet_config(shapes, arch, te2_proj))

@@ -15,6 +15,7 @@ import os
 
 from ..stages.base import StageError
 from .files import PICKLE_EXT
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 WRAPPERS = ("state_dict", "module", "model", "params_ema")
 
 
@@ -29,11 +30,11 @@ def _load(src: str):
     try:
         return torch.load(src, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise StageError("INVALID_PARAMS", f"{src} holds Python objects other than tensors, so Kino will not "
+        raise StageError(INVALID_PARAMS, f"{src} holds Python objects other than tensors, so Kino will not "
                          f"load it (it could run code): {str(exc).splitlines()[0]}. Get a .safetensors version "
                          "of these weights from their publisher.") from None
     except (RuntimeError, EOFError, OSError) as exc:  # torch reports a damaged archive as RuntimeError
-        raise StageError("INVALID_PARAMS", f"{src} is not a readable PyTorch weights file ({exc}); "
+        raise StageError(INVALID_PARAMS, f"{src} is not a readable PyTorch weights file ({exc}); "
                          "download it again.") from None
 
 
@@ -75,18 +76,18 @@ def convert(src: str, dst: str | None = None, *, overwrite: bool = False) -> dic
     """Write ``dst`` (default: ``src`` with ``.safetensors``); return a summary dict."""
     from safetensors.torch import save_file
     if not os.path.isfile(src):
-        raise StageError("MODEL_MISSING", f"no such file: {src}")
+        raise StageError(MODEL_MISSING, f"no such file: {src}")
     if not src.lower().endswith(PICKLE_EXT):
-        raise StageError("INVALID_PARAMS", f"{src} is not a pickle weights file ({', '.join(PICKLE_EXT)}); "
+        raise StageError(INVALID_PARAMS, f"{src} is not a pickle weights file ({', '.join(PICKLE_EXT)}); "
                          "a .safetensors file needs no conversion.")
     dst = dst or default_output(src)
     if os.path.exists(dst) and not overwrite:
-        raise StageError("INVALID_PARAMS", f"{dst} exists already; remove it or pass --force to replace it.")
+        raise StageError(INVALID_PARAMS, f"{dst} exists already; remove it or pass --force to replace it.")
     weights, dropped = _unwrap(_load(src))
     tensors, skipped = flatten(weights)
     skipped = dropped + skipped
     if not tensors:
-        raise StageError("INVALID_PARAMS", f"{src} holds no tensors, so there is nothing to convert.")
+        raise StageError(INVALID_PARAMS, f"{src} holds no tensors, so there is nothing to convert.")
     # safetensors refuses shared or strided storage: give every tensor its own contiguous copy
     tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
     meta = {"format": "pt", "converted_by": "kino models convert", "source": os.path.basename(src)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, OUT_OF_MEMORY
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 GiB = 1024 ** 3
@@ -18,17 +19,17 @@ def resolve_device(device: str = "auto") -> str:
         return "mps" if mps is not None and mps.is_available() else "cpu"
     base = device.split(":")[0]
     if base == "cuda" and not torch.cuda.is_available():
-        raise StageError("INVALID_PARAMS", "device 'cuda' was asked for but this backend's torch has no CUDA GPU; "
+        raise StageError(INVALID_PARAMS, "device 'cuda' was asked for but this backend's torch has no CUDA GPU; "
                          "use device 'auto' or 'cpu', or run the backend on a GPU machine.")
     if base not in ("cuda", "mps", "cpu"):
-        raise StageError("INVALID_PARAMS", f"unknown device {device!r}; use auto, cuda, cuda:N, mps or cpu.")
+        raise StageError(INVALID_PARAMS, f"unknown device {device!r}; use auto, cuda, cuda:N, mps or cpu.")
     return device
 
 
 def resolve_dtype(dtype: str, device: str):
     import torch
     if dtype not in DTYPES:
-        raise StageError("INVALID_PARAMS", f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
+        raise StageError(INVALID_PARAMS, f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
     if dtype == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -82,13 +83,13 @@ def _is_oom(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def oom_guard(what: str = "running the model"):
-    """Turn an out-of-memory error into ``StageError("OUT_OF_MEMORY")`` with what to change."""
+    """Turn an out-of-memory error into ``StageError(OUT_OF_MEMORY)`` with what to change."""
     try:
         yield
     except (RuntimeError, MemoryError) as exc:
         if isinstance(exc, MemoryError) or _is_oom(exc):
             _free_cache()
-            raise StageError("OUT_OF_MEMORY", f"out of memory while {what}. Lower the resolution, use fewer "
+            raise StageError(OUT_OF_MEMORY, f"out of memory while {what}. Lower the resolution, use fewer "
                              "ControlNets, pick dtype fp16, close other GPU programs, or let Kino offload the "
                              f"model to the CPU (device memory option). Detail: {str(exc)[:200]}") from exc
         raise

@@ -8,6 +8,7 @@ from ..stages.base import StageError
 from . import configs
 from .classify import classify
 from .st_header import header_sha256, shapes as read_shapes
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 PIPELINES = {("sd15", False): "StableDiffusionImg2ImgPipeline", ("sd15", True): "StableDiffusionControlNetImg2ImgPipeline",
              ("sdxl", False): "StableDiffusionXLImg2ImgPipeline", ("sdxl", True): "StableDiffusionXLControlNetImg2ImgPipeline"}
@@ -25,13 +26,13 @@ def pipeline_class(arch: str, controlnet: bool):
 def check_checkpoint(model_path: str, arch: str | None) -> dict:
     info = classify(model_path)
     if info["kind"] != "checkpoint":
-        raise StageError("INVALID_PARAMS", f"{model_path} is a {info['kind']} file, not a Stable Diffusion checkpoint; "
+        raise StageError(INVALID_PARAMS, f"{model_path} is a {info['kind']} file, not a Stable Diffusion checkpoint; "
                          "give it with the matching parameter (lora=, vae=, controlnet=, ip_adapter=) and pick a checkpoint as model.")
     if info["arch"] not in ("sd15", "sdxl"):
-        raise StageError("INVALID_PARAMS", f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
+        raise StageError(INVALID_PARAMS, f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
                          "Kino loads SD 1.5 and SDXL checkpoints.")
     if arch and arch != info["arch"]:
-        raise StageError("INVALID_PARAMS", f"{model_path} is an {info['arch']} checkpoint, but arch={arch} was asked for.")
+        raise StageError(INVALID_PARAMS, f"{model_path} is an {info['arch']} checkpoint, but arch={arch} was asked for.")
     return info
 
 
@@ -74,10 +75,10 @@ def load_vae(vae_path: str, arch: str, torch_dtype):
     info = classify(vae_path)
     if info["kind"] == "taesd":
         if info["format"] != "diffusers":
-            raise StageError("INVALID_PARAMS", f"{vae_path}: give TAESD as its diffusers folder (e.g. madebyollin/taesd).")
+            raise StageError(INVALID_PARAMS, f"{vae_path}: give TAESD as its diffusers folder (e.g. madebyollin/taesd).")
         return AutoencoderTiny.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
     if info["kind"] != "vae":
-        raise StageError("INVALID_PARAMS", f"{vae_path} is a {info['kind']}, not a VAE.")
+        raise StageError(INVALID_PARAMS, f"{vae_path} is a {info['kind']}, not a VAE.")
     if info["format"] == "diffusers":
         return AutoencoderKL.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
     shapes = read_shapes(vae_path)
@@ -85,7 +86,7 @@ def load_vae(vae_path: str, arch: str, torch_dtype):
         here = os.path.dirname(os.path.abspath(vae_path))
         if os.path.isfile(os.path.join(here, "config.json")):
             return AutoencoderKL.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
-        raise StageError("MODEL_MISSING", f"{vae_path} has diffusers VAE keys but no config.json beside it; "
+        raise StageError(MODEL_MISSING, f"{vae_path} has diffusers VAE keys but no config.json beside it; "
                          "put the whole diffusers VAE folder there.")
     cfg_dir = os.path.join(cache_root(), "configs", f"vae-{arch}-{header_sha256(vae_path)[:20]}")
     configs._dump(os.path.join(cfg_dir, "config.json"), configs.vae_config(shapes, arch, prefix=""))
@@ -96,9 +97,9 @@ def load_controlnet(path: str, arch: str, torch_dtype):
     from diffusers import ControlNetModel
     info = classify(path)
     if info["kind"] != "controlnet":
-        raise StageError("INVALID_PARAMS", f"{path} is a {info['kind']}, not a ControlNet model.")
+        raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not a ControlNet model.")
     if info["arch"] != arch:
-        raise StageError("INVALID_PARAMS", f"ControlNet {path} is for {info['arch']}, the checkpoint is {arch}; "
+        raise StageError(INVALID_PARAMS, f"ControlNet {path} is for {info['arch']}, the checkpoint is {arch}; "
                          f"pick an {arch} ControlNet.")
     if info["format"] == "diffusers":
         return ControlNetModel.from_pretrained(path, local_files_only=True, dtype=torch_dtype)
@@ -107,7 +108,7 @@ def load_controlnet(path: str, arch: str, torch_dtype):
         here = os.path.dirname(os.path.abspath(path))
         if os.path.isfile(os.path.join(here, "config.json")):
             return ControlNetModel.from_pretrained(here, local_files_only=True, dtype=torch_dtype)
-        raise StageError("MODEL_MISSING", f"ControlNet {path} has diffusers keys but no config.json beside it; "
+        raise StageError(MODEL_MISSING, f"ControlNet {path} has diffusers keys but no config.json beside it; "
                          "put the whole diffusers ControlNet folder into the models folder.")
     prefix = "control_model." if any(k.startswith("control_model.") for k in shapes) else ""
     cfg_dir = os.path.join(cache_root(), "configs", f"controlnet-{arch}-{header_sha256(path)[:20]}")

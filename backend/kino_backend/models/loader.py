@@ -19,6 +19,7 @@ from .schedulers import check_name, make_scheduler
 
 @dataclass
 class LoadedPipeline:
+    """A loaded img2img pipeline and what it was loaded with (architecture, ControlNets, adapters)."""
     pipe: object  # a diffusers img2img pipeline (ControlNet img2img when controlnets are given)
     arch: str  # "sd15" | "sdxl"
     controlnet_types: list = field(default_factory=list)

@@ -3,7 +3,7 @@
 ``scan(models_dir)`` returns plain dicts ``{name, path, kind, arch, size, format, source, ...}`` the add-on
 shows as choices; classification reads safetensors headers and config files only (no weights).
 ``resolve(name_or_path, models_dir, kind=...)`` turns a choice into a path, or raises
-``StageError("MODEL_MISSING")`` naming the file and where to put it.
+``StageError(MODEL_MISSING)`` naming the file and where to put it.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from . import files
 from .classify import classify, classify_folder, classify_tensors, control_type_from_name, find_image_encoder
 from .st_header import shapes as read_shapes
 from .tokenizer import hf_cache_dir
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
          "eva_clip")
@@ -108,7 +109,7 @@ def scan(models_dir: str | None = None, *, hf_cache: bool = True) -> list:
     out = []
     if models_dir:
         if not os.path.isdir(models_dir):
-            raise StageError("MODEL_MISSING", f"models folder not found: {models_dir}. Create it (or pick another one "
+            raise StageError(MODEL_MISSING, f"models folder not found: {models_dir}. Create it (or pick another one "
                              "in the add-on preferences) and put checkpoints, LoRAs, ControlNets there.")
         out += scan_dir(models_dir)
     if hf_cache and os.path.isdir(hf_cache_dir()):
@@ -133,12 +134,12 @@ def resolve(name_or_path: str, models_dir: str | None = None, kind: str | None =
             if kind:
                 info = classify(cand)
                 if info["kind"] != kind:
-                    raise StageError("INVALID_PARAMS", f"{cand} is a {info['kind']}, not a {kind}.")
+                    raise StageError(INVALID_PARAMS, f"{cand} is a {info['kind']}, not a {kind}.")
             return os.path.abspath(cand)
     if name_or_path.startswith("hf:"):
         for e in scan_hf_cache():
             if e["name"] == name_or_path:
                 return e["path"]
     where = f" or into the models folder {os.path.abspath(models_dir)}" if models_dir else ""
-    raise StageError("MODEL_MISSING", f"{kind or 'model'} not found: {name_or_path} (looked at {', '.join(tried)}). "
+    raise StageError(MODEL_MISSING, f"{kind or 'model'} not found: {name_or_path} (looked at {', '.join(tried)}). "
                      f"Put the file there{where}; Kino never downloads models at run time.")

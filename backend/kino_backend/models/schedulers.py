@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 SCHEDULERS = {
     "ddim": ("DDIMScheduler", {}),
@@ -15,7 +16,7 @@ SCHEDULER_NAMES = tuple(SCHEDULERS)
 
 def check_name(name: str) -> str:
     if name not in SCHEDULERS:
-        raise StageError("INVALID_PARAMS", f"unknown scheduler {name!r}; valid names: {', '.join(SCHEDULER_NAMES)}")
+        raise StageError(INVALID_PARAMS, f"unknown scheduler {name!r}; valid names: {', '.join(SCHEDULER_NAMES)}")
     return name
 
 

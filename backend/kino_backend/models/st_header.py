@@ -7,6 +7,7 @@ import os
 import struct
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import MODEL_MISSING
 
 MAX_HEADER = 100 * 1024 * 1024
 
@@ -22,10 +23,10 @@ def _read_raw(path: str) -> bytes:
                 raise ValueError(f"header length {n} is not plausible")
             raw = fh.read(n)
     except FileNotFoundError:
-        raise StageError("MODEL_MISSING", f"model file not found: {path}. Put the file there, or pick "
+        raise StageError(MODEL_MISSING, f"model file not found: {path}. Put the file there, or pick "
                          "another one from the models folder.") from None
     except (OSError, ValueError) as exc:
-        raise StageError("MODEL_MISSING", f"{path} is not a readable .safetensors file ({exc}). Download it "
+        raise StageError(MODEL_MISSING, f"{path} is not a readable .safetensors file ({exc}). Download it "
                          "again or convert it to .safetensors.") from None
     return raw
 
@@ -33,7 +34,7 @@ def _read_raw(path: str) -> bytes:
 def read_header(path: str) -> dict:
     """Return ``{name: {"dtype": str, "shape": [..]}}`` (``__metadata__`` dropped) of a safetensors file.
 
-    Raises ``StageError("MODEL_MISSING")`` naming the file when it is absent or not safetensors.
+    Raises ``StageError(MODEL_MISSING)`` naming the file when it is absent or not safetensors.
     """
     raw = _read_raw(path)
     try:
@@ -41,7 +42,7 @@ def read_header(path: str) -> dict:
         if not isinstance(header, dict):
             raise ValueError("header is not an object")
     except (UnicodeDecodeError, ValueError) as exc:
-        raise StageError("MODEL_MISSING", f"{path} is not a valid .safetensors file (bad header: {exc}). "
+        raise StageError(MODEL_MISSING, f"{path} is not a valid .safetensors file (bad header: {exc}). "
                          "Download it again.") from None
     header.pop("__metadata__", None)
     return {k: {"dtype": v.get("dtype"), "shape": list(v.get("shape", []))}

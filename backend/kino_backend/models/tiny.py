@@ -13,6 +13,7 @@ import os
 import tempfile
 
 from . import tiny_specs as S
+from .tiny_adapters import add_ip_attention_weights, tiny_faceid_plus_state, tiny_faceid_state
 from .tokenizer import generated_vocab, write_tokenizer
 
 
@@ -126,19 +127,9 @@ def image_encoder():
 
 
 def _face_pack(path: str) -> str | None:
-    try:
-        from ..identity.tiny_face import make_face_pack
-    except ImportError:
-        print("face-tiny skipped: identity module not present")
-        return None
+    from ..identity.tiny_face import make_face_pack
     make_face_pack(path)
     return path
-
-
-def _faceid_state(unet) -> dict:
-    """Random IP-Adapter FaceID weights (original layout) for the tiny SD 1.5 UNet."""
-    from ..identity.faceid import tiny_faceid_state
-    return tiny_faceid_state(unet)
 
 
 def make_tiny(out_dir: str) -> dict:
@@ -168,14 +159,13 @@ def make_tiny(out_dir: str) -> dict:
         save_file(ip_adapter_state(sd15.unet, enc.config.projection_dim),
                   os.path.join(ipa, "ip-adapter_sd15.safetensors"), metadata={"format": "pt"})
         out["ip-adapter-tiny"] = os.path.dirname(ipa)
-        from ..identity.faceid import tiny_faceid_plus_state
         out["ip-adapter-faceid-plusv2-tiny"] = os.path.join(ipa, "ip-adapter-faceid-plusv2-tiny.safetensors")
         save_file(tiny_faceid_plus_state(sd15.unet, enc.config.hidden_size), out["ip-adapter-faceid-plusv2-tiny"],
                   metadata={"format": "pt"})
         out["lora-tiny.safetensors"] = os.path.join(out_dir, "lora-tiny.safetensors")
         save_file(kohya_lora_state(sd15), out["lora-tiny.safetensors"], metadata={"ss_network_module": "networks.lora"})
         out["ip-adapter-faceid-tiny.safetensors"] = os.path.join(out_dir, "ip-adapter-faceid-tiny.safetensors")
-        save_file(_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
+        save_file(tiny_faceid_state(sd15.unet), out["ip-adapter-faceid-tiny.safetensors"], metadata={"format": "pt"})
         from ..identity.pulid.tiny import make_tiny_pulid  # pulid-tiny + eva-clip-tiny for the tiny SDXL
         out.update(make_tiny_pulid(out_dir, sdxl.unet))
         out["taesd-tiny"] = os.path.join(out_dir, "taesd-tiny")
@@ -184,19 +174,3 @@ def make_tiny(out_dir: str) -> dict:
     if face:
         out["face-tiny"] = face
     return out
-
-
-def add_ip_attention_weights(state: dict, unet, g) -> dict:
-    """Random ``ip_adapter.{k}.to_k_ip/to_v_ip`` weights, one pair per cross-attention processor in
-    ``unet.attn_processors`` order (k = 1, 3, 5, ...), as IP-Adapter files lay them out."""
-    import torch
-    cross = unet.config.cross_attention_dim
-    k = 1
-    for name in unet.attn_processors:
-        if not name.endswith("attn2.processor"):
-            continue
-        hidden = unet.get_submodule(name[: -len(".processor")]).to_k.weight.shape[0]
-        for proj in ("to_k_ip", "to_v_ip"):
-            state[f"ip_adapter.{k}.{proj}.weight"] = torch.randn(hidden, cross, generator=g) * 0.5
-        k += 2
-    return state

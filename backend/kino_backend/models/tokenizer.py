@@ -18,6 +18,7 @@ import sys
 from typing import Optional
 
 from ..stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 CLIP_VOCAB_SIZE = 49408
 BPE_NAME = "bpe_simple_vocab_16e6.txt.gz"
@@ -64,7 +65,7 @@ def generated_vocab(vocab_size: int) -> tuple:
     base = _base_symbols()
     n_merges = vocab_size - len(base) - 2
     if n_merges < 0:
-        raise StageError("INVALID_PARAMS", f"text encoder vocabulary {vocab_size} is too small for a byte-level "
+        raise StageError(INVALID_PARAMS, f"text encoder vocabulary {vocab_size} is too small for a byte-level "
                          f"tokenizer (needs at least {len(base) + 2}).")
     letters = "etaoinshrdlcumwfgypbvkjxqz"
     merges, tokens, seen = [], [], set(base)
@@ -77,7 +78,7 @@ def generated_vocab(vocab_size: int) -> tuple:
                     tokens.append(tok)
                     seen.add(tok)
     if len(merges) < n_merges:
-        raise StageError("INVALID_PARAMS", f"text encoder vocabulary {vocab_size} is larger than Kino's generated "
+        raise StageError(INVALID_PARAMS, f"text encoder vocabulary {vocab_size} is larger than Kino's generated "
                          f"test vocabulary allows ({len(base) + 2 + len(merges)}); install the real CLIP tokenizer.")
     vocab = {t: i for i, t in enumerate(base + tokens + [BOS, EOS])}
     return vocab, merges
@@ -140,7 +141,7 @@ def tokenizer_dir(vocab_size: int, out_dir: str, pad_token: str = EOS) -> str:
     if bpe:
         vocab, merges = clip_vocab_from_bpe(bpe)
         return write_tokenizer(out_dir, vocab, merges, pad_token)
-    raise StageError("MODEL_MISSING", "the CLIP tokenizer is not installed, and a single-file checkpoint needs it. "
+    raise StageError(MODEL_MISSING, "the CLIP tokenizer is not installed, and a single-file checkpoint needs it. "
                      "Run `scripts/kino models fetch-tokenizer` once while online (it puts "
                      f"{BPE_NAME} into {os.path.join(sys.prefix, 'share', 'kino')}), or put the "
                      "openai/clip-vit-large-patch14 tokenizer into your Hugging Face cache, or use a diffusers folder.")

@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from kino_addon.protocol.errors import WIRE_CODES
+
 PARAM_KINDS = ("int", "float", "bool", "str", "enum", "path", "image", "list")
 ROLES = ("prepare", "look", "schedule", "finish")
 
@@ -45,6 +47,9 @@ class StageError(RuntimeError):
     """
 
     def __init__(self, code: str, message: str, *, frame: Optional[int] = None, stage: Optional[str] = None):
+        if code not in WIRE_CODES:
+            raise ValueError(f"StageError code {code!r} is not a wire error code; use a constant of "
+                             "kino_addon.protocol.errors")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -58,7 +63,7 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One parameter of a stage, as advertised in ``session.hello`` (contract §2)."""
+    """One parameter of a stage, as advertised in ``session.hello`` (docs/protocol.md)."""
 
     name: str
     kind: str
@@ -156,7 +161,12 @@ class Frame:
 
 @dataclass
 class JobContext:
-    """What a stage may use from the job around it. Built by the job runner."""
+    """What a stage may use from the job around it. Built by the job runner (``jobs._context``).
+
+    Settings reach stages only through here: ``device`` (the job's ``options.device``, else the
+    backend's default) and ``models_dir`` (the job's ``options.models_dir``, else the backend's
+    ``KINO_MODELS_DIR``) are resolved once, before any stage opens.
+    """
 
     job_id: str
     frames_total: int
@@ -170,6 +180,11 @@ class JobContext:
     is_cancelled: Callable[[], bool] = lambda: False
     report: Callable[..., None] = lambda **kw: None  # report(frame=, step=, steps_total=, stage=)
     resources: Any = None  # backend-wide resources (model registry, warm model cache)
+    models_dir: Optional[str] = None  # where relative model paths are looked up
+
+    def __post_init__(self):
+        if self.models_dir is None and isinstance(self.options.get("models_dir"), str):
+            self.models_dir = self.options["models_dir"] or None
 
     def check_cancelled(self) -> None:
         if self.is_cancelled():

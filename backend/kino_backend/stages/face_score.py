@@ -3,7 +3,7 @@
 For every frame it embeds the largest face of the source frame (or, when ``reference`` is set, of
 that photo of the actor, once) and the largest face of the stylized frame with a face pack
 (insightface ``FaceAnalysis``: detector + ArcFace recognizer), and records their cosine similarity:
-``frame.meta["face_similarity"]`` and ``ctx.provenance["identity"]`` =
+``frame.meta["face_score"]`` and ``ctx.provenance["face_score"]`` =
 ``{"pack", "files", "reference", "per_frame": [{"frame", "similarity"}], "mean", "frames_scored",
 "frames_without_face"}``. ``similarity`` is None where either image shows no face; ``mean`` is the clip
 mean over scored frames (None when none). Frames pass through unchanged.
@@ -20,33 +20,36 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 def _read_rgb(path: str) -> np.ndarray:
     import cv2
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise StageError("INVALID_PARAMS", f"reference: cannot read the image {path!r}; give a PNG or JPEG "
+        raise StageError(INVALID_PARAMS, f"reference: cannot read the image {path!r}; give a PNG or JPEG "
                          "photo of the actor's face.")
     return np.ascontiguousarray(img[..., ::-1])
 
 
 class FaceScoreRun(StageRun):
+    """The face_score stage opened for one job: the face model, the reference embedding, the per-frame scores."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         from ..identity.faces import load_face_model
-        models_dir = ctx.options.get("models_dir") or getattr(ctx.resources, "models_dir", None)
+        models_dir = ctx.models_dir
         cache = getattr(ctx.resources, "cache", None)
         self.model = load_face_model(params["pack"], models_dir, det_size=params["det_size"], cache=cache)
         self.reference = None
         if params.get("reference"):
             self.reference = self.model.embedding(_read_rgb(params["reference"]))
             if self.reference is None:
-                raise StageError("INVALID_PARAMS", f"reference: no face found in {params['reference']!r}; "
+                raise StageError(INVALID_PARAMS, f"reference: no face found in {params['reference']!r}; "
                                  "use a photo where the actor's face is clearly visible.")
         self.record = {"pack": self.model.pack_dir, "files": self.model.files, "reference": params.get("reference"),
                        "per_frame": [], "mean": None, "frames_scored": 0, "frames_without_face": 0}
-        ctx.provenance["identity"] = self.record
+        ctx.provenance["face_score"] = self.record
 
     def score(self, frame: Frame) -> Optional[float]:
         from ..identity.faces import cosine
@@ -68,10 +71,11 @@ class FaceScoreRun(StageRun):
                 total += sim
                 self.record["frames_scored"] += 1
                 self.record["mean"] = round(total / self.record["frames_scored"], 6)
-            yield frame.replace(meta=dict(frame.meta, face_similarity=sim))
+            yield frame.replace(meta=dict(frame.meta, face_score=sim))
 
 
 class FaceScore(Stage):
+    """The ``face_score`` stage (finish): cosine similarity of the actor's face before and after the look."""
     name = "face_score"
     role = "finish"
     label = "Face identity score"

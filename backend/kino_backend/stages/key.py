@@ -18,6 +18,7 @@ import numpy as np
 
 from ..keying import KeyParams, detect_bars, detect_key_color, garbage_mask, parse_key_color, parse_rect, pull_key
 from .base import Frame, ParamError, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 AUTO_FRAMES = 5  # frames buffered to detect the key colour and bars
 
@@ -34,6 +35,9 @@ def _intersect(rects: List[Optional[tuple]]) -> Optional[tuple]:
 
 
 class KeyRun(StageRun):
+    """The key stage opened for one job: keyer settings, the screen colour (found once), the garbage matte,
+    and the temporal matte smoother's state."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         p = params
@@ -55,12 +59,12 @@ class KeyRun(StageRun):
             try:
                 self.key_rgb = detect_key_color(images)
             except ValueError as exc:
-                raise StageError("INVALID_PARAMS", f"{exc} (key.key_color)", stage="key") from None
+                raise StageError(INVALID_PARAMS, f"{exc} (key.key_color)", stage="key") from None
             source = "auto"
         try:
             self.rect = parse_rect(self.params["garbage_matte"], w, h)
         except ValueError as exc:
-            raise StageError("INVALID_PARAMS", f"key.garbage_matte: {exc}", stage="key") from None
+            raise StageError(INVALID_PARAMS, f"key.garbage_matte: {exc}", stage="key") from None
         bars = _intersect([detect_bars(i) for i in images]) if self.params["remove_bars"] else None
         if bars is not None and max(self.key_rgb) < 40:
             bars = None  # a black screen: the keyer already treats black as background
@@ -72,7 +76,7 @@ class KeyRun(StageRun):
 
     def _key(self, frame: Frame) -> Frame:
         if frame.image.shape[:2] != self.mask.shape:
-            raise StageError("INVALID_PARAMS", f"frame {frame.index} is {frame.image.shape[1]}x"
+            raise StageError(INVALID_PARAMS, f"frame {frame.index} is {frame.image.shape[1]}x"
                              f"{frame.image.shape[0]}, the job's first frame was {self.mask.shape[1]}x"
                              f"{self.mask.shape[0]}; key one clip size per job", frame=frame.index, stage="key")
         res = pull_key(frame.image, self.key_rgb, self.key_params, garbage=self.mask,
@@ -100,6 +104,7 @@ class KeyRun(StageRun):
 
 
 class KeyStage(Stage):
+    """The ``key`` stage (prepare): pulls the actor's matte from a green or blue screen."""
     name = "key"
     role = "prepare"
     label = "Key (green/blue screen)"

@@ -13,12 +13,15 @@ from .base import Frame, Stage, StageRun
 
 
 class PassthroughRun(StageRun):
+    """The ``none`` look for one job: returns each frame untouched."""
+
     def stylize(self, frame: Frame, init: Optional[np.ndarray] = None,
                 init_strength: Optional[float] = None) -> np.ndarray:
         return frame.image
 
 
 class Passthrough(Stage):
+    """The ``none`` look: frames pass through bit for bit (stabilize- or composite-only jobs)."""
     name = "none"
     role = "look"
     label = "None"

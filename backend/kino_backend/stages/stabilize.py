@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 BORDERS = {"replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT101, "black": cv2.BORDER_CONSTANT}
 INTERPOLATIONS = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
@@ -52,33 +53,35 @@ def job_matrices(options: dict, frames_total: int) -> np.ndarray:
     """The per-frame matrices from the job options, validated: (frames_total, 2, 3)."""
     spec = (options or {}).get("stabilize")
     if not isinstance(spec, dict) or "matrices" not in spec:
-        raise StageError("INVALID_PARAMS", "the stabilize stage needs the job option "
+        raise StageError(INVALID_PARAMS, "the stabilize stage needs the job option "
                          "stabilize = {\"matrices\": [[[a, b, tx], [c, d, ty]], ...]} (one per frame); "
                          "compute it with kino_addon.blender.stabilize_job.stabilization_for_input or "
                          "scripts/kino stabilize", stage="stabilize")
     try:
         m = np.asarray(spec["matrices"], dtype=np.float64)
     except (TypeError, ValueError):
-        raise StageError("INVALID_PARAMS", "stabilize.matrices must be a list of 2x3 number matrices",
+        raise StageError(INVALID_PARAMS, "stabilize.matrices must be a list of 2x3 number matrices",
                          stage="stabilize") from None
     if m.ndim != 3 or m.shape[1:] != (2, 3) or not np.isfinite(m).all():
-        raise StageError("INVALID_PARAMS", f"stabilize.matrices must have shape (frames, 2, 3) with finite "
+        raise StageError(INVALID_PARAMS, f"stabilize.matrices must have shape (frames, 2, 3) with finite "
                          f"numbers, got shape {list(m.shape)}", stage="stabilize")
     if len(m) < frames_total:
-        raise StageError("INVALID_PARAMS", f"stabilize.matrices has {len(m)} matrices for {frames_total} "
+        raise StageError(INVALID_PARAMS, f"stabilize.matrices has {len(m)} matrices for {frames_total} "
                          "frames; give one per frame of the job", stage="stabilize")
     if np.any(np.abs(np.linalg.det(m[:, :, :2])) < 1e-6):
-        raise StageError("INVALID_PARAMS", "a stabilize matrix is not invertible", stage="stabilize")
+        raise StageError(INVALID_PARAMS, "a stabilize matrix is not invertible", stage="stabilize")
     return m
 
 
 class StabilizeRun(StageRun):
+    """The stabilize stage opened for one job: the per-frame matrices from the job's options, the canvas margins."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         self.matrices = job_matrices(ctx.options, ctx.frames_total)
         self.margins = (0, 0, 0, 0)
         if params["canvas"] == "expand" and not params["restore"]:
-            raise StageError("INVALID_PARAMS", "canvas=expand needs restore on (frames leave the job at the "
+            raise StageError(INVALID_PARAMS, "canvas=expand needs restore on (frames leave the job at the "
                              "source size); use canvas=source to keep the frames stabilized", stage="stabilize")
         if params["canvas"] == "expand":
             self.margins = expand_margins(self.matrices, ctx.width, ctx.height)
@@ -94,7 +97,7 @@ class StabilizeRun(StageRun):
 
     def _matrix(self, frame: Frame) -> np.ndarray:
         if not 1 <= frame.index <= len(self.matrices):
-            raise StageError("INVALID_PARAMS", f"no stabilize matrix for frame {frame.index}",
+            raise StageError(INVALID_PARAMS, f"no stabilize matrix for frame {frame.index}",
                              frame=frame.index, stage="stabilize")
         return self.matrices[frame.index - 1]
 
@@ -121,6 +124,7 @@ class StabilizeRun(StageRun):
 
 
 class StabilizeStage(Stage):
+    """The ``stabilize`` stage (prepare and finish): warps frames steady before the look and back after it."""
     name = "stabilize"
     role = "prepare"
     label = "Reverse stabilization"

@@ -16,9 +16,12 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 class TrainLoraRun(StageRun):
+    """The train_lora stage opened for one job: collects the job's frames, then trains after the last one."""
+
     def finish(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         p = self.params
         kept, held = [], None
@@ -39,12 +42,12 @@ class TrainLoraRun(StageRun):
         from ..models.registry import resolve
         from ..training.lora import LoraSettings
         p = self.params
-        models_dir = self.ctx.options.get("models_dir") or getattr(self.ctx.resources, "models_dir", None)
+        models_dir = self.ctx.models_dir
         if not p["model"] or not p["out"]:
-            raise StageError("INVALID_PARAMS", "train_lora needs model (the base SD 1.x checkpoint) and out "
+            raise StageError(INVALID_PARAMS, "train_lora needs model (the base SD 1.x checkpoint) and out "
                              "(the .safetensors file to write)", stage=self.stage.name)
         if not p["out"].endswith(".safetensors"):
-            raise StageError("INVALID_PARAMS", f"out: {p['out']!r} must end with .safetensors", stage=self.stage.name)
+            raise StageError(INVALID_PARAMS, f"out: {p['out']!r} must end with .safetensors", stage=self.stage.name)
         return LoraSettings(images=p["images"] or None, model=resolve(p["model"], models_dir), out=p["out"],
                             prompt=p["prompt"], steps=p["steps"], resolution=p["resolution"], rank=p["rank"],
                             lr=p["lr"], batch=p["batch"], seed=self.ctx.seed, class_prompt=p["class_prompt"] or None,
@@ -67,13 +70,14 @@ class TrainLoraRun(StageRun):
         try:
             r = train_lora(s, progress=progress, arrays=kept)
         except ValueError as exc:
-            raise StageError("INVALID_PARAMS", str(exc), stage=self.stage.name) from None
+            raise StageError(INVALID_PARAMS, str(exc), stage=self.stage.name) from None
         record = {k: r[k] for k in ("out", "loss_first", "loss_last", "steps", "seconds", "layers")}
         self.ctx.provenance["train_lora"] = dict(record, losses=losses, images=len(kept))
         return record
 
 
 class TrainLora(Stage):
+    """The ``train_lora`` stage (finish): trains a LoRA on the job's frames; frames pass through."""
     name = "train_lora"
     role = "finish"
     label = "Train LoRA"

@@ -30,6 +30,7 @@ EVAL_TIMESTEP_FRACTIONS = (0.1, 0.35, 0.6, 0.85)
 
 @dataclass
 class LoraSettings:
+    """Everything a LoRA training run is made from (images, base model, rank, steps, learning rate...)."""
     images: Optional[str]  # folder of training images (may be None when images are passed in memory)
     model: str
     out: str

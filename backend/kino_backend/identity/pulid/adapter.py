@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 from ...stages.base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 ATTN_KEY = re.compile(r"^id_adapter_attn_layers\.(\d+)\.(id_to_k|id_to_v)\.weight$")
 CROSS_DIM_ARCH = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
@@ -64,7 +65,7 @@ def classify_pulid(shapes: dict) -> Optional[dict]:
 
 
 def _invalid(message: str) -> StageError:
-    return StageError("INVALID_PARAMS", message)
+    return StageError(INVALID_PARAMS, message)
 
 
 def _read_classified(path: str, what: str, hint: str) -> Optional[dict]:
@@ -72,7 +73,7 @@ def _read_classified(path: str, what: str, hint: str) -> Optional[dict]:
     from ...models.files import PICKLE_EXT
     from ...models.st_header import shapes as read_shapes
     if not path or not os.path.isfile(path):
-        raise StageError("MODEL_MISSING", f"{what} not found: {path}. {hint}")
+        raise StageError(MODEL_MISSING, f"{what} not found: {path}. {hint}")
     if path.lower().endswith(PICKLE_EXT):
         raise _invalid(f"{path} is a pickle file; Kino loads .safetensors only. Convert it with "
                        f"`scripts/kino models convert {path}` and use the .safetensors file it writes.")

@@ -29,6 +29,9 @@ NUM_ID_TOKENS_FOR_WEIGHT = 5
 
 
 class PulidAttnProcessor(nn.Module):
+    """A UNet cross-attention processor that adds PuLID's ID tokens (its own K/V projections) to the
+    UNet's own attention; holds the current ID tokens and the scale/mode set by the adapter."""
+
     def __init__(self, hidden_size: int, cross_dim: int, base):
         super().__init__()
         self.id_to_k = nn.Linear(cross_dim, hidden_size, bias=False)

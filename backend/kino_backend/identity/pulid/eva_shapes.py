@@ -14,6 +14,7 @@ HIDDEN_BLOCKS = (4, 8, 12, 16, 20)  # PuLID's hidden states = the inputs of thes
 
 @dataclass(frozen=True)
 class EvaConfig:
+    """The EVA02-CLIP vision tower's shape, read from the checkpoint's tensor shapes."""
     image_size: int
     patch_size: int
     width: int

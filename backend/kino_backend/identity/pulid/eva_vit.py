@@ -50,6 +50,8 @@ def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Attention(nn.Module):
+    """EVA02 multi-head self-attention with 2D rotary position embedding and a sub-LayerNorm."""
+
     def __init__(self, cfg: EvaConfig):
         super().__init__()
         self.heads = cfg.heads
@@ -81,6 +83,8 @@ class _Attention(nn.Module):
 
 
 class _SwiGLU(nn.Module):
+    """EVA02's SwiGLU feed-forward with its inner LayerNorm."""
+
     def __init__(self, cfg: EvaConfig):
         super().__init__()
         self.w1 = nn.Linear(cfg.width, cfg.mlp_hidden)
@@ -93,6 +97,8 @@ class _SwiGLU(nn.Module):
 
 
 class _Block(nn.Module):
+    """One EVA02 transformer block: pre-norm attention and SwiGLU, both residual."""
+
     def __init__(self, cfg: EvaConfig):
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.width, eps=LN_EPS)
@@ -106,6 +112,8 @@ class _Block(nn.Module):
 
 
 class _PatchEmbed(nn.Module):
+    """Image to patch tokens: one strided convolution."""
+
     def __init__(self, cfg: EvaConfig):
         super().__init__()
         self.proj = nn.Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 
 class _KeyframeState:
+    """Per-layer hidden states recorded while the keyframe is denoised, replayed for the other frames."""
+
     def __init__(self):
         self.store: dict[str, list] = {}  # layer -> keyframe hidden states per denoising step
         self.counter: dict[str, int] = {}
@@ -75,6 +77,9 @@ class _KeyframeSelfAttention:
 
 
 class CrossFrameAttention:
+    """Swaps the UNet's self-attention processors for ones that also attend to the keyframe's
+    recorded states (style shared across frames); ``remove()`` puts the originals back."""
+
     def __init__(self, unet):
         self.unet = unet
         self.state = _KeyframeState()

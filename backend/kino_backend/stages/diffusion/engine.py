@@ -17,7 +17,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .base import StageError
+from ..base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, OUT_OF_MEMORY
 
 @dataclass(frozen=True)
 class ControlSettings:
@@ -62,7 +63,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def oom_error(exc: BaseException, *, frame: Optional[int] = None) -> StageError:
-    return StageError("OUT_OF_MEMORY", "the diffusion look ran out of memory "
+    return StageError(OUT_OF_MEMORY, "the diffusion look ran out of memory "
                       f"({str(exc).splitlines()[0][:160]}). Lower the resolution parameter or the batch size, "
                       "close other programs using the GPU, or use a smaller model (SD 1.5 instead of SDXL). "
                       "Kino already turns on attention slicing, VAE tiling and model CPU offload when the "
@@ -86,7 +87,7 @@ class DiffusionEngine:
         import torch
         swaps = {}
         if scheduler is not None:
-            from ..models.schedulers import make_scheduler
+            from ...models.schedulers import make_scheduler
             swaps["scheduler"] = make_scheduler(scheduler, pipe.scheduler.config)
         if taesd is not None:
             swaps["vae"] = taesd
@@ -148,7 +149,7 @@ class DiffusionEngine:
         """IP-Adapter embeddings of one uint8 RGB reference image (in the pipeline's CFG layout)."""
         from diffusers.models.embeddings import ImageProjection
         if "reference" not in self.ip_slots or getattr(self.pipe, "image_encoder", None) is None:
-            raise StageError("INVALID_PARAMS", "a reference image needs an IP-Adapter: set the ip_adapter parameter")
+            raise StageError(INVALID_PARAMS, "a reference image needs an IP-Adapter: set the ip_adapter parameter")
         layer = self.pipe.unet.encoder_hid_proj.image_projection_layers[self.ip_slots.index("reference")]
         return image_embeds(self.pipe, image, self.device, hidden=not isinstance(layer, ImageProjection),
                             do_cfg=self.do_cfg)
@@ -185,7 +186,7 @@ class DiffusionEngine:
         if refs:
             missing = [s for s in self.ip_slots if s not in refs]
             if missing:
-                raise StageError("INVALID_PARAMS", f"the pipeline's {' and '.join(missing)} adapter has no input: "
+                raise StageError(INVALID_PARAMS, f"the pipeline's {' and '.join(missing)} adapter has no input: "
                                  "set reference= for an IP-Adapter and face_reference= for FaceID")
             kw["ip_adapter_image_embeds"] = [refs[s] for s in self.ip_slots]
         if refs.get("face_clip") is not None:
@@ -268,10 +269,10 @@ class DiffusionEngine:
     def _control_kwargs(self, control_images, size, n: int) -> dict:
         if not self.has_controlnet:
             if control_images:
-                raise StageError("INVALID_PARAMS", "control images given but no ControlNet is loaded")
+                raise StageError(INVALID_PARAMS, "control images given but no ControlNet is loaded")
             return {}
         if not control_images or len(control_images) != len(self.controls):
-            raise StageError("INVALID_PARAMS", f"the pipeline has {len(self.controls)} ControlNet(s); "
+            raise StageError(INVALID_PARAMS, f"the pipeline has {len(self.controls)} ControlNet(s); "
                              f"got condition images for {len(control_images or [])}")
         tensors = [self.to_tensor(imgs, size) for imgs in control_images]
         single = getattr(self.pipe.controlnet, "nets", None) is None

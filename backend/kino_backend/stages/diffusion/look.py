@@ -15,9 +15,10 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..annotators import make_annotator
-from .base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
-from .diffusion_params import PARAMS, parse_all, resolve_path
+from ...annotators import make_annotator
+from ..base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from .params import PARAMS, parse_all, resolve_path
+from kino_addon.protocol.errors import INTERNAL, MODEL_MISSING, NOT_FOUND
 
 _WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
 INIT_TRUST_STRENGTH_CUT = 0.5  # init_strength 1 halves the denoising strength
@@ -31,7 +32,7 @@ def warm_cache(ctx: JobContext) -> dict:
 def read_image(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise StageError("NOT_FOUND", f"reference image {path!r} could not be read: give an existing PNG/JPEG "
+        raise StageError(NOT_FOUND, f"reference image {path!r} could not be read: give an existing PNG/JPEG "
                          "file, or reference=frame to use each source frame", stage="diffusion")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
@@ -47,6 +48,9 @@ def _versions() -> dict:
 
 
 class DiffusionRun(StageRun):
+    """The diffusion look opened for one job: resolved model paths, the warm pipeline and engine, prompt
+    and reference embeddings computed once, identity adapters, and frames stylized ahead when batching."""
+
     def __init__(self, stage: Stage, params: dict, ctx: JobContext):
         super().__init__(stage, params, ctx)
         self.loras, self.controls = parse_all(params)
@@ -62,10 +66,10 @@ class DiffusionRun(StageRun):
             ref_path = resolve_path(self.reference, self.models_dir, what="reference image", field="reference")
         self.face = self.pulid = None
         if self.paths["faceid"]:
-            from .diffusion_faceid import FaceIdentity
+            from .faceid import FaceIdentity
             self.face = FaceIdentity(params, self.models_dir, warm_cache(ctx))
         if self.paths["pulid"]:
-            from .diffusion_pulid import PulidIdentity, find_encoder
+            from .pulid import PulidIdentity, find_encoder
             encoder = self.paths["pulid_encoder"] or find_encoder(self.paths["pulid"], self.models_dir)
             self.pulid = PulidIdentity(params, self.paths["pulid"], encoder, self.models_dir, warm_cache(ctx))
         if (self.face or self.pulid) and params["face_reference"] != "frame":
@@ -84,7 +88,7 @@ class DiffusionRun(StageRun):
             if self.pulid is not None:
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
             if params.get("cross_frame_attention"):
-                from .diffusion_xframe import CrossFrameAttention
+                from .xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
                 self.engine.before_call = lambda n: xf.begin(n, self.engine.do_cfg)
         except BaseException:
@@ -95,12 +99,12 @@ class DiffusionRun(StageRun):
     # ---- opening ---------------------------------------------------------------------------------
     @property
     def models_dir(self) -> Optional[str]:
-        return self.ctx.options.get("models_dir")
+        return self.ctx.models_dir
 
     def _paths(self) -> dict:
         p, md = self.params, self.models_dir
         if not p.get("model"):
-            raise StageError("MODEL_MISSING", "the diffusion look needs a checkpoint: set model=PATH to an SD 1.5 "
+            raise StageError(MODEL_MISSING, "the diffusion look needs a checkpoint: set model=PATH to an SD 1.5 "
                              "or SDXL .safetensors file or diffusers folder", stage="diffusion")
         return {
             "model": resolve_path(p["model"], md, what="checkpoint", field="model"),
@@ -117,12 +121,17 @@ class DiffusionRun(StageRun):
         }
 
     def _load(self):
-        from ..models.loader import load_img2img_pipeline
+        from ...models.loader import load_img2img_pipeline
         return load_img2img_pipeline(self.paths["model"], vae=self.paths["vae"], controlnets=self.paths["controlnets"],
                                      ip_adapter=self.paths["ip_adapter"], loras=self.paths["loras"],
                                      faceid=self.paths["faceid"],
-                                     scheduler=self.params["scheduler"], device=self.params["device"],
+                                     scheduler=self.params["scheduler"], device=self._device(),
                                      cache=warm_cache(self.ctx))
+
+    def _device(self) -> str:
+        """The ``device`` parameter when set, else the job's device (the add-on's preference)."""
+        chosen = self.params["device"]
+        return chosen if chosen and chosen != "auto" else (self.ctx.device or "auto")
 
     def _taesd(self):
         path = self.paths["taesd"]
@@ -136,14 +145,14 @@ class DiffusionRun(StageRun):
             try:
                 cache[key] = AutoencoderTiny.from_pretrained(path, local_files_only=True).to(pipe.device, pipe.dtype)
             except (OSError, ValueError) as exc:
-                raise StageError("MODEL_MISSING", f"taesd={path!r} is not a TAESD (AutoencoderTiny) diffusers folder "
+                raise StageError(MODEL_MISSING, f"taesd={path!r} is not a TAESD (AutoencoderTiny) diffusers folder "
                                  f"with config.json and weights ({exc}); use madebyollin/taesd (SD 1.5) or "
                                  "madebyollin/taesdxl (SDXL)", stage="diffusion") from exc
         return cache[key]
 
     def _make_engine(self):
-        from ..models.device import oom_guard
-        from .diffusion_engine import ControlSettings, DiffusionEngine
+        from ...models.device import oom_guard
+        from .engine import ControlSettings, DiffusionEngine
         p = self.params
         with oom_guard("preparing the prompt"):
             return DiffusionEngine(
@@ -167,7 +176,7 @@ class DiffusionRun(StageRun):
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
-        from .diffusion_engine import work_size
+        from .engine import work_size
         native = 1024 if self.loaded.arch == "sdxl" else 768
         return work_size(height, width, self.params["resolution"], native=native)
 
@@ -258,7 +267,7 @@ class DiffusionRun(StageRun):
         images = [init if init is not None else f.image for f, init in zip(frames, inits)]
         for img, f in zip(images, frames):
             if img.shape != f.image.shape or img.dtype != np.uint8:
-                raise StageError("INTERNAL", f"init image {img.shape} {img.dtype} does not match frame "
+                raise StageError(INTERNAL, f"init image {img.shape} {img.dtype} does not match frame "
                                  f"{f.image.shape} uint8", frame=f.index, stage="diffusion")
         size = self.work_size(*frames[0].image.shape[:2])
         sources = [self._at(f.image, size) for f in frames] if self.annotators else []
@@ -301,6 +310,7 @@ class DiffusionRun(StageRun):
 
 
 class DiffusionStage(Stage):
+    """The ``diffusion`` look: Stable Diffusion img2img (SD 1.5 / SDXL) with ControlNet, IP-Adapter, FaceID, PuLID and LoRA."""
     name = "diffusion"
     role = "look"
     label = "Diffusion"

@@ -21,11 +21,12 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..flow import flow_cache_for, make_flow
-from .base import Frame, ParamSpec, Stage, StageError, StageRun
-from .temporal_deflicker import Deflicker
-from .temporal_figure import ClipFigure
-from .temporal_warp import cut_score, reliability, warp
+from ...flow import flow_cache_for, make_flow
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun
+from .deflicker import Deflicker
+from .figure import ClipFigure
+from .warp import blend, cut_score, reliability, warp
+from kino_addon.protocol.errors import MODEL_MISSING
 
 PARAMS = (
     ParamSpec("strength", "float", 0.9, "How much of the warped previous frame to keep where the flow is "
@@ -83,21 +84,17 @@ class Link:
         return -warp(self.back, self.fwd)
 
 
-def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``(1 - weight) * stylized + weight * warped`` rounded to uint8; weight is (H, W)."""
-    m = weight[..., None].astype(np.float32)
-    out = stylized.astype(np.float32) * (1.0 - m) + warped.astype(np.float32) * m
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 class TemporalRun(StageRun):
+    """The temporal stage opened for one job: the flow backend, the previous source and stylized frames
+    (the recursive state), cut detection, deflicker and the clip figure."""
+
     def __init__(self, stage, params, ctx):
         super().__init__(stage, params, ctx)
         p = self.params
         try:
             backend = make_flow(p["flow"], raft_weights=p.get("raft_weights"), device=ctx.device)
         except RuntimeError as exc:  # RAFTUnavailable: torchvision / weights missing
-            raise StageError("MODEL_MISSING", str(exc), stage="temporal") from None
+            raise StageError(MODEL_MISSING, str(exc), stage="temporal") from None
         self.flows = flow_cache_for(ctx.cache, backend)
         self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"],
                      "keyframe_interval": p["keyframe_interval"], "keyframes": [],
@@ -138,7 +135,7 @@ class TemporalRun(StageRun):
         if self.mode == "per-frame":
             out = self._per_frame(frames, look)
         else:
-            from .temporal_keyframes import KeyframeScheduler
+            from .keyframes import KeyframeScheduler
 
             out = self._smooth(KeyframeScheduler(self, look).run(frames))
         if self.params["deflicker"]:
@@ -198,6 +195,7 @@ class TemporalRun(StageRun):
 
 
 class TemporalStage(Stage):
+    """The ``temporal`` stage (schedule): flow-warped recursive blending, or keyframes and propagation."""
     name = "temporal"
     role = "schedule"
     label = "Temporal consistency"

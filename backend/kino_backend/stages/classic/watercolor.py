@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import ParamSpec
-from .classic_common import (ClassicLook, pixel_grid, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
+from ..base import ParamSpec
+from .common import (ClassicLook, pixel_grid, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
                              resize_to, soft_posterize, to_float, to_uint8, work_size)
 
 PAPER = np.array([0.975, 0.965, 0.94], np.float32)

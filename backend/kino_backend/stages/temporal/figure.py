@@ -1,4 +1,4 @@
-"""The clip's flicker figure, measured while the temporal stage runs: the warping error of contract §4
+"""The clip's flicker figure, measured while the temporal stage runs: the warping error of docs/metrics.md
 for the output and for the source, from the flows the stage already computed (no extra flow).
 
 It is recorded in ``provenance["temporal"]["figure"]`` (so in ``kino.json``) and shown in the panel
@@ -11,10 +11,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..metrics.warp_error import occlusion_mask, pair_error
+from ...metrics.warp_error import occlusion_mask, pair_error
 
 
 class ClipFigure:
+    """The clip's flicker figure collected while the temporal stage runs (warping error of result and source)."""
+
     def __init__(self, flows, flow_name: str):
         self.flows = flows
         self.flow_name = flow_name
@@ -40,7 +42,7 @@ class ClipFigure:
             return round(float(np.mean(good)), 7) if good else None
 
         out, src = mean(self.out_errors), mean(self.src_errors)
-        return {"metric": "warping error (contract §4), flow from the source", "flow": self.flow_name,
+        return {"metric": "warping error (docs/metrics.md), flow from the source", "flow": self.flow_name,
                 "warp_error": out, "source_warp_error": src,
                 "ratio_to_source": round(out / src, 3) if out is not None and src else None,
                 "pairs": len(self.out_errors)}

@@ -20,7 +20,8 @@ from typing import Callable, Optional, Sequence
 import cv2
 import numpy as np
 
-from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun
+from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
 
 WORK_SHORT_SIDE = 720  # heavy filters run at most at this shorter side, then scale back up
 REFERENCE_SHORT_SIDE = 1080.0  # length parameters are in px of a frame with this shorter side
@@ -48,13 +49,13 @@ def check_image(image: np.ndarray, stage: str) -> np.ndarray:
     """Return ``image`` as a C-contiguous uint8 HxWx3 array or raise a clear StageError."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
-        raise StageError("INVALID_PARAMS", f"the {stage} look needs an RGB frame of shape (height, width, 3); "
+        raise StageError(INVALID_PARAMS, f"the {stage} look needs an RGB frame of shape (height, width, 3); "
                          f"got shape {shape}. Send 8-bit RGB frames.", stage=stage)
     if image.dtype != np.uint8:
-        raise StageError("INVALID_PARAMS", f"the {stage} look needs 8-bit frames (uint8); got {image.dtype}. "
+        raise StageError(INVALID_PARAMS, f"the {stage} look needs 8-bit frames (uint8); got {image.dtype}. "
                          "Convert the frame to 8-bit RGB before sending it.", stage=stage)
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise StageError("INVALID_PARAMS", f"the {stage} look got an empty frame {image.shape}.", stage=stage)
+        raise StageError(INVALID_PARAMS, f"the {stage} look got an empty frame {image.shape}.", stage=stage)
     return np.ascontiguousarray(image)
 
 
@@ -180,7 +181,7 @@ class ClassicRun(StageRun):
         image = check_image(frame.image, self.stage.name)
         out = self.stage.render(image, self.params)
         if out.shape != image.shape or out.dtype != np.uint8:
-            raise StageError("INTERNAL", f"the {self.stage.name} look returned {out.shape} {out.dtype} for a "
+            raise StageError(INTERNAL, f"the {self.stage.name} look returned {out.shape} {out.dtype} for a "
                              f"{image.shape} frame; please report this bug.", frame=frame.index, stage=self.stage.name)
         return out
 

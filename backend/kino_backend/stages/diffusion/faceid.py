@@ -12,14 +12,15 @@ from typing import Optional
 
 import numpy as np
 
-from .base import StageError
+from ..base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS
 
 
 class FaceIdentity:
     """The face side of FaceID for one clip; needs the engine (its device, dtype and CFG layout)."""
 
     def __init__(self, params: dict, models_dir: Optional[str], cache: dict):
-        from ..identity.faces import resolve_pack
+        from ...identity.faces import resolve_pack
         self.reference = params["face_reference"]
         self.per_frame = self.reference == "frame"
         self.scale = float(params["faceid_scale"])
@@ -34,14 +35,14 @@ class FaceIdentity:
 
     def open(self, engine, reference_image: Optional[np.ndarray], plus: bool = False) -> None:
         """Load the face pack; with a fixed reference, embed it once and fix it on ``engine``."""
-        from ..identity.faces import load_face_model
+        from ...identity.faces import load_face_model
         self.engine, self.plus = engine, plus
         self.model = load_face_model(self.pack_dir, det_size=640, cache=self.cache)
         engine.set_adapter_scale("face", self.scale)
         if not self.per_frame:
             face = self._inputs(reference_image)
             if face is None:
-                raise StageError("INVALID_PARAMS", "no face found in the face reference image; use a photo where "
+                raise StageError(INVALID_PARAMS, "no face found in the face reference image; use a photo where "
                                  "the actor's face is clearly visible, frontal and not too small.")
             for key, value in face.items():
                 engine.set_slot_embeds(key, value)
@@ -54,12 +55,12 @@ class FaceIdentity:
         emb = np.asarray(face.embedding, dtype=np.float32).ravel()
         out = {"face": self._input(emb / max(float(np.linalg.norm(emb)), 1e-12))}
         if self.plus:
-            from ..identity.faceid import aligned_face_crop
+            from ...identity.faceid import aligned_face_crop
             out["face_clip"] = self.engine.encode_face_crop(aligned_face_crop(image, face))
         return out
 
     def _input(self, emb: np.ndarray):
-        from ..identity.faceid import face_input
+        from ...identity.faceid import face_input
         return face_input(emb, do_cfg=self.engine.do_cfg, device=self.engine.device, dtype=self.engine.pipe.dtype)
 
     def for_frames(self, frames) -> Optional[list]:

@@ -14,10 +14,12 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .temporal_warp import warp
+from .warp import warp
 
 
 class Deflicker:
+    """Recursive low-frequency brightness steadying: keeps a smoothed coarse gain map across frames."""
+
     def __init__(self, smooth: float = 0.75, coarse: int = 16):
         self.smooth = float(smooth)
         self.coarse = int(coarse)

@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from .base import StageError
+from ..base import StageError
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 DEFAULT_PACK = "antelopev2"  # PuLID was trained on antelopev2's glintr100 embeddings
 
@@ -27,8 +28,8 @@ def find_encoder(weights: str, models_dir: Optional[str]) -> str:
     import glob
     import os
 
-    from ..identity.pulid.adapter import ENCODER_HINT
-    from ..models.classify import classify
+    from ...identity.pulid.adapter import ENCODER_HINT
+    from ...models.classify import classify
     folders = [os.path.dirname(os.path.abspath(weights))]
     if models_dir:
         folders += [models_dir, os.path.join(models_dir, "pulid"), os.path.join(models_dir, "clip")]
@@ -39,7 +40,7 @@ def find_encoder(weights: str, models_dir: Optional[str]) -> str:
                 seen.append(path)
                 if classify(path)["kind"] == "eva_clip":
                     return path
-    raise StageError("MODEL_MISSING", f"PuLID needs the EVA02-CLIP-L-14-336 vision tower and none was found in "
+    raise StageError(MODEL_MISSING, f"PuLID needs the EVA02-CLIP-L-14-336 vision tower and none was found in "
                      f"{', '.join(dict.fromkeys(folders))}: set pulid_encoder=PATH. {ENCODER_HINT}",
                      stage="diffusion")
 
@@ -48,7 +49,7 @@ class PulidIdentity:
     """The PuLID side of one clip: load (or take warm) the adapter, attach it, set the ID tokens."""
 
     def __init__(self, params: dict, weights: str, encoder: str, models_dir: Optional[str], cache: dict):
-        from ..identity.faces import resolve_pack
+        from ...identity.faces import resolve_pack
         self.weights, self.encoder = weights, encoder
         self.reference = params["face_reference"]
         self.per_frame = self.reference == "frame"
@@ -64,16 +65,16 @@ class PulidIdentity:
     def _adapter(self, device):
         """The EVA tower and ID encoder run in float32 (once per clip or frame, as the reference does);
         the attention processors take the UNet's dtype and the tokens are cast to it."""
-        from ..identity.pulid.adapter import PulidAdapter
+        from ...identity.pulid.adapter import PulidAdapter
         key = f"pulid:{self.weights}+{self.encoder}@{device}/float32"
         if key not in self.cache:
             self.cache[key] = PulidAdapter(self.weights, self.encoder, device=device)
         return self.cache[key]
 
     def open(self, engine, reference_image: Optional[np.ndarray], arch: str) -> None:
-        from ..identity.faces import load_face_model
+        from ...identity.faces import load_face_model
         if arch != "sdxl":
-            raise StageError("INVALID_PARAMS", f"PuLID works with SDXL checkpoints only; model= is {arch}. Pick an "
+            raise StageError(INVALID_PARAMS, f"PuLID works with SDXL checkpoints only; model= is {arch}. Pick an "
                              "SDXL checkpoint, or use faceid= (IP-Adapter FaceID) with SD 1.5.", stage="diffusion")
         self.engine = engine
         self.model = load_face_model(self.pack_dir, det_size=640, cache=self.cache)

@@ -25,8 +25,8 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
-from .base import Frame, StageRun
-from .temporal_warp import chain, reliability, warp
+from ..base import Frame, StageRun
+from .warp import blend, chain, reliability, warp
 
 
 @dataclass
@@ -46,6 +46,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 class KeyframeScheduler:
+    """Keyframe mode of the temporal stage: stylizes keyframes only, holds the frames between them
+    (with their flows accumulated from the last keyframe), and fills them from both neighbouring keyframes."""
+
     def __init__(self, temporal, look: StageRun):
         self.tr = temporal
         self.look = look
@@ -107,8 +110,6 @@ class KeyframeScheduler:
 
     def _stylize_key(self, pend: Pending) -> np.ndarray:
         """Stylize a keyframe; looks that take an init get its predecessor's propagation mixed in."""
-        from .temporal import blend
-
         a = self.strength
         if a <= 0:
             return self.tr.stylize(self.look, pend.frame)
@@ -137,8 +138,6 @@ class KeyframeScheduler:
         return self._with_fallback(pend, mix, np.maximum(pend.r0, r1))
 
     def _with_fallback(self, pend: Pending, mix: np.ndarray, cover: np.ndarray) -> Frame:
-        from .temporal import blend
-
         if float((cover < 0.5).mean()) > self.fallback_area:
             self.tr.prov["fallback_frames"].append(pend.frame.index)
             out = blend(self.tr.stylize(self.look, pend.frame), mix, np.clip(cover, 0.0, 1.0))

@@ -18,8 +18,8 @@ import functools
 
 import numpy as np
 
-from .base import ParamSpec
-from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
+from ..base import ParamSpec
+from .common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px,
                              resize_to, smooth_along, to_float, to_uint8, work_size)
 
 PAPER = np.array([0.965, 0.955, 0.925], np.float32)  # warm drawing paper

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import ParamSpec
-from .classic_common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px, resize_to,
+from ..base import ParamSpec
+from .common import (ClassicLook, blur, edge_smooth, ink_lines, luminance, noise, paper, px, resize_to,
                              smooth_along, soft_posterize, tangent_field, to_float, to_uint8, work_size)
 
 PARAMS = (

@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import ParamSpec
-from .classic_common import (ClassicLook, edge_smooth, ink_lines, px, resize_to, soft_posterize, to_float, to_uint8,
+from ..base import ParamSpec
+from .common import (ClassicLook, edge_smooth, ink_lines, px, resize_to, soft_posterize, to_float, to_uint8,
                              work_size)
 
 PARAMS = (

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 
-# The metric's motion-boundary test (contract §4) flags ~10% of real handheld frames (DIS noise in
+# The metric's motion-boundary test (docs/metrics.md) flags ~10% of real handheld frames (DIS noise in
 # flat areas); for blending we only distrust pixels this many times over its threshold.
 MB_TOLERANCE = 10.0
 
@@ -32,7 +32,7 @@ def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5) -> n
 
     ``back`` is the flow t -> t-1 and ``fwd`` the flow t-1 -> t. It falls to 0 where the
     forward-backward check fails (occlusion / disocclusion), on motion boundaries and where x + back(x)
-    leaves the frame; thresholds follow contract §4's hard test, softened and feathered.
+    leaves the frame; thresholds follow docs/metrics.md's hard test, softened and feathered.
     """
     h, w = back.shape[:2]
     gx, gy = grid(h, w)
@@ -74,3 +74,10 @@ def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> fl
     diff = (warp(prev_src, back) - cur_src.astype(np.float32)) / 255.0
     diff -= diff.reshape(-1, diff.shape[-1]).mean(axis=0)
     return float(np.abs(diff).mean())
+
+
+def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``(1 - weight) * stylized + weight * warped`` rounded to uint8; weight is (H, W)."""
+    m = weight[..., None].astype(np.float32)
+    out = stylized.astype(np.float32) * (1.0 - m) + warped.astype(np.float32) * m
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from ..models.schedulers import SCHEDULER_NAMES
-from .base import ParamError, ParamSpec, StageError
+from ...models.schedulers import SCHEDULER_NAMES
+from ..base import ParamError, ParamSpec, StageError
+from kino_addon.protocol.errors import MODEL_MISSING
 
 CONTROL_TYPES = ("canny", "tile", "pose", "depth", "lineart", "softedge")
 SCHEDULER_CHOICES = SCHEDULER_NAMES  # the loader's schedulers
@@ -67,12 +68,14 @@ PARAMS = (
 
 @dataclass(frozen=True)
 class LoraItem:
+    """One ``lora=PATH[:WEIGHT]`` parameter value."""
     path: str
     weight: float = 1.0
 
 
 @dataclass(frozen=True)
 class ControlItem:
+    """One ``controlnet=PATH[:TYPE[:SCALE[:START:END]]]`` parameter value."""
     path: str
     type: str = "canny"
     scale: float = 1.0
@@ -124,7 +127,7 @@ def parse_controlnet(item) -> ControlItem:
 
 def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, field: str) -> Optional[str]:
     """An existing file or folder for ``path`` (as given, else under the models folder), or
-    ``StageError("MODEL_MISSING")`` naming the file and where it was looked for."""
+    ``StageError(MODEL_MISSING)`` naming the file and where it was looked for."""
     if not path:
         return None
     path = os.path.expanduser(path)
@@ -135,7 +138,7 @@ def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, f
     where = " or ".join(os.path.abspath(c) for c in candidates)
     hint = f" (relative paths are also looked up in the models folder {models_dir})" if models_dir else \
         " (relative paths are looked up in the models folder when one is set in Kino's preferences)"
-    raise StageError("MODEL_MISSING", f"{what} not found: {field}={path!r} -- looked for {where}{hint}. Put the "
+    raise StageError(MODEL_MISSING, f"{what} not found: {field}={path!r} -- looked for {where}{hint}. Put the "
                      "file there or give its full path.", stage="diffusion")
 
 
