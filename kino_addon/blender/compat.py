@@ -57,7 +57,6 @@ _OLD_TIMING = {
     "content_trim_start": "animation_offset_start",  # source frames skipped at the start
     "content_trim_end": "animation_offset_end",
 }
-TIMING = tuple(_OLD_TIMING)
 
 
 # -- sequencer ---------------------------------------------------------------------------------------
@@ -78,7 +77,7 @@ def set_sequencer_scene(context, scene) -> None:
 
 
 def strip_time(strip, name: str):
-    """A strip timing value by its 5.1+ name (see ``TIMING``), on any release."""
+    """A strip timing value by its 5.1+ name (a key of ``_OLD_TIMING``), on any release."""
     return getattr(strip, name if STRIP_HANDLES else _OLD_TIMING[name])
 
 
