@@ -19,9 +19,9 @@ if [ "$mode" != default ]; then
 fi
 backend_dirs=$(ls -d tests/*/ | grep -v '^tests/blender' | grep -v '^tests/support' | tr '\n' ' ')
 blender_dirs=$(ls -d tests/blender*/ 2>/dev/null | tr '\n' ' ')
-# --rootdir tests: the checkout's own folder holds the extension's __init__.py, which pytest must not
-# import as a test package (it fails when the folder's name is not a Python name, e.g. kino-main)
-pytest_args=(-q -p no:cacheprovider --rootdir tests)
+# --confcutdir tests: the checkout's own folder holds the extension's __init__.py, which pytest must not
+# import as a test package (that fails when the folder's name is not a Python name, e.g. kino-main)
+pytest_args=(-q -p no:cacheprovider --confcutdir tests)
 rc=0
 keep() {  # remember the first failure; pytest's 5 (no test selected, e.g. -m "not slow") is none
   [ "$1" -ne 0 ] && [ "$1" -ne 5 ] && [ $rc -eq 0 ] && rc=$1
