@@ -90,13 +90,17 @@ def _dotted(node) -> str:
 
 
 def _imported_names(tree: ast.AST) -> set:
-    """Names bound by imports (their attributes are module contents or Kino's own, not bpy members)."""
+    """Names bound by imports, or to a module loaded by name (``x = devload.submodule(...)``,
+    ``importlib.import_module``): their attributes are module contents or Kino's own, not bpy members."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                and _dotted(node.value.func).endswith(("submodule", "import_module")):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     return names - {"bpy"}
 
 
@@ -105,8 +109,13 @@ def _uses_in(tree: ast.AST, where) -> list:
     modules = _imported_names(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
-            on_module = isinstance(node.value, ast.Name) and node.value.id in modules
-            if not on_module and node.attr not in _BUILTIN:
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            # chains from an imported module or name (compat.x, connection.BACKEND.ensure) or from a
+            # CONSTANT (Kino's singletons: BACKEND, QUEUE) are Kino's or Python's, not Blender data
+            own = isinstance(root, ast.Name) and (root.id in modules or root.id.isupper())
+            if not own and node.attr not in _BUILTIN:
                 out.append(Use("member", node.attr, where(node)))
             dotted = _dotted(node)
             if dotted.startswith("bpy.types.") and dotted.count(".") == 2:

@@ -167,6 +167,9 @@ def main(argv=None) -> int:
         print(f"check_bpy_api: no stubs listed for {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
         return 2
     target = os.path.abspath(args.package)
+    if not os.path.isdir(target):
+        print(f"check_bpy_api: {target} is not a folder", file=sys.stderr)
+        return 2
     result = check(releases, target, use_pyright=not args.names_only)
     print_report(result, target)
     if args.json:

@@ -17,7 +17,9 @@ PY="${KINO_PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 which_env="${1:-all}"
 
-stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+# The stamp covers what is installed (pins and their order), not comments: editing a comment
+# never forces a reinstall.
+stamp_of() { cat "$@" | sed -e 's/[[:space:]]*#.*$//' -e '/^[[:space:]]*$/d' | sha256sum | cut -c1-16; }
 
 need() {  # need VENV STAMP -> 0 when (re)install is needed
   [ -x "$1/bin/python" ] && [ -f "$1/.kino-stamp" ] && [ "$(cat "$1/.kino-stamp")" = "$2" ] && return 1

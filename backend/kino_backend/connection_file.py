@@ -5,13 +5,13 @@ import json
 import os
 
 from kino_addon.protocol import PROTOCOL_VERSION
-from kino_addon.protocol.atomic import write_json_atomic
+from kino_addon.protocol.atomic import atomic_write_json
 
 
 def write_connection_file(path: str, host: str, port: int) -> dict:
     """Write ``{"host", "port", "pid", "protocol"}`` to ``path`` atomically, readable by the owner only."""
     info = {"host": host, "port": int(port), "pid": os.getpid(), "protocol": list(PROTOCOL_VERSION)}
-    write_json_atomic(path, info, owner_only=True)
+    atomic_write_json(path, info, owner_only=True)
     return info
 
 

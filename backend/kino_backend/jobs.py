@@ -9,23 +9,29 @@ The worker streams each finished frame as ``job.frame`` and ends every job with 
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import logging
 import threading
 import time
 import traceback
+import weakref
 from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
+from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.envelope import buffer_spec
-from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, NOT_FOUND, OUT_OF_MEMORY, WIRE_CODES, error_object
+from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, OUT_OF_MEMORY, WIRE_CODES, error_object
+from kino_addon.protocol.quoting import clip
 
 from . import provenance
+from .serving.admission import data_problem
+from .serving.ended import EndedJobs, ended_error
+from .serving.fairness import pick, stall_message
 from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
 from .workflow import Pipeline, Workflow
-from kino_addon.protocol import messages as msg_types
 
 log = logging.getLogger("kino.jobs")
 INPUT_WINDOW = 16
@@ -57,6 +63,20 @@ class Job:
         self._inputs: Dict[int, tuple] = {}
         self._received: set = set()
         self._held: Deque[Callable[[Optional[dict]], None]] = collections.deque()
+        self.error: Optional[dict] = None  # the wire error it ended with
+        self.pending_bytes = 0  # input bytes received and not yet used
+        self.on_input: Callable[[], None] = lambda: None  # the worker's wake-up (set by Worker.submit)
+        self.stall_check: Callable[["Job", int, float], Optional[str]] = lambda job, frame, waited: None
+
+    def ready(self) -> bool:
+        """May the worker start it: its first frame is there (or it was cancelled: it only has to end)."""
+        with self._cond:
+            return 1 in self._received or self.cancel_event.is_set()
+
+    def ended_error(self) -> dict:
+        return ended_error(self.id, self.state, self.error if self.error is not None else
+                           (error_object(CANCELLED, self.cancel_reason) if self.cancel_reason else None),
+                           len(self.frames_done), self.frames_total)
 
     # -- inputs (reader thread) ----------------------------------------------------------------
     def add_input(self, frame: int, spec: dict, data: bytes, answer: Callable[[Optional[dict]], None]) -> None:
@@ -64,18 +84,21 @@ class Job:
         ended = None
         with self._cond:
             if self.cancel_event.is_set() or self.state in ("completed", "failed", "cancelled"):
-                ended = error_object(CANCELLED if self.cancel_event.is_set() else NOT_FOUND,
-                                     f"job {self.id} has ended ({self.state}); its input is no longer needed")
+                ended = self.ended_error()
             elif frame in self._received:
                 raise ValueError(f"frame {frame} of job {self.id} was already sent")
             else:
                 self._received.add(frame)
                 self._inputs[frame] = (spec, data)
+                self.pending_bytes += len(data)
                 self._cond.notify_all()
                 if len(self._inputs) > INPUT_WINDOW:
                     self._held.append(answer)
-                    return
-        answer(ended)
+                    answer = None
+        if frame == 1 and ended is None:
+            self.on_input()
+        if answer is not None:
+            answer(ended)
 
     def _release_answers(self, error: Optional[dict] = None, all_: bool = False) -> None:
         while True:
@@ -89,11 +112,18 @@ class Job:
     def input_frames(self) -> Iterator[Frame]:
         for index in range(1, self.frames_total + 1):
             with self._cond:
+                since = time.monotonic()
                 while index not in self._inputs:
                     if self.cancel_event.is_set():
                         raise Cancelled()
                     self._cond.wait(0.5)
+                    if index not in self._inputs:
+                        reason = self.stall_check(self, index, time.monotonic() - since)
+                        if reason:
+                            self.cancel_reason = self.cancel_reason or reason
+                            self.cancel_event.set()
                 spec, data = self._inputs.pop(index)
+                self.pending_bytes -= len(data)
             self._release_answers()
             if self.cancel_event.is_set():
                 raise Cancelled()
@@ -109,6 +139,7 @@ class Job:
     def finish_inputs(self) -> None:
         with self._cond:
             self._inputs.clear()
+            self.pending_bytes = 0
         self._release_answers(error_object(CANCELLED, f"job {self.id} has ended ({self.state})"), all_=True)
 
     def summary(self) -> dict:
@@ -119,6 +150,9 @@ class Job:
 def decode_frame(spec: dict, data: bytes, width: int, height: int, index: int) -> np.ndarray:
     """An input buffer as a read-only uint8 (h, w, 3) array; PNG is decoded with OpenCV."""
     if spec["encoding"] == "png":
+        problem = data_problem(spec, data, width, height)  # from the header: never decode a bomb
+        if problem:
+            raise StageError(INVALID_PARAMS, f"input frame {index}: {problem}", frame=index, stage="input")
         import cv2
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if image is None:
@@ -170,7 +204,7 @@ class _Progress:
                 "step": step, "steps_total": steps_total, "stage": stage}
         for key, value in extra.items():
             if key not in body and isinstance(value, (int, float, str, bool)):
-                body[key] = value
+                body[key] = clip(value, 200) if isinstance(value, str) else value
         self.job.owner.send_event(msg_types.JOB_PROGRESS, self.job.submit_id, body)
 
 
@@ -189,20 +223,25 @@ def frame_event(job: Job, out: Frame) -> tuple:
             matte = np.clip(np.rint(matte.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
         matte = np.ascontiguousarray(matte.reshape(job.height, job.width, 1))
         buffers.append((buffer_spec("matte", matte.nbytes, matte.shape), matte))
-    meta = {k: v for k, v in out.meta.items() if isinstance(v, (bool, int, float, str)) or v is None}
+    meta = {clip(str(k), 100): clip(v, 1000) if isinstance(v, str) else v for k, v in out.meta.items()
+            if isinstance(v, (bool, int, float, str)) or v is None}
     return {"job_id": job.id, "frame": out.index, "meta": meta}, buffers
 
 
 class Worker:
     """One thread that runs queued jobs in submission order."""
 
-    def __init__(self, resources):
+    def __init__(self, resources, stall_timeout: float = 30.0):
         self.resources = resources
+        self.stall_timeout = stall_timeout
+        self.ended = EndedJobs()
         self._queue: Deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._jobs: Dict[str, Job] = {}
         self.current: Optional[Job] = None
         self._stopping = False
+        self._starts = itertools.count()
+        self._last_start: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # owner -> start number
         self._thread = threading.Thread(target=self._loop, name="kino-worker", daemon=True)
         self._thread.start()
 
@@ -210,14 +249,32 @@ class Worker:
         """Queue a job; returns how many jobs run before it (0: it starts now)."""
         with self._cond:
             position = len(self._queue) + (1 if self.current else 0)
+            job.on_input = self._poke
+            job.stall_check = self._stall_reason
             self._queue.append(job)
             self._jobs[job.id] = job
             self._cond.notify_all()
         return position
 
+    def _poke(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _stall_reason(self, job: Job, frame: int, waited: float) -> Optional[str]:
+        """Why ``job``, waiting ``waited`` s for input ``frame``, must stop now (see serving.fairness)."""
+        if waited < self.stall_timeout:
+            return None
+        with self._cond:
+            others = [j for j in self._queue if j is not job]
+        return stall_message(job, frame, waited) if any(j.ready() for j in others) else None
+
     def find(self, job_id: str) -> Optional[Job]:
         with self._cond:
             return self._jobs.get(job_id)
+
+    def find_ended(self, job_id: str, owner) -> Optional[tuple]:
+        """``(state, wire error)`` of a recently ended job of ``owner``."""
+        return self.ended.get(job_id, owner)
 
     def jobs(self) -> List[dict]:
         with self._cond:
@@ -243,16 +300,25 @@ class Worker:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                job = self.current = self._queue.popleft()
+                job = None
+                while job is None:
+                    if self._stopping and not self._queue:
+                        return
+                    job = pick(self._queue, self._last_start)
+                    if job is None:
+                        self._cond.wait(0.5)
+                self._queue.remove(job)
+                self.current = job
+                self._last_start[job.owner] = next(self._starts)
             try:
                 run_job(job, self.resources)
             except Exception:  # run_job reports its own failures; this is a last line of defence
                 log.exception("job %s crashed the worker loop", job.id)
             finally:
+                try:
+                    self.ended.add(job)
+                except Exception:  # remembering it is a courtesy: it must never stop the worker
+                    log.exception("could not remember ended job %s", job.id)
                 with self._cond:
                     self.current = None
                     self._jobs.pop(job.id, None)
@@ -331,6 +397,7 @@ def run_job(job: Job, resources) -> None:
         error = error_from_exception(exc)
         log.error("job %s failed at frame %s in stage %s: %s", job.id, error["frame"], error["stage"],
                   error["message"])
+    job.error = error
     job.state = status
     job.finish_inputs()
     run_s = time.monotonic() - started

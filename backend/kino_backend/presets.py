@@ -1,6 +1,6 @@
 """Built-in looks (``presets/<look>.json``) and the catalogue sent in ``session.hello``.
 
-Each built-in look is a workflow preset (format in ``kino_addon.protocol.presets``). A preset whose
+Each built-in look is a workflow preset (format in ``kino_addon.protocol.preset_format``). A preset whose
 look stage is not registered, or that is broken, is left out of the catalogue and logged, so one
 bad file never takes the backend down.
 """
@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Dict, List, Optional, Tuple
 
-from kino_addon.protocol.presets import (PRESET_VERSION, PresetError, normalize_preset, preset_from_workflow,
+from kino_addon.protocol.preset_format import (PRESET_VERSION, PresetError, normalize_preset, preset_from_workflow,
                                          read_preset, workflow_from_preset, write_preset)
 
 from .stages import all_stages

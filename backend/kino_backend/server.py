@@ -1,9 +1,13 @@
 """The backend server: accept loop, per-connection handshake threads, one job worker.
 
-Connections are accepted as raw sockets; each one's HMAC handshake runs in its own thread under a
-timeout (a client that connects and stays silent blocks no one), then that thread becomes the
-connection's reader (``Session.run``). Jobs from every connection run one at a time, in order,
-on the worker thread.
+Connections are accepted as raw sockets (the listen backlog is the system's maximum, so a burst of
+connects is queued, not dropped); each one's HMAC handshake runs in its own thread under a timeout
+(a client that connects and stays silent blocks no one), then that thread becomes the connection's
+reader (``Session.run``). At most ``MAX_HANDSHAKES`` handshakes run at once (more connects wait in
+the backlog until one ends, at the latest after the handshake timeout) and at most
+``MAX_CONNECTIONS`` connections are open; beyond that a new connection is closed at once (the log
+says so, rate-limited). Jobs from every connection run one at a time on the worker thread
+(see serving.fairness for the order).
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from .resources import Resources
 from .session import Session
 
 log = logging.getLogger("kino.server")
+MAX_HANDSHAKES = 128
+MAX_CONNECTIONS = 256
 
 
 class Server:
@@ -26,7 +32,8 @@ class Server:
     sessions, the one job ``Worker`` and the ``Resources``, and shuts everything down on request."""
 
     def __init__(self, authkey: bytes, host: str = "127.0.0.1", port: int = 0,
-                 resources: Optional[Resources] = None, handshake_timeout: float = 10.0):
+                 resources: Optional[Resources] = None, handshake_timeout: float = 10.0,
+                 input_stall_timeout: float = 30.0):
         if not authkey:
             raise ValueError("the server needs a non-empty key")
         self.authkey = authkey
@@ -34,15 +41,17 @@ class Server:
         self.resources = resources or Resources()
         self.sock = listen(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
-        self.worker = Worker(self.resources)
+        self.worker = Worker(self.resources, stall_timeout=input_stall_timeout)
+        self._handshakes = threading.BoundedSemaphore(MAX_HANDSHAKES)
         self._sessions: set = set()
         self._lock = threading.Lock()
+        self._catalogue_lock = threading.Lock()  # not _lock: the first load takes seconds, accepting must go on
         self._stop = threading.Event()
         self.stop_reason = ""
 
     # -- catalogue (cached: stage modules and preset files do not change while running) --------
     def catalogue(self) -> dict:
-        with self._lock:
+        with self._catalogue_lock:
             if not hasattr(self, "_catalogue"):
                 from .presets import catalogue
                 self._catalogue = catalogue()
@@ -66,17 +75,37 @@ class Server:
                     if self._stop.is_set():
                         break
                     raise
-                threading.Thread(target=self._handle, args=(conn, addr), name=f"kino-conn-{addr[1]}",
-                                 daemon=True).start()
+                self._start_connection(conn, addr)
         finally:
             self._close_all()
+
+    def _start_connection(self, conn: socket.socket, addr) -> None:
+        """Start the connection's thread once a handshake slot is free (meanwhile further connects
+        wait in the listen backlog); refuse it when ``MAX_CONNECTIONS`` are open."""
+        while not self._handshakes.acquire(timeout=0.5):
+            if self._stop.is_set():
+                conn.close()
+                return
+        if self.connection_count() >= MAX_CONNECTIONS:
+            self._handshakes.release()
+            log.warning("closed a connection from %s: %d connections are open already", addr[0], MAX_CONNECTIONS)
+            conn.close()
+            return
+        try:
+            threading.Thread(target=self._handle, args=(conn, addr), name=f"kino-conn-{addr[1]}", daemon=True).start()
+        except RuntimeError:  # cannot start a thread (resource limits): refuse this one connection
+            self._handshakes.release()
+            conn.close()
+            log.warning("closed a connection from %s: no thread could be started for it", addr[0])
 
     def _handle(self, conn: socket.socket, addr) -> None:
         try:
             link = handshake(conn, self.authkey, self.handshake_timeout, server=True)
         except (AuthenticationError, TimeoutError, EOFError, OSError) as exc:
-            log.warning("refused a connection from %s:%s: %s", addr[0], addr[1], exc or type(exc).__name__)
+            log.warning("refused a connection from %s: %s", addr[0], exc or type(exc).__name__)
             return
+        finally:
+            self._handshakes.release()
         session = Session(self, link)
         with self._lock:
             if self._stop.is_set():

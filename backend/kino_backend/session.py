@@ -2,26 +2,34 @@
 
 Every connection starts with ``session.hello``; anything else before it gets ``HELLO_REQUIRED``.
 Unknown request types get ``UNKNOWN_TYPE``; events and responses from the client are ignored.
-When the connection drops, the jobs it submitted are cancelled.
+What a request may carry is checked before its buffers are read (``admit``, see serving.admission).
+Every request gets an answer, even one too large to encode (serving.replies). When the connection
+drops, the jobs it submitted are cancelled.
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import os
+import threading
 import traceback
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from kino_addon.protocol import PROTOCOL_VERSION
+from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.envelope import Message
 from kino_addon.protocol.errors import (BAD_MESSAGE, HELLO_REQUIRED, INTERNAL, INVALID_PARAMS, NOT_FOUND,
                                         PROTOCOL_VERSION as PROTOCOL_VERSION_ERROR, UNKNOWN_TYPE, BackendError,
                                         ProtocolError, error_object)
+from kino_addon.protocol.framing import IGNORE
+from kino_addon.protocol.quoting import clip, quote
 
 from . import __version__
-from .jobs import Job
+from .jobs import INPUT_WINDOW, Job
+from .serving import admission
+from .serving.replies import shrunk, stand_in
+from .serving.scans import start_scan
 from .workflow import WorkflowError, validate_workflow
-from kino_addon.protocol import messages as msg_types
 
 log = logging.getLogger("kino.session")
 _job_numbers = itertools.count(1)
@@ -34,12 +42,42 @@ class RequestError(BackendError):
     """Raised by a handler to answer its request with an error."""
 
 
+class Refusal(ProtocolError):
+    """A request refused before its buffers were read, answered with the full wire ``error``."""
+
+    def __init__(self, request: Message, error: dict):
+        super().__init__(error["message"], code=error["code"], re=request.id)
+        self.type = request.type
+        self.error = error
+
+
 def _int_field(body: dict, key: str, lo: int, hi: int, where: str) -> int:
     value = body.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(INVALID_PARAMS, f"{where}.{key} must be an integer in {lo}..{hi}, got {value!r}",
+        raise RequestError(INVALID_PARAMS, f"{where}.{key} must be an integer in {lo}..{hi}, got {quote(value)}",
                            details={"fields": {f"{where}.{key}": f"must be an integer in {lo}..{hi}"}})
     return value
+
+
+def _str_field(body: dict, key: str, where: str) -> Optional[str]:
+    """An optional string field; a path must not hold a NUL character (no file system accepts it)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or "\0" in value:
+        raise RequestError(INVALID_PARAMS, f"{where}.{key} must be a text (a name or path), got {quote(value)}",
+                           details={"fields": {f"{where}.{key}": "must be a string"}})
+    return value
+
+
+def _job_frames(body: dict) -> tuple:
+    """``(count, width, height)`` of a job.submit's ``frames``."""
+    frames = body.get("frames")
+    if not isinstance(frames, dict):
+        raise RequestError(INVALID_PARAMS, "frames must be {count, first: 1, width, height}",
+                           details={"fields": {"frames": "missing"}})
+    return (_int_field(frames, "count", 1, MAX_FRAMES, "frames"), _int_field(frames, "width", 1, MAX_SIDE, "frames"),
+            _int_field(frames, "height", 1, MAX_SIDE, "frames"))
 
 
 class Session:
@@ -51,6 +89,7 @@ class Session:
         self.link = link
         self.helloed = False
         self.client_name = ""
+        self.scanning = threading.Event()  # a models.list scan of this connection is running
         self.handlers: Dict[str, Callable[[Message], object]] = {
             msg_types.SESSION_HELLO: self.on_hello, msg_types.JOB_SUBMIT: self.on_submit, msg_types.JOB_INPUT: self.on_input,
             msg_types.JOB_CANCEL: self.on_cancel, msg_types.BACKEND_STATUS: self.on_status, msg_types.SESSION_SHUTDOWN: self.on_shutdown,
@@ -68,15 +107,23 @@ class Session:
         return self._send(Message(kind="event", type=type, re=re, body=body, buffers=list(buffers)))
 
     def _send(self, msg: Message) -> bool:
-        try:
-            self.link.send(msg)
-            return True
-        except (OSError, EOFError):
-            self.link.close()
-            return False
-        except ValueError:  # a body that cannot be encoded: a bug, but keep the connection
-            log.exception("could not encode %s %s", msg.kind, msg.type)
-            return not self.link.closed
+        """Send ``msg``; one that cannot be encoded (too large, odd values) is shrunk, or replaced by an
+        error reply, so a request is always answered. False once the connection is gone."""
+        problem = ""
+        for attempt in (lambda: msg, lambda: shrunk(msg), lambda: stand_in(msg, problem)):
+            candidate = attempt()
+            if candidate is None:
+                break
+            try:
+                self.link.send(candidate)
+                return True
+            except (OSError, EOFError):
+                self.link.close()
+                return False
+            except (ValueError, TypeError, RecursionError) as exc:
+                problem = problem or str(exc)
+                log.warning("could not encode %s %s: %s", msg.kind, msg.type, clip(str(exc), 300))
+        return not self.link.closed
 
     def _error_reply(self, re: Optional[str], mtype: str, code: str, message: str, **extra) -> None:
         self._send(Message(kind="response", type=mtype, re=re, error=error_object(code, message, **extra)))
@@ -86,9 +133,12 @@ class Session:
         try:
             while not self.link.closed:
                 try:
-                    msg = self.link.recv()
+                    msg = self.link.recv(self.admit)
+                except Refusal as exc:
+                    self._send(Message(kind="response", type=exc.type, re=exc.re, error=exc.error))
+                    continue
                 except ProtocolError as exc:
-                    log.warning("bad message from %s: %s", self.link.peer, exc.message)
+                    log.warning("bad message from %s: %s", self.link.peer, clip(exc.message, 300))
                     self._error_reply(exc.re, msg_types.ERROR_BAD_MESSAGE, exc.code, exc.message)
                     if exc.fatal:
                         break
@@ -97,8 +147,55 @@ class Session:
                     self.dispatch(msg)
         except (EOFError, OSError):
             pass
+        except Exception as exc:  # never a silent dead connection: say why, then close it
+            log.exception("the connection from %s failed", self.link.peer)
+            self._error_reply(None, msg_types.ERROR_BAD_MESSAGE, INTERNAL, f"the backend closed this connection after an "
+                              f"internal error ({type(exc).__name__}); connect again")
         finally:
             self.close()
+
+    def admit(self, msg: Message, specs: List[dict]):
+        """Before its buffers are read: may this message carry them? (see serving.admission)"""
+        if msg.kind != "request":
+            return IGNORE if specs else None  # ignored anyway: never read its buffers
+        if not specs:
+            return None
+        refuse = lambda code, text: Refusal(msg, error_object(code, text))  # noqa: E731
+        if not self.helloed and msg.type != msg_types.SESSION_HELLO:
+            return refuse(HELLO_REQUIRED, "send session.hello first (nothing else is read before it)")
+        if msg.type not in self.handlers:
+            return refuse(UNKNOWN_TYPE, f"unknown request type {quote(msg.type)}")
+        allowed = admission.BUFFER_LIMITS.get(msg.type, 0)
+        if len(specs) > allowed:
+            return refuse(BAD_MESSAGE, f"{msg.type} carries {allowed or 'no'} buffer{'s' if allowed != 1 else ''}, "
+                                       f"got {len(specs)}")
+        try:
+            problem = self._buffer_problem(msg, specs)
+        except BackendError as exc:
+            return Refusal(msg, exc.to_wire())
+        return refuse(BAD_MESSAGE, problem) if problem else None
+
+    def _buffer_problem(self, msg: Message, specs: List[dict]) -> Optional[str]:
+        if msg.type == msg_types.DEBUG_ECHO:
+            total = sum(s["nbytes"] for s in specs)
+            return f"debug.echo carries at most {admission.ECHO_BYTES} bytes" if total > admission.ECHO_BYTES else None
+        if msg.type == msg_types.JOB_SUBMIT:
+            count, width, height = _job_frames(msg.body)
+            if len(specs) > count:
+                return f"job.submit carries {len(specs)} frames for a job of {count}"
+            if sum(s["nbytes"] for s in specs) > admission.input_budget(width, height, INPUT_WINDOW):
+                return "job.submit carries more frame data than a job may hold: send the rest with job.input"
+            return admission.frames_problem(specs, width, height)
+        job = self._job(msg.body.get("job_id"))  # job.input
+        if job.owner is not self:
+            raise RequestError(NOT_FOUND, f"job {job.id} belongs to another connection")
+        if job.state in ("completed", "failed", "cancelled") or job.cancel_event.is_set():
+            error = job.ended_error()
+            raise RequestError(error["code"], error["message"], frame=error.get("frame"), stage=error.get("stage"))
+        if job.pending_bytes + specs[0]["nbytes"] > admission.input_budget(job.width, job.height, INPUT_WINDOW):
+            return (f"job {job.id} already holds {job.pending_bytes} bytes of frames it has not used yet: wait for "
+                    "the answers to job.input before sending more")
+        return admission.frames_problem(specs, job.width, job.height)
 
     def dispatch(self, msg: Message) -> None:
         if not self.helloed and msg.type != msg_types.SESSION_HELLO:
@@ -106,7 +203,7 @@ class Session:
             return
         handler = self.handlers.get(msg.type)
         if handler is None:
-            self._error_reply(msg.id, msg.type, UNKNOWN_TYPE, f"unknown request type {msg.type!r}; known: "
+            self._error_reply(msg.id, msg.type, UNKNOWN_TYPE, f"unknown request type {quote(msg.type)}; known: "
                               + ", ".join(sorted(t for t in self.handlers if not t.startswith("debug."))))
             return
         try:
@@ -116,8 +213,9 @@ class Session:
             return
         except Exception as exc:  # a bug in a handler must not kill the connection
             log.exception("handler of %s failed", msg.type)
-            self._error_reply(msg.id, msg.type, INTERNAL, f"{type(exc).__name__}: {exc}", type=type(exc).__name__,
-                              traceback=traceback.format_exc())
+            self._error_reply(msg.id, msg.type, INTERNAL, f"the backend failed on {msg.type} ({type(exc).__name__}: "
+                              f"{clip(str(exc), 300)}); this is a bug in Kino: please report it with the backend "
+                              "log", type=type(exc).__name__, traceback=clip(traceback.format_exc(), 20000))
             return
         if result is not DEFERRED:
             body, buffers = result if isinstance(result, tuple) else (result, ())
@@ -148,21 +246,17 @@ class Session:
             workflow = validate_workflow(body.get("workflow"), known_looks=self.server.look_names())
         except WorkflowError as exc:
             raise RequestError(INVALID_PARAMS, str(exc), details={"fields": exc.fields}) from None
-        frames = body.get("frames")
-        if not isinstance(frames, dict):
-            raise RequestError(INVALID_PARAMS, "frames must be {count, first: 1, width, height}",
-                               details={"fields": {"frames": "missing"}})
-        count = _int_field(frames, "count", 1, MAX_FRAMES, "frames")
-        width = _int_field(frames, "width", 1, MAX_SIDE, "frames")
-        height = _int_field(frames, "height", 1, MAX_SIDE, "frames")
+        count, width, height = _job_frames(body)
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise RequestError(INVALID_PARAMS, "options must be an object", details={"fields": {"options": "not an object"}})
         seed = _int_field(options, "seed", 0, 2**63 - 1, "options") if "seed" in options else 0
+        for key in ("device", "models_dir"):
+            _str_field(options, key, "options")
         if len(msg.buffers) > count:
             raise RequestError(BAD_MESSAGE, f"job.submit carries {len(msg.buffers)} frames for a job of {count}")
-        for spec, _ in msg.buffers:
-            self._check_frame_spec(spec, width, height)
+        for spec, data in msg.buffers:
+            self._check_frame(spec, data, width, height)
         job = Job(f"job-{next(_job_numbers)}", self, msg.id, workflow, count, width, height, options, seed)
         for index, (spec, data) in enumerate(msg.buffers, start=1):
             job.add_input(index, spec, data, lambda error: None)
@@ -173,10 +267,14 @@ class Session:
         return DEFERRED
 
     @staticmethod
-    def _check_frame_spec(spec: dict, width: int, height: int) -> None:
-        if spec["encoding"] == "raw" and spec["shape"] != [height, width, 3]:
-            raise RequestError(BAD_MESSAGE, f"frame buffer shape {spec['shape']} does not match the job's "
-                                            f"[{height}, {width}, 3]")
+    def _check_frame(spec: dict, data: bytes, width: int, height: int) -> None:
+        """A frame for a ``width`` x ``height`` job: its declaration, and a PNG's header (never decoded here)."""
+        problem = admission.spec_problem(spec, width, height)
+        if problem:
+            raise RequestError(BAD_MESSAGE, problem)
+        problem = admission.data_problem(spec, data, width, height)
+        if problem:
+            raise RequestError(INVALID_PARAMS, problem)
 
     def on_input(self, msg: Message):
         job = self._job(msg.body.get("job_id"))
@@ -186,7 +284,7 @@ class Session:
         if len(msg.buffers) != 1:
             raise RequestError(BAD_MESSAGE, f"job.input carries one frame as one buffer, got {len(msg.buffers)}")
         spec, data = msg.buffers[0]
-        self._check_frame_spec(spec, job.width, job.height)
+        self._check_frame(spec, data, job.width, job.height)
 
         def answer(error: Optional[dict]) -> None:
             self.respond(msg, {"job_id": job.id, "frame": frame} if error is None else None, error=error)
@@ -198,13 +296,29 @@ class Session:
         return DEFERRED
 
     def _job(self, job_id) -> Job:
+        """The queued or running job ``job_id``; for one that has ended, an error that says why it ended."""
         job = self.server.worker.find(job_id) if isinstance(job_id, str) else None
-        if job is None:
-            raise RequestError(NOT_FOUND, f"no queued or running job {job_id!r} (finished jobs are forgotten)")
-        return job
+        if job is not None:
+            return job
+        ended = self.server.worker.find_ended(job_id, self) if isinstance(job_id, str) else None
+        if ended is not None:
+            error = ended[1]
+            raise RequestError(error["code"], error["message"], frame=error.get("frame"), stage=error.get("stage"))
+        raise RequestError(NOT_FOUND, f"no job {quote(job_id)} on this connection: it never existed here, or it "
+                                      "ended long ago; submit it again")
 
     def on_cancel(self, msg: Message):
-        self._job(msg.body.get("job_id")).cancel("cancelled by the client")
+        job_id = msg.body.get("job_id")
+        job = self.server.worker.find(job_id) if isinstance(job_id, str) else None
+        if job is not None and job.state in ("completed", "failed", "cancelled"):
+            return {"ok": True, "state": job.state}  # it ended already: nothing left to cancel
+        ended = self.server.worker.find_ended(job_id, self) if job is None and isinstance(job_id, str) else None
+        if ended is not None:
+            return {"ok": True, "state": ended[0]}
+        job = self._job(job_id)
+        if job.owner is not self:
+            raise RequestError(NOT_FOUND, f"job {job.id} belongs to another connection")
+        job.cancel("cancelled by the client")
         return {"ok": True}
 
     def on_status(self, msg: Message):
@@ -218,24 +332,36 @@ class Session:
         return DEFERRED
 
     def on_models_list(self, msg: Message):
-        """``models.list {models_dir?, kind?, arch?, hf_cache?}`` -> ``{models_dir, models: [...]}``: what the
-        local registry finds (models folder + Hugging Face cache, offline), for the panel's choices."""
-        from .models import registry  # lazy: reads safetensors headers only, no torch
-
+        """``models.list {models_dir?, kind?, arch?, hf_cache?}`` -> ``{models_dir, models: [...], truncated?}``:
+        what the local registry finds (models folder + Hugging Face cache, offline), for the panel's
+        choices. The scan runs in its own thread, bounded (serving.scans); the answer comes when done."""
         body = msg.body
-        models_dir = body.get("models_dir") or self.server.resources.models_dir
-        if models_dir is not None and not isinstance(models_dir, str):
-            raise RequestError(INVALID_PARAMS, "models_dir must be a folder path",
-                               details={"fields": {"models_dir": "not a string"}})
+        models_dir = _str_field(body, "models_dir", "models.list") or self.server.resources.models_dir
+        kind, arch = _str_field(body, "kind", "models.list"), _str_field(body, "arch", "models.list")
+        hf_cache = body.get("hf_cache", True)
+        if not isinstance(hf_cache, bool):
+            raise RequestError(INVALID_PARAMS, f"models.list.hf_cache must be true or false, got {quote(hf_cache)}",
+                               details={"fields": {"models.list.hf_cache": "must be true or false"}})
         if models_dir and not os.path.isdir(os.path.expanduser(models_dir)):
-            raise RequestError(NOT_FOUND, f"models folder {models_dir} does not exist on the backend's machine: "
-                                          "set the Models folder in Kino's preferences to an existing folder")
-        entries = registry.scan(os.path.expanduser(models_dir) if models_dir else None,
-                                hf_cache=bool(body.get("hf_cache", True)))
-        kind, arch = body.get("kind"), body.get("arch")
-        if kind:
-            entries = registry.choices(entries, kind, arch)
-        return {"models_dir": models_dir, "models": entries}
+            raise RequestError(NOT_FOUND, f"models folder {quote(models_dir, 300)} does not exist on the backend's "
+                                          "machine: set the Models folder in Kino's preferences to an existing folder")
+        if self.scanning.is_set():
+            raise RequestError(BAD_MESSAGE, "a models.list scan of this connection is still running: wait for its "
+                                            "answer before asking again")
+        self.scanning.set()
+
+        def answer(result: Optional[dict], exc: Optional[BaseException]) -> None:
+            self.scanning.clear()
+            if exc is None:
+                self.respond(msg, result)
+            elif isinstance(exc, BackendError):
+                self.respond(msg, error=exc.to_wire())
+            else:
+                code = getattr(exc, "code", None) if isinstance(getattr(exc, "code", None), str) else INTERNAL
+                self.respond(msg, error=error_object(code, clip(getattr(exc, "message", None) or str(exc), 2000)))
+
+        start_scan(os.path.expanduser(models_dir) if models_dir else None, hf_cache, kind, arch, answer)
+        return DEFERRED
 
     def on_echo(self, msg: Message):
         return {"n": len(msg.buffers)}, msg.buffers

@@ -17,6 +17,8 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
+from kino_addon.protocol.quoting import clip, quote
+
 from .stages import all_stages
 from .stages.base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
 from kino_addon.protocol.errors import INTERNAL
@@ -31,8 +33,10 @@ class WorkflowError(ValueError):
 
     def __init__(self, fields: Dict[str, str]):
         self.fields = dict(fields)
-        summary = "; ".join(f"{k}: {v}" for k, v in list(self.fields.items())[:5])
-        super().__init__(f"invalid workflow: {summary}")
+        items = list(self.fields.items())
+        summary = "; ".join(f"{k}: {v}" for k, v in items[:5])
+        more = f" (and {len(items) - 5} more problems in the workflow)" if len(items) > 5 else ""
+        super().__init__(summary + more)  # what is wrong first: the code (INVALID_PARAMS) travels beside it
 
 
 @dataclass
@@ -73,19 +77,33 @@ class Workflow:
                 "stages": [{"name": s.name, "enabled": s.enabled, "params": dict(s.params)} for s in self.steps]}
 
 
+def _check(stage: Stage, params: dict) -> dict:
+    """``stage.validate``; a value a stage's own checks trip over becomes a ParamError too (and is logged:
+    the stage's check should have said what is wrong itself)."""
+    try:
+        return stage.validate(params)
+    except ParamError:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        log.warning("stage %s could not check %s: %s", stage.name, quote(params, 200), clip(str(exc), 300))
+        key = next(iter(params), "params") if len(params) == 1 else "params"
+        raise ParamError(clip(str(key), 100), f"{quote(params.get(key))} cannot be used here ({clip(str(exc), 200)})") \
+            from None
+
+
 def _validate_params(stage: Stage, params: dict, fields: Dict[str, str]) -> dict:
     try:
-        return stage.validate(dict(params))
+        return _check(stage, dict(params))
     except ParamError as first:
         found = False
         for key, value in params.items():  # find every bad field, not only the first
             try:
-                stage.validate({key: value})
+                _check(stage, {key: value})
             except ParamError as exc:
-                fields[f"{stage.name}.{exc.field}"] = exc.message
+                fields[f"{stage.name}.{clip(exc.field, 100)}"] = exc.message
                 found = True
         if not found:
-            fields[f"{stage.name}.{first.field}"] = first.message
+            fields[f"{stage.name}.{clip(first.field, 100)}"] = first.message
         return {}
 
 
@@ -96,7 +114,7 @@ def _check_stage_entry(i: int, entry, registry: Dict[str, Stage], fields: Dict[s
         return None
     name = entry["name"]
     if name not in registry:
-        fields[f"{where}.name"] = f"unknown stage {name!r}; registered stages: {', '.join(sorted(registry))}"
+        fields[f"{where}.name"] = f"unknown stage {quote(name)}; registered stages: {', '.join(sorted(registry))}"
         return None
     enabled, params = entry.get("enabled", True), entry.get("params") or {}
     if not isinstance(enabled, bool):
@@ -116,14 +134,14 @@ def validate_workflow(data, known_looks: Optional[Iterable[str]] = None,
         raise WorkflowError({"workflow": "must be an object {\"version\": 1, \"look\": ..., \"stages\": [...]}"})
     fields: Dict[str, str] = {}
     if data.get("version") != WORKFLOW_VERSION:
-        fields["workflow.version"] = f"must be {WORKFLOW_VERSION}, got {data.get('version')!r}"
+        fields["workflow.version"] = f"must be {WORKFLOW_VERSION}, got {quote(data.get('version'))}"
     if known_looks is None:
         from .presets import look_names
         known_looks = look_names(registry)
     known_looks = set(known_looks) | {n for n, s in registry.items() if s.role == "look"}
     look = data.get("look")
-    if look not in known_looks:
-        fields["workflow.look"] = f"unknown look {look!r}; valid looks: {', '.join(sorted(known_looks))}"
+    if not isinstance(look, str) or look not in known_looks:
+        fields["workflow.look"] = f"unknown look {quote(look)}; valid looks: {', '.join(sorted(known_looks))}"
     entries = data.get("stages")
     if not isinstance(entries, list) or not entries:
         fields["workflow.stages"] = "must be a non-empty list of stages"

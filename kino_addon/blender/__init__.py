@@ -1,41 +1,40 @@
-"""Kino's Blender side. ``register()`` registers, in a fixed order, the ``CLASSES`` tuple of every
-module of this package that has one (auto-discovered), so other parts (stabilize, keying) add their
-operators and panels by adding a module with a ``CLASSES`` tuple.
+"""Kino's Blender side: a few shared modules and one package per feature.
 
-Order: the modules in ``_FIRST`` (property groups, preferences, core operators, the main panel), then
-every other module alphabetically. Within a module, ``CLASSES`` is registered in its own order.
-A module may also define ``on_register()`` / ``on_unregister()`` for non-class setup (handlers,
-properties on Blender types); they run after its classes are registered / before they are removed.
+Shared: ``addon`` (where the add-on lives, versions), ``prefs`` (preferences and the one place they
+become job options), ``connection`` (the backend connection), ``strips`` (source strips and their
+frames), ``job_pump`` (the single timer that runs every queued job), ``model_picker``, ``panel`` (the
+Kino tab's root panel), ``backend_ops`` (start/stop), ``cli`` and ``devload`` (command line).
+Features: ``stylize``, ``stabilize``, ``keying``, ``train``; each holds its operators (``ops``), its
+part of the panel (``panel``), its queued job (``*_job``) and its command (``command``).
+
+``register()`` registers the ``CLASSES`` tuple of every module that has one and then runs its
+``on_register()`` (handlers, properties on Blender types); ``unregister()`` does the reverse. Order:
+the shared modules (``_FIRST``, then alphabetically), then each feature package's modules
+alphabetically; a new feature is a new package, picked up as it is.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
 
-_FIRST = ("props", "prefs", "ops", "panel")
-_SKIP = {"cli", "commands", "devload"}  # not part of the running add-on (bpy is imported lazily: the CLI
-# must set BLENDER_USER_RESOURCES before bpy starts)
+_FIRST = ("prefs", "backend_ops", "job_pump")  # unregistered last: jobs are cancelled before the backend stops
+_SKIP = {"cli", "devload"}  # command line only (the CLI must set BLENDER_USER_RESOURCES before bpy starts)
 _registered: list = []  # (module, [classes]) in registration order
 
 
 def _module_names() -> list:
-    names = [m.name for m in pkgutil.iter_modules(__path__) if m.name not in _SKIP]
-    first = [n for n in _FIRST if n in names]
-    return first + sorted(n for n in names if n not in first)
+    entries = list(pkgutil.iter_modules(__path__))
+    shared = [m.name for m in entries if not m.ispkg and m.name not in _SKIP]
+    names = [n for n in _FIRST if n in shared] + sorted(n for n in shared if n not in _FIRST)
+    for package in sorted(m.name for m in entries if m.ispkg):
+        pkg = importlib.import_module(f"{__name__}.{package}")
+        names += [f"{package}.{m.name}" for m in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name)]
+    return names
 
 
 def _discover() -> list:
-    modules = []
-    for name in _module_names():
-        try:
-            mod = importlib.import_module(f"{__name__}.{name}")
-        except ImportError as exc:  # another part's module with a missing dependency must not block Kino
-            print(f"Kino: module {name!r} was not loaded ({exc}); its features are unavailable", file=sys.stderr)
-            continue
-        if hasattr(mod, "CLASSES") or hasattr(mod, "on_register"):
-            modules.append(mod)
-    return modules
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in _module_names()]
+    return [mod for mod in modules if hasattr(mod, "CLASSES") or hasattr(mod, "on_register")]
 
 
 def register() -> None:

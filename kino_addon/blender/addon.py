@@ -1,4 +1,5 @@
-"""Where the add-on lives: its package id (for preferences), source folder and user data folder."""
+"""Where the add-on lives and what it records about itself: its package id (for preferences), source
+folder, user data folder, the default output folder, and the versions written to ``kino.json``."""
 from __future__ import annotations
 
 import os
@@ -16,18 +17,25 @@ def version() -> str:
     return getattr(mod, "__version__", "0.0.0")
 
 
+def versions(hello: dict) -> dict:
+    """The ``versions`` of ``kino.json``: Kino, Blender, and the backend and protocol from its hello."""
+    return {"kino": version(), "blender": bpy.app.version_string, "backend": hello.get("backend"),
+            "protocol": hello.get("protocol")}
+
+
 def code_root() -> str:
     """The extension's source folder: it holds ``kino_addon/`` and ``backend/`` (the backend's code)."""
     here = os.path.dirname(os.path.abspath(__file__))  # .../kino_addon/blender
     return os.path.dirname(os.path.dirname(here))
 
 
-def default_backend_python() -> str:
+def checkout_backend_python() -> str:
     """The project's backend venv next to the extension source, when it exists (a developer checkout)."""
     for root in (code_root(), os.path.realpath(code_root())):
-        candidate = os.path.join(root, ".venv-backend", "bin", "python")
-        if os.path.exists(candidate):
-            return candidate
+        for rel in (os.path.join(".venv-backend", "bin", "python"), os.path.join(".venv-backend", "Scripts", "python.exe")):
+            candidate = os.path.join(root, rel)
+            if os.path.exists(candidate):
+                return candidate
     return ""
 
 
@@ -45,3 +53,12 @@ def user_dir(sub: str) -> str:
         path = os.path.join(tempfile.gettempdir(), "kino-user", sub)
         os.makedirs(path, exist_ok=True)
         return path
+
+
+def output_base() -> tuple:
+    """(folder, warning): ``//kino`` next to the saved .blend, or a temp folder for an unsaved file."""
+    if bpy.data.filepath:
+        return bpy.path.abspath("//kino"), ""
+    base = os.path.join(tempfile.gettempdir(), "kino-unsaved")
+    return base, (f"the .blend file is not saved, so the stylized frames go to {base}; save the file to "
+                  "keep them next to it in //kino/")

@@ -47,7 +47,7 @@ def load_extension(repo_root: str = REPO_ROOT, repo_name: str = "kino_dev") -> s
 
 
 def submodule(dotted: str):
-    """``submodule("kino_addon.blender.jobs")`` -> that module of the *enabled* extension."""
+    """``submodule("kino_addon.blender.stylize.strip_job")`` -> that module of the *enabled* extension."""
     import importlib
     return importlib.import_module(f"{load_extension()}.{dotted}")
 

@@ -3,14 +3,14 @@ model parameter. ``Refresh Models`` asks the backend (the only I/O, in an operat
 menu's items read the cached list only."""
 from __future__ import annotations
 
-import os
-
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from ..protocol import messages
 from ..protocol.errors import BackendError
-from . import addon, compat
-from .backend import BACKEND, BackendUnavailable
+from . import compat
+from .connection import BACKEND, BackendUnavailable
+from .prefs import models_dir
 
 # parameter name -> registry kind whose entries it accepts
 PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter", "faceid": "ip_adapter",
@@ -49,18 +49,18 @@ class KINO_OT_refresh_models(bpy.types.Operator):
     bl_label = "Refresh Models"
 
     def execute(self, context):
-        prefs = addon.preferences()
-        body = {}
-        if prefs is not None and prefs.models_dir:
-            body["models_dir"] = os.path.abspath(bpy.path.abspath(prefs.models_dir))
+        body = {"models_dir": models_dir()} if models_dir() else {}
         try:
             client = BACKEND.ensure()
-            answer, _ = client.request("models.list", body)
+            answer, _ = client.request(messages.MODELS_LIST, body)
         except (BackendError, BackendUnavailable) as exc:
             MODELS["error"] = getattr(exc, "message", str(exc))
             self.report({'ERROR'}, f"Kino: {MODELS['error']}")
             return {'CANCELLED'}
         MODELS["entries"], MODELS["error"] = answer.get("models") or [], ""
+        if answer.get("truncated"):  # a huge folder: the backend looked at part of it
+            self.report({'WARNING'}, f"Kino: {len(MODELS['entries'])} models found; {answer['truncated']}")
+            return {'FINISHED'}
         self.report({'INFO'}, f"Kino: {len(MODELS['entries'])} models found")
         return {'FINISHED'}
 

@@ -1,28 +1,24 @@
-"""The "Kino" tab in the sequencer sidebar. ``draw`` only reads state: it never starts processes or
-touches files."""
+"""The "Kino" tab in the sequencer sidebar: the root panel. It draws the backend box, then each
+feature's part in order (sub-panels such as Train LoRA hang below it through ``bl_parent_id``).
+``draw`` only reads state: it never starts processes or touches files."""
 from __future__ import annotations
 
 import bpy
 
 from . import compat
-from .backend import BACKEND
-from .jobs import RUNNER
-from .model_picker import draw_param
+from .connection import BACKEND
+from .keying.panel import draw_switch as draw_key_switch
+from .stabilize.panel import draw_switch as draw_stabilize_switch
+from .stylize import panel as stylize_panel
+from .stylize.strip_job import QUEUE as STYLIZE_QUEUE
 
-
-def _wrap(layout, text: str, icon: str = 'NONE', width: int = 48) -> None:
-    words, line, first = text.split(), "", True
-    for word in words:
-        if line and len(line) + len(word) + 1 > width:
-            layout.label(text=line, icon=icon if first else 'BLANK1')
-            line, first = word, False
-        else:
-            line = f"{line} {word}".strip()
-    if line:
-        layout.label(text=line, icon=icon if first else 'BLANK1')
+#: The panel's switches under the look, in this order; each draws its box from ``Scene.kino`` (the
+#: switch's property and its stage entry live in ``stylize/props.py``: ``choices_from_scene``).
+SWITCHES = (draw_stabilize_switch, draw_key_switch, stylize_panel.draw_face_switch)
 
 
 class KINO_PT_main(bpy.types.Panel):
+    """Kino: stylize the selected strips"""
     bl_idname = "KINO_PT_main"
     bl_label = "Kino"
     bl_space_type = 'SEQUENCE_EDITOR'
@@ -38,49 +34,14 @@ class KINO_PT_main(bpy.types.Panel):
         kino = compat.sequencer_scene(context).kino
         draw_backend(layout)
         col = layout.column()
-        col.enabled = not RUNNER.active
-        col.prop(kino, "look")
-        if kino.synced_look == kino.look_name:
-            draw_stages(col, kino)
-        draw_stabilize(col, kino)
-        draw_key(col, kino)
-        face = col.box()
-        face.prop(kino, "face_score")
-        if kino.face_score:
-            face.prop(kino, "face_pack")
-        row = layout.row(align=True)
-        row.scale_y = 1.4
-        if RUNNER.active:
-            row.operator("kino.cancel", icon='CANCEL')
-            layout.progress(factor=RUNNER.fraction(), text=RUNNER.progress_text().removeprefix("Kino: "))
-        else:
-            row.operator("kino.stylize", icon='BRUSHES_ALL')
-        if RUNNER.last_error:
-            box = layout.box()
-            _wrap(box, RUNNER.last_error, icon='ERROR')
-        elif RUNNER.finished and not RUNNER.active:
-            last = RUNNER.finished[-1]
-            layout.label(text=f"Last: {last.strip_name} {last.session.state}", icon='CHECKMARK')
-            draw_figure(layout, last.session.provenance)
+        col.enabled = not STYLIZE_QUEUE.active
+        stylize_panel.draw_look(col, kino)
+        for draw_switch in SWITCHES:
+            draw_switch(col, kino)
+        stylize_panel.draw_run(layout)
 
 
-def draw_figure(layout, provenance: dict) -> None:
-    """The clip's figures: face similarity (face_score stage) and flicker (warping error, contract §4)."""
-    stages = (provenance or {}).get("stages") or {}
-    identity = stages.get("face_score") or stages.get("identity") or {}  # "identity": kino.json before 0.2
-    if identity.get("mean") is not None:
-        layout.label(text=f"Face similarity: {identity['mean']:.3f} over {identity.get('frames_scored', 0)} frames",
-                     icon='USER')
-    fig = (stages.get("temporal") or {}).get("figure") or {}
-    if fig.get("warp_error") is None:
-        return
-    text = f"Flicker (warping error): {fig['warp_error'] * 1000:.3f}e-3"
-    if fig.get("source_warp_error"):
-        text += f", source {fig['source_warp_error'] * 1000:.3f}e-3 ({fig['ratio_to_source']:.2f}x)"
-    layout.label(text=text, icon='GRAPH')
-
-
-def draw_backend(layout):
+def draw_backend(layout) -> None:
     box = layout.box()
     row = box.row()
     running = BACKEND.connected()
@@ -90,48 +51,6 @@ def draw_backend(layout):
     else:
         row.operator("kino.backend_start", text="", icon='PLAY')
     box.operator("kino.refresh_models", icon='FILE_REFRESH')
-
-
-def draw_stabilize(layout, kino):
-    box = layout.box()
-    box.prop(kino, "stabilize")
-    if kino.stabilize:
-        box.prop(kino, "track_mode")
-        if kino.track_mode == 'REGION':
-            box.prop(kino, "track_region")
-
-
-def draw_key(layout, kino):
-    box = layout.box()
-    box.prop(kino, "key_screen")
-    if kino.key_screen:
-        box.prop(kino, "key_auto")
-        if not kino.key_auto:
-            box.prop(kino, "key_color")
-        box.prop(kino, "garbage_matte")
-
-
-def draw_stages(layout, kino):
-    by_stage: dict = {}
-    for item in kino.params:
-        by_stage.setdefault(item.stage, []).append(item)
-    toggles = {t.name: t for t in kino.stages}
-    order = [kino.look_name] + [t.name for t in kino.stages]
-    order += [s for s in by_stage if s not in order]
-    for stage in order:
-        items = by_stage.get(stage, [])
-        if stage not in toggles and not items:
-            continue
-        box = layout.box()
-        head = box.row()
-        if stage in toggles:
-            head.prop(toggles[stage], "enabled", text=stage.title())
-        else:
-            head.label(text=stage.title())
-        body = box.column()
-        body.enabled = stage not in toggles or toggles[stage].enabled
-        for item in items:
-            draw_param(body, item, item.name.replace("_", " ").title())
 
 
 CLASSES = (KINO_PT_main,)

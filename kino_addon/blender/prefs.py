@@ -1,13 +1,25 @@
-"""Add-on preferences: how to reach the backend, where models live, which device to use."""
+"""Add-on preferences (how to reach the backend, where models live, which device to use) and the one
+place that turns them into what the backend gets: ``job_options`` (every job's ``options``),
+``models_dir`` and ``backend_python``."""
 from __future__ import annotations
+
+import os
 
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import addon
 
+BACKEND_PYTHON_ENV = "KINO_BACKEND_PYTHON"
+
+
+class PreferenceError(RuntimeError):
+    """A preference that cannot be used; the message says which and how to fix it."""
+
 
 class KinoPreferences(bpy.types.AddonPreferences):
+    """How to reach the backend (start it with a Python, or attach with host, port and key), the
+    models folder and the device."""
     bl_idname = addon.ADDON_ID
 
     backend_mode: EnumProperty(
@@ -15,7 +27,7 @@ class KinoPreferences(bpy.types.AddonPreferences):
         items=[('LOCAL', "Start locally", "Start the backend as a subprocess of the Python below"),
                ('ATTACH', "Attach", "Connect to a backend that is already running (e.g. through an SSH tunnel)")])
     python_path: StringProperty(
-        name="Backend Python", subtype='FILE_PATH', default=addon.default_backend_python(),
+        name="Backend Python", subtype='FILE_PATH', default=addon.checkout_backend_python(),
         description="Python interpreter of an environment with Kino's backend (torch, diffusers, OpenCV)")
     host: StringProperty(name="Host", default="127.0.0.1")
     port: IntProperty(name="Port", default=0, min=0, max=65535)
@@ -42,6 +54,46 @@ class KinoPreferences(bpy.types.AddonPreferences):
             layout.prop(self, "key")
         layout.prop(self, "models_dir")
         layout.prop(self, "device")
+
+
+def _path(text: str) -> str:
+    """A path typed in Blender (``//`` relative to the .blend, ``~``) as an absolute path."""
+    return os.path.abspath(os.path.expanduser(bpy.path.abspath(text))) if text else ""
+
+
+def models_dir(prefs=None) -> str:
+    """The models folder as an absolute path ("" when unset)."""
+    prefs = prefs if prefs is not None else addon.preferences()
+    return _path(getattr(prefs, "models_dir", "") or "")
+
+
+def job_options(prefs=None) -> dict:
+    """The ``options`` every job starts from: ``models_dir`` and ``device`` when the preferences set
+    them (the backend's default otherwise). Nothing else carries these two settings."""
+    prefs = prefs if prefs is not None else addon.preferences()
+    options = {}
+    if models_dir(prefs):
+        options["models_dir"] = models_dir(prefs)
+    device = getattr(prefs, "device", "AUTO")
+    if device != "AUTO":
+        options["device"] = device.lower()
+    return options
+
+
+def backend_python(prefs=None) -> str:
+    """The backend's Python: the preference 'Backend Python' when set, else ``$KINO_BACKEND_PYTHON``,
+    else a checkout's ``.venv-backend``. Raises ``PreferenceError`` when there is none."""
+    prefs = prefs if prefs is not None else addon.preferences()
+    python = (_path(getattr(prefs, "python_path", "") or "") or os.environ.get(BACKEND_PYTHON_ENV, "")
+              or addon.checkout_backend_python())
+    if not python:
+        raise PreferenceError("no backend Python is set: in Preferences > Add-ons > Kino, set 'Backend Python' "
+                              "to the python of an environment with Kino's backend installed (a checkout makes "
+                              "one with scripts/setup_env.sh backend), or attach to a running backend")
+    if not os.path.isfile(python):
+        raise PreferenceError(f"the backend Python {python!r} does not exist: fix 'Backend Python' in "
+                              f"Preferences > Add-ons > Kino (or {BACKEND_PYTHON_ENV})")
+    return python
 
 
 CLASSES = (KinoPreferences,)

@@ -1,7 +1,7 @@
 """LoRA training started from the add-on: the job's workflow, a ``JobSession`` that follows the
 training's progress (step n of m, loss), and the "Use in look" list edit. Stdlib + numpy only.
 
-The training is a backend job like stylizing (``backend/kino_backend/stages/train_lora.py``): the
+The training is a backend job like stylizing (the backend's ``train_lora`` stage): the
 ``none`` look plus the ``train_lora`` finish stage; the frames go out through the same session code
 as Stylize. The frames that come back are pass-through copies: they land in a scratch folder (the
 caller removes it), never on the timeline. The result is the LoRA file named in ``out``.
@@ -11,16 +11,17 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .job_session import JobSession
+from .job_workflow import PASSTHROUGH_LOOK
 from .plan import safe_name
-from .session import JobSession
 
 TRAIN_STAGE = "train_lora"
 
 
 def train_workflow(params: dict) -> dict:
     """The job's workflow: frames pass through (``none``); ``train_lora`` trains after the last one."""
-    return {"version": 1, "look": "none",
-            "stages": [{"name": TRAIN_STAGE, "params": dict(params)}, {"name": "none"}]}
+    return {"version": 1, "look": PASSTHROUGH_LOOK,
+            "stages": [{"name": TRAIN_STAGE, "params": dict(params)}, {"name": PASSTHROUGH_LOOK}]}
 
 
 def default_lora_path(base: str, name: str) -> str:
@@ -54,7 +55,9 @@ def _has_weight(item: str) -> bool:
 
 
 class TrainSession(JobSession):
-    """A ``JobSession`` whose progress is the training's: step n of m and the latest loss."""
+    """A ``JobSession`` whose progress is the training's: step n of m and the latest loss.
+
+    State (besides ``JobSession``'s): ``step_n``, ``steps_total``, ``loss`` from ``job.progress``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

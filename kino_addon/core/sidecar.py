@@ -6,15 +6,19 @@ import json
 import os
 import shlex
 
-from .files import atomic_write_json
+from ..protocol.atomic import atomic_write_json
+from .frame_files import PARTIAL_DIR
+from .job_workflow import has_stage
 
 SIDECAR = "kino.json"
 SIDECAR_VERSION = 1
 
 
 def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out_dir: str,
-                      stabilize: bool = False) -> str:
-    """A ``scripts/kino stylize`` line that recreates this output (workflow parameters as --param)."""
+                      track_region: str = "") -> str:
+    """A ``scripts/kino stylize`` line that recreates this output: every parameter of the workflow as
+    ``--param`` (added stages such as ``key`` included), ``--temporal``, ``--frames``, ``--stabilize``
+    (when the workflow runs the stabilize stage) with its ``--track-region``."""
     look = workflow["look"]
     parts = ["scripts/kino", "stylize", input_path, "--look", look]
     for st in workflow["stages"]:
@@ -22,8 +26,6 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
             parts += ["--temporal", "on" if st["enabled"] else "off"]
     look_first = next((st for st in workflow["stages"] if st["name"] == look), None)
     for st in workflow["stages"]:
-        if st["name"] == "stabilize":
-            continue
         for key, value in sorted(st["params"].items()):
             name = key if st is look_first else f"{st['name']}.{key}"
             values = value if isinstance(value, list) else [value]
@@ -31,8 +33,10 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
                 parts += ["--param", f"{name}={v if isinstance(v, str) else json.dumps(v)}"]
     if frames:
         parts += ["--frames", f"{frames[0]}:{frames[1]}"]
-    if stabilize:
+    if has_stage(workflow, "stabilize"):
         parts.append("--stabilize")
+        if track_region:
+            parts += ["--track-region", track_region]
     parts += ["--out", out_dir]
     return " ".join(shlex.quote(p) for p in parts)
 
@@ -59,7 +63,7 @@ def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, f
 
 def write_sidecar(folder: str, data: dict) -> str:
     path = os.path.join(folder, SIDECAR)
-    atomic_write_json(path, data)
+    atomic_write_json(path, data, indent=2, sort_keys=True, temp_dir=os.path.join(folder, PARTIAL_DIR))
     return path
 
 

@@ -32,6 +32,9 @@ from . import stabilize_geom as geo
 
 @dataclass
 class Alignment:
+    """The joint solve of all tracks: every frame's similarity to the reference and which
+    observations and tracks it kept."""
+
     to_reference: np.ndarray      # (T, 2, 3): frame t pixels -> reference pixels
     weights: np.ndarray           # (T, K): final observation weights (0 = rejected / missing)
     track_ok: np.ndarray          # (K,) bool: tracks that were used
@@ -41,6 +44,9 @@ class Alignment:
 
 @dataclass
 class Stabilization:
+    """Stabilizing matrices for every frame, with the alignment they came from, the smoothing used
+    ("lock" or a Gaussian sigma), the zoom and a summary (``info``)."""
+
     matrices: np.ndarray          # (T, 2, 3): source pixels -> stabilized pixels
     alignment: Alignment
     smoothing: Union[str, float]
@@ -319,7 +325,9 @@ def stabilize_region(points, region, width: int, height: int, *, zoom: Union[boo
 
 
 def transforms_document(matrices, width: int, height: int, first: int = 1, **extra) -> dict:
-    """The ``transforms.json`` document of contract §3 (frames numbered from ``first``)."""
+    """The ``transforms.json`` that ``scripts/kino stabilize`` writes: ``{"width", "height", "frames":
+    [{"frame", "matrix"}], ...extra}``, one 2x3 matrix per frame (numbered from ``first``) mapping source
+    pixels to stabilized pixels, origin top-left, y down."""
     m = np.asarray(matrices, dtype=np.float64)
     doc = {"width": int(width), "height": int(height),
            "frames": [{"frame": first + i, "matrix": [[float(v) for v in row] for row in m[i]]}
@@ -335,7 +343,7 @@ def matrices_from_document(doc: dict) -> np.ndarray:
 
 def residual_jitter(trajectory, window: int = 9) -> float:
     """RMS (pixels) of a camera trajectory (T, 2) minus its centred ``window``-frame moving average,
-    over the frames where the whole window fits (contract §3's residual jitter, given the path)."""
+    over the frames where the whole window fits: the residual jitter the stabilization benchmark reports."""
     traj = np.asarray(trajectory, dtype=np.float64)
     if len(traj) < window:
         raise ValueError(f"need at least {window} frames to measure jitter, got {len(traj)}")

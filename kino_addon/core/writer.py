@@ -2,7 +2,7 @@
 
 PNG encoding of a large frame takes a few hundred milliseconds (zlib releases the GIL while it
 works), so the main thread (Blender's UI) only hands the image over and later collects which frames
-are on disk. Each write is atomic (``files.atomic_write_png``): a frame is complete or absent.
+are on disk. Each write is atomic (``frame_files.atomic_write_png``): a frame is complete or absent.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .files import atomic_write_png
+from .frame_files import atomic_write_png
 from .plan import frame_path
 
 
@@ -28,6 +28,8 @@ def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.
 
 
 class FrameWriter:
+    """Writes result frames on one background thread. State: the folder, the thread pool (made on the
+    first frame), ``_pending`` [(number, future)] in submission order until ``collect`` reports them."""
     def __init__(self, folder: str):
         self.folder = folder
         self._pool: Optional[ThreadPoolExecutor] = None

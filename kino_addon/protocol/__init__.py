@@ -1,4 +1,4 @@
-"""Kino's wire protocol (contract §2), standard library only.
+"""Kino's wire protocol (described in ``docs/protocol.md``), standard library only.
 
 Both sides use this package: the add-on (inside Blender's Python) and the backend. Layout:
 
@@ -8,7 +8,8 @@ Both sides use this package: the add-on (inside Blender's Python) and the backen
 - ``transport`` TCP listen/connect with the HMAC handshake run under a timeout
 - ``client``    ``BackendClient``: thread-safe request/response + event queue
 - ``launcher``  ``start_backend``: run ``python -m kino_backend serve`` and read its connection file
-- ``presets``   read/write workflow preset files (shared by the add-on and the backend)
+- ``preset_format`` read/write workflow preset files (shared by the add-on and the backend)
+- ``atomic``    atomic file writes (``atomic_write_json``: the one JSON writer of both sides)
 """
 
 PROTOCOL_VERSION = (1, 0)

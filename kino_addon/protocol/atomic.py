@@ -1,25 +1,49 @@
-"""Atomic JSON files (temp file in the same folder + rename): a reader never sees half a file."""
+"""Atomic files (standard library only), for both sides: a reader sees the whole new file or the old
+one, never half a file.
+
+The data goes to a temporary file (in the target's folder, or in ``temp_dir`` on the same file
+system), is flushed and fsynced, then renamed onto the final name. ``atomic_write_json`` is the one
+JSON writer of the add-on and the backend (``kino.json``, presets, the backend's connection file).
+"""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from typing import Optional
+from typing import Any, Optional
 
 
-def write_json_atomic(path: str, data, *, indent: Optional[int] = None, owner_only: bool = False) -> None:
-    """Write ``data`` as JSON to ``path`` atomically; ``owner_only`` makes it mode 0600 (secrets)."""
+def atomic_write_bytes(path: str, data: bytes, *, temp_dir: Optional[str] = None, owner_only: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically. ``owner_only`` makes the file mode 0600 (secrets), else
+    0644. ``temp_dir`` (created when missing, removed again when empty) holds the temporary file, so a
+    crash leaves a stray file there, never in the target's folder."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kino-", suffix=".json.tmp", dir=folder)  # created 0600
+    tmp_dir = temp_dir or folder
+    os.makedirs(tmp_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=tmp_dir)  # created 0600
     try:
         if not owner_only and hasattr(os, "fchmod"):
             os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=indent)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    finally:
+        if temp_dir:
+            try:
+                os.rmdir(temp_dir)  # only when empty: another writer may be using it
+            except OSError:
+                pass
+
+
+def atomic_write_json(path: str, data: Any, *, indent: Optional[int] = None, sort_keys: bool = False,
+                      owner_only: bool = False, temp_dir: Optional[str] = None) -> None:
+    """Write ``data`` as JSON (one trailing newline; values JSON cannot hold are written as strings)
+    to ``path`` atomically; the keywords as in :func:`atomic_write_bytes`."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, default=str) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"), temp_dir=temp_dir, owner_only=owner_only)

@@ -15,14 +15,15 @@ from typing import Any, Optional, Sequence, Tuple
 from . import PROTOCOL_VERSION
 from .envelope import Message, buffer_spec
 from .errors import AUTH_FAILED, DISCONNECTED, TIMEOUT, BackendError, ProtocolError
-from .transport import AuthenticationError, Link, connect
 from . import messages as msg_types
+from .transport import AuthenticationError, Channel, connect
 
 log = logging.getLogger("kino.protocol.client")
 _CLOSED = object()
 
 
 class _Slot:
+    """Where the reader thread puts the response to one waiting request (and wakes it)."""
     __slots__ = ("event", "message")
 
     def __init__(self):
@@ -33,7 +34,7 @@ class _Slot:
 class BackendClient:
     """A connected, authenticated session with a backend (after ``session.hello``)."""
 
-    def __init__(self, link: Link, request_timeout: Optional[float] = 300.0):
+    def __init__(self, link: Channel, request_timeout: Optional[float] = 300.0):
         self.link = link
         self.request_timeout = request_timeout
         self.hello: dict = {}

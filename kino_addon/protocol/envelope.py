@@ -1,4 +1,4 @@
-"""The JSON envelope of one logical message (contract §2): build, encode, parse, validate.
+"""The JSON envelope of one logical message (``docs/protocol.md``): build, encode, parse, validate.
 
 An envelope is ``{"v": 1, "id", "kind", "type", "re", "body", "error", "buffers"}``; each declared
 buffer travels as its own frame right after the envelope frame. Unknown fields are ignored.
@@ -14,12 +14,14 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from . import ENVELOPE_VERSION, MAX_BUFFER_BYTES, MAX_BUFFERS, MAX_ENVELOPE_BYTES
 from .errors import BAD_MESSAGE, PROTOCOL_VERSION, ProtocolError
+from .quoting import quote
 
 KINDS = ("request", "response", "event")
 ENCODINGS = ("raw", "png")
 DTYPES = ("uint8",)
 _TYPE_RE = _re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _MAX_ID = 128
+MAX_DEPTH = 32  # nesting of lists/objects in an envelope; real messages use fewer than 8 levels
 _ids = itertools.count(1)
 _ID_PREFIX = os.urandom(4).hex()
 
@@ -74,17 +76,18 @@ def check_buffer_spec(spec: Any) -> Optional[str]:
     name, nbytes, dtype, shape, enc = (spec.get(k) for k in ("name", "nbytes", "dtype", "shape", "encoding"))
     if not isinstance(name, str):
         return "buffer 'name' must be a string"
+    shown = quote(name, 40)
     if not isinstance(nbytes, int) or isinstance(nbytes, bool) or not 0 < nbytes <= MAX_BUFFER_BYTES:
-        return f"buffer {name!r}: 'nbytes' must be an integer in 1..{MAX_BUFFER_BYTES}"
+        return f"buffer {shown}: 'nbytes' must be an integer in 1..{MAX_BUFFER_BYTES}"
     if dtype not in DTYPES:
-        return f"buffer {name!r}: 'dtype' must be one of {', '.join(DTYPES)}"
+        return f"buffer {shown}: 'dtype' must be one of {', '.join(DTYPES)}"
     if enc not in ENCODINGS:
-        return f"buffer {name!r}: 'encoding' must be one of {', '.join(ENCODINGS)}"
+        return f"buffer {shown}: 'encoding' must be one of {', '.join(ENCODINGS)}"
     if (not isinstance(shape, list) or not 1 <= len(shape) <= 4
             or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
-        return f"buffer {name!r}: 'shape' must be a list of 1 to 4 positive integers, e.g. [h, w, 3]"
+        return f"buffer {shown}: 'shape' must be a list of 1 to 4 positive integers, e.g. [h, w, 3]"
     if enc == "raw" and _product(shape) != nbytes:
-        return f"buffer {name!r}: raw uint8 of shape {shape} needs nbytes {_product(shape)}, declared {nbytes}"
+        return f"buffer {shown}: raw uint8 of shape {quote(shape, 40)} needs nbytes {_product(shape)}, declared {nbytes}"
     return None
 
 
@@ -116,6 +119,8 @@ def decode_envelope(raw: bytes) -> Tuple[dict, list]:
         env = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"envelope is not valid UTF-8 JSON: {exc}", fatal=True) from None
+    except RecursionError:
+        raise ProtocolError(f"envelope is nested too deeply (at most {MAX_DEPTH} levels)", fatal=True) from None
     if not isinstance(env, dict):
         raise ProtocolError("envelope must be a JSON object", fatal=True)
     specs = env.get("buffers", [])
@@ -125,6 +130,19 @@ def decode_envelope(raw: bytes) -> Tuple[dict, list]:
         raise ProtocolError(f"'buffers' must be a list of at most {MAX_BUFFERS} declarations",
                             re=_str_or_none(env.get("id")), fatal=True)
     return env, specs
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply lists/objects nest in ``value`` (iterative; stops counting past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _str_or_none(value: Any) -> Optional[str]:
@@ -140,20 +158,22 @@ def validate_envelope(env: dict) -> Message:
         return ProtocolError(text, code=code, re=re_id)
 
     if env.get("v") != ENVELOPE_VERSION:
-        raise bad(f"envelope 'v' must be {ENVELOPE_VERSION}, got {env.get('v')!r}", PROTOCOL_VERSION)
+        raise bad(f"envelope 'v' must be {ENVELOPE_VERSION}, got {quote(env.get('v'))}", PROTOCOL_VERSION)
     if not msg_id:
         raise bad(f"envelope 'id' must be a non-empty string of at most {_MAX_ID} characters")
     kind, mtype, re_, body, error = (env.get(k) for k in ("kind", "type", "re", "body", "error"))
     if kind not in KINDS:
-        raise bad(f"envelope 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise bad(f"envelope 'kind' must be one of {', '.join(KINDS)}, got {quote(kind)}")
     if not isinstance(mtype, str) or not _TYPE_RE.match(mtype) or len(mtype) > 64:
-        raise bad(f"envelope 'type' must look like 'noun.verb', got {mtype!r}")
+        raise bad(f"envelope 'type' must look like 'noun.verb', got {quote(mtype)}")
     if re_ is not None and not isinstance(re_, str):
         raise bad("envelope 're' must be a string or null")
     if body is None:
         body = {}
     if not isinstance(body, dict):
         raise bad("envelope 'body' must be an object")
+    if nesting_depth(env) > MAX_DEPTH:
+        raise bad(f"envelope is nested more than {MAX_DEPTH} levels deep")
     if error is not None and not (isinstance(error, dict) and isinstance(error.get("code"), str)
                                   and isinstance(error.get("message"), str)):
         raise bad("envelope 'error' must be null or an object with string 'code' and 'message'")

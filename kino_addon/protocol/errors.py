@@ -1,4 +1,4 @@
-"""Error codes of the wire (contract §2) and the exceptions that carry them."""
+"""Error codes of the wire and the exceptions that carry them (``docs/protocol.md`` says when each is sent)."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -14,7 +14,7 @@ OUT_OF_MEMORY = "OUT_OF_MEMORY"
 CANCELLED = "CANCELLED"
 INTERNAL = "INTERNAL"
 
-#: The codes a backend sends (contract §2).
+#: The codes a backend sends; any other code from the wire is read as it is, and a client treats it as an error.
 WIRE_CODES = (BAD_MESSAGE, HELLO_REQUIRED, PROTOCOL_VERSION, UNKNOWN_TYPE, INVALID_PARAMS,
               NOT_FOUND, MODEL_MISSING, OUT_OF_MEMORY, CANCELLED, INTERNAL)
 

@@ -1,4 +1,4 @@
-"""Start a backend process and wait for its connection file (contract §2).
+"""Start a backend process and wait for its connection file ``{host, port, pid, protocol}``.
 
 Runs ``<python> -m kino_backend serve --connection-file <run_dir>/backend.json`` with a fresh key in
 ``KINO_AUTHKEY`` (never on the command line) and ``KINO_PARENT_PID`` set to this process, so the
@@ -70,15 +70,19 @@ def _read_connection_file(path: str, pid: int) -> Optional[dict]:
     return info if isinstance(info, dict) and info.get("pid") == pid else None
 
 
-def backend_env(code_root: str, authkey: bytes, extra_env: Optional[dict] = None) -> dict:
+def backend_env(code_root: str, authkey: Optional[bytes] = None, extra_env: Optional[dict] = None) -> dict:
+    """The environment of a backend process: the backend code under ``code_root`` on ``PYTHONPATH``,
+    Blender's ``PYTHONHOME`` removed; for a server (``authkey`` given) also ``KINO_AUTHKEY`` and
+    ``KINO_PARENT_PID`` (it exits when this process dies)."""
     env = dict(os.environ)
     env.pop("PYTHONHOME", None)  # Blender's own Python home must not leak into the backend's Python
     paths = [os.path.join(code_root, "backend"), code_root]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["KINO_AUTHKEY"] = authkey.hex()
-    env["KINO_PARENT_PID"] = str(os.getpid())
+    if authkey is not None:
+        env["KINO_AUTHKEY"] = authkey.hex()
+        env["KINO_PARENT_PID"] = str(os.getpid())
     env.update(extra_env or {})
     return env
 

@@ -20,13 +20,17 @@ HELPER = pathlib.Path(__file__).with_name("kino_test_backend.py")
 
 
 class Backend:
-    def __init__(self, run_dir: pathlib.Path, extra_env=None, args=(), key=None):
+    def __init__(self, run_dir: pathlib.Path, extra_env=None, args=(), key=None, stderr_to_file=False):
         self.key = key or secrets.token_bytes(32)
         self.conn_file = run_dir / "backend.json"
         self.log_path = run_dir / "backend.log"
+        self.stderr_path = run_dir / "backend-stderr.log"
         env = backend_env(str(REPO), self.key, extra_env)
+        stderr = open(self.stderr_path, "wb") if stderr_to_file else subprocess.PIPE  # a file never fills up
         self.proc = subprocess.Popen([sys.executable, str(HELPER), "serve", "--connection-file", str(self.conn_file),
-                                      *args], env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                      *args], env=env, stdin=subprocess.DEVNULL, stderr=stderr)
+        if stderr_to_file:
+            stderr.close()
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -36,7 +40,8 @@ class Backend:
             except (OSError, ValueError):
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"test backend exited: {self.proc.stderr.read().decode()}")
+                out = self.proc.stderr.read() if self.proc.stderr else self.stderr_path.read_bytes()
+                raise RuntimeError(f"test backend exited: {out.decode()}")
             if time.monotonic() > deadline:
                 raise RuntimeError("test backend did not start")
             time.sleep(0.05)
@@ -58,7 +63,8 @@ class Backend:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stderr.close()
+        if self.proc.stderr:
+            self.proc.stderr.close()
 
 
 def invert_workflow(**params) -> dict:

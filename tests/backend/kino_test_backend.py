@@ -56,12 +56,24 @@ class TestMatte(Stage):
     run_class = _Matte
 
 
+class TestNeedsModel(Stage):
+    """Test-only look that fails when opened, before its first frame, as the diffusion look does
+    without a checkpoint."""
+    name = "test_needs_model"
+    role = "look"
+    help = "Test-only look: refuses to open."
+    params = (ParamSpec("model", "path", None, "a model file"),)
+
+    def open(self, params, ctx):
+        raise StageError("MODEL_MISSING", "the test look needs a checkpoint: set model=PATH to a file")
+
+
 CLOSED: list = []
 
 
 def register() -> None:
     registry = stage_registry.all_stages()  # loads the real stages first
-    for stage in (TestInvert(), TestMatte()):
+    for stage in (TestInvert(), TestMatte(), TestNeedsModel()):
         if stage.name not in registry:
             stage_registry._REGISTRY[stage.name] = stage
 

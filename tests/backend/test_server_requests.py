@@ -87,7 +87,7 @@ def test_invalid_json_gets_an_error_then_the_connection_closes(backend):
 def test_buffer_mismatch_is_answered_and_the_connection_survives(backend):
     link = backend.raw_link()
     answer(link, hello())
-    env = {"v": 1, "id": "bad-1", "kind": "request", "type": "job.input", "body": {},
+    env = {"v": 1, "id": "bad-1", "kind": "request", "type": "debug.echo", "body": {},
            "buffers": [{"name": "f", "nbytes": 12, "dtype": "uint8", "shape": [2, 2, 3], "encoding": "raw"}]}
     link.conn.send_bytes(json.dumps(env).encode())
     link.conn.send_bytes(b"short")
@@ -126,7 +126,7 @@ def test_bad_workflow_gets_per_field_errors(client):
     fields = info.value.details["fields"]
     assert info.value.code == "INVALID_PARAMS"
     assert set(fields) == {"test_invert.delay", "test_invert.fail_at", "test_invert.colour"}
-    assert "valid:" in fields["test_invert.colour"]
+    assert "its parameters are delay, fail_at, model_missing_at" in fields["test_invert.colour"]
     for bad, key in [({"version": 2, "look": "test_invert", "stages": ["x"]}, "workflow.version"),
                      ({"version": 1, "look": "nope", "stages": [{"name": "test_invert"}]}, "workflow.look"),
                      ({"version": 1, "look": "test_invert", "stages": [{"name": "warp9"}]}, "workflow.stages[0].name"),

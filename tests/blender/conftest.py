@@ -23,8 +23,8 @@ def kino():
     """The enabled extension's modules."""
     sub = blender_ext.addon_submodule
     return types.SimpleNamespace(
-        backend=sub("kino_addon.blender.backend"), jobs=sub("kino_addon.blender.jobs"),
-        pump=sub("kino_addon.blender.pump"), panel=sub("kino_addon.blender.panel"),
+        connection=sub("kino_addon.blender.connection"), strip_job=sub("kino_addon.blender.stylize.strip_job"),
+        job_pump=sub("kino_addon.blender.job_pump"), panel=sub("kino_addon.blender.panel"),
         png=sub("kino_addon.core.png"), plan=sub("kino_addon.core.plan"), module=MODULE)
 
 
@@ -42,19 +42,19 @@ def backend(kino):
     blender_ext.addon_preferences().python_path = str(BACKEND_PYTHON)
     blender_ext.addon_preferences().backend_mode = 'LOCAL'
     bpy.ops.kino.backend_start()
-    yield kino.backend.BACKEND
-    kino.backend.BACKEND.stop()
+    yield kino.connection.BACKEND
+    kino.connection.BACKEND.stop()
 
 
 @pytest.fixture
 def scene(kino, tmp_path):
     s = blender_ext.reset_scene()
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "test.blend"))  # results go to <tmp>/kino/
-    kino.jobs.RUNNER.finished.clear()
-    kino.jobs.RUNNER.last_error = ""
+    kino.strip_job.QUEUE.finished.clear()
+    kino.strip_job.QUEUE.last_error = ""
     yield s
-    kino.jobs.RUNNER.cancel()
-    kino.jobs.RUNNER.run()
+    kino.strip_job.QUEUE.cancel()
+    kino.strip_job.QUEUE.run()
 
 
 @pytest.fixture

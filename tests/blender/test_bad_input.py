@@ -26,7 +26,7 @@ def test_missing_image_files(scene, kino, backend, tmp_path, none_look):
     shutil.rmtree(folder)
     with pytest.raises(RuntimeError, match="missing"):
         bpy.ops.kino.stylize()
-    assert "missing" in kino.jobs.RUNNER.last_error
+    assert "missing" in kino.strip_job.QUEUE.last_error
 
 
 def test_damaged_frame_fails_clearly_and_keeps_good_frames(scene, kino, backend, tmp_path, none_look):
@@ -38,7 +38,7 @@ def test_damaged_frame_fails_clearly_and_keeps_good_frames(scene, kino, backend,
     scene.kino.look_name = none_look
     with pytest.raises(RuntimeError, match="frame 4.*cannot be decoded"):
         bpy.ops.kino.stylize()
-    job = kino.jobs.RUNNER.finished[-1]
+    job = kino.strip_job.QUEUE.finished[-1]
     assert job.session.state == "failed" and not job.result_strip
     assert 4 not in kino.plan.existing_frames(job.folder)
     for n in kino.plan.existing_frames(job.folder):
@@ -50,17 +50,17 @@ def test_attach_to_closed_port(scene, kino, restore_backend):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    kino.backend.BACKEND.stop()
+    kino.connection.BACKEND.stop()
     restore_backend.backend_mode, restore_backend.host, restore_backend.port = 'ATTACH', "127.0.0.1", port
     restore_backend.key = "00" * 32
     with pytest.raises(RuntimeError, match="could not connect"):
         bpy.ops.kino.backend_start()
-    assert "could not connect" in kino.jobs.RUNNER.last_error
+    assert "could not connect" in kino.strip_job.QUEUE.last_error
 
 
 def test_attach_wrong_key_then_right_key_stylizes(scene, kino, media, restore_backend, tmp_path, none_look):
     from kino_addon.protocol.launcher import start_backend
-    kino.backend.BACKEND.stop()
+    kino.connection.BACKEND.stop()
     proc = start_backend(str(BACKEND_PYTHON), run_dir=str(tmp_path / "run"), code_root=str(kino_root()))
     try:
         restore_backend.backend_mode, restore_backend.host, restore_backend.port = 'ATTACH', proc.host, proc.port
@@ -69,28 +69,28 @@ def test_attach_wrong_key_then_right_key_stylizes(scene, kino, media, restore_ba
             bpy.ops.kino.backend_start()
         restore_backend.key = proc.authkey.hex()
         assert bpy.ops.kino.backend_start() == {'FINISHED'}
-        assert "attached" in kino.backend.BACKEND.status_line()
+        assert "attached" in kino.connection.BACKEND.status_line()
         strip = add_image_strip(scene, media / "idx", start=1, channel=1)
         select_only(scene, strip)
         scene.kino.look_name = none_look
         assert bpy.ops.kino.stylize(frame_first=1, frame_last=2) == {'FINISHED'}
-        assert kino.jobs.RUNNER.finished[-1].session.state == "completed"
-        kino.backend.BACKEND.stop()
+        assert kino.strip_job.QUEUE.finished[-1].session.state == "completed"
+        kino.connection.BACKEND.stop()
         assert proc.alive()  # an attached backend is not ours to stop
     finally:
         proc.stop()
 
 
 def test_wrong_protocol_version_is_refused(scene, kino, restore_backend, monkeypatch):
-    kino.backend.BACKEND.stop()
-    monkeypatch.setattr(kino.backend, "PROTOCOL_VERSION", (2, 0))
+    kino.connection.BACKEND.stop()
+    monkeypatch.setattr(kino.connection, "PROTOCOL_VERSION", (2, 0))
     with pytest.raises(RuntimeError, match=r"speaks protocol \[1, 0\], this add-on \[2, 0\]"):
         bpy.ops.kino.backend_start()
-    assert not kino.backend.BACKEND.connected() and kino.backend.BACKEND.process is None
+    assert not kino.connection.BACKEND.connected() and kino.connection.BACKEND.process is None
 
 
 def test_missing_backend_python(scene, kino, restore_backend):
-    kino.backend.BACKEND.stop()
+    kino.connection.BACKEND.stop()
     restore_backend.python_path = "/nonexistent/python"
     try:
         with pytest.raises(RuntimeError, match="does not exist.*Backend Python"):

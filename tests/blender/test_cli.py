@@ -81,3 +81,23 @@ def test_bad_input_exits_non_zero_with_reason(tmp_path, case):
     assert run.returncode != 0
     assert want in run.stderr.strip().splitlines()[-1]
     assert not [n for n in os.listdir(tmp_path / "out")] if (tmp_path / "out").exists() else True
+
+
+def test_the_flags_become_choices_and_the_reproduce_command_repeats_them(backend):
+    """Every flag that shapes the job survives into kino.json's command (``--track-region`` included),
+    and that command parses back to the same workflow."""
+    import shlex
+
+    from kino_addon.blender.stylize import command
+    from kino_addon.core.job_workflow import build_workflow
+    from kino_addon.core.sidecar import reproduce_command
+    argv = ["clip.mp4", "--look", "toon", "--temporal", "off", "--param", "levels=3",
+            "--param", "key.key_color=auto", "--stabilize", "--track-region", "10,20,30,40", "--out", "/o"]
+    choices = command.choices_from_args(backend.hello, command.build_parser().parse_args(argv))
+    assert choices.stabilize and choices.track_region == "10,20,30,40" and choices.temporal is False
+    workflow = build_workflow(backend.hello, choices)
+    assert [s["name"] for s in workflow["stages"]][:3] == ["key", "stabilize", "toon"]
+    line = reproduce_command("clip.mp4", workflow, (2, 9), "/o", choices.track_region)
+    assert "--stabilize --track-region 10,20,30,40" in line and "--frames 2:9" in line
+    again = command.choices_from_args(backend.hello, command.build_parser().parse_args(shlex.split(line)[2:]))
+    assert build_workflow(backend.hello, again) == workflow and again.track_region == choices.track_region

@@ -24,7 +24,7 @@ INSTALL = textwrap.dedent("""
           type(prefs).__name__, sys.modules[mod].__file__)
     prefs.python_path = sys.argv[2]
     bpy.ops.kino.backend_start()
-    backend = sys.modules[mod + ".kino_addon.blender.backend"].BACKEND
+    backend = sys.modules[mod + ".kino_addon.blender.connection"].BACKEND
     proc = backend.process.proc
     print("BACKEND", backend.connected(), os.path.realpath(backend.process.connection_file).startswith(
         os.path.realpath(os.environ["BLENDER_USER_RESOURCES"])), proc.args[0] == sys.argv[2])
@@ -43,7 +43,7 @@ def test_validate_build_install(tmp_path):
     zip_path = out.stdout.strip().splitlines()[-1]
     assert zip_path.endswith("kino-0.1.0.zip") and os.path.isfile(zip_path)
     names = zipfile.ZipFile(zip_path).namelist()
-    assert "blender_manifest.toml" in names and "kino_addon/blender/ops.py" in names
+    assert "blender_manifest.toml" in names and "kino_addon/blender/stylize/ops.py" in names
     assert "backend/kino_backend/server.py" in names  # the add-on starts the backend from its own copy
     assert not [n for n in names if n.startswith((".venv", "tests/", "scripts/", "dist/", "demo_out/"))
                 or "__pycache__" in n]

@@ -13,7 +13,7 @@ from kino_addon.blender import compat
 
 def _run_stylize(kino, **kw):
     assert bpy.ops.kino.stylize(**kw) == {'FINISHED'}
-    job = kino.jobs.RUNNER.finished[-1]
+    job = kino.strip_job.QUEUE.finished[-1]
     assert job.session.state == "completed", job.session.error
     return job
 
@@ -149,7 +149,7 @@ def test_several_strips_at_once_in_an_unsaved_file(kino, media, none_look):
     select_only(scene, a, b)
     scene.kino.look_name = none_look
     assert bpy.ops.kino.stylize() == {'FINISHED'}
-    ja, jb = kino.jobs.RUNNER.finished[-2:]
+    ja, jb = kino.strip_job.QUEUE.finished[-2:]
     assert {ja.strip_name, jb.strip_name} == {"a", "b"}
     for job, src in ((ja, a), (jb, b)):
         assert job.session.state == "completed" and "not saved" in job.warning

@@ -57,7 +57,7 @@ def test_green_screen_switch_keys_the_actor_over_the_strip_below(scene, kino, ba
     scene.kino.look = none_look
     scene.kino.key_screen = True
     assert bpy.ops.kino.stylize() == {'FINISHED'}
-    job = kino.jobs.RUNNER.finished[-1]
+    job = kino.strip_job.QUEUE.finished[-1]
     assert job.session.state == "completed", job.session.error
     assert [s["name"] for s in job.session.spec.workflow["stages"]] == ["key", none_look]
     assert job.session.spec.workflow["stages"][0]["params"] == {"key_color": "auto", "garbage_matte": ""}

@@ -11,8 +11,8 @@ from kino_media import add_image_strip, index_frame, select_only
 
 def _job(kino, scene, strip, backend, look, out_dir, max_in_flight=1):
     workflow = {"version": 1, "look": look, "stages": [{"name": look, "enabled": True, "params": {}}]}
-    return kino.jobs.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, out_dir=str(out_dir),
-                              alive=backend.alive, max_in_flight=max_in_flight)
+    return kino.strip_job.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, out_dir=str(out_dir),
+                              alive=backend.connected, max_in_flight=max_in_flight)
 
 
 def test_timer_pump_cancel_keeps_frames_and_rerun_resumes(scene, media, kino, backend, none_look, tmp_path):
@@ -20,22 +20,21 @@ def test_timer_pump_cancel_keeps_frames_and_rerun_resumes(scene, media, kino, ba
     select_only(scene, strip)
     out = tmp_path / "out"
     job = _job(kino, scene, strip, backend, none_look, out)
-    kino.jobs.RUNNER.add([job])
+    kino.strip_job.QUEUE.add([job])
     ticks = 0
     while job.session.frames_on_disk < 3:
-        assert kino.pump.pump() is not None
+        assert kino.job_pump.pump() is not None
         ticks += 1
         assert ticks < 10000
     assert bpy.ops.kino.cancel() == {'FINISHED'}
-    while kino.pump.pump() is not None:
+    while kino.job_pump.pump() is not None:
         pass
     assert job.session.state == "cancelled"
     kept = kino.plan.existing_frames(str(out))
     assert 3 <= len(kept) < 12 and kept == list(range(1, len(kept) + 1))
     assert not job.result_strip and not (out / ".partial").exists()
-    bpy.ops.kino.stylize(workflow_json='{"version": 1, "look": "%s", "stages": [{"name": "%s", "enabled": true,'
-                                       ' "params": {}}]}' % (none_look, none_look), output_dir=str(out))
-    again = kino.jobs.RUNNER.finished[-1]
+    bpy.ops.kino.stylize(choices_json='{"look": "%s"}' % none_look, output_dir=str(out))
+    again = kino.strip_job.QUEUE.finished[-1]
     assert again.session.state == "completed" and again.session.reused == len(kept)
     for n in range(1, 13):
         assert np.array_equal(kino.png.read_png(str(out / f"frame_{n:04d}.png")), index_frame(n))
@@ -46,14 +45,14 @@ def test_backend_death_mid_job_keeps_frames_and_restarts(scene, media, kino, bac
     select_only(scene, strip)
     out = tmp_path / "out"
     job = _job(kino, scene, strip, backend, none_look, out)
-    kino.jobs.RUNNER.add([job])
+    kino.strip_job.QUEUE.add([job])
     while job.session.frames_on_disk < 2:
-        kino.jobs.RUNNER.step()
+        kino.strip_job.QUEUE.step()
     os.kill(backend.process.pid, signal.SIGKILL)
-    kino.jobs.RUNNER.run()
+    kino.strip_job.QUEUE.run()
     assert job.session.state == "failed"
     assert "backend" in job.session.error and "kept" in job.session.error and "resume" in job.session.error
-    assert kino.jobs.RUNNER.last_error.startswith("idx: ")
+    assert kino.strip_job.QUEUE.last_error.startswith("idx: ")
     kept = kino.plan.existing_frames(str(out))
     assert len(kept) >= 2
     for n in kept:  # every frame on disk is complete and right
@@ -62,9 +61,8 @@ def test_backend_death_mid_job_keeps_frames_and_restarts(scene, media, kino, bac
     backend.ensure()
     assert backend.connected()
     assert backend.notice == "the backend had stopped (exit code -9) and was started again"
-    assert bpy.ops.kino.stylize(output_dir=str(out), workflow_json=job.session.spec.workflow and
-                                __import__("json").dumps(job.session.spec.workflow)) == {'FINISHED'}
-    assert kino.jobs.RUNNER.finished[-1].session.reused == len(kept)
+    assert bpy.ops.kino.stylize(output_dir=str(out), choices_json='{"look": "%s"}' % none_look) == {'FINISHED'}
+    assert kino.strip_job.QUEUE.finished[-1].session.reused == len(kept)
 
 
 def test_stylize_needs_a_selected_strip(scene, kino):
@@ -77,11 +75,11 @@ def test_opening_another_file_cancels_and_keeps_frames(scene, media, kino, backe
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
     out = tmp_path / "out"
     job = _job(kino, scene, strip, backend, none_look, out)
-    kino.jobs.RUNNER.add([job])
+    kino.strip_job.QUEUE.add([job])
     while job.session.frames_on_disk < 2:
-        kino.jobs.RUNNER.step()
+        kino.strip_job.QUEUE.step()
     blender_ext.reset_scene()  # read_homefile: Kino's load_pre handler cancels the running job
-    assert not kino.jobs.RUNNER.active and job.session.state == "cancelled"
+    assert not kino.strip_job.QUEUE.active and job.session.state == "cancelled"
     assert len(kino.plan.existing_frames(str(out))) >= 2
     assert [s.name for s in bpy.data.scenes if s.name.startswith(".kino")] == []
     assert backend.connected()  # the backend stays up for the next file

@@ -8,6 +8,8 @@ import pytest
 
 from kino_media import add_image_strip, index_frame, select_only
 
+from kino_addon.core.job_workflow import build_workflow
+
 
 ICONS = set(bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items.keys())
 
@@ -83,19 +85,19 @@ def test_panel_progress_cancel_and_last_error(scene, kino, backend, media, none_
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
     select_only(scene, strip)
     workflow = {"version": 1, "look": none_look, "stages": [{"name": none_look, "enabled": True, "params": {}}]}
-    job = kino.jobs.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, alive=backend.alive,
+    job = kino.strip_job.StripJob(scene, strip, backend.client, backend.hello, workflow, {}, alive=backend.connected,
                              max_in_flight=1)
-    kino.jobs.RUNNER.add([job])
+    kino.strip_job.QUEUE.add([job])
     while job.session.frames_on_disk < 2:
-        kino.jobs.RUNNER.step()
+        kino.strip_job.QUEUE.step()
     log = draw(kino)
     assert ("operator", "kino.cancel") in log and ("operator", "kino.stylize") not in log
     progress = [e for e in log if e[0] == "progress"][0]
     assert progress[1] == round(job.session.frames_on_disk / 12, 3)
     assert f"of 12" in progress[2] and progress[2].startswith("idx frame")
-    kino.jobs.RUNNER.cancel()
-    kino.jobs.RUNNER.run()
-    kino.jobs.RUNNER.last_error = "idx: the backend stopped (connection lost); 2 of 12 frames are kept"
+    kino.strip_job.QUEUE.cancel()
+    kino.strip_job.QUEUE.run()
+    kino.strip_job.QUEUE.last_error = "idx: the backend stopped (connection lost); 2 of 12 frames are kept"
     log = draw(kino)
     assert ("operator", "kino.stylize") in log
     text = " ".join(e[1] for e in log if e[0] == "label")
@@ -127,7 +129,7 @@ def test_panel_settings_become_the_workflow(scene, kino, backend, media, tmp_pat
         assert bpy.ops.kino.stylize(frame_first=1, frame_last=2) == {'FINISHED'}
     finally:
         prefs.device, prefs.models_dir = 'AUTO', ""
-    spec = kino.jobs.RUNNER.finished[-1].session.spec
+    spec = kino.strip_job.QUEUE.finished[-1].session.spec
     assert spec.options == {"device": "cpu", "models_dir": str(tmp_path)}
     workflow = spec.workflow
     assert workflow["look"] == "toon"
@@ -140,14 +142,14 @@ def test_panel_settings_become_the_workflow(scene, kino, backend, media, tmp_pat
 def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, media, monkeypatch, none_look):
     """The panel's Stabilize switch: the transforms (here identity, from a stand-in for the tracker)
     go into options and a stabilize stage runs first in the real backend; identity leaves pixels."""
-    ops = blender_ext.addon_submodule("kino_addon.blender.ops")
+    strip_job = blender_ext.addon_submodule("kino_addon.blender.stylize.strip_job")
     calls = []
 
     def fake(scene_, strip, frame_range, region):
         calls.append((strip.name, frame_range, region))
         return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]] * 3, "width": 64, "height": 48}
 
-    monkeypatch.setattr(ops, "stabilization", fake)
+    monkeypatch.setattr(strip_job, "stabilization", fake)
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
     select_only(scene, strip)
     scene.kino.look = none_look
@@ -156,10 +158,11 @@ def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, 
     assert ("prop", "KinoSceneProps", "stabilize", None) in log and ("prop", "KinoSceneProps", "track_region", None) in log
     assert bpy.ops.kino.stylize(frame_first=2, frame_last=4) == {'FINISHED'}
     assert calls == [("idx", (2, 4), "4,5,30,20")]
-    job = kino.jobs.RUNNER.finished[-1]
+    job = kino.strip_job.QUEUE.finished[-1]
     assert job.session.state == "completed", job.session.error
     assert [s["name"] for s in job.session.spec.workflow["stages"]] == ["stabilize", none_look]
     assert len(job.session.spec.options["stabilize"]["matrices"]) == 3
+    assert "--stabilize --track-region 4,5,30,20 --out" in job.session.spec.command  # every flag that shaped it
     for n in range(1, 4):
         out = kino.png.read_png(f"{job.folder}/frame_{n:04d}.png")
         assert np.abs(out.astype(int) - index_frame(n + 1).astype(int)).max() <= 1
@@ -201,7 +204,7 @@ def test_panel_shows_the_clips_flicker_figure_after_a_job(scene, kino, backend, 
     select_only(scene, strip)
     scene.kino.look = "toon"
     assert bpy.ops.kino.stylize(frame_first=1, frame_last=4) == {'FINISHED'}
-    fig = kino.jobs.RUNNER.finished[-1].session.provenance["stages"]["temporal"]["figure"]
+    fig = kino.strip_job.QUEUE.finished[-1].session.provenance["stages"]["temporal"]["figure"]
     assert fig["pairs"] == 3 and fig["warp_error"] is not None
     labels = [e[1] for e in draw(kino) if e[0] == "label"]
     assert any(t.startswith("Flicker (warping error):") for t in labels), labels
@@ -236,7 +239,7 @@ def test_face_similarity_switch_scores_the_result_and_the_panel_shows_it(scene, 
     finally:
         prefs.models_dir = ""
         scene.kino.face_score = False
-    session = kino.jobs.RUNNER.finished[-1].session
+    session = kino.strip_job.QUEUE.finished[-1].session
     assert session.spec.workflow["stages"][0]["name"] == "face_score"
     ident = session.provenance["stages"]["face_score"]
     assert ident["frames_scored"] == 2 and abs(ident["mean"] - 1.0) < 1e-4  # `none`: the face is kept exactly
@@ -256,6 +259,7 @@ def test_face_and_reference_images_get_a_file_browser_and_take_frame(scene, kino
     face.path_value = "frame"
     ref.path_value = "//actor.png"
     assert face.value() == "frame" and ref.value() == bpy.path.abspath("//actor.png") and ref.value().startswith("/")
-    flow = blender_ext.addon_submodule("kino_addon.blender.props").workflow_from_scene(scene.kino, backend.hello)
+    flow = build_workflow(backend.hello, blender_ext.addon_submodule("kino_addon.blender.stylize.props")
+                          .choices_from_scene(scene.kino, backend.hello))
     params = next(s for s in flow["stages"] if s["name"] == "diffusion")["params"]
     assert params["face_reference"] == "frame" and params["reference"].endswith("actor.png")

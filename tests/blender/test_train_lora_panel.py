@@ -12,6 +12,8 @@ import pytest
 import blender_ext
 from kino_media import BACKEND_PYTHON, REPO, add_image_strip, select_only
 
+from kino_addon.core.job_workflow import build_workflow
+
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
@@ -60,7 +62,8 @@ class Recorder:
 
 
 def test_train_from_two_strips_then_use_in_look(scene, kino, backend, tiny_models, tmp_path):
-    lt = blender_ext.addon_submodule("kino_addon.blender.lora_train")
+    lt = blender_ext.addon_submodule("kino_addon.blender.train.train_job")
+    panel = blender_ext.addon_submodule("kino_addon.blender.train.panel")
     a = _strip(scene, kino.png, tmp_path / "a", "actor_a", 1, 1, 200)
     b = _strip(scene, kino.png, tmp_path / "b", "actor_b", 2, 10, 120)
     select_only(scene, a, b)
@@ -73,14 +76,14 @@ def test_train_from_two_strips_then_use_in_look(scene, kino, backend, tiny_model
     out = tmp_path / "kino" / "lora" / "actor.safetensors"  # //kino/lora/<name>.safetensors
     assert out.is_file() and out.stat().st_size > 0
     assert props.trained == str(out)
-    job = lt.TRAINER.finished[-1]
+    job = lt.QUEUE.finished[-1]
     result = job.session.result
     assert result["images"] == 4 and result["steps"] == 4  # frames 1 and 3 of each 3-frame strip
     assert job.session.steps_total == 4 and job.session.step_n == 4 and isinstance(job.session.loss, float)
     assert not os.path.exists(job.scratch)  # the pass-through frames are not kept
     assert sorted(s.name for s in scene.sequence_editor.strips_all) == strips_before  # no result strip
     log = []
-    lt.draw_train(Recorder(log), props)
+    panel.draw_train(Recorder(log), props)
     assert any(e[0] == "label" and e[1].startswith("Trained: actor.safetensors (loss") for e in log), log
     assert ("operator", "kino.train_use_in_look") in log
 
@@ -90,46 +93,47 @@ def test_train_from_two_strips_then_use_in_look(scene, kino, backend, tiny_model
     assert kino_props.look_name == "diffusion"
     lora = next(p for p in kino_props.params if p.stage == "diffusion" and p.name == "lora")
     assert lora.value() == [str(out)]
-    props_mod = blender_ext.addon_submodule("kino_addon.blender.props")
-    flow = props_mod.workflow_from_scene(kino_props, backend.hello)
+    props_mod = blender_ext.addon_submodule("kino_addon.blender.stylize.props")
+    flow = build_workflow(backend.hello, props_mod.choices_from_scene(kino_props, backend.hello))
     look = next(s for s in flow["stages"] if s["name"] == "diffusion")
     assert look["params"]["lora"] == [str(out)]
 
 
 def test_training_failure_is_a_clear_error(scene, kino, backend, tmp_path):
-    lt = blender_ext.addon_submodule("kino_addon.blender.lora_train")
+    lt = blender_ext.addon_submodule("kino_addon.blender.train.train_job")
+    panel = blender_ext.addon_submodule("kino_addon.blender.train.panel")
     a = _strip(scene, kino.png, tmp_path / "a", "actor_a", 1, 1, 200)
     select_only(scene, a)
     props = scene.kino_train
     props.model, props.trained = str(tmp_path / "missing.safetensors"), ""
     props.steps, props.resolution = 2, 64
-    with pytest.raises(RuntimeError, match="training failed: MODEL_MISSING .*missing.safetensors"):
+    with pytest.raises(RuntimeError, match=r"training failed: model not found: .*missing.safetensors.*\[MODEL_MISSING\]"):
         bpy.ops.kino.train_lora()
-    assert "missing.safetensors" in lt.TRAINER.last_error, lt.TRAINER.last_error
+    assert "missing.safetensors" in lt.QUEUE.last_error, lt.QUEUE.last_error
     assert not (tmp_path / "kino" / "lora").exists() or not any((tmp_path / "kino" / "lora").iterdir())
     log = []
-    lt.draw_train(Recorder(log), props)
+    panel.draw_train(Recorder(log), props)
     assert any(e[0] == "label" and "missing.safetensors" in e[1] for e in log)
-    lt.TRAINER.last_error = ""
+    lt.QUEUE.last_error = ""
 
 
 def test_training_can_be_cancelled(scene, kino, backend, tiny_models, tmp_path):
     """Cancel while the backend trains: the job ends cancelled and no LoRA file is written."""
     import time
-    lt = blender_ext.addon_submodule("kino_addon.blender.lora_train")
-    ltj = blender_ext.addon_submodule("kino_addon.blender.lora_train_job")
+    tj = blender_ext.addon_submodule("kino_addon.blender.train.train_job")
+    readers = blender_ext.addon_submodule("kino_addon.blender.train.readers")
     a = _strip(scene, kino.png, tmp_path / "a", "actor_a", 1, 1, 200)
     out = tmp_path / "cancelled.safetensors"
     params = {"model": str(tiny_models / "sd15-tiny.safetensors"), "out": str(out), "steps": 5000,
               "resolution": 64, "rank": 4, "every": 1, "use_frames": True}
-    job = ltj.TrainJob(scene, backend.ensure(), backend.hello, ltj.StripsReader(scene, [a], 1), params, {},
-                       "LoRA cancelled", alive=backend.alive)
-    lt.TRAINER.add([job])
+    job = tj.TrainJob(scene, backend.ensure(), backend.hello, readers.StripsReader(scene, [a], 1), params, {},
+                      "LoRA cancelled", alive=backend.connected)
+    tj.QUEUE.add([job])
     guard = time.monotonic() + 300  # a guard against hanging, not a timing assertion
     while job.session.step_n < 3 and time.monotonic() < guard:
-        assert not lt.TRAINER.step(), job.session.error
+        assert not tj.QUEUE.step(), job.session.error
     assert job.session.progress_text().startswith("training step ")
-    lt.TRAINER.cancel()
-    lt.TRAINER.run()
+    tj.QUEUE.cancel()
+    tj.QUEUE.run()
     assert job.session.state == "cancelled" and not out.exists()
     assert scene.kino_train.trained != str(out)

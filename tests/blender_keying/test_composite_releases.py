@@ -13,7 +13,8 @@ import pytest
 import blender_ext
 from kino_blender_keying_support import ACTOR, REPO
 
-from kino_addon.blender import compat, keying_tree
+from kino_addon.blender import compat
+from kino_addon.blender.keying import tree as keying_tree
 from kino_addon.core.png import read_png
 
 

@@ -5,7 +5,8 @@ import pytest
 import bpy
 from kino_blender_keying_support import ACTOR, FOOTAGE, SCREEN, srgb_to_linear
 
-from kino_addon.blender import compat, keying_tree
+from kino_addon.blender import compat
+from kino_addon.blender.keying import tree as keying_tree
 from kino_addon.core.png import read_png
 
 

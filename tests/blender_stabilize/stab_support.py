@@ -18,7 +18,7 @@ W, H, T = 200, 150, 16
 
 
 def kino(dotted):
-    """A module of the enabled extension, e.g. kino("kino_addon.blender.tracking")."""
+    """A module of the enabled extension, e.g. kino("kino_addon.blender.stabilize.tracking")."""
     return importlib.import_module(f"{blender_ext.load_kino_extension()}.{dotted}")
 
 

@@ -14,9 +14,9 @@ import pytest  # noqa: E402
 
 geo = kino("kino_addon.core.stabilize_geom")
 solve = kino("kino_addon.core.stabilize_solve")
-tracking = kino("kino_addon.blender.tracking")
-job = kino("kino_addon.blender.stabilize_job")
-trees = kino("kino_addon.blender.stabilize_tree")
+tracking = kino("kino_addon.blender.stabilize.tracking")
+job = kino("kino_addon.blender.stabilize.transforms")
+trees = kino("kino_addon.blender.stabilize.trees")
 png = kino("kino_addon.core.png")
 compat = kino("kino_addon.blender.compat")
 CENTRE = ((W - 1) / 2, (H - 1) / 2)
@@ -134,7 +134,7 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     folder, cam, _ = shaken
     out = tmp_path / "out"
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    proc = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder, "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "kino_addon.blender.stabilize.command", folder, "--out", str(out),
                            "--frames", "2:11", "--json"], capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -154,7 +154,7 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     last = png.read_png(str(out / "frame_0010.png")).astype(float)
     inner = (slice(25, H - 25), slice(150, W - 20))
     assert np.abs(last[inner] - first.astype(float)[inner]).mean() < 2.0
-    bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.commands.stabilize", folder + "_missing", "--out",
+    bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.stabilize.command", folder + "_missing", "--out",
                           str(tmp_path / "o2")], capture_output=True, text=True, cwd=root)
     assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
 

@@ -151,7 +151,7 @@ def test_no_pickle_on_the_wire():
              and isinstance(n.func, ast.Attribute) and n.func.attr in ("send", "recv")
              and not (isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "link")
              and not (isinstance(n.func.value, ast.Name) and n.func.value.id in ("link",))]
-    assert calls == [], "Connection.send/recv unpickle; use send_bytes/recv_bytes via Link"
+    assert calls == [], "Connection.send/recv unpickle; use send_bytes/recv_bytes via Channel"
 
 
 def test_blender_package_does_not_edit_sys_path():
@@ -159,3 +159,58 @@ def test_blender_package_does_not_edit_sys_path():
            for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Attribute) and n.attr == "path"
            and isinstance(n.value, ast.Name) and n.value.id == "sys"]
     assert bad == []
+
+
+# -- the add-on's layout ---------------------------------------------------------------------------
+
+BLENDER = REPO / "kino_addon" / "blender"
+FEATURES = sorted(p.name for p in BLENDER.iterdir() if (p / "__init__.py").is_file())
+ROOT_MODULES = {"__init__", "panel", "backend_ops", "cli"}  # they assemble the features
+UI_MODULES = {"ops", "panel", "command", "props"}  # a feature's own face: never another feature's library
+# the same feature on both sides of the wire (the add-on's part and the backend's part share its name)
+SHARED_FEATURE_NAMES = {"keying", "stabilize", "train", "protocol"}
+
+
+def blender_imports(path):
+    """Modules of kino_addon.blender that ``path`` imports (relative imports resolved), as dotted names
+    relative to kino_addon.blender."""
+    rel = path.relative_to(BLENDER).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+            if node.level - 1 > len(package):
+                continue  # above kino_addon.blender (core, protocol)
+            mod = base + (node.module.split(".") if node.module else [])
+            out += [".".join(mod + [a.name]) if not node.module else ".".join(mod) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kino_addon.blender."):
+            out.append(node.module[len("kino_addon.blender."):])
+    return out
+
+
+def test_addon_feature_packages_do_not_use_each_others_operators_panels_or_commands():
+    assert {"stylize", "stabilize", "keying", "train"} <= set(FEATURES)
+    bad = []
+    for path in py_files("kino_addon", "blender"):
+        rel = path.relative_to(BLENDER)
+        owner = rel.parts[0] if len(rel.parts) > 1 else None
+        for target in blender_imports(path):
+            parts = target.split(".")
+            if parts[0] in FEATURES and parts[0] != owner:
+                if owner is None and rel.stem not in ROOT_MODULES:
+                    bad.append(f"{rel}: a shared module imports the feature {target}")
+                elif owner is not None and len(parts) > 1 and parts[1] in UI_MODULES - {"props"}:
+                    bad.append(f"{rel}: imports another feature's {target}")
+    assert bad == []
+
+
+def test_addon_and_backend_module_names_are_unique():
+    def names(root):
+        out = {}
+        for p in py_files(*root):
+            out.setdefault(p.parent.name if p.name == "__init__.py" else p.stem, []).append(str(p.relative_to(REPO)))
+        return out
+    addon, backend = names(("kino_addon",)), names(("backend", "kino_backend"))
+    clashes = sorted(set(addon) & set(backend) - SHARED_FEATURE_NAMES - {"__init__", "__main__"})
+    assert clashes == [], [(n, addon[n], backend[n]) for n in clashes]

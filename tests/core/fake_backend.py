@@ -6,11 +6,14 @@ import collections
 
 import numpy as np
 
+from kino_addon.protocol import messages
 from kino_addon.protocol.envelope import Message
-from kino_addon.protocol.errors import BackendError
+from kino_addon.protocol.errors import DISCONNECTED, BackendError
 
 
 class FakeClient:
+    """Records what it received (frames, cancels) and queues the events a real backend would send."""
+
     def __init__(self, die_after=None, fail_submit=None):
         self.events = collections.deque()
         self.jobs = {}
@@ -30,7 +33,7 @@ class FakeClient:
 
     def _check(self):
         if self.dead:
-            raise BackendError("DISCONNECTED", "the backend connection was lost (EOFError)")
+            raise BackendError(DISCONNECTED, "the backend connection was lost (EOFError)")
 
     def send_frame(self, job_id, frame, data, shape=(), encoding="raw"):
         self._check()
@@ -43,9 +46,9 @@ class FakeClient:
             self.dead = True
             return {}
         out = (255 - img).astype(np.uint8)
-        self.events.append(Message(kind="event", type="job.progress",
+        self.events.append(Message(kind="event", type=messages.JOB_PROGRESS,
                                    body={"job_id": job_id, "frame": frame, "stage": "toon"}))
-        self.events.append(Message(kind="event", type="job.frame", body={"job_id": job_id, "frame": frame},
+        self.events.append(Message(kind="event", type=messages.JOB_FRAME, body={"job_id": job_id, "frame": frame},
                                    buffers=[({"name": "image", "shape": list(shape), "encoding": "raw"},
                                              out.tobytes())]))
         self.emitted += 1
@@ -55,7 +58,7 @@ class FakeClient:
         return {}
 
     def _done(self, job_id, status):
-        self.events.append(Message(kind="event", type="job.done",
+        self.events.append(Message(kind="event", type=messages.JOB_DONE,
                                    body={"job_id": job_id, "status": status,
                                          "frames_done": self.jobs[job_id]["done"],
                                          "provenance": {"backend": "fake", "seed": 0}}))

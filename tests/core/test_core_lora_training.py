@@ -4,7 +4,7 @@ import types
 
 from kino_addon.core.lora_training import (TrainSession, append_lora, default_lora_path, every_nth,
                                            train_workflow)
-from kino_addon.core.session import JobSpec
+from kino_addon.core.job_session import JobSpec
 
 
 def test_workflow_frames_and_default_path():

@@ -1,12 +1,16 @@
 import numpy as np
 import pytest
 
-from kino_addon.core.files import atomic_write_png
+from kino_addon.core.frame_files import atomic_write_png
 from kino_addon.core.plan import (FramePlan, PlanError, frame_path, missing_frames, output_folder,
                                   parse_frame_range, settings_hash)
 from kino_addon.core.sidecar import reproduce_command
-from kino_addon.core.workflow import (WorkflowError, add_stage_first, compose_workflow, parse_param_args,
-                                      parse_value)
+from kino_addon.core.job_workflow import (JobChoices, WorkflowChoiceError, build_workflow, is_keyed,
+                                          parse_param_args, parse_value)
+
+
+def compose_workflow(hello, look, params=None, temporal=None, **kw):
+    return build_workflow(hello, JobChoices(look=look, params=params or {}, temporal=temporal, **kw))
 
 HELLO = {
     "looks": [{"name": "toon", "stages": [{"name": "toon", "enabled": True, "params": {}}, "temporal"]},
@@ -67,10 +71,10 @@ def test_param_parsing_rules():
     assert got == {"diffusion": {"prompt": "a cat", "lora": ["a.safetensors", "b:0.5"]},
                    "temporal": {"strength": 0.8}}
     assert parse_value("[1, 2]") == [1, 2] and parse_value("true") is True and parse_value("x") == "x"
-    with pytest.raises(WorkflowError) as err:
+    with pytest.raises(WorkflowChoiceError) as err:
         parse_param_args(HELLO, wf, ["bogus=1"])
     assert "prompt" in str(err.value) and "temporal.strength" in str(err.value)
-    with pytest.raises(WorkflowError, match="KEY=VALUE"):
+    with pytest.raises(WorkflowChoiceError, match="KEY=VALUE"):
         parse_param_args(HELLO, wf, ["novalue"])
 
 
@@ -80,9 +84,9 @@ def test_compose_workflow_switches_and_none():
                             {"name": "temporal", "enabled": False, "params": {}}]
     none = compose_workflow(HELLO, "none", {"none": {"x": 1}}, temporal=True)
     assert none["stages"] == [{"name": "none", "enabled": True, "params": {}}]
-    stab = add_stage_first(none, "stabilize")
+    stab = compose_workflow(HELLO, "none", stabilize=True)
     assert [s["name"] for s in stab["stages"]] == ["stabilize", "none"]
-    with pytest.raises(WorkflowError, match="toon"):
+    with pytest.raises(WorkflowChoiceError, match="toon"):
         compose_workflow(HELLO, "nope")
 
 
@@ -106,7 +110,63 @@ def test_params_of_an_addable_stage_add_it_and_the_reproduce_command_round_trips
     again = compose_workflow(HELLO, "toon", parse_param_args(HELLO, base, [i.split(" --")[0].strip() for i in items]),
                              temporal=True)
     assert again == wf
-    with pytest.raises(WorkflowError) as err:
+    with pytest.raises(WorkflowChoiceError) as err:
         parse_param_args(HELLO, base, ["stabilize.border=black"])
-    assert "key.key_color" in str(err.value) and "valid:" in str(err.value)
-    assert "stabilize.border" not in str(err.value).split("valid:")[1]
+    listed = str(err.value).split("parameters are")[1]
+    assert "edges, levels, temporal.strength" in listed and "face_score, key" in listed
+    assert "stabilize" not in listed
+
+
+def test_panel_switches_and_flags_are_stage_entries_of_one_workflow():
+    """Face Similarity and Green Screen come as params of their stages (first, in that order), then the
+    stabilize stage, then the look's own stages; the pass-through look keeps its switches' stages but
+    takes no parameters, stage switches or temporal stage of its own."""
+    choices = JobChoices(look="toon", params={"face_score": {"pack": "buffalo_l"}, "key": {"key_color": "auto"},
+                                              "toon": {"levels": 3}},
+                         enabled={"temporal": False}, stabilize=True, track_region="face")
+    wf = build_workflow(HELLO, choices)
+    assert [s["name"] for s in wf["stages"]] == ["face_score", "key", "stabilize", "toon", "temporal"]
+    assert wf["stages"][3]["params"] == {"levels": 3} and wf["stages"][4]["enabled"] is False
+    assert is_keyed(wf) and not is_keyed(compose_workflow(HELLO, "toon"))
+    none = build_workflow(HELLO, JobChoices(look="none", params={"key": {"key_color": "auto"}, "none": {"x": 1}},
+                                            temporal=True))
+    assert none["stages"] == [{"name": "key", "enabled": True, "params": {"key_color": "auto"}},
+                              {"name": "none", "enabled": True, "params": {}}]
+    assert JobChoices.from_json(choices.to_json()) == choices
+    with pytest.raises(WorkflowChoiceError, match="not valid"):
+        JobChoices.from_json('{"look": "toon", "colour": 1}')
+
+
+def test_the_passthrough_look_takes_only_the_parameters_of_stages_it_can_add():
+    base = compose_workflow(HELLO, "none")
+    assert parse_param_args(HELLO, base, ["bogus=1", "key.key_color=auto"]) == {"key": {"key_color": "auto"}}
+
+
+def test_reproduce_command_carries_stabilize_and_the_track_region():
+    """``--track-region`` shaped the job (what the tracker locked to), so kino.json's command has it."""
+    wf = compose_workflow(HELLO, "toon", temporal=True, stabilize=True)
+    cmd = reproduce_command("/in/clip.mp4", wf, (2, 5), "/out", track_region="10,20,30,40")
+    assert cmd == ("scripts/kino stylize /in/clip.mp4 --look toon --temporal on --frames 2:5 --stabilize "
+                   "--track-region 10,20,30,40 --out /out")
+    assert "--track-region" not in reproduce_command("/in/clip.mp4", compose_workflow(HELLO, "toon"), None, "/o",
+                                                     track_region="face")  # not stabilized: no region
+    face = reproduce_command("/in/clip.mp4", wf, None, "/out", track_region="face")
+    assert face.endswith("--stabilize --track-region face --out /out")
+
+
+def test_a_param_typo_says_what_is_wrong_first_and_suggests_the_closest_key():
+    """Issue 12 item 10: the closest valid key is suggested; only the look's own stages' keys are listed,
+    not the keys of every stage --param could add (train_lora has a dozen)."""
+    hello = dict(HELLO, stages=HELLO["stages"] + [{"name": "train_lora", "role": "finish", "params": [
+        {"name": f"knob_{i}", "kind": "int"} for i in range(12)]}])
+    base = compose_workflow(hello, "toon", temporal=True)
+    for typo, meant in [("edgs=0.2", "edges"), ("toon.edgse=0.2", "edges"), ("temporal.strenght=1", "temporal.strength"),
+                        ("key.key_colour=auto", "key.key_color")]:
+        with pytest.raises(WorkflowChoiceError) as err:
+            parse_param_args(hello, base, [typo])
+        text = str(err.value)
+        assert text.startswith(f"unknown parameter {typo.split('=')[0]!r} for look 'toon': did you mean {meant!r}?")
+        assert "knob_" not in text and "train_lora" in text.split("can also add")[1]
+    with pytest.raises(WorkflowChoiceError) as err:
+        parse_param_args(hello, base, ["zzzzzz=1"])
+    assert "did you mean" not in str(err.value)

@@ -8,7 +8,7 @@ Usage (in a conftest.py of a tests/blender* folder)::
     import blender_ext                            # does NOT import bpy
     MODULE = blender_ext.load_kino_extension()    # before anything imports bpy
     scene = blender_ext.reset_scene()             # between tests: empty file, add-on stays enabled
-    jobs = blender_ext.addon_submodule("kino_addon.blender.jobs")   # the enabled extension's module
+    queue = blender_ext.addon_submodule("kino_addon.blender.stylize.strip_job").QUEUE  # the enabled extension's
 
 ``load_kino_extension()`` sets ``BLENDER_USER_RESOURCES`` to a temporary folder (so nothing is written
 to ~/.config/blender) *before* importing bpy, links the repository as ``kino`` inside a temporary
@@ -49,7 +49,7 @@ def extension_module():
 
 
 def addon_submodule(dotted: str):
-    """``addon_submodule("kino_addon.blender.ops")`` -> that module of the *enabled* extension."""
+    """``addon_submodule("kino_addon.blender.stylize.ops")`` -> that module of the *enabled* extension."""
     load_kino_extension()
     return _devload().submodule(dotted)
 

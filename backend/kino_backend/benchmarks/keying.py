@@ -4,7 +4,7 @@
    wide and serrated autumn leaves on thin stems, over an unevenly lit green screen with spill and
    sensor noise. Kino keys it with the key colour it detects itself; Blender's Keying node (defaults,
    Key Color set to the same colour) keys it in ``.venv-blender`` through the tree of
-   ``kino_addon.blender.keying_tree``. Scores: matte MAE (whole frame and the soft-edge band),
+   ``kino_addon.blender.keying.tree``. Scores: matte MAE (whole frame and the soft-edge band),
    composite PSNR against the true composite, and the green fringe (mean G - max(R, B) in the edge
    band, composite minus truth). Blender is scored twice: its own tree output (Alpha Over in linear
    light) and its matte + keyed image composited like Kino (straight over on sRGB values); the better
@@ -47,7 +47,7 @@ def _write(path: str, rgb: np.ndarray) -> None:
 def run_blender(blender_python: str, actor: str, background: str, key, out: str) -> None:
     """Render Blender's Keying tree (in .venv-blender) into ``out``."""
     env = dict(os.environ, PYTHONPATH=REPO, BLENDER_USER_RESOURCES=os.path.join(out, "userres"))
-    cmd = [blender_python, "-m", "kino_addon.blender.keying_tree", "--actor", actor, "--background",
+    cmd = [blender_python, "-m", "kino_addon.blender.keying.tree", "--actor", actor, "--background",
            background, "--key", ",".join(str(int(v)) for v in key), "--out", out]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:

@@ -87,11 +87,11 @@ def bench_clip(path: str, count: int, shift: float, degrees: float, seed: int, w
     shaken_dir, kino_dir, blender_dir = (os.path.join(work, name, d) for d in ("shaken", "kino", "blender"))
     write_pngs(shaken, shaken_dir)
     t0 = time.time()
-    summary = json.loads(_run_blender(["-m", "kino_addon.blender.commands.stabilize", shaken_dir,
+    summary = json.loads(_run_blender(["-m", "kino_addon.blender.stabilize.command", shaken_dir,
                                        "--out", kino_dir, "--json"]).strip().splitlines()[-1])
     kino_s = time.time() - t0
     t0 = time.time()
-    code = ("import json,sys; from kino_addon.blender.stabilize_tree import blender_default_stabilize as b; "
+    code = ("import json,sys; from kino_addon.blender.stabilize.trees import blender_default_stabilize as b; "
             "print(json.dumps(b(sys.argv[1], sys.argv[2])))")
     blender = json.loads(_run_blender(["-c", code, shaken_dir, blender_dir]).strip().splitlines()[-1])
     blender_s = time.time() - t0
@@ -116,7 +116,7 @@ def bench_face(path: str, count: int, work: str) -> dict:
     src_dir, out_dir = os.path.join(work, name + "_face", "source"), os.path.join(work, name + "_face", "kino")
     frames = sm.read_frames(path, limit=count)
     write_pngs(frames, src_dir)
-    summary = json.loads(_run_blender(["-m", "kino_addon.blender.commands.stabilize", src_dir, "--out", out_dir,
+    summary = json.loads(_run_blender(["-m", "kino_addon.blender.stabilize.command", src_dir, "--out", out_dir,
                                        "--track-region", "face", "--json"]).strip().splitlines()[-1])
     region = summary["region"]
     x, y, w, h = region

@@ -11,10 +11,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import List
 
 from ..connection_file import remove_connection_file, write_connection_file
 from ..server import Server
+from ..serving.logs import file_handler
 from ..watchdog import watch_parent
 
 _KEY_HINT = ("export KINO_AUTHKEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
@@ -36,11 +38,16 @@ def read_authkey(environ=os.environ) -> bytes:
 
 
 def _setup_logging(path: str) -> None:
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    """The log file (bounded: see serving.logs); a thread that dies of an uncaught exception is logged."""
     root = logging.getLogger()
-    root.addHandler(handler)
+    root.addHandler(file_handler(path))
     root.setLevel(logging.INFO)
+
+    def thread_died(args) -> None:
+        if args.exc_type is not SystemExit:
+            logging.getLogger("kino.crash").critical("thread %s died", getattr(args.thread, "name", "?"),
+                                                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    threading.excepthook = thread_died
 
 
 def main(argv: List[str]) -> int:
@@ -50,7 +57,12 @@ def main(argv: List[str]) -> int:
                         "use an SSH tunnel rather than exposing the port)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: the OS picks a free one)")
     parser.add_argument("--handshake-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
+    parser.add_argument("--input-stall-timeout", type=float, default=30.0, metavar="S",
+                        help="seconds a running job may wait for its next input frame while another job is ready "
+                             "(then it is stopped so that job can run; default 30)")
     args = parser.parse_args(argv)
+    if not args.input_stall_timeout > 0:
+        parser.error("--input-stall-timeout must be a number of seconds above 0, e.g. 30")
     try:
         key = read_authkey()
     except ValueError as exc:
@@ -60,7 +72,8 @@ def main(argv: List[str]) -> int:
     os.makedirs(os.path.dirname(conn_file), exist_ok=True)
     log_path = os.path.splitext(conn_file)[0] + ".log"
     _setup_logging(log_path)
-    server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout)
+    server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout,
+                    input_stall_timeout=args.input_stall_timeout)
     parent = os.environ.get("KINO_PARENT_PID", "").strip()
     if parent and not parent.isdigit():
         print(f"kino serve: KINO_PARENT_PID must be a process id, got {parent!r}; unset it to run unattended",

@@ -5,6 +5,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from kino_addon.protocol.quoting import quote
+
 Rect = Tuple[int, int, int, int]
 
 
@@ -15,12 +17,12 @@ def parse_rect(text, width: Optional[int] = None, height: Optional[int] = None) 
     parts = text.split(",") if isinstance(text, str) else list(text)
     try:
         x, y, w, h = (int(round(float(p))) for p in parts)
-    except (TypeError, ValueError):
-        raise ValueError(f"garbage matte {text!r} must be X,Y,W,H in source pixels, e.g. 40,0,400,480") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"garbage matte {quote(text)} must be X,Y,W,H in source pixels, e.g. 40,0,400,480") from None
     if w <= 0 or h <= 0:
-        raise ValueError(f"garbage matte {text!r}: width and height must be positive")
+        raise ValueError(f"garbage matte {quote(text)}: width and height must be positive")
     if width is not None and height is not None and (x >= width or y >= height or x + w <= 0 or y + h <= 0):
-        raise ValueError(f"garbage matte {text!r} lies outside the {width}x{height} frame")
+        raise ValueError(f"garbage matte {quote(text)} lies outside the {width}x{height} frame")
     return (x, y, w, h)
 
 

@@ -12,6 +12,8 @@ from typing import Iterable, Sequence, Tuple
 import cv2
 import numpy as np
 
+from kino_addon.protocol.quoting import quote
+
 RGB = Tuple[int, int, int]
 _BINS = 16  # per channel -> bins 16 levels wide
 
@@ -21,10 +23,10 @@ def parse_key_color(text) -> RGB:
     parts = text.split(",") if isinstance(text, str) else list(text)
     try:
         vals = tuple(int(round(float(p))) for p in parts)
-    except (TypeError, ValueError):
-        raise ValueError(f"key colour {text!r} must be R,G,B in sRGB 0-255, e.g. 40,180,60 (or 'auto')") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"key colour {quote(text)} must be R,G,B in sRGB 0-255, e.g. 40,180,60 (or 'auto')") from None
     if len(vals) != 3 or not all(0 <= v <= 255 for v in vals):
-        raise ValueError(f"key colour {text!r} must be three numbers 0-255, e.g. 40,180,60 (or 'auto')")
+        raise ValueError(f"key colour {quote(text)} must be three numbers 0-255, e.g. 40,180,60 (or 'auto')")
     return vals  # type: ignore[return-value]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 
 from ..stages.base import StageError
 from . import files
@@ -20,6 +21,27 @@ from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
          "eva_clip")
 FOLDER_MARKERS = ("model_index.json", "config.json")
+SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run")  # never hold models; /proc alone never ends
+
+
+class ScanBudget:
+    """Bounds one scan: folder entries looked at and seconds spent. ``spend`` says whether to go on;
+    once it says no, ``reason`` tells the user what was cut short."""
+
+    def __init__(self, max_entries: int = 50_000, seconds: float = 20.0):
+        self.max_entries = max_entries
+        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+        self.entries = 0
+        self.reason = ""
+
+    def spend(self, entries: int) -> bool:
+        self.entries += entries
+        if not self.reason and self.entries > self.max_entries:
+            self.reason = f"stopped after {self.max_entries} files and folders"
+        elif not self.reason and time.monotonic() > self.deadline:
+            self.reason = f"stopped after {self.seconds:g} s"
+        return not self.reason
 
 
 def _entry(path: str, info: dict, root: str, source: str) -> dict:
@@ -48,13 +70,31 @@ def _is_model_folder(path: str, names: list) -> bool:
     return any(m in names for m in FOLDER_MARKERS) or any(n.endswith(".onnx") for n in names)
 
 
-def scan_dir(root: str, source: str = "models_dir", max_depth: int = 6) -> list:
-    """Entries for every model file or diffusers folder under ``root``."""
+def _new_folder(path: str, seen: set) -> bool:
+    """False for a folder already walked (a symlink loop) or a system folder."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    key = (st.st_dev, st.st_ino)
+    if key in seen or os.path.abspath(path) in SYSTEM_DIRS:
+        return False
+    seen.add(key)
+    return True
+
+
+def scan_dir(root: str, source: str = "models_dir", max_depth: int = 6, budget: ScanBudget | None = None) -> list:
+    """Entries for every model file or diffusers folder under ``root`` (within ``budget``)."""
     out = []
     root = os.path.abspath(root)
+    seen: set = set()
+    _new_folder(root, seen)
     for here, dirs, names in os.walk(root, followlinks=True):
+        if budget is not None and not budget.spend(1 + len(dirs) + len(names)):
+            break
         depth = here[len(root):].count(os.sep)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < max_depth else []
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _new_folder(os.path.join(here, d), seen)) \
+            if depth < max_depth else []
         if here != root and _is_model_folder(here, names):
             info = classify_folder(here)
             if info["kind"] != "unknown":
@@ -85,9 +125,11 @@ def hf_snapshots() -> list:
     return out
 
 
-def scan_hf_cache() -> list:
+def scan_hf_cache(budget: ScanBudget | None = None) -> list:
     out = []
     for repo, snap in hf_snapshots():
+        if budget is not None and not budget.spend(1):
+            break
         names = os.listdir(snap)
         if _is_model_folder(snap, names):
             info = classify_folder(snap)
@@ -96,7 +138,7 @@ def scan_hf_cache() -> list:
                     info["control_type"] = control_type_from_name(repo)
                 out.append(dict(_entry(snap, info, snap, "hf_cache"), name=f"hf:{repo}"))
                 continue
-        for e in scan_dir(snap, source="hf_cache"):
+        for e in scan_dir(snap, source="hf_cache", budget=budget):
             if e["kind"] not in KINDS:  # the cache holds much else (pickles, CLIP repos): offer only usable files
                 continue
             e["name"] = f"hf:{repo}/" + os.path.relpath(e["path"], snap)
@@ -104,16 +146,17 @@ def scan_hf_cache() -> list:
     return out
 
 
-def scan(models_dir: str | None = None, *, hf_cache: bool = True) -> list:
-    """Everything Kino can use, as plain dicts; unknown/invalid files are listed with a note."""
+def scan(models_dir: str | None = None, *, hf_cache: bool = True, budget: ScanBudget | None = None) -> list:
+    """Everything Kino can use, as plain dicts; unknown/invalid files are listed with a note. With a
+    ``budget`` the scan stops early once it is spent (``budget.reason`` says so)."""
     out = []
     if models_dir:
         if not os.path.isdir(models_dir):
             raise StageError(MODEL_MISSING, f"models folder not found: {models_dir}. Create it (or pick another one "
                              "in the add-on preferences) and put checkpoints, LoRAs, ControlNets there.")
-        out += scan_dir(models_dir)
+        out += scan_dir(models_dir, budget=budget)
     if hf_cache and os.path.isdir(hf_cache_dir()):
-        out += scan_hf_cache()
+        out += scan_hf_cache(budget)
     return out
 
 

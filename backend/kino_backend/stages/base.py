@@ -19,14 +19,18 @@ only needs numpy and cv2.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from kino_addon.protocol.errors import WIRE_CODES
+from kino_addon.protocol.quoting import clip, quote
 
 PARAM_KINDS = ("int", "float", "bool", "str", "enum", "path", "image", "list")
+INT_LIMIT = 2**63 - 1  # an int parameter fits a 64-bit integer whatever its own min/max say
 ROLES = ("prepare", "look", "schedule", "finish")
 
 
@@ -34,6 +38,7 @@ class ParamError(ValueError):
     """A parameter value that fails validation; ``field`` names the parameter."""
 
     def __init__(self, field: str, message: str):
+        message = clip(message, 2000)  # a stage that quotes a huge value whole still answers briefly
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
@@ -93,7 +98,8 @@ class ParamSpec:
         return out
 
     def coerce(self, value: Any) -> Any:
-        """Return the value converted to this parameter's type, or raise ParamError."""
+        """Return the value converted to this parameter's type, or raise ParamError. Whatever JSON
+        can carry (NaN, infinities, huge numbers, lists, objects) ends here as a ParamError."""
         k = self.kind
         if value is None:
             if k in ("path", "image", "str"):
@@ -104,39 +110,55 @@ class ParamSpec:
                 return value
             if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "on", "1", "yes")
-            raise ParamError(self.name, f"expected true or false, got {value!r}")
+            raise ParamError(self.name, f"expected true or false, got {quote(value)}")
         if k in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ParamError(self.name, f"expected a number, got {value!r}")
-            try:
-                num = float(value)
-            except ValueError:
-                raise ParamError(self.name, f"expected a number, got {value!r}") from None
-            if k == "int":
-                if num != int(num):
-                    raise ParamError(self.name, f"expected a whole number, got {value!r}")
-                num = int(num)
-            if not np.isfinite(num):
-                raise ParamError(self.name, f"expected a finite number, got {value!r}")
-            if self.min is not None and num < self.min:
-                raise ParamError(self.name, f"{num} is below the minimum {self.min}")
-            if self.max is not None and num > self.max:
-                raise ParamError(self.name, f"{num} is above the maximum {self.max}")
-            return num
+            return self._number(value)
         if k == "enum":
-            if value not in self.choices:
-                raise ParamError(self.name, f"{value!r} is not one of {', '.join(map(str, self.choices))}")
+            if not isinstance(value, (str, int, float)) or value not in self.choices:
+                raise ParamError(self.name, f"{quote(value)} is not one of {', '.join(map(str, self.choices))}")
             return value
         if k in ("str", "path", "image"):
             if not isinstance(value, str):
-                raise ParamError(self.name, f"expected a string, got {value!r}")
+                raise ParamError(self.name, f"expected a text, got {quote(value)}")
+            if k != "str" and "\0" in value:
+                raise ParamError(self.name, f"a file path cannot contain a NUL character, got {quote(value)}")
             return value
         if k == "list":
             items = value if isinstance(value, list) else [value]
             if not all(isinstance(v, (str, int, float)) for v in items):
-                raise ParamError(self.name, f"expected a list of strings, got {value!r}")
+                raise ParamError(self.name, f"expected a list of texts, got {quote(value)}")
             return list(items)
         raise ParamError(self.name, f"unsupported kind {k}")
+
+    def _number(self, value: Any):
+        """An int or float parameter: finite, a whole number for int, within min..max."""
+        kind = "a whole number" if self.kind == "int" else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ParamError(self.name, f"expected {kind}, got {quote(value)}")
+        num: Any = value
+        if not isinstance(value, int):
+            try:
+                num = float(value)
+            except (ValueError, OverflowError):
+                raise ParamError(self.name, f"expected {kind}, got {quote(value)}") from None
+            if not math.isfinite(num):
+                raise ParamError(self.name, f"expected a finite number, got {quote(value)}")
+            if self.kind == "int":
+                if num != int(num):
+                    raise ParamError(self.name, f"expected a whole number, got {quote(value)}")
+                num = int(num)
+        if self.kind == "int" and not -INT_LIMIT <= num <= INT_LIMIT:
+            raise ParamError(self.name, f"{quote(value, 40)} is too large for a whole-number parameter")
+        if self.min is not None and num < self.min:
+            raise ParamError(self.name, f"{quote(num, 40)} is below the minimum {self.min}")
+        if self.max is not None and num > self.max:
+            raise ParamError(self.name, f"{quote(num, 40)} is above the maximum {self.max}")
+        if self.kind == "float":
+            try:
+                return float(num)
+            except OverflowError:
+                raise ParamError(self.name, f"{quote(num, 40)} is too large") from None
+        return num
 
 
 @dataclass
@@ -226,6 +248,13 @@ class StageRun:
         """Release per-job resources (models stay warm in ``ctx.resources``)."""
 
 
+def unknown_param_message(key: Any, stage: str, valid: Sequence[str]) -> str:
+    """What a user reads for a parameter name ``stage`` does not have: the closest valid name first."""
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6) if isinstance(key, str) and len(key) < 200 else []
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{quote(key, 60)} is not a parameter of stage {stage!r}: {hint}its parameters are {', '.join(valid) or 'none'}"
+
+
 class Stage:
     """A stage type: name, role, parameter schema; ``open`` makes a ``StageRun`` for a job."""
 
@@ -245,7 +274,7 @@ class Stage:
         known = {p.name: p for p in self.params}
         for key in params:
             if key not in known:
-                raise ParamError(key, f"unknown parameter of stage {self.name!r}; valid: {', '.join(sorted(known)) or 'none'}")
+                raise ParamError(clip(str(key), 100), unknown_param_message(key, self.name, sorted(known)))
         return {p.name: p.coerce(params.get(p.name, p.default)) if (p.name in params or p.default is not None) else None
                 for p in self.params}
 

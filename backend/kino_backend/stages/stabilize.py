@@ -2,7 +2,7 @@
 
 ``prepare`` warps every frame by its stabilizing matrix (source pixels -> stabilized pixels) taken
 from the job option ``stabilize.matrices`` (one 2x3 matrix per job frame, in job order; computed in
-Blender by ``kino_addon.blender.stabilize_job``), so the look sees a steady shot. ``finish`` warps the
+Blender by ``kino_addon.blender.stabilize.transforms``), so the look sees a steady shot. ``finish`` warps the
 stylized frame back by the inverse, so the original camera motion returns. Borders uncovered by the
 warp are filled as the ``border`` parameter says (the matrices may already include a zoom that hides
 them, see ``kino_addon.core.stabilize_geom.border_free_zoom``).
@@ -55,7 +55,7 @@ def job_matrices(options: dict, frames_total: int) -> np.ndarray:
     if not isinstance(spec, dict) or "matrices" not in spec:
         raise StageError(INVALID_PARAMS, "the stabilize stage needs the job option "
                          "stabilize = {\"matrices\": [[[a, b, tx], [c, d, ty]], ...]} (one per frame); "
-                         "compute it with kino_addon.blender.stabilize_job.stabilization_for_input or "
+                         "compute it with kino_addon.blender.stabilize.transforms.stabilization_for_input or "
                          "scripts/kino stabilize", stage="stabilize")
     try:
         m = np.asarray(spec["matrices"], dtype=np.float64)

@@ -7,9 +7,11 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from kino_addon.protocol.errors import MODEL_MISSING
+from kino_addon.protocol.quoting import quote
+
 from ...models.schedulers import SCHEDULER_NAMES
 from ..base import ParamError, ParamSpec, StageError
-from kino_addon.protocol.errors import MODEL_MISSING
 
 CONTROL_TYPES = ("canny", "tile", "pose", "depth", "lineart", "softedge")
 SCHEDULER_CHOICES = SCHEDULER_NAMES  # the loader's schedulers
@@ -87,7 +89,7 @@ def _number(text: str, field: str, item: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ParamError(field, f"{item!r}: {text!r} is not a number") from None
+        raise ParamError(field, f"{quote(item)}: {quote(text)} is not a number") from None
 
 
 def parse_lora(item) -> LoraItem:
@@ -100,7 +102,7 @@ def parse_lora(item) -> LoraItem:
         except ValueError:
             return LoraItem(text)
         if not -10.0 <= weight <= 10.0:
-            raise ParamError("lora", f"{text!r}: weight {weight} is outside -10..10")
+            raise ParamError("lora", f"{quote(text)}: weight {weight} is outside -10..10")
         return LoraItem(head, weight)
     return LoraItem(text)
 
@@ -114,14 +116,14 @@ def parse_controlnet(item) -> ControlItem:
         return ControlItem(text)
     path, kind, rest = ":".join(parts[:at]), parts[at], parts[at + 1:]
     if len(rest) not in (0, 1, 3):
-        raise ParamError("controlnet", f"{text!r}: expected PATH:TYPE, PATH:TYPE:SCALE or PATH:TYPE:SCALE:START:END")
+        raise ParamError("controlnet", f"{quote(text)}: expected PATH:TYPE, PATH:TYPE:SCALE or PATH:TYPE:SCALE:START:END")
     nums = [_number(r, "controlnet", text) for r in rest]
     scale = nums[0] if nums else 1.0
     start, end = (nums[1], nums[2]) if len(nums) == 3 else (0.0, 1.0)
     if not 0.0 <= scale <= 5.0:
-        raise ParamError("controlnet", f"{text!r}: scale {scale} is outside 0..5")
+        raise ParamError("controlnet", f"{quote(text)}: scale {scale} is outside 0..5")
     if not 0.0 <= start < end <= 1.0:
-        raise ParamError("controlnet", f"{text!r}: start/end must satisfy 0 <= start < end <= 1")
+        raise ParamError("controlnet", f"{quote(text)}: start/end must satisfy 0 <= start < end <= 1")
     return ControlItem(path, kind, scale, start, end)
 
 
@@ -138,7 +140,7 @@ def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, f
     where = " or ".join(os.path.abspath(c) for c in candidates)
     hint = f" (relative paths are also looked up in the models folder {models_dir})" if models_dir else \
         " (relative paths are looked up in the models folder when one is set in Kino's preferences)"
-    raise StageError(MODEL_MISSING, f"{what} not found: {field}={path!r} -- looked for {where}{hint}. Put the "
+    raise StageError(MODEL_MISSING, f"{what} not found: {field}={quote(path, 300)} -- looked for {where}{hint}. Put the "
                      "file there or give its full path.", stage="diffusion")
 
 

@@ -1,1 +1,0 @@
-"""Blender-side ``scripts/kino`` commands; each module has ``main(argv) -> int``."""

@@ -1,0 +1,96 @@
+"""Decode a command-line input (movie file, image folder or one image) through Blender's sequencer,
+for ``scripts/kino composite``.
+
+Decoding renders the input as a strip in a throw-away scene (Standard view transform, so pixels come
+out as they went in) to BMP files; the background is rendered at the actor's size with the strip's
+"Scale to Fill" fit, which is exactly "scaled to cover".
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import bpy
+import numpy as np
+
+from ...core.bmp import read_bmp
+from ...core.job_session import SourceError
+from .. import compat
+from ..strips import add_input_strip
+
+
+class DecodeError(RuntimeError):
+    """Blender could not decode an input; the message says which and why."""
+
+
+@dataclass
+class Decoded:
+    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3).
+    ``identity`` says what they came from (path, size, file stamps): it keys the resume."""
+
+    paths: List[str]
+    width: int
+    height: int
+    fps: float = 24.0
+    identity: Optional[dict] = None
+
+    def read(self, number: int) -> np.ndarray:
+        return read_bmp(self.paths[number - 1])
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def input_identity(path: str) -> dict:
+    """What an input is: its path and the size and time of its files (first, second and last)."""
+    path = os.path.abspath(path)
+    files = [path]
+    if os.path.isdir(path):
+        names = sorted(os.listdir(path))
+        files = [os.path.join(path, n) for n in names[:2] + names[-1:]]
+    stamps = []
+    for f in files:
+        try:
+            st = os.stat(f)
+            stamps.append({"path": f, "bytes": st.st_size, "mtime": int(st.st_mtime)})
+        except OSError:
+            stamps.append({"path": f})
+    return {"input": path, "files": stamps}
+
+
+def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None) -> Decoded:
+    """Render ``path`` through the sequencer into ``work``. ``size`` (w, h): render at that size with
+    the strip scaled to cover it (Scale to Fill); else at the input's own size. ``limit``: at most
+    that many frames."""
+    scene = bpy.data.scenes.new(".kino_decode")
+    try:
+        r = scene.render
+        if size:
+            r.resolution_x, r.resolution_y = int(size[0]), int(size[1])
+        try:
+            strip = add_input_strip(scene, path, 1, fit='FILL' if size else 'ORIGINAL')
+        except SourceError as exc:
+            raise DecodeError(str(exc)) from None
+        elem = strip.elements[0]
+        w, h = size or (elem.orig_width, elem.orig_height)
+        r.resolution_x, r.resolution_y, r.resolution_percentage = int(w), int(h), 100
+        r.use_sequencer, r.use_compositing, r.use_stamp = True, False, False
+        r.image_settings.file_format = 'BMP'
+        r.image_settings.color_mode = 'RGB'
+        r.filepath = os.path.join(work, "f_####")
+        vs = scene.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
+        shown = compat.strip_time(strip, "duration")
+        count = shown if limit is None else min(limit, shown)
+        scene.frame_start, scene.frame_end = 1, max(1, count)
+        fps = float(getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24.0)
+        bpy.ops.render.render(animation=True, scene=scene.name)
+        paths = [scene.render.frame_path(frame=f) for f in range(1, count + 1)]
+    finally:
+        bpy.data.scenes.remove(scene)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise DecodeError(f"Blender did not render {len(missing)} frame(s) of {path}")
+    identity = dict(input_identity(path), size=[int(w), int(h)], frames=count)
+    return Decoded(paths, int(w), int(h), fps, identity)

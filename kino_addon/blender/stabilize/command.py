@@ -1,0 +1,96 @@
+"""``scripts/kino stabilize INPUT [--track-region X,Y,W,H|face] [--frames START:END] [--zoom] [--json]
+--out DIR`` (also ``python -m kino_addon.blender.stabilize.command``).
+
+Tracks INPUT (a video file or a folder of images) with Blender's tracker, solves the stabilizing
+transforms with Kino's robust solver and writes ``DIR/transforms.json`` and the stabilized
+``DIR/frame_NNNN.png`` (the pixels are warped by the backend interpreter, which has OpenCV). DIR holds
+nothing else. ``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the
+frames just enough to hide every border; ``--json`` prints a summary object on the last line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import List
+
+from ...core.plan import PlanError, parse_frame_range
+from ...core.stabilize_solve import transforms_document
+from ..cli import ArgParser, CommandError, run_command
+from ..connection import run_backend_tool
+from ..prefs import PreferenceError
+from .tracking import TrackingError
+from .transforms import StabilizeError, stabilization_for_path
+
+FRAME_PREFIX, TRANSFORMS = "frame_", "transforms.json"
+
+
+def build_parser() -> ArgParser:
+    ap = ArgParser(prog="scripts/kino stabilize", description="Camera-lock (or region-lock) a clip with "
+                   "Blender's tracker; writes the stabilized frames and transforms.json.")
+    ap.add_argument("input", help="video file or folder of images")
+    ap.add_argument("--track-region", default=None, help="X,Y,W,H (source pixels, first frame) or face")
+    ap.add_argument("--out", required=True, help="output folder (frame_NNNN.png + transforms.json)")
+    ap.add_argument("--frames", default=None, help="START:END, 1-based, inclusive")
+    ap.add_argument("--zoom", action="store_true", help="scale up just enough to hide every border")
+    ap.add_argument("--json", action="store_true", help="print a JSON summary on the last line")
+    return ap
+
+
+def prepare_out_dir(out: str) -> None:
+    """Create DIR, or clear Kino's earlier output in it; refuse a folder holding anything else."""
+    os.makedirs(out, exist_ok=True)
+    names = os.listdir(out)
+    foreign = [n for n in names if not (n == TRANSFORMS or (n.startswith(FRAME_PREFIX) and n.endswith(".png")))]
+    if foreign:
+        raise CommandError(f"--out {out} already holds other files ({', '.join(sorted(foreign)[:3])}); "
+                           "give an empty or new folder")
+    for n in names:
+        os.remove(os.path.join(out, n))
+
+
+def warp_with_backend(input_path: str, transforms: str, out: str, first: int, last: int) -> None:
+    proc = run_backend_tool("kino_backend.commands.warp_frames", [input_path, "--transforms", transforms,
+                                                                  "--out", out, "--frames", f"{first}:{last}"])
+    if proc.returncode != 0:
+        raise CommandError((proc.stderr.strip().splitlines() or ["warping the frames failed"])[-1])
+
+
+def stabilize(args) -> dict:
+    """Track, solve, write transforms.json and the warped frames; returns the summary."""
+    first, last = parse_frame_range(args.frames) if args.frames else (1, None)
+    if not os.path.exists(args.input):
+        raise CommandError(f"input {args.input} does not exist; give a video file or a folder of images")
+    result = stabilization_for_path(args.input, first, last, args.track_region, zoom=args.zoom)
+    first, last = result["frames"]
+    out = os.path.abspath(args.out)
+    prepare_out_dir(out)
+    extra = {k: result[k] for k in ("mode", "tracks_used", "tracks_total", "tracks_source", "smoothing",
+                                    "zoom", "residual_px", "region") if k in result}
+    doc = transforms_document(result["matrices"], result["width"], result["height"],
+                              source=os.path.abspath(args.input), source_frames=[first, last], **extra)
+    path = os.path.join(out, TRANSFORMS)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+    warp_with_backend(os.path.abspath(args.input), path, out, first, last)
+    return dict(extra, frames=last - first + 1, out=out, width=result["width"], height=result["height"])
+
+
+def main(argv: List[str]) -> int:
+    def body() -> int:
+        args = build_parser().parse_args(argv)
+        try:
+            summary = stabilize(args)
+        except (StabilizeError, TrackingError, PlanError, PreferenceError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            print(f"stabilized {summary['frames']} frames ({summary['mode']} lock, {summary['tracks_used']} of "
+                  f"{summary['tracks_total']} tracks) -> {summary['out']}")
+        return 0
+    return run_command("stabilize", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""Stabilizing transforms for a strip or a file, from Blender's tracker (``tracking``) and Kino's
+robust solver (``kino_addon.core.stabilize_solve``).
+
+``stabilization_for_input(scene, strip, frame_range, track_region)`` is what ``scripts/kino stylize
+--stabilize`` and the Stylize operator call (``stylize.strip_job``); its result goes as-is into the
+job option ``stabilize`` of the backend stage of that name: one 2x3 matrix per job frame, mapping
+source pixels to stabilized pixels, origin top-left, y down.
+
+``track_region``: None (camera lock: features on moving people and things are rejected), (x, y, w, h)
+or "X,Y,W,H" in source pixels of the first frame (the frame is locked to that region), or "face"
+(the region is the actor's face, found by the backend's face detector).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ...core import stabilize_solve as solve
+from ...core.plan import FramePlan
+from .. import compat
+from ..connection import run_backend_tool
+from ..prefs import PreferenceError
+from . import tracking
+
+
+class StabilizeError(RuntimeError):
+    """Stabilization could not be computed; the message says what to change."""
+
+
+def parse_region(track_region):
+    """None, "face", or a 4-tuple of floats from a tuple/list or an "X,Y,W,H" string."""
+    if track_region is None or track_region == "":
+        return None
+    if isinstance(track_region, str):
+        if track_region.strip().lower() == "face":
+            return "face"
+        parts = track_region.split(",")
+    else:
+        parts = list(track_region)
+    try:
+        x, y, w, h = (float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise StabilizeError(f"track region must be X,Y,W,H (source pixels) or 'face', got {track_region!r}") from None
+    if w <= 0 or h <= 0:
+        raise StabilizeError(f"track region {track_region!r} has no area: W and H must be positive")
+    return (x, y, w, h)
+
+
+def find_face(path: str, first: int, last: int) -> tuple:
+    """The actor's face (x, y, w, h, source pixels) on source frames ``first..last`` of ``path``."""
+    try:
+        proc = run_backend_tool("kino_backend.commands.find_face", [path, "--frames", f"{first}:{last}", "--json"],
+                                timeout=300)
+    except PreferenceError as exc:
+        raise StabilizeError(f"finding the face needs the backend's Python: {exc}") from None
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["face detection failed"])[-1]
+        raise StabilizeError(reason)
+    try:
+        region = json.loads(proc.stdout.strip().splitlines()[-1])["region"]
+    except (ValueError, KeyError, IndexError):
+        raise StabilizeError(f"the face finder printed no region: {proc.stdout[-200:]!r}") from None
+    return tuple(float(v) for v in region)
+
+
+def _tracks_for(clip, first, last, region, use_artist_tracks):
+    artist = tracking.artist_tracks(clip) if use_artist_tracks else []
+    if artist:
+        names = [t.name for t in artist]
+        return tracking.read_tracks(clip, names), "artist"
+    if region is None:
+        names = tracking.detect_and_track(clip, first, last)
+    else:
+        names = tracking.detect_and_track(clip, first, last, region=region)
+    return tracking.read_tracks(clip, names), "kino"
+
+
+def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zoom=False,
+                           use_artist_tracks: bool = True, source_path: str = "") -> dict:
+    """Matrices for clip frames ``first..last`` (inclusive, 1-based), one per frame."""
+    region = parse_region(track_region)
+    mode = "camera" if region is None else ("face" if region == "face" else "region")
+    width, height = int(clip.size[0]), int(clip.size[1])
+    if last == first:  # one frame: nothing moves and there is nothing to track
+        return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], "width": width, "height": height, "mode": mode,
+                "tracks_used": 0, "tracks_total": 0, "tracks_source": "none (one frame)", "smoothing": None,
+                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": []}
+    if region == "face":
+        region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first, min(first + 4, last))
+    try:
+        tracks, source = _tracks_for(clip, first, last, region, use_artist_tracks)
+        points = solve.tracks_to_points(tracks, first, last - first + 1, width, height)
+        if region is None:
+            result = solve.stabilize(points, width, height, zoom=zoom)
+        else:
+            result = solve.stabilize_region(points, region, width, height, zoom=zoom)
+    except (tracking.TrackingError, ValueError) as exc:
+        raise StabilizeError(str(exc)) from None
+    out = {"matrices": np.round(result.matrices, 9).tolist(), "width": width, "height": height, "mode": mode,
+           "tracks_used": int(result.alignment.track_ok.sum()), "tracks_total": len(tracks),
+           "tracks_source": source, "smoothing": result.smoothing, "zoom": float(result.zoom),
+           "residual_px": float(result.alignment.residual_px), "clip": clip.name, "frames": [first, last],
+           "used_tracks": [t["name"] for t, ok in zip(tracks, result.alignment.track_ok) if ok]}
+    if region is not None:
+        out["region"] = [float(v) for v in region]
+    return out
+
+
+def stabilization_for_path(path: str, first: int = 1, last: int | None = None, track_region=None, *,
+                           zoom=False) -> dict:
+    """Matrices for source frames ``first..last`` of a video file or image folder."""
+    clip = tracking.load_clip(tracking.clip_path_for_input(path))
+    last = clip.frame_duration if last is None else min(last, clip.frame_duration)
+    if first < 1 or last < first:
+        raise StabilizeError(f"frame range {first}:{last} is outside the clip's 1..{clip.frame_duration}")
+    return stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path))
+
+
+def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *, zoom=False) -> dict:
+    """Matrices for the frames a job on ``strip`` sends (``frame_range`` as the Stylize operator has it:
+    1-based within the strip's visible frames, inclusive, or None for all), one per job frame.
+
+    The tracker reads the strip's own file; speed effects and retiming are not followed (the clip
+    frame of timeline frame t is ``t - content_start + content_trim_start + 1``).
+    """
+    plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
+    path = tracking.clip_path_for_strip(strip)
+    clip = tracking.load_clip(path)
+    offset = 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
+    first, last = plan.first + offset, plan.first + plan.count - 1 + offset
+    if first < 1 or last > clip.frame_duration:
+        raise StabilizeError(f"strip {strip.name!r} shows clip frames {first}..{last}, outside the clip's "
+                             f"1..{clip.frame_duration}")
+    source = path if strip.type == "MOVIE" else os.path.dirname(path)
+    result = stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=source)
+    result["strip"] = strip.name
+    return result

@@ -1,0 +1,233 @@
+"""Source strips: which strips the operators take, and their frames exactly as the sequencer shows
+them in time (used by Stylize and Train LoRA).
+
+The strip is rendered through the sequencer in a throw-away copy of its scene (``scene.copy()``
+copies the strips, their trims, offsets, retiming and speed effects) where every other strip is
+muted, the strip's spatial transform/crop/flip is reset (they are carried over to the result strip
+instead, so the stylized frames keep the source's full resolution), the resolution is the source's
+own and the view transform is Standard, so the `none` look returns the source pixels exactly. One
+frame is rendered per ``read(number)`` call (a one-frame animation render: a still render of a
+non-active scene comes out black in bpy 5.0.1) to a BMP in a private work folder and read back with
+numpy. The user's scene is never touched.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from ..core.bmp import BMPError, read_bmp
+from ..core.media import MediaError, image_files, is_image
+from ..core.png import png_is_whole
+from ..core.job_session import SourceError
+from . import compat
+
+SUPPORTED = ("MOVIE", "IMAGE")
+
+
+def selected_source_strips(context) -> list:
+    """The selected movie and image strips, else the active one when it is such a strip."""
+    strips = [s for s in (context.selected_strips or []) if s.type in SUPPORTED]
+    if not strips and context.active_strip is not None and context.active_strip.type in SUPPORTED:
+        strips = [context.active_strip]
+    return strips
+
+
+def add_input_strip(scene, path: str, channel: int = 1, fit: str = 'ORIGINAL', name: str = ""):
+    """``path`` (movie file, image folder, or one image) as a strip at frame 1 of ``scene`` (the
+    command lines' inputs). ``fit`` other than ORIGINAL scales it to the render size with a filter that
+    keeps flat colours. Raises ``SourceError`` when Blender cannot read it."""
+    sed = scene.sequence_editor_create()
+    name = name or os.path.basename(os.path.normpath(path)) or "input"
+    try:
+        if os.path.isdir(path):
+            names = image_files(path)
+            strip = sed.strips.new_image(name=name, filepath=os.path.join(path, names[0]), channel=channel,
+                                         frame_start=1, fit_method=fit)
+            for n in names[1:]:
+                strip.elements.append(n)
+        elif is_image(path):
+            strip = sed.strips.new_image(name=name, filepath=path, channel=channel, frame_start=1, fit_method=fit)
+        else:
+            strip = sed.strips.new_movie(name=name, filepath=path, channel=channel, frame_start=1, fit_method=fit)
+    except MediaError as exc:
+        raise SourceError(str(exc)) from None
+    except RuntimeError as exc:
+        raise SourceError(f"Blender cannot read {path}: {str(exc).strip().splitlines()[-1]}") from None
+    elem = strip.elements[0]
+    if elem.orig_width <= 0 or elem.orig_height <= 0:
+        raise SourceError(f"Blender cannot decode {path} (no frame size); is it a readable video or image?")
+    if fit != 'ORIGINAL':
+        # the default (cubic Mitchell) filter shifts flat colours by several levels; bilinear when
+        # enlarging and box when shrinking keep them
+        r = scene.render
+        enlarge = max(r.resolution_x / elem.orig_width, r.resolution_y / elem.orig_height) >= 1.0
+        strip.transform.filter = 'BILINEAR' if enlarge else 'BOX'
+    return strip
+
+
+def strip_files(strip) -> list:
+    """Absolute paths of the files a movie or image strip reads."""
+    if strip.type == "MOVIE":
+        return [bpy.path.abspath(strip.filepath)]
+    folder = bpy.path.abspath(strip.directory)
+    return [os.path.join(folder, e.filename) for e in strip.elements]
+
+
+def source_size(strip) -> tuple:
+    elem = strip.elements[0] if len(strip.elements) else None
+    return (elem.orig_width, elem.orig_height) if elem is not None else (0, 0)
+
+
+def check_strip(strip) -> None:
+    """Raise SourceError with a reason when the strip cannot be stylized."""
+    if strip.type not in SUPPORTED:
+        raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; Kino stylizes movie and "
+                          "image strips")
+    if compat.strip_time(strip, "duration") <= 0:
+        raise SourceError(f"strip {strip.name!r} is empty (it shows no frames)")
+    files = strip_files(strip)
+    missing = [f for f in files if not os.path.isfile(f)]
+    if strip.type == "MOVIE" and missing:
+        raise SourceError(f"strip {strip.name!r}: the movie file {missing[0]} is missing; relink it "
+                          "(Strip > Movie Strip > Change Path) and try again")
+    if strip.type == "IMAGE" and len(missing) == len(files):
+        raise SourceError(f"strip {strip.name!r}: its image files in {os.path.dirname(files[0])} are missing")
+    w, h = source_size(strip)
+    if w <= 0 or h <= 0:
+        raise SourceError(f"strip {strip.name!r}: Blender cannot decode {files[0]} (no frame size); "
+                          "check that the file is a readable video or image")
+
+
+def source_identity(strip) -> dict:
+    """What the strip shows: files (with size and mtime) and every timing property."""
+    files = []
+    for path in strip_files(strip)[:2] + strip_files(strip)[-1:]:
+        try:
+            st = os.stat(path)
+            files.append({"path": path, "bytes": st.st_size, "mtime": int(st.st_mtime)})
+        except OSError:
+            files.append({"path": path})
+    # keyed by the names before Blender 5.1, so a result made on any release is recognised on any other
+    timing = {old: compat.strip_time(strip, new) for old, new in (
+        ("frame_start", "content_start"), ("frame_offset_start", "left_handle_offset"),
+        ("frame_offset_end", "right_handle_offset"), ("animation_offset_start", "content_trim_start"),
+        ("animation_offset_end", "content_trim_end"))}
+    timing.update({k: getattr(strip, k, None) for k in ("use_reverse_frames", "strobe")})
+    retime = [k.timeline_frame for k in getattr(strip, "retiming_keys", [])]
+    return {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
+            "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
+            "size": list(source_size(strip))}
+
+
+def _decodable(path: str) -> bool:
+    """Cheap check that an image file is whole (PNG: chunk CRCs and data; others: not empty)."""
+    if path.lower().endswith(".png"):
+        with open(path, "rb") as fh:
+            return png_is_whole(fh.read())
+    return os.path.getsize(path) > 0
+
+
+def _feeds(strip, target) -> bool:
+    """True for effect strips (e.g. Speed) whose inputs lead to ``target``."""
+    for name in ("input_1", "input_2"):
+        inp = getattr(strip, name, None)
+        if inp is not None and (inp.name == target or _feeds(inp, target)):
+            return True
+    return False
+
+
+class StripSource:
+    """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3).
+
+    State: the strip's and its scene's names (looked up again on each read), its size, a private work
+    folder and the throw-away extraction scene (``tmp_name``); ``close()`` removes both."""
+
+    def __init__(self, scene, strip):
+        check_strip(strip)
+        self.name = strip.name
+        self.scene_name = scene.name
+        self.width, self.height = source_size(strip)
+        self.work = tempfile.mkdtemp(prefix="kino-extract-")
+        self.tmp_name = ""
+        self._make_tmp(scene)
+
+    @property
+    def tmp(self):
+        """The extraction scene, looked up by name (an undo step may have replaced Python's reference);
+        made again from the user's scene if an undo removed it."""
+        tmp = bpy.data.scenes.get(self.tmp_name) if self.tmp_name else None
+        if tmp is None:
+            scene = bpy.data.scenes.get(self.scene_name)
+            if scene is None or scene.sequence_editor is None or self.name not in scene.sequence_editor.strips_all:
+                raise SourceError(f"strip {self.name!r} (scene {self.scene_name!r}) is gone; it was removed or renamed")
+            tmp = self._make_tmp(scene)
+        return tmp
+
+    def _make_tmp(self, scene):
+        tmp = scene.copy()
+        tmp.name = f".kino_extract_{self.name}"
+        self.tmp_name = tmp.name
+        self._setup(tmp)
+        return tmp
+
+    def _setup(self, tmp) -> None:
+        sed = tmp.sequence_editor
+        for s in sed.strips_all:
+            s.mute = not (s.name == self.name or _feeds(s, self.name))
+        for ch in sed.channels:
+            ch.mute = False
+        t = sed.strips_all[self.name]
+        tr = t.transform
+        tr.offset_x = tr.offset_y = tr.rotation = 0.0
+        tr.scale_x = tr.scale_y = 1.0
+        t.crop.min_x = t.crop.max_x = t.crop.min_y = t.crop.max_y = 0
+        t.use_flip_x = t.use_flip_y = False
+        t.blend_type = 'REPLACE'
+        t.blend_alpha = 1.0
+        r = tmp.render
+        r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
+        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        r.use_sequencer, r.use_compositing, r.use_border = True, False, False
+        r.use_stamp = False
+        r.image_settings.file_format = 'BMP'
+        r.image_settings.color_mode = 'RGB'
+        r.filepath = os.path.join(self.work, "src_####")
+        vs = tmp.view_settings
+        vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
+
+    def read(self, timeline_frame: int) -> np.ndarray:
+        tmp = self.tmp
+        t = tmp.sequence_editor.strips_all[self.name]
+        if t.type == "IMAGE":
+            elem = t.strip_elem_from_frame(timeline_frame)
+            if elem is not None:
+                path = os.path.join(bpy.path.abspath(t.directory), elem.filename)
+                if not os.path.isfile(path):
+                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                                      "is missing")
+                if not _decodable(path):
+                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                                      "cannot be decoded (damaged or not an image); replace it and run again")
+        tmp.frame_start = tmp.frame_end = int(timeline_frame)
+        bpy.ops.render.render(animation=True, scene=tmp.name)
+        path = tmp.render.frame_path(frame=int(timeline_frame))
+        try:
+            image = read_bmp(path)
+        except (OSError, BMPError) as exc:
+            raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {timeline_frame} "
+                              f"({exc})") from None
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+        return image
+
+    def close(self) -> None:
+        tmp = bpy.data.scenes.get(self.tmp_name) if self.tmp_name else None
+        if tmp is not None:
+            bpy.data.scenes.remove(tmp)
+        self.tmp_name = ""
+        shutil.rmtree(self.work, ignore_errors=True)

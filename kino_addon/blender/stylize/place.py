@@ -1,0 +1,62 @@
+"""Put stylized frames on the timeline: an sRGB image-sequence strip in a free channel above the
+source, aligned frame for frame, named ``<strip>_<look>``, with the source's spatial transform. A keyed
+job's frames (its workflow runs the ``key`` stage) carry the matte as alpha: that strip blends Alpha
+Over the strips below it."""
+from __future__ import annotations
+
+import os
+
+from ...core.plan import frame_path
+from .. import compat
+
+MAX_CHANNEL = 128
+
+
+def _busy(sed, channel: int, start: int, end: int, ignore=()) -> bool:
+    for s in sed.strips:
+        if s.channel == channel and s.name not in ignore:
+            left, right = compat.strip_span(s)
+            if left < end and start < right:
+                return True
+    return False
+
+
+def free_channel_above(sed, source, start: int, end: int, ignore=()) -> int:
+    for channel in range(source.channel + 1, MAX_CHANNEL + 1):
+        if not _busy(sed, channel, start, end, ignore):
+            return channel
+    raise RuntimeError(f"no free channel above {source.name!r} for frames {start}-{end - 1}")
+
+
+def _copy_look(source, result) -> None:
+    """Carry the source's spatial transform, crop and flips over (frames were rendered without them)."""
+    for key in ("offset_x", "offset_y", "scale_x", "scale_y", "rotation", "origin"):
+        setattr(result.transform, key, getattr(source.transform, key))
+    for key in ("min_x", "max_x", "min_y", "max_y"):
+        setattr(result.crop, key, getattr(source.crop, key))
+    result.use_flip_x, result.use_flip_y = source.use_flip_x, source.use_flip_y
+
+
+def place_result(scene, source, folder: str, first_frame: int, count: int, look: str, keyed: bool = False):
+    """Create (or replace) the result strip; returns it."""
+    sed = scene.sequence_editor
+    name = f"{source.name}_{look}"
+    old = sed.strips.get(name)
+    channel = None
+    if old is not None:
+        channel = old.channel
+        sed.strips.remove(old)
+    end = first_frame + count
+    if channel is None or _busy(sed, channel, first_frame, end):
+        channel = free_channel_above(sed, source, first_frame, end)
+    strip = sed.strips.new_image(name=name, filepath=frame_path(folder, 1), channel=channel,
+                                 frame_start=first_frame)
+    for n in range(2, count + 1):
+        strip.elements.append(os.path.basename(frame_path(folder, n)))
+    strip.colorspace_settings.name = "sRGB"
+    if keyed:  # RGBA frames over the strips below
+        strip.alpha_mode = 'STRAIGHT'
+        strip.blend_type = 'ALPHA_OVER'
+    strip.select = False  # keep the user's selection: a re-run stylizes the source, not the result
+    _copy_look(source, strip)
+    return strip

@@ -1,0 +1,99 @@
+"""``StripJob``: stylize one strip, the queued job behind the Stylize operator and ``scripts/kino
+stylize``. Its frames (``StripSource``) go through one backend job (``JobSession``: resume, pacing,
+stall check) into the output folder; when the job completes, the result strip is placed above the
+source. The stylize ``QUEUE`` runs these jobs one after the other on the single timer pump.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import bpy
+
+from ...core.job_queue import QueuedJob
+from ...core.job_session import JobSession, JobSpec
+from ...core.job_workflow import has_stage, is_keyed
+from ...core.plan import FramePlan, output_folder, settings_hash
+from ...core.sidecar import reproduce_command
+from .. import addon, compat, job_pump
+from ..stabilize.tracking import TrackingError
+from ..stabilize.transforms import StabilizeError, stabilization_for_input
+from ..strips import StripSource, source_identity, strip_files
+from .place import place_result
+
+QUEUE = job_pump.register_queue("stylize")
+
+
+class StylizeUnavailable(RuntimeError):
+    """A strip's job cannot be made (here: its stabilization failed); the message says why."""
+
+
+def stabilization(scene, strip, frame_range, track_region: str) -> dict:
+    """The job option ``stabilize``: one matrix per job frame, from Blender's tracker."""
+    try:
+        return stabilization_for_input(scene, strip, frame_range, track_region or None)
+    except (StabilizeError, TrackingError) as exc:
+        raise StylizeUnavailable(f"stabilization failed: {exc}") from None
+
+
+class StripJob(QueuedJob):
+    """Stylize one strip with ``workflow``.
+
+    State: the scene's and strip's names (looked up again at the end: an undo may replace Python's
+    references), ``plan`` (which timeline frames), ``source`` (renders them), ``session`` (the
+    backend job and its folder), ``warning`` (e.g. the .blend is not saved), ``result_strip``.
+    ``track_region`` is what the tracker locked to when the workflow stabilizes ("" for the camera).
+    """
+
+    def __init__(self, scene, strip, client, hello: dict, workflow: dict, options: dict,
+                 frame_range: Optional[tuple] = None, out_dir: str = "", alive=None, max_in_flight: int = 4,
+                 track_region: str = ""):
+        self.scene_name = scene.name
+        self.strip_name = strip.name
+        self.look = workflow["look"]
+        self.keyed = is_keyed(workflow)
+        self.plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
+        self.source = StripSource(scene, strip)  # checks the strip first: a clear reason for a bad one
+        if has_stage(workflow, "stabilize"):
+            try:
+                options = dict(options, stabilize=stabilization(scene, strip, frame_range, track_region))
+            except StylizeUnavailable:
+                self.source.close()
+                raise
+        identity = source_identity(strip)
+        digest = settings_hash(identity, workflow, options, (self.plan.first, self.plan.count))
+        self.warning = ""
+        if out_dir:
+            folder = os.path.abspath(out_dir)
+        else:
+            base, self.warning = addon.output_base()
+            folder = output_folder(base, strip.name, self.look, digest)
+        files = strip_files(strip)
+        input_path = files[0] if strip.type == "MOVIE" else os.path.dirname(files[0])
+        spec = JobSpec(folder=folder, count=self.plan.count, width=self.source.width, height=self.source.height,
+                       workflow=workflow, options=options, source=dict(identity, input=input_path),
+                       first_timeline_frame=self.plan.first, settings_hash=digest,
+                       command=reproduce_command(input_path, workflow, frame_range, folder, track_region),
+                       versions=addon.versions(hello))
+        self.session = JobSession(client, spec, self._read, alive=alive, max_in_flight=max_in_flight)
+        self.result_strip = ""
+        super().__init__(strip.name, [self.session])
+
+    @property
+    def folder(self) -> str:
+        return self.session.spec.folder
+
+    def _read(self, number: int):
+        return self.source.read(self.plan.timeline_frame(number))
+
+    def on_completed(self) -> None:
+        scene = bpy.data.scenes.get(self.scene_name)
+        strip = scene.sequence_editor.strips_all.get(self.strip_name) if scene and scene.sequence_editor else None
+        if strip is None:
+            self.fail(f"strip {self.strip_name!r} was removed; the frames are in {self.folder}")
+            return
+        self.result_strip = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
+                                         keyed=self.keyed).name
+
+    def close(self) -> None:
+        self.source.close()

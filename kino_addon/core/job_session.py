@@ -1,0 +1,341 @@
+"""``JobSession``: one backend job driven over a ``BackendClient``, one small step at a time.
+
+It is the backend part of every long operation (``job_queue.QueuedJob``): stylizing a strip, training a
+LoRA, each layer of a composite. The same object serves both paths: the headless path (``scripts/kino``, tests) loops ``step()``
+until it returns True; the UI path calls ``step()`` from one timer on Blender's main thread, so every
+file write and strip change happens there. A step sends at most one frame (keeping at most
+``max_in_flight`` frames queued at the backend, so ``send_frame`` never blocks for long) and applies
+every event that has arrived: ``job.frame`` -> an atomic PNG write, ``job.progress`` -> the progress
+line, ``job.done`` -> ``kino.json`` and the end state.
+
+Resume: frames already valid on disk are not sent; the job gets only the missing ones, numbered
+1..M, and job frame k is written as output ``todo[k-1]``. Backend death ends the job with a clear
+error and keeps every finished frame, so the next run resumes.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..protocol import messages
+from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
+from .frame_files import clear_partial
+from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
+from .png import decode_png
+from .sidecar import build_sidecar, read_sidecar, write_sidecar
+from .writer import FrameWriter
+
+TERMINAL = ("completed", "cancelled", "failed")
+
+
+class SourceError(RuntimeError):
+    """A source frame could not be read; the message says which frame and why."""
+
+
+@dataclass
+class JobSpec:
+    """What one backend job makes and from what: its output folder, frame count and size, workflow and
+    options, and what goes into its ``kino.json`` (source, reproduce command, versions)."""
+
+    folder: str
+    count: int  # output frames 1..count
+    width: int
+    height: int
+    workflow: dict
+    options: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # what the frames came from (kino.json "source")
+    first_timeline_frame: int = 1
+    command: str = ""
+    versions: dict = field(default_factory=dict)
+    settings_hash: str = ""  # frames on disk from other settings (another hash) are not reused
+    resume_hint: str = "run Stylize again to resume"  # how the user resumes, said when a job fails
+
+
+class JobSession:
+    """One backend job. States: new -> running -> (cancelling ->) completed | cancelled | failed.
+
+    State: ``todo`` (output numbers still missing, sent as job frames 1..M), ``sent``/``written``/
+    ``reused`` counts, ``job_id``, ``stage`` (the stage the backend reports), ``provenance`` (from
+    ``job.done``), ``error``; the writer thread (``FrameWriter``) holds frames not yet on disk.
+
+    Pacing: at most ``max_in_flight`` frames wait at the backend; after ``stall`` seconds without an
+    event one more is sent (a stage may hold frames back for look-ahead). Stall check: ``alive()``
+    false ends the job as failed; a cancel unanswered for ``cancel_grace`` seconds ends it as cancelled.
+    """
+
+    def __init__(self, client, spec: JobSpec, read_frame: Callable[[int], np.ndarray], *,
+                 alive: Optional[Callable[[], bool]] = None, max_in_flight: int = 4, poll: float = 0.05,
+                 cancel_grace: float = 15.0, stall: float = 0.5):
+        self.client = client
+        self.spec = spec
+        self.read_frame = read_frame  # output number -> uint8 (h, w, 3)
+        self.alive = alive
+        self.max_in_flight = max(1, max_in_flight)
+        self.poll = poll
+        self.cancel_grace = cancel_grace
+        self.stall = stall
+        self.state = "new"
+        self.error: Optional[str] = None
+        self.stage = ""
+        self.job_id: Optional[str] = None
+        self.todo: list = []
+        self.reused = 0
+        self.written = 0
+        self.sent = 0
+        self.provenance: dict = {}
+        self._cancel_at: Optional[float] = None
+        self._last_event = time.monotonic()
+        self.writer = FrameWriter(spec.folder)
+
+    # -- progress --------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+    @property
+    def frames_on_disk(self) -> int:
+        return self.reused + self.written
+
+    def progress_text(self) -> str:
+        stage = f", {self.stage}" if self.stage and not self.done else ""
+        return f"frame {min(self.frames_on_disk + (0 if self.done else 1), self.spec.count)} of {self.spec.count}{stage}"
+
+    @property
+    def fraction(self) -> float:
+        return self.frames_on_disk / self.spec.count if self.spec.count else 1.0
+
+    # -- control ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        spec = self.spec
+        os.makedirs(spec.folder, exist_ok=True)
+        clear_partial(spec.folder)
+        self._drop_stale_frames()
+        self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        self.reused = spec.count - len(self.todo)
+        if not self.todo:
+            self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})
+            self._finish("completed")
+            return
+        try:
+            self.job_id = self.client.submit_job(spec.workflow, len(self.todo), spec.width, spec.height,
+                                                 options_for_frames(spec.options, self.todo, spec.count))
+        except BackendError as exc:
+            self._fail(_describe(exc), kept_note=self.reused > 0)
+            return
+        self.state = "running"
+        self._last_event = time.monotonic()
+        self._write_sidecar("running")  # records the settings hash before any frame lands
+
+    def _drop_stale_frames(self) -> None:
+        old = read_sidecar(self.spec.folder)
+        if old is None or not self.spec.settings_hash or old.get("settings_hash") == self.spec.settings_hash:
+            return
+        for number in existing_frames(self.spec.folder):
+            os.remove(frame_path(self.spec.folder, number))
+
+    def cancel(self) -> None:
+        """Ask the backend to stop; finished frames stay. The session ends at the job's job.done."""
+        if self.state == "new":
+            self._finish("cancelled")
+        if self.state != "running":
+            return
+        self.state = "cancelling"
+        self._cancel_at = time.monotonic()
+        try:
+            self.client.cancel(self.job_id)
+        except BackendError:
+            self._finish("cancelled")
+
+    def step(self) -> bool:
+        """Send at most one frame, apply the events that arrived; True once the job has ended."""
+        if self.state == "new":
+            self.start()
+        if self.done:
+            return True
+        try:
+            sent = self._send_one()
+            self._drain(0.0 if sent else self.poll)
+            self._collect()
+        except BackendError as exc:
+            self._fail_after_events(exc)
+        except SourceError as exc:
+            self._abort(str(exc))
+        if not self.done:
+            self._check_stuck()
+        return self.done
+
+    def run(self, on_step: Optional[Callable[["JobSession"], None]] = None) -> str:
+        """Synchronous path: step until the end; returns the final state."""
+        while not self.step():
+            if on_step:
+                on_step(self)
+        return self.state
+
+    # -- internals -------------------------------------------------------------------------------
+    def _send_one(self) -> bool:
+        if self.state != "running" or self.sent >= len(self.todo):
+            return False
+        if self.sent - self.written >= self.max_in_flight:
+            if time.monotonic() - self._last_event < self.stall:
+                return False  # enough queued at the backend
+            self._last_event = time.monotonic()  # silence: a stage may buffer look-ahead frames, feed one more
+        number = self.todo[self.sent]
+        image = np.ascontiguousarray(self.read_frame(number), dtype=np.uint8)
+        want = (self.spec.height, self.spec.width, 3)
+        if image.shape != want:
+            raise SourceError(f"source frame {number} is {image.shape[1]}x{image.shape[0]}, expected "
+                              f"{want[1]}x{want[0]}; the strip's size changed during the job")
+        self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want)
+        self.sent += 1
+        return True
+
+    def _drain(self, wait: float) -> None:
+        while True:
+            msg = self.client.next_event(timeout=wait)
+            if msg is None:
+                return
+            wait = 0.0
+            self._last_event = time.monotonic()
+            if msg.body.get("job_id") != self.job_id:
+                continue
+            handler = {messages.JOB_FRAME: self._on_frame, messages.JOB_PROGRESS: self._on_progress,
+                       messages.JOB_DONE: self._on_done}.get(msg.type)
+            if handler:
+                handler(msg)
+            if self.done:
+                return
+
+    def _on_progress(self, msg) -> None:
+        self.stage = str(msg.body.get("stage") or "")
+
+    def _on_frame(self, msg) -> None:
+        k = int(msg.body["frame"])
+        if not 1 <= k <= len(self.todo) or not msg.buffers:
+            return
+        image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
+        matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
+                      for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)
+        self.writer.submit(self.todo[k - 1], image, matte)
+
+    def _collect(self, wait: bool = False) -> None:
+        """Count the frames the writer has finished; a write error (disk full...) ends the job."""
+        done, error = self.writer.collect(wait)
+        self.written += len(done)
+        if error is not None and not self.done:
+            number, exc = error
+            self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
+                        "free some disk space or pick another folder, then run again to resume")
+
+    def _on_done(self, msg) -> None:
+        body = msg.body
+        self.provenance = body.get("provenance") or {}
+        status = body.get("status") if body.get("status") in TERMINAL else "failed"
+        err = body.get("error")
+        if status == "failed":
+            self._fail(_describe_wire(err) if err else "the backend reported the job as failed")
+        elif status == "cancelled" and self._cancel_at is None and isinstance(err, dict):
+            self._fail(_describe_wire(err))  # the backend stopped it (shut down, input stalled): say why
+        else:
+            self._finish(status)
+
+    def _check_stuck(self) -> None:
+        if self.alive is not None and not self.alive():
+            self._fail("the backend process exited")
+        elif self._cancel_at is not None and time.monotonic() - self._cancel_at > self.cancel_grace:
+            self._finish("cancelled")
+
+    def _fail_after_events(self, exc: BackendError, wait: float = 1.0) -> None:
+        """A request failed (e.g. input for a job that has just failed): the job's own ``job.done``, which
+        carries the stage's message, may be on its way: prefer it over the request's error."""
+        if exc.code != DISCONNECTED and self.job_id:
+            deadline = time.monotonic() + wait
+            try:
+                while not self.done and time.monotonic() < deadline:
+                    self._drain(0.05)
+            except BackendError:
+                pass
+        if not self.done:
+            self._fail(_describe(exc))
+
+    def _abort(self, message: str) -> None:
+        if self.job_id and self.state in ("running", "cancelling"):
+            try:
+                self.client.cancel(self.job_id)
+            except BackendError:
+                pass
+        self._fail(message, kept_note=False)
+
+    def _fail(self, message: str, kept_note: bool = True) -> None:
+        if kept_note:
+            message = (f"{message}; {self.frames_on_disk} of {self.spec.count} frames are finished and kept in "
+                       f"{self.spec.folder} ({self.spec.resume_hint})")
+        self.error = message
+        self._finish("failed")
+
+    def _finish(self, state: str) -> None:
+        self.state = state
+        self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
+        self.writer.close()
+        self._write_sidecar(state)
+
+    def _write_sidecar(self, state: str) -> None:
+        spec = self.spec
+        frames = {"count": spec.count, "pattern": FRAME_PATTERN.replace("{:04d}", "%04d"),
+                  "width": spec.width, "height": spec.height, "first_timeline_frame": spec.first_timeline_frame,
+                  "done": self.frames_on_disk}
+        try:
+            write_sidecar(spec.folder, build_sidecar(
+                status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
+                provenance=self.provenance, versions=spec.versions, command=spec.command, reused=self.reused,
+                error=self.error, settings_hash=spec.settings_hash))
+        except OSError as exc:
+            self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
+
+
+def options_for_frames(options: dict, numbers: list, count: int) -> dict:
+    """Job options for a job that carries only output frames ``numbers`` (resume): per-frame lists
+    (``stabilize.matrices``, one per output frame) are cut down to those frames, in order."""
+    stab = options.get("stabilize")
+    if not isinstance(stab, dict) or len(numbers) == count:
+        return options
+    out = dict(options, stabilize=dict(stab))
+    for key in ("matrices", "frames"):
+        seq = stab.get(key)
+        if isinstance(seq, list) and len(seq) == count:
+            out["stabilize"][key] = [seq[n - 1] for n in numbers]
+    return out
+
+
+def _buffer_image(buffer, shape) -> np.ndarray:
+    spec, data = buffer
+    if spec.get("encoding") == "png":
+        image = decode_png(bytes(data))
+    else:
+        image = np.frombuffer(data, np.uint8).reshape(tuple(spec.get("shape") or shape))
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[:2] != tuple(shape[:2]):
+        raise BackendError(BAD_MESSAGE, f"the backend returned a {image.shape[1]}x{image.shape[0]} frame, "
+                                          f"expected {shape[1]}x{shape[0]}")
+    return image
+
+
+def _describe(exc: BackendError) -> str:
+    if exc.code == DISCONNECTED:
+        return f"the backend stopped ({exc.message})"
+    return _describe_wire({"code": exc.code, "message": exc.message, "frame": exc.frame, "stage": exc.stage})
+
+
+def _describe_wire(err: dict) -> str:
+    """What went wrong in the backend's words first, then where, then the error code."""
+    where = []
+    if err.get("stage"):
+        where.append(f"stage {err['stage']}")
+    if err.get("frame"):
+        where.append(f"frame {err['frame']}")
+    place = f" ({', '.join(where)})" if where else ""
+    return f"{err.get('message', 'unknown error')}{place} [{err.get('code', 'ERROR')}]"

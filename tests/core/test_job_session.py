@@ -1,0 +1,112 @@
+import json
+import os
+
+import numpy as np
+
+from fake_backend import FakeClient
+from kino_addon.core.plan import frame_path, missing_frames
+from kino_addon.core.png import read_png
+from kino_addon.core.job_session import JobSession, JobSpec
+from kino_addon.protocol.errors import DISCONNECTED, INVALID_PARAMS, BackendError
+
+W, H = 12, 8
+
+
+def source(number):
+    img = np.zeros((H, W, 3), np.uint8)
+    img[...] = number * 10
+    return img
+
+
+def make(tmp_path, client, count=6, **kw):
+    spec = JobSpec(folder=str(tmp_path / "out"), count=count, width=W, height=H,
+                   workflow={"version": 1, "look": "toon", "stages": []}, source={"file": "x"},
+                   command="scripts/kino stylize x --look toon --out y", versions={"kino": "0.1.0"})
+    return JobSession(client, spec, source, poll=0.0, **kw)
+
+
+def test_full_run_writes_every_frame_and_sidecar(tmp_path):
+    client = FakeClient()
+    s = make(tmp_path, client)
+    assert s.run() == "completed"
+    for n in range(1, 7):
+        assert np.array_equal(read_png(frame_path(s.spec.folder, n)), 255 - source(n))
+    side = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert side["status"] == "completed" and side["provenance"]["backend"] == "fake"
+    assert side["frames"]["done"] == 6 and side["command"].startswith("scripts/kino stylize")
+    assert sorted(os.listdir(s.spec.folder)) == ["frame_%04d.png" % n for n in range(1, 7)] + ["kino.json"]
+
+
+def test_cancel_keeps_frames_and_resume_sends_only_missing(tmp_path):
+    client = FakeClient()
+    s = make(tmp_path, client, max_in_flight=1)
+    while s.frames_on_disk < 3:
+        s.step()
+    s.cancel()
+    s.run()
+    assert s.state == "cancelled"
+    assert missing_frames(s.spec.folder, 6, W, H) == [4, 5, 6]
+    os.remove(frame_path(s.spec.folder, 2))
+    client2 = FakeClient()
+    s2 = make(tmp_path, client2)
+    assert s2.run() == "completed"
+    assert s2.reused == 2
+    # job frames 1..4 carry outputs 2, 4, 5, 6 -> their source pixels prove the mapping
+    assert [(f, px) for _, f, px in client2.received] == [(1, 20), (2, 40), (3, 50), (4, 60)]
+    for n in range(1, 7):
+        assert np.array_equal(read_png(frame_path(s.spec.folder, n)), 255 - source(n))
+
+
+def test_nothing_missing_completes_without_backend(tmp_path):
+    make(tmp_path, FakeClient()).run()
+    client = FakeClient(fail_submit=BackendError(DISCONNECTED, "must not be called"))
+    s = make(tmp_path, client)
+    assert s.run() == "completed" and s.reused == 6
+
+
+def test_backend_death_keeps_finished_frames(tmp_path):
+    client = FakeClient(die_after=2)
+    s = make(tmp_path, client, max_in_flight=1)
+    assert s.run() == "failed"
+    assert "backend stopped" in s.error and "2 of 6 frames" in s.error and "resume" in s.error
+    assert missing_frames(s.spec.folder, 6, W, H) == [3, 4, 5, 6]
+    assert json.loads((tmp_path / "out" / "kino.json").read_text())["status"] == "failed"
+
+
+def test_dead_process_detected_by_alive_check(tmp_path):
+    client = FakeClient()
+    client.send_frame = lambda *a, **k: {}  # frames vanish, no events: the process is gone
+    s = make(tmp_path, client, alive=lambda: False)
+    assert s.run() == "failed" and "exited" in s.error
+
+
+def test_submit_error_is_reported_in_words(tmp_path):
+    err = BackendError(INVALID_PARAMS, "toon.edges: 9 is above the maximum 1", stage="toon")
+    s = make(tmp_path, FakeClient(fail_submit=err))
+    assert s.run() == "failed"
+    assert s.error == "toon.edges: 9 is above the maximum 1 (stage toon) [INVALID_PARAMS]"
+
+
+def test_bad_source_frame_aborts_with_reason(tmp_path):
+    client = FakeClient()
+    s = make(tmp_path, client)
+    s.read_frame = lambda n: np.zeros((3, 3, 3), np.uint8)
+    assert s.run() == "failed" and "expected 12x8" in s.error
+
+
+def test_resume_sends_the_matching_stabilize_matrices(tmp_path):
+    from kino_addon.core.job_session import options_for_frames
+    mats = [[[1, 0, n], [0, 1, 0]] for n in range(1, 7)]
+    opts = {"seed": 3, "stabilize": {"matrices": mats, "width": W}}
+    cut = options_for_frames(opts, [2, 5], 6)
+    assert cut["stabilize"]["matrices"] == [mats[1], mats[4]] and cut["seed"] == 3 and cut["stabilize"]["width"] == W
+    assert opts["stabilize"]["matrices"] == mats  # the job's own options are untouched
+    assert options_for_frames(opts, list(range(1, 7)), 6) is opts
+
+
+def test_write_error_ends_the_job_with_a_reason(tmp_path):
+    s = make(tmp_path, FakeClient())
+    os.makedirs(os.path.join(s.spec.folder, "frame_0002.png"))  # a folder where frame 2 must go
+    assert s.run() == "failed"
+    assert s.error.startswith("could not write frame 2 to ") and "run again to resume" in s.error
+    assert "frame_0001.png" in os.listdir(s.spec.folder)
