@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol import messages
-from ..protocol.errors import BAD_MESSAGE, DISCONNECTED, BackendError
+from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, BackendError
 from .frame_files import clear_partial
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -115,6 +115,8 @@ class JobSession:
         clear_partial(spec.folder)
         self._drop_stale_frames()
         self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        if self.todo and spec.options.get("resume") == "whole":  # each frame depends on the others
+            self.todo = list(range(1, spec.count + 1))  # (holds, in-betweens, painted keyframes)
         self.reused = spec.count - len(self.todo)
         if not self.todo:
             self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})

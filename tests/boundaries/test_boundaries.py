@@ -168,7 +168,7 @@ FEATURES = sorted(p.name for p in BLENDER.iterdir() if (p / "__init__.py").is_fi
 ROOT_MODULES = {"__init__", "panel", "backend_ops", "cli"}  # they assemble the features
 UI_MODULES = {"ops", "panel", "command", "props"}  # a feature's own face: never another feature's library
 # the same feature on both sides of the wire (the add-on's part and the backend's part share its name)
-SHARED_FEATURE_NAMES = {"keying", "stabilize", "train", "protocol"}
+SHARED_FEATURE_NAMES = {"keying", "stabilize", "train", "protocol", "keyframes"}
 
 
 def blender_imports(path):

@@ -7,6 +7,8 @@ from fake_backend import FakeClient
 from kino_addon.core.plan import frame_path, missing_frames
 from kino_addon.core.png import read_png
 from kino_addon.core.job_session import JobSession, JobSpec
+from kino_addon.protocol import messages
+from kino_addon.protocol.envelope import Message
 from kino_addon.protocol.errors import DISCONNECTED, INVALID_PARAMS, BackendError
 
 W, H = 12, 8
@@ -110,3 +112,38 @@ def test_write_error_ends_the_job_with_a_reason(tmp_path):
     assert s.run() == "failed"
     assert s.error.startswith("could not write frame 2 to ") and "run again to resume" in s.error
     assert "frame_0001.png" in os.listdir(s.spec.folder)
+
+
+def test_whole_resume_makes_every_frame_again(tmp_path):
+    """Option resume="whole" (holds, in-betweens, painted keyframes: each frame depends on its
+    neighbours): a re-run after a cancel sends the whole range, so the result equals an uninterrupted run."""
+    client = FakeClient()
+    s = make(tmp_path, client, max_in_flight=1)
+    s.spec.options = {"resume": "whole"}
+    while s.frames_on_disk < 3:
+        s.step()
+    s.cancel()
+    s.run()
+    client2 = FakeClient()
+    s2 = make(tmp_path, client2)
+    s2.spec.options = {"resume": "whole"}
+    assert s2.run() == "completed" and s2.reused == 0
+    assert [f for _, f, _ in client2.received] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_job_that_ends_as_it_opens_reports_its_own_reason(tmp_path):
+    """The backend refuses the job's parameters after accepting the submit: the frame sent next finds
+    no job (NOT_FOUND), and the session reports the job's own failure instead."""
+
+    class Refusing(FakeClient):
+        def send_frame(self, job_id, frame, data, shape=(), encoding="raw"):
+            self.events.append(Message(kind="event", type=messages.JOB_DONE, body={
+                "job_id": job_id, "status": "failed", "frames_done": [], "provenance": {},
+                "error": {"code": "INVALID_PARAMS", "message": "frame_0001.png is 9x9 but the clip is 12x8",
+                          "stage": "keyframes"}}))
+            raise BackendError("NOT_FOUND", f"no queued or running job {job_id!r}")
+
+    s = make(tmp_path, Refusing())
+    assert s.run() == "failed"
+    assert "frame_0001.png is 9x9 but the clip is 12x8 (stage keyframes) [INVALID_PARAMS]" in s.error
+    assert "no queued or running job" not in s.error

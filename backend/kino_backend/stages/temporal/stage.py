@@ -22,11 +22,12 @@ from typing import Iterator, Optional
 import numpy as np
 
 from ...flow import flow_cache_for, make_flow
+from ...timing import ClipNumbers, Timing
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
 from .deflicker import Deflicker
 from .figure import ClipFigure
 from .warp import blend, cut_score, reliability, warp
-from kino_addon.protocol.errors import MODEL_MISSING
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 PARAMS = (
     ParamSpec("strength", "float", 0.9, "How much of the warped previous frame to keep where the flow is "
@@ -52,6 +53,10 @@ PARAMS = (
     ParamSpec("flow", "enum", "dis", "Optical flow: OpenCV DIS on the CPU, or RAFT (needs torchvision "
               "and raft_weights)", choices=("dis", "raft")),
     ParamSpec("raft_weights", "path", None, "torchvision RAFT state dict (.pth) for flow='raft'"),
+    ParamSpec("hold", "int", 1, "Timing: show each stylized frame for this many frames (2 = on twos, "
+              "3 = on threes), aligned to the clip's frame numbers (frames 1-2, 3-4, ... for 2)", min=1, max=24),
+    ParamSpec("interpolate", "int", 1, "Stylize only clip frames 1, 1+N, 1+2N, ... (and each shot's last "
+              "frame) and make the frames between them along the footage's motion (1 = off)", min=1, max=24),
 )
 
 
@@ -101,6 +106,11 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
+        try:
+            self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
+                                 self.flows, self._is_cut, self.prov)
+        except ValueError as exc:
+            raise StageError(INVALID_PARAMS, str(exc), stage="temporal") from None
 
     @property
     def mode(self) -> str:
@@ -131,7 +141,11 @@ class TemporalRun(StageRun):
         if link is not None and link.is_cut:
             self.prov["cuts"].append(frame.index)
 
-    def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+    def _is_cut(self, a: Frame, b: Frame) -> bool:
+        lk = self.link(np.asarray(a.image), np.asarray(b.image))
+        return lk is None or lk.is_cut
+
+    def _styled(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         if self.mode == "per-frame":
             out = self._per_frame(frames, look)
         else:
@@ -140,6 +154,13 @@ class TemporalRun(StageRun):
             out = self._smooth(KeyframeScheduler(self, look).run(frames))
         if self.params["deflicker"]:
             out = self._deflicker(out)
+        return out
+
+    def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        if self.timing.active:  # hold / interpolate: the look runs on the anchor frames only
+            out = self.timing.run(frames, lambda anchors: self._styled(anchors, look))
+        else:
+            out = self._styled(frames, look)
         figure = ClipFigure(self.flows, self.params["flow"])
         for f in out:
             src = f.meta.get("temporal_source")

@@ -1,0 +1,120 @@
+"""In-betweens: (n-1)K+1 frames with the inputs unchanged, against dropped real frames, no ghosting on
+fast motion, cuts held instead of interpolated, and the command line."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from kino_backend.benchmarks.interpolate import bench_clip
+from kino_backend.interpolation import plain_blend, symmetric_warp
+from kino_backend.interpolation.sequence import Interpolator
+
+from .conftest import pan_clip, psnr, real_clip, texture
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def test_outputs_count_and_inputs_unchanged_at_their_positions():
+    clip = pan_clip(5, dx=2.0)
+    interp = Interpolator(3)
+    out = list(interp.run(iter(clip)))
+    assert len(out) == (5 - 1) * 3 + 1 == interp.report.outputs and interp.report.inputs == 5
+    for i, f in enumerate(clip):
+        assert np.array_equal(out[3 * i], f)
+    for j in (1, 2, 4, 5):
+        assert not any(np.array_equal(out[j], f) for f in clip)
+    assert interp.report.cuts == [] and interp.report.held_pairs == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["runner_tracking_shot.mp4", "handheld_seattle.avi"])
+def test_in_betweens_beat_blend_and_symmetric_warp_on_dropped_real_frames(name):
+    r = bench_clip(real_clip(name, 15, 256))
+    assert r["made"] >= 6
+    assert r["gain_over_blend_db"] >= 2.0, r
+    assert r["gain_over_symmetric_db"] >= 0.3, r
+
+
+def test_no_ghosting_on_fast_motion():
+    """A real object (a crop of one clip) crossing a real background (another clip) 40 px between the
+    input frames: the made middle frame puts it in the middle, and where it has just left, shows the
+    background instead of a faded copy of it (what a blend shows)."""
+    bg = real_clip("handheld_seattle.avi", 1, 320)[0]
+    obj = real_clip("runner_tracking_shot.mp4", 1, 320)[0][100:196, 110:206]
+
+    def frame(x):
+        img = bg.copy()
+        img[40:136, x:x + 96] = obj
+        return img
+    f = [frame(40 + 20 * k) for k in range(5)]
+    interp = Interpolator(2)
+    out = list(interp.run([f[0], f[2], f[4]]))
+    made, truth = out[1], f[1]
+    blend = plain_blend(f[0], f[2], 0.5)
+    sym = symmetric_warp(f[0], f[2], 0.5, interp.flows.flow(f[0], f[2]), interp.flows.flow(f[2], f[0]))
+    assert psnr(made, truth) > psnr(sym, truth) + 1.0 and psnr(made, truth) > psnr(blend, truth) + 6.0
+    trail = (slice(40, 136), slice(40, 60))  # the object was here in the first frame, not in the middle
+    err = lambda img: np.abs(img[trail].astype(int) - truth[trail]).mean()  # noqa: E731
+    assert err(made) < 0.5 * err(blend) and err(made) < err(sym)
+
+
+def test_cuts_are_held_never_interpolated():
+    a, b = pan_clip(3, seed=1), pan_clip(3, seed=2)
+    interp = Interpolator(3)
+    out = list(interp.run(a + b))
+    assert interp.report.cuts == [4] and interp.report.held_pairs == 1
+    assert np.array_equal(out[7], a[2]) and np.array_equal(out[8], b[0])  # the pair across the cut
+    assert np.array_equal(out[9], b[0])
+    assert len(out) == 16
+
+
+def _cmd(*args):
+    return subprocess.run([sys.executable, "-m", "kino_backend", "interpolate", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _write(folder, frames):
+    os.makedirs(folder, exist_ok=True)
+    for i, f in enumerate(frames):
+        cv2.imwrite(os.path.join(str(folder), f"in_{i:03d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+
+
+def test_command_writes_frames_and_kino_json(tmp_path):
+    clip = pan_clip(4, dx=2.0)
+    _write(tmp_path / "in", clip)
+    run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    names = sorted(os.listdir(tmp_path / "out"))
+    assert names == [f"frame_{n:04d}.png" for n in range(1, 8)] + ["kino.json"]
+    for i, f in enumerate(clip):
+        got = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / f"frame_{2 * i + 1:04d}.png")), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(got, f)
+    doc = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert doc["frames"]["count"] == 7 and doc["frames"]["input_positions"] == [1, 3, 5, 7]
+    assert doc["factor"] == 2 and "interpolate" in doc["command"] and "--factor 2" in doc["command"]
+    again = _cmd(tmp_path / "in", "--factor", 3, "--out", tmp_path / "out")  # a re-run replaces the frames
+    assert again.returncode == 0 and len(os.listdir(tmp_path / "out")) == 10 + 1
+
+
+def test_command_bad_input_says_what_to_do(tmp_path):
+    run = _cmd(tmp_path / "missing", "--factor", 2, "--out", tmp_path / "o1")
+    assert run.returncode == 2 and "does not exist" in run.stderr
+    _write(tmp_path / "in", pan_clip(2))
+    run = _cmd(tmp_path / "in", "--factor", 1, "--out", tmp_path / "o2")
+    assert run.returncode == 2 and "--factor must be 2 to 16" in run.stderr
+    _write(tmp_path / "mixed", [pan_clip(1)[0], texture(40, 40, 1)])
+    run = _cmd(tmp_path / "mixed", "--factor", 2, "--out", tmp_path / "o3")
+    assert run.returncode == 1 and "same size" in run.stderr and "Traceback" not in run.stderr
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "busy")
+    assert run.returncode == 2 and "empty folder" in run.stderr and (tmp_path / "busy" / "notes.txt").exists()
+    (tmp_path / "none").mkdir()
+    run = _cmd(tmp_path / "none", "--factor", 2, "--out", tmp_path / "o4")
+    assert run.returncode == 1 and "holds no images" in run.stderr
