@@ -131,7 +131,7 @@ class KINO_OT_use_keyframes(bpy.types.Operator):
             return {'CANCELLED'}
         if numbers[-1] > compat.strip_time(strip, "duration"):
             self.report({'WARNING'}, f"Kino: frame_{numbers[-1]:04d}.png lies after the strip's last frame "
-                                     f"({compat.strip_time(strip, "duration")}); Stylize will refuse it")
+                                     f"({compat.strip_time(strip, 'duration')}); Stylize will refuse it")
         mark_strip(strip, folder)
         self.report({'INFO'}, f"Kino: {len(numbers)} painted keyframe(s) from {folder} for {strip.name}")
         return {'FINISHED'}
