@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import job_pump
+from . import compat, job_pump
 from .connection import BACKEND, ensure_backend
 from .stylize.props import sync_from_hello
 from .stylize.strip_job import QUEUE as STYLIZE_QUEUE
@@ -18,7 +18,7 @@ class KINO_OT_backend_start(bpy.types.Operator):
         if ensure_backend(self, STYLIZE_QUEUE) is None:
             return {'CANCELLED'}
         STYLIZE_QUEUE.last_error = ""
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         if scene is not None and scene.kino.synced_look != scene.kino.look_name:
             sync_from_hello(scene.kino, BACKEND.hello)  # the look's stage switches and parameters
         self.report({'INFO'}, f"Kino backend {BACKEND.status_line()}")
