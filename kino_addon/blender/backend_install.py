@@ -155,7 +155,7 @@ def run_sync(job, kind: str, request=None):
     return job.progress
 
 
-def _run(op, job, kind: str, request=None) -> set:
+def run_install_op(op, job, kind: str, request=None) -> set:
     if STATE.active:
         op.report({'ERROR'}, "Kino: a backend install or check is already running; wait or cancel it")
         return {'CANCELLED'}
@@ -205,7 +205,7 @@ class KINO_OT_install_backend(bpy.types.Operator):
                                   online=bool(bpy.app.online_access))
         if req.base_python:
             req.base_python = bpy.path.abspath(req.base_python)
-        return _run(self, core.InstallJob(req), "install", req)
+        return run_install_op(self, core.InstallJob(req), "install", req)
 
 
 class KINO_OT_check_backend(bpy.types.Operator):
@@ -214,23 +214,7 @@ class KINO_OT_check_backend(bpy.types.Operator):
     bl_description = "Show what is installed (Python, torch, device, versions, disk used) and what is wrong"
 
     def execute(self, context):
-        return _run(self, core.CheckJob(env_dir(), addon.code_root()), "check")
-
-
-class KINO_OT_remove_backend(bpy.types.Operator):
-    bl_idname = "kino.remove_backend"
-    bl_label = "Remove Backend"
-    bl_description = "Delete the installed backend environment and free its disk space"
-
-    def invoke(self, context, event):
-        return context.window_manager.invoke_confirm(self, event)
-
-    def execute(self, context):
-        from .connection import BACKEND
-        env = env_dir()
-        if BACKEND.process is not None and os.path.abspath(BACKEND.process.proc.args[0]).startswith(env):
-            BACKEND.stop()
-        return _run(self, core.RemoveJob(env), "remove")
+        return run_install_op(self, core.CheckJob(env_dir(), addon.code_root()), "check")
 
 
 class KINO_OT_cancel_backend_install(bpy.types.Operator):
@@ -313,4 +297,4 @@ def on_unregister():
     atexit.unregister(_cancel_running)
 
 
-CLASSES = (KINO_OT_install_backend, KINO_OT_check_backend, KINO_OT_remove_backend, KINO_OT_cancel_backend_install)
+CLASSES = (KINO_OT_install_backend, KINO_OT_check_backend, KINO_OT_cancel_backend_install)  # Remove: backend_ops
