@@ -26,7 +26,7 @@ from kino_addon.protocol.envelope import buffer_spec
 from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, OUT_OF_MEMORY, WIRE_CODES, error_object
 from kino_addon.protocol.quoting import clip
 
-from . import provenance
+from . import checkpoint, provenance
 from .serving.admission import data_problem
 from .serving.ended import EndedJobs, ended_error
 from .serving.fairness import pick, stall_message
@@ -53,6 +53,7 @@ class Job:
         self.width, self.height = width, height
         self.options = options
         self.seed = seed
+        self.resume = None  # (resume_state description, its state/... buffers) for a resumed job
         self.state = "queued"
         self.frames_done: List[int] = []
         self.cancel_event = threading.Event()
@@ -250,7 +251,7 @@ class Worker:
     def submit(self, job: Job) -> int:
         """Queue a job; returns how many jobs run before it (0: it starts now). A cluster job starts now
         on its own thread: it only drives the cluster's workers."""
-        if job.options.get("cluster"):
+        if job.options.get("cluster") and job.resume is None:
             with self._cond:
                 self._jobs[job.id] = job
                 thread = threading.Thread(target=self._run_side, args=(job,), name=f"kino-cluster-{job.id}",
@@ -365,20 +366,40 @@ def _recorded_options(ctx: JobContext) -> dict:
     return {**ctx.options, "models_dir": ctx.models_dir} if ctx.models_dir else dict(ctx.options)
 
 
+def _restore(job: Job, pipe: Pipeline, ctx: JobContext) -> None:
+    """A resumed job (option ``resume_state`` + its ``state/...`` buffers) continues every stage's state."""
+    if job.resume is None:
+        return
+    desc, buffers = job.resume
+    try:
+        pipe.restore(checkpoint.decode(desc, buffers))
+    except checkpoint.CheckpointError as exc:
+        raise StageError(INVALID_PARAMS, f"the resume state is unusable ({exc}); delete the output folder's "
+                                         ".kino-resume folder to start the clip again", stage="resume") from None
+    ctx.provenance["resumed"] = True
+
+
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
-    if job.options.get("cluster"):  # run over a Ray cluster's Kino workers (docs/cluster.md)
-        from .cluster.driver import stream_on_cluster
+    if job.options.get("cluster") and job.resume is None:  # over a Ray cluster's Kino workers (docs/cluster.md);
+        from .cluster.driver import stream_on_cluster       # a job resumed from a stage state continues here
         stream_on_cluster(job, ctx, progress, timings)
         return
     look = job.workflow.look_step.name
     t0 = time.monotonic()
+    every, last_checkpoint = checkpoint.wanted_every(job.options), -10 ** 9
     with Pipeline(job.workflow, ctx) as pipe:
+        _restore(job, pipe, ctx)
         timings["open_s"] = round(time.monotonic() - t0, 4)
         stream = pipe.run(job.input_frames())
         try:
             for out in stream:
                 ctx.check_cancelled()
                 body, buffers = frame_event(job, out)
+                states = pipe.checkpoint() if every and out.index - last_checkpoint >= every else None
+                if states is not None:
+                    body["checkpoint"], extra = checkpoint.encode(states)
+                    buffers += extra
+                    last_checkpoint = out.index
                 if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()

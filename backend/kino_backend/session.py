@@ -25,6 +25,7 @@ from kino_addon.protocol.framing import IGNORE
 from kino_addon.protocol.quoting import clip, quote
 
 from . import __version__
+from . import checkpoint
 from .jobs import INPUT_WINDOW, Job
 from .serving import admission
 from .serving.replies import shrunk, stand_in
@@ -181,6 +182,10 @@ class Session:
             return f"debug.echo carries at most {admission.ECHO_BYTES} bytes" if total > admission.ECHO_BYTES else None
         if msg.type == msg_types.JOB_SUBMIT:
             count, width, height = _job_frames(msg.body)
+            problem = checkpoint.state_problem(specs, msg.body.get("options"), width, height)
+            if problem:
+                return problem
+            specs = [s for s in specs if not checkpoint.is_state(s)]  # the rest are frames
             if len(specs) > count:
                 return f"job.submit carries {len(specs)} frames for a job of {count}"
             if sum(s["nbytes"] for s in specs) > admission.input_budget(width, height, INPUT_WINDOW):
@@ -253,14 +258,22 @@ class Session:
         seed = _int_field(options, "seed", 0, 2**63 - 1, "options") if "seed" in options else 0
         for key in ("device", "models_dir"):
             _str_field(options, key, "options")
+        options = dict(options)
+        resume = options.pop("resume_state", None)  # a resumed job: the stages' state (backend.checkpoint)
+        state = [b for b in msg.buffers if checkpoint.is_state(b[0])]
+        inputs = [b for b in msg.buffers if not checkpoint.is_state(b[0])]
+        if state and resume is None:
+            raise RequestError(BAD_MESSAGE, "job.submit carries state buffers without options.resume_state")
         if options.get("cluster") is not None:
             self._check_cluster(options["cluster"])
-        if len(msg.buffers) > count:
-            raise RequestError(BAD_MESSAGE, f"job.submit carries {len(msg.buffers)} frames for a job of {count}")
-        for spec, data in msg.buffers:
+        if len(inputs) > count:
+            raise RequestError(BAD_MESSAGE, f"job.submit carries {len(inputs)} frames for a job of {count}")
+        for spec, data in inputs:
             self._check_frame(spec, data, width, height)
         job = Job(f"job-{next(_job_numbers)}", self, msg.id, workflow, count, width, height, options, seed)
-        for index, (spec, data) in enumerate(msg.buffers, start=1):
+        if resume is not None:
+            job.resume = (resume, state)
+        for index, (spec, data) in enumerate(inputs, start=1):
             job.add_input(index, spec, data, lambda error: None)
         position = self.server.worker.submit(job)
         log.info("job %s queued: look %s, %d frames %dx%d", job.id, workflow.look, count, width, height)

@@ -21,7 +21,7 @@ from kino_addon.protocol.quoting import clip, quote
 
 from .stages import all_stages
 from .stages.base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
-from kino_addon.protocol.errors import INTERNAL
+from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
 
 log = logging.getLogger("kino.workflow")
 WORKFLOW_VERSION = 1
@@ -291,6 +291,33 @@ class Pipeline:
             if include_look or run.stage.role != "look":
                 stream = _guard(name, run.prepare, stream)
         return stream
+
+    def checkpoint(self) -> Optional[dict]:
+        """Every stage's state right after the frame that just left ``run`` ({stage: state}), or None
+        when a stage has no clean point now (``StageRun.checkpoint``)."""
+        states, earlier_state = {}, False
+        for name, run in self.runs.items():  # workflow order: each stage feeds the next
+            if earlier_state and run.held():
+                return None  # an earlier stage already went past the frame that just left
+            state = run.checkpoint()
+            if state is None:
+                return None
+            states[name] = state
+            earlier_state = earlier_state or bool(state)
+        return states
+
+    def restore(self, states: dict) -> None:
+        """Continue from ``checkpoint()`` of an earlier job with this workflow (before ``run``)."""
+        unknown = sorted(set(states) - set(self.runs))
+        if unknown:
+            raise StageError(INVALID_PARAMS, f"the resume state names stages this job does not run: "
+                             f"{', '.join(unknown)}", stage="resume")
+        for name, run in self.runs.items():
+            try:
+                run.restore(states.get(name) or {})
+            except (KeyError, TypeError, ValueError) as exc:
+                raise StageError(INVALID_PARAMS, f"the resume state of stage {name!r} is unusable ({exc})",
+                                 stage=name) from None
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         runs = self.runs

@@ -14,7 +14,13 @@ import re
 import sys
 from typing import Callable
 
+from ..core.interrupt import Interrupt, Interrupted
+
 COMMANDS = {"stylize": "stylize.command", "stabilize": "stabilize.command", "composite": "keying.command"}
+INTERRUPTED_EXIT = 130
+
+
+INTERRUPT = Interrupt()  # Ctrl-C / SIGTERM / SIGHUP: the job loops check INTERRUPT.requested
 
 
 class CommandError(Exception):
@@ -33,12 +39,67 @@ class ArgParser(argparse.ArgumentParser):
 
 
 def run_command(name: str, body: Callable[[], int]) -> int:
-    """Run a command's body; a ``CommandError`` becomes ``kino NAME: reason`` on stderr and its exit code."""
+    """Run a command's body; a ``CommandError`` becomes ``kino NAME: reason`` on stderr and its exit code.
+    Ctrl-C, SIGTERM and SIGHUP set ``INTERRUPT`` (the job loop stops the job cleanly: one line, no
+    traceback); a failed or interrupted run removes the output folder it made when nothing landed in it."""
+    INTERRUPT.install()
     try:
         return body()
-    except CommandError as exc:
+    except (CommandError, Interrupted) as exc:
+        if OutputFolder.current is not None:
+            OutputFolder.current.discard_if_empty()
+        if isinstance(exc, Interrupted):
+            exc = interrupted(0, "")
         print(f"kino {name}: {exc}", file=sys.stderr)
         return exc.code
+
+
+class OutputFolder:
+    """``--out DIR``: made by ``open()`` with a clear message when it cannot be; ``discard_if_empty()``
+    after a failure removes what the run made when no result landed in it (the folder itself only when
+    this run created it). The one being written is ``OutputFolder.current``."""
+
+    current = None
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.created = False
+        OutputFolder.current = self
+
+    def open(self) -> str:
+        from ..core.frame_files import OutputFolderError, make_output_folder
+        self.created = not os.path.isdir(self.path)
+        try:
+            make_output_folder(self.path)
+        except OutputFolderError as exc:
+            raise CommandError(str(exc)) from None
+        return self.path
+
+    def discard_if_empty(self, keep=("kino.json",)) -> None:
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return
+        if any(n.endswith(".png") or n == "transforms.json" for n in names):
+            return
+        for name in names:
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
+            elif name in keep and os.path.isfile(path):
+                os.remove(path)
+        if self.created:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+
+
+def interrupted(frames: int, folder: str, resume: str = "run the same command again to resume") -> CommandError:
+    """The one line an interrupted run ends with (exit 130)."""
+    if frames:
+        return CommandError(f"interrupted, {frames} frames kept in {folder}; {resume}", INTERRUPTED_EXIT)
+    return CommandError("interrupted before any frame was finished; nothing was written", INTERRUPTED_EXIT)
 
 
 def verify_out(out: str) -> None:
@@ -82,7 +143,11 @@ def main(argv=None) -> int:
         print(f"kino: unknown command {cmd!r}; Blender-side commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"{__package__}.{COMMANDS[cmd]}")
-    return int(module.main(argv[1:]) or 0)
+    try:
+        return int(module.main(argv[1:]) or 0)
+    except KeyboardInterrupt:  # a Ctrl-C before the command installed its own handling
+        print(f"kino {cmd}: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

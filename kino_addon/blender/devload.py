@@ -19,15 +19,26 @@ def _raise(exc):
     raise exc
 
 
-def load_extension(repo_root: str = REPO_ROOT, repo_name: str = "kino_dev") -> str:
-    """Enable the extension whose source is ``repo_root``; return its module name (``bl_ext.<repo>.kino``)."""
+def load_extension(repo_root: str = REPO_ROOT, repo_name: str = "kino_dev", private_tmp: bool = False) -> str:
+    """Enable the extension whose source is ``repo_root``; return its module name (``bl_ext.<repo>.kino``).
+
+    ``private_tmp`` (``scripts/kino``): every temporary file of this process (Blender's own
+    ``blender_*`` folder, frame extraction, the backend's run folder) goes inside this run's
+    ``kino-bpy-*`` folder, removed at exit; folders that killed runs left behind are removed first."""
     if "module" in _state:
         return _state["module"]
     if "bpy" in sys.modules and not os.environ.get("BLENDER_USER_RESOURCES"):
         raise RuntimeError("bpy was imported before load_extension(): call it first (it must set "
                            "BLENDER_USER_RESOURCES before bpy starts)")
-    tmp = tempfile.mkdtemp(prefix="kino-bpy-")
+    from kino_addon.core import tempdirs
+    tempdirs.sweep()
+    tmp = tempdirs.make("kino-bpy-")
     atexit.register(shutil.rmtree, tmp, True)
+    if private_tmp:
+        os.makedirs(os.path.join(tmp, "tmp"))
+        for var in ("TMPDIR", "TEMP", "TMP"):
+            os.environ[var] = os.path.join(tmp, "tmp")
+        tempfile.tempdir = None  # gettempdir() reads the variables again
     os.environ.setdefault("BLENDER_USER_RESOURCES", os.path.join(tmp, "userres"))
     import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
     import addon_utils  # available once bpy is imported
@@ -57,6 +68,6 @@ def reset_scene():
     import bpy
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
-    bpy.context.workspace.sequencer_scene = scene
+    submodule("kino_addon.blender.compat").set_sequencer_scene(bpy.context, scene)
     scene.sequence_editor_create()
     return scene

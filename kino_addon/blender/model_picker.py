@@ -8,6 +8,7 @@ from bpy.props import EnumProperty, StringProperty
 
 from ..protocol import messages
 from ..protocol.errors import BackendError
+from . import compat
 from .connection import BACKEND, BackendUnavailable
 from .prefs import models_dir
 
@@ -79,7 +80,7 @@ class KINO_OT_pick_model(bpy.types.Operator):
         if not self.choice:
             self.report({'WARNING'}, "Kino: no model chosen (Refresh Models first)")
             return {'CANCELLED'}
-        kino = context.sequencer_scene.kino
+        kino = compat.sequencer_scene(context).kino
         for item in kino.params:
             if item.stage == self.stage and item.name == self.param:
                 if item.kind == "list":

@@ -25,3 +25,18 @@ def atomic_write_png(path: str, image: np.ndarray, level: int = 1) -> None:
 def clear_partial(folder: str) -> None:
     """Remove temp files a crashed run left behind (never touches final files)."""
     shutil.rmtree(os.path.join(folder, PARTIAL_DIR), ignore_errors=True)
+
+
+class OutputFolderError(OSError):
+    """The output folder cannot be created or written; the message says which and why."""
+
+
+def make_output_folder(folder: str) -> None:
+    """Create ``folder`` (and its parents) and check it is writable; ``OutputFolderError`` says why not."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OutputFolderError(f"cannot create the output folder {folder} ({exc.strerror or exc}); "
+                                "pick a folder you can write to") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputFolderError(f"the output folder {folder} is not writable; pick a folder you can write to")

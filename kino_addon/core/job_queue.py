@@ -90,6 +90,7 @@ class QueuedJob:
         self.state = "new"
         self.error: Optional[str] = None
         self._cancelled = False
+        self._interrupted = False
         self._closed = False
 
     @property
@@ -118,6 +119,8 @@ class QueuedJob:
         return True
 
     def _end(self, state: str, error: Optional[str]) -> None:
+        if self._interrupted and state == "cancelled":
+            state = "interrupted"
         self.state, self.error = state, error
         try:
             if state == "completed":
@@ -134,6 +137,17 @@ class QueuedJob:
         self._cancelled = True
         if not self.done:
             self.part.cancel()
+
+    def interrupt(self) -> None:
+        """Ctrl-C (``scripts/kino``): like ``cancel``; the job ends as "interrupted"."""
+        self._interrupted = self._cancelled = True
+        if not self.done:
+            part = self.part
+            (part.interrupt if hasattr(part, "interrupt") else part.cancel)()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
 
     def abandon(self) -> None:
         """Dropped from the queue before it ran: release what the constructor took."""
@@ -173,6 +187,7 @@ class JobQueue:
         self.finished: list = []
         self.last_error = ""
         self.cancelled = False
+        self.stop_signal = None  # scripts/kino: an object whose ``requested`` turns true on Ctrl-C / SIGTERM
         self.parallel = 1
 
     @property
@@ -202,6 +217,16 @@ class JobQueue:
 
     def step(self) -> bool:
         """Advance the running job(s); True when the queue is empty."""
+        if not self.jobs:
+            return True
+        if self.stop_signal is not None and self.stop_signal.requested:
+            running = self.running
+            for job in running:
+                if not job.interrupted:
+                    job.interrupt()
+            for other in self.jobs[len(running):]:
+                other.abandon()
+            del self.jobs[len(running):]
         for job in list(self.running):
             if job.step():
                 self.jobs.remove(job)

@@ -23,13 +23,14 @@ import numpy as np
 
 from ..protocol import messages
 from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, BackendError
-from .frame_files import clear_partial
+from . import job_checkpoint as resume
+from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
-from .sidecar import build_sidecar, read_sidecar, write_sidecar
+from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
 from .writer import FrameWriter
 
-TERMINAL = ("completed", "cancelled", "failed")
+TERMINAL = ("completed", "cancelled", "failed", "interrupted")
 
 
 class SourceError(RuntimeError):
@@ -87,6 +88,13 @@ class JobSession:
         self.written = 0
         self.sent = 0
         self.provenance: dict = {}
+        self.skip: set = set()
+        self.keeper: Optional[resume.Keeper] = None
+        self.latest: Optional[resume.Checkpoint] = None
+        self.independent: Optional[bool] = None  # frames computed on their own (from the backend's checkpoints)
+        self.interrupted = False  # a signal (Ctrl-C) asked to stop: ends as "interrupted"
+        self.notice = ""  # something the user should know (e.g. the previous run was killed)
+        self._made_folder = False
         self.cluster: dict = {}  # {workers, frames_per_s} while the job runs on a cluster
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
@@ -112,20 +120,38 @@ class JobSession:
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> None:
         spec = self.spec
-        os.makedirs(spec.folder, exist_ok=True)
+        old = read_sidecar(spec.folder)
+        if effective_status(old) == "interrupted":
+            self.notice = "the previous run of this folder was interrupted; continuing from its finished frames"
+        elif effective_status(old) == "running" and (old.get("process") or {}).get("pid") not in (None, os.getpid()):
+            self.error = (f"another Kino run (process {old['process']['pid']}) is writing {spec.folder}; wait for "
+                          "it to finish or stop it, or pick another folder")
+            self.state = "failed"
+            return
+        self._made_folder = not os.path.isdir(spec.folder)
+        try:
+            make_output_folder(spec.folder)
+        except OutputFolderError as exc:
+            self.error, self.state = str(exc), "failed"
+            return
         clear_partial(spec.folder)
         self._drop_stale_frames()
-        self.todo = missing_frames(spec.folder, spec.count, spec.width, spec.height)
-        if self.todo and spec.options.get("resume") == "whole":  # each frame depends on the others
-            self.todo = list(range(1, spec.count + 1))  # (holds, in-betweens, painted keyframes)
-        self.reused = spec.count - len(self.todo)
-        if not self.todo:
+        missing = missing_frames(spec.folder, spec.count, spec.width, spec.height)
+        self.reused = spec.count - len(missing)
+        side = read_sidecar(spec.folder) or {}
+        if side.get("settings_hash") == spec.settings_hash:
+            self.independent = side.get("frames_independent")
+        if not missing:
             self.provenance = (read_sidecar(spec.folder) or {}).get("provenance", {})
             self._finish("completed")
             return
+        start = self._plan(missing)
+        options = dict(options_for_frames(spec.options, self.todo, spec.count), checkpoints=1)
+        if start is not None:
+            options["resume_state"] = start.desc
         try:
             self.job_id = self.client.submit_job(spec.workflow, len(self.todo), spec.width, spec.height,
-                                                 options_for_frames(spec.options, self.todo, spec.count))
+                                                 options, state=start.buffers if start else ())
         except BackendError as exc:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
@@ -133,12 +159,33 @@ class JobSession:
         self._last_event = time.monotonic()
         self._write_sidecar("running")  # records the settings hash before any frame lands
 
+    def _plan(self, missing: list):
+        """Which output frames the job carries (``todo``), which of them are on disk already (``skip``:
+        computed again only for the temporal state), and the checkpoint to start from (``resume``)."""
+        spec = self.spec
+        meta = {"settings_hash": spec.settings_hash, "backend": str(spec.versions.get("backend") or ""),
+                "count": spec.count}
+        self.keeper = resume.Keeper(spec.folder, **meta)
+        if spec.options.get("resume") == "whole":  # each frame depends on the others (holds, in-betweens,
+            self.todo, self.reused = list(range(1, spec.count + 1)), 0  # painted keyframes): all again
+            return None
+        self.todo, start = resume.plan(missing, spec.count, resume.load(spec.folder, **meta), self.independent is True)
+        self.skip = set(self.todo) - set(missing)
+        return start
+
     def _drop_stale_frames(self) -> None:
         old = read_sidecar(self.spec.folder)
         if old is None or not self.spec.settings_hash or old.get("settings_hash") == self.spec.settings_hash:
             return
         for number in existing_frames(self.spec.folder):
             os.remove(frame_path(self.spec.folder, number))
+        resume.clear(self.spec.folder)
+
+    def interrupt(self) -> None:
+        """Like ``cancel`` (finished frames stay), on a signal: the session ends as "interrupted"."""
+        self.interrupted = True
+        self.cancel_grace = min(self.cancel_grace, 5.0)
+        self.cancel()
 
     def cancel(self) -> None:
         """Ask the backend to stop; finished frames stay. The session ends at the job's job.done."""
@@ -223,15 +270,25 @@ class JobSession:
         k = int(msg.body["frame"])
         if not 1 <= k <= len(self.todo) or not msg.buffers:
             return
+        number = self.todo[k - 1]
+        after = None
+        ck = resume.from_event(number, msg.body, msg.buffers)
+        if ck is not None:
+            self.latest, self.independent = ck, ck.stateless
+            if self.keeper.wanted(ck):
+                after = self.keeper.writer(ck)
+        if number in self.skip:
+            self.writer.submit(number, None, after=after)
+            return
         image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
         matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
                       for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)
-        self.writer.submit(self.todo[k - 1], image, matte)
+        self.writer.submit(number, image, matte, after=after)
 
     def _collect(self, wait: bool = False) -> None:
         """Count the frames the writer has finished; a write error (disk full...) ends the job."""
         done, error = self.writer.collect(wait)
-        self.written += len(done)
+        self.written += len([n for n in done if n not in self.skip])
         if error is not None and not self.done:
             number, exc = error
             self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
@@ -277,19 +334,59 @@ class JobSession:
         self._fail(message, kept_note=False)
 
     def _fail(self, message: str, kept_note: bool = True) -> None:
-        if kept_note:
+        done, _ = self.writer.collect(wait=True)  # the frames already received land first: count them
+        self.written += len([n for n in done if n not in self.skip])
+        if kept_note and self.frames_on_disk > 0:
             message = (f"{message}; {self.frames_on_disk} of {self.spec.count} frames are finished and kept in "
                        f"{self.spec.folder} ({self.spec.resume_hint})")
         self.error = message
         self._finish("failed")
 
     def _finish(self, state: str) -> None:
+        if self.interrupted and state == "cancelled":
+            state = "interrupted"
         self.state = state
         if self.job_id and hasattr(self.client, "discard"):
             self.client.discard(self.job_id)
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
+        if state != "completed" and not existing_frames(self.spec.folder):
+            self._remove_empty()  # nothing was made: leave no folder and no kino.json behind
+            return
+        self._keep_checkpoint(state)
         self._write_sidecar(state)
+
+    def _remove_empty(self) -> None:
+        folder = self.spec.folder
+        resume.clear(folder)
+        clear_partial(folder)
+        for name in (SIDECAR, os.path.join("matte")):
+            path = os.path.join(folder, name)
+            try:
+                os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+            except OSError:
+                pass
+        if self._made_folder:
+            try:
+                os.rmdir(folder)  # only when empty
+            except OSError:
+                pass
+
+    def _keep_checkpoint(self, state: str) -> None:
+        """Completed: a stateful checkpoint has served. Otherwise keep the newest one whose frame is on
+        disk (the writer only saves one now and then), so the next run recomputes nothing."""
+        keeper, latest = self.keeper, self.latest
+        if keeper is None:
+            return
+        if state == "completed":
+            resume.clear(self.spec.folder)  # kino.json keeps whether frames are independent
+            return
+        if latest is not None and keeper.stateful and not missing_frames(
+                self.spec.folder, latest.frame, self.spec.width, self.spec.height):
+            try:
+                keeper.writer(latest)()
+            except OSError:
+                pass  # the older checkpoint stays: the next run recomputes a few more frames
 
     def _write_sidecar(self, state: str) -> None:
         spec = self.spec
@@ -300,7 +397,8 @@ class JobSession:
             write_sidecar(spec.folder, build_sidecar(
                 status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
                 provenance=self.provenance, versions=spec.versions, command=spec.command, reused=self.reused,
-                error=self.error, settings_hash=spec.settings_hash))
+                error=self.error, settings_hash=spec.settings_hash,
+                frames_independent=self.independent))
         except OSError as exc:
             self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
 

@@ -197,8 +197,9 @@ def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
     (the ``params`` of :class:`JobChoices`) for the look of ``workflow`` (built without the items).
 
     A KEY without a dot belongs to the look's stylize stage; list-valued keys append. A key of a
-    prepare/finish stage that is not in the workflow (``key.key_color=auto``) adds that stage. The
-    pass-through look takes no parameters of its own: only the keys of stages it can add count.
+    prepare/finish stage that is not in the workflow (``key.key_color=auto``) adds that stage; a key of
+    ``stabilize`` is kept for it (the caller turns ``stabilize`` on: every parameter ``looks`` lists is
+    accepted). The pass-through look takes no parameters of its own: they are refused, not ignored.
     """
     main = look_stage(hello, workflow)
     passthrough = workflow["look"] == PASSTHROUGH_LOOK
@@ -209,10 +210,9 @@ def parse_param_args(hello: dict, workflow: dict, items: list) -> dict:
         if not sep or not key:
             raise WorkflowChoiceError(f"--param {item!r}: expected KEY=VALUE")
         stage, _, name = key.rpartition(".") if "." in key else (main, "", key)
-        if passthrough and not addable(hello, stage):
-            continue
         spec = next((p for p in stage_params(hello, stage) if p["name"] == name), None)
-        in_flow = any(st["name"] == stage for st in workflow["stages"]) or addable(hello, stage)
+        in_flow = (not passthrough and any(st["name"] == stage for st in workflow["stages"])) \
+            or addable(hello, stage) or (stage in NOT_ADDABLE and bool(stage_info(hello, stage)))
         if spec is None or not in_flow:
             raise WorkflowChoiceError(unknown_param_message(hello, workflow, main, key))
         value = parse_value(raw)

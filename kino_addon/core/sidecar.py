@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import shlex
+import socket
 
 from ..protocol.atomic import atomic_write_json
 from .frame_files import PARTIAL_DIR
@@ -43,8 +44,12 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
 
 def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, frames: dict,
                   provenance: dict | None, versions: dict, command: str, reused: int,
-                  error: str | None = None, settings_hash: str = "") -> dict:
+                  error: str | None = None, settings_hash: str = "", frames_independent: bool | None = None) -> dict:
+    """``frames_independent``: the backend said each frame is computed on its own (no temporal state), so
+    a re-run may fill missing frames alone; otherwise it continues from a checkpoint or the start."""
     return {
+        "process": {"pid": os.getpid(), "host": socket.gethostname()},  # who writes it (a stale "running")
+        "frames_independent": frames_independent,
         "kino_sidecar": SIDECAR_VERSION,
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "status": status,
@@ -73,3 +78,17 @@ def read_sidecar(folder: str) -> dict | None:
             return json.load(fh)
     except (OSError, ValueError):
         return None
+
+
+def effective_status(data: dict | None) -> str | None:
+    """The status a ``kino.json`` really stands for: "running" whose process is gone (killed) is
+    "interrupted"."""
+    if not isinstance(data, dict):
+        return None
+    status = data.get("status")
+    proc = data.get("process") if isinstance(data.get("process"), dict) else {}
+    if status == "running" and proc.get("host") == socket.gethostname() and isinstance(proc.get("pid"), int):
+        from .tempdirs import pid_alive
+        if proc["pid"] != os.getpid() and not pid_alive(proc["pid"]):
+            return "interrupted"
+    return status

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -27,6 +27,13 @@ def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.
     atomic_write_png(frame_path(folder, number), image)
 
 
+def _write(folder: str, number: int, image, matte, after) -> None:
+    if image is not None:
+        write_frame(folder, number, image, matte)
+    if after is not None:
+        after()
+
+
 class FrameWriter:
     """Writes result frames on one background thread. State: the folder, the thread pool (made on the
     first frame), ``_pending`` [(number, future)] in submission order until ``collect`` reports them."""
@@ -35,10 +42,13 @@ class FrameWriter:
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pending: list = []  # (number, future) in submission order
 
-    def submit(self, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
+    def submit(self, number: int, image: Optional[np.ndarray], matte: Optional[np.ndarray] = None,
+               after: Optional[Callable[[], None]] = None) -> None:
+        """Write frame ``number`` (``image`` None: it is on disk already), then run ``after`` (e.g. save
+        the resume checkpoint that belongs to it), in submission order on one thread."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kino-frame-writer")
-        self._pending.append((number, self._pool.submit(write_frame, self.folder, number, image, matte)))
+        self._pending.append((number, self._pool.submit(_write, self.folder, number, image, matte, after)))
 
     @property
     def pending(self) -> int:

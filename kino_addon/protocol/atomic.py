@@ -13,17 +13,37 @@ import tempfile
 from typing import Any, Optional
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it (and put it back at once)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(base: int = 0o666) -> int:
+    """The mode ``open()`` would give a new file: ``base`` less the umask (``mkstemp`` gives 0600)."""
+    return base & ~current_umask()
+
+
 def atomic_write_bytes(path: str, data: bytes, *, temp_dir: Optional[str] = None, owner_only: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically. ``owner_only`` makes the file mode 0600 (secrets), else
-    0644. ``temp_dir`` (created when missing, removed again when empty) holds the temporary file, so a
-    crash leaves a stray file there, never in the target's folder."""
+    """Write ``data`` to ``path`` atomically. ``owner_only`` makes the file mode 0600 (secrets), else the
+    mode any new file gets under the umask (0644 with the usual 022), so other users and render nodes
+    can read frames and mattes. ``temp_dir`` (created when missing, removed again when empty) holds the
+    temporary file, so a crash leaves a stray file there, never in the target's folder."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp_dir = temp_dir or folder
     os.makedirs(tmp_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=tmp_dir)  # created 0600
     try:
         if not owner_only and hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -151,10 +151,11 @@ class BackendClient:
         return reply.body, reply.buffers
 
     def submit_job(self, workflow: dict, count: int, width: int, height: int, options: Optional[dict] = None,
-                   inputs: Sequence[Any] = ()) -> str:
-        """Queue a job; returns its ``job_id``. ``inputs`` (optional): raw RGB frames sent with the request."""
+                   inputs: Sequence[Any] = (), state: Sequence[Tuple[dict, Any]] = ()) -> str:
+        """Queue a job; returns its ``job_id``. ``inputs`` (optional): raw RGB frames sent with the request;
+        ``state``: the ``state/...`` buffers of a resume checkpoint (with ``options["resume_state"]``)."""
         buffers = [(buffer_spec(f"frame_{i + 1}", memoryview(d).nbytes, (height, width, 3)), d)
-                   for i, d in enumerate(inputs)]
+                   for i, d in enumerate(inputs)] + list(state)
         body = {"workflow": workflow, "frames": {"count": int(count), "first": 1, "width": int(width),
                                                  "height": int(height)}, "options": dict(options or {})}
         reply, _ = self.request(msg_types.JOB_SUBMIT, body, buffers)

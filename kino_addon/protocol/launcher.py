@@ -102,8 +102,11 @@ def start_backend(python: str, *, run_dir: str, code_root: str, extra_env: Optio
     cmd = [python, "-m", "kino_backend", "serve", "--connection-file", conn_file]
     try:
         with open(stderr_path, "wb") as err:
+            # its own session: Ctrl-C in the terminal reaches only the add-on, which cancels the job
+            # cleanly and then stops the backend (KINO_PARENT_PID still ends it if the add-on dies)
             proc = subprocess.Popen(cmd, env=backend_env(code_root, authkey, extra_env), cwd=code_root,
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT)
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+                                    start_new_session=os.name == "posix")
     except OSError as exc:
         raise BackendError(BACKEND_START, f"cannot run the backend Python {python!r} ({exc}); "
                                           "set the backend Python path in the add-on preferences") from None

@@ -3,6 +3,7 @@ and clear non-zero exits for bad input."""
 import json
 import os
 import subprocess
+import sys
 
 import bpy
 import numpy as np
@@ -10,12 +11,16 @@ import pytest
 
 from kino_media import REPO, index_frame, write_sequence
 
+from kino_addon.blender import compat
+
 FOOTAGE = REPO.parent / "shared" / "footage"
 
 
 def kino(*args, timeout=300):
+    """``scripts/kino stylize ARGS`` in the Blender this suite runs in (KINO_BLENDER = this bpy Python)."""
+    env = dict(os.environ, KINO_BLENDER=sys.executable)
     return subprocess.run([str(REPO / "scripts" / "kino"), "stylize", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 def test_real_footage_toon_four_frames_with_blend(tmp_path, kino_mods):
@@ -38,15 +43,20 @@ def test_real_footage_toon_four_frames_with_blend(tmp_path, kino_mods):
     strips = {s.name: s for s in bpy.context.scene.sequence_editor.strips}
     src, res = strips["carphone_tiny.mp4"], strips["carphone_tiny.mp4_toon"]
     assert res.channel > src.channel and res.type == "IMAGE" and len(res.elements) == 4
-    assert (res.frame_final_start, res.frame_final_duration) == (src.frame_final_start, src.frame_final_duration)
-    assert res.frame_final_start == 2
+    assert compat.strip_span(res) == compat.strip_span(src) and compat.strip_span(res)[0] == 2
+    assert compat.strip_time(res, "duration") == 4
 
 
-def test_none_look_is_exact_and_ignores_params(tmp_path, kino_mods):
+def test_none_look_is_exact_and_refuses_what_it_would_ignore(tmp_path, kino_mods):
     write_sequence(tmp_path / "seq", 4)
-    run = kino(tmp_path / "seq", "--look", "none", "--temporal", "on", "--param", "bogus=1", "--out",
+    bad = kino(tmp_path / "seq", "--look", "none", "--param", "bogus=1", "--out", tmp_path / "bad")
+    assert bad.returncode == 1 and "unknown parameter 'bogus'" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad").exists()  # a failed run leaves no empty folder
+    run = kino(tmp_path / "seq", "--look", "none", "--temporal", "on", "--frames", "1:99", "--out",
                tmp_path / "out")
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "--temporal is ignored" in run.stderr
+    assert "--frames 1:99 goes past the clip's last frame; stylized 1:4 (4 frames)" in run.stderr
     for n in range(1, 5):
         assert np.array_equal(kino_mods.png.read_png(str(tmp_path / "out" / f"frame_{n:04d}.png")), index_frame(n))
     stages = json.loads((tmp_path / "out" / "kino.json").read_text())["workflow"]["stages"]
@@ -78,6 +88,36 @@ def test_bad_input_exits_non_zero_with_reason(tmp_path, case):
     assert not [n for n in os.listdir(tmp_path / "out")] if (tmp_path / "out").exists() else True
 
 
+def test_saved_result_strip_paths_are_relative_and_survive_moving_the_folder(tmp_path, kino_mods):
+    """Result strips under the .blend's folder are stored as //...: move the folder, every frame is found."""
+    write_sequence(tmp_path / "seq", 5)
+    project = tmp_path / "project"
+    run = kino(tmp_path / "seq", "--look", "toon", "--out", project / "kino" / "toon", "--blend",
+               project / "edit.blend")
+    assert run.returncode == 0, run.stderr[-3000:]
+    moved = tmp_path / "elsewhere" / "project_moved"
+    moved.parent.mkdir()
+    os.rename(project, moved)
+    bpy.ops.wm.open_mainfile(filepath=str(moved / "edit.blend"))
+    strip = bpy.context.scene.sequence_editor.strips["seq_toon"]
+    assert strip.directory.startswith("//kino/toon"), strip.directory
+    found = [os.path.isfile(os.path.join(bpy.path.abspath(strip.directory), e.filename)) for e in strip.elements]
+    assert len(found) == 5 and all(found), found
+    source = bpy.context.scene.sequence_editor.strips["seq"]
+    assert os.path.isabs(source.directory) and not source.directory.startswith("//")  # outside: absolute
+
+
+def test_out_that_cannot_be_created_and_region_outside_the_frame_are_one_line(tmp_path):
+    write_sequence(tmp_path / "seq", 3)
+    (tmp_path / "file").write_text("x")
+    run = kino(tmp_path / "seq", "--look", "toon", "--out", tmp_path / "file" / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "cannot create the output folder" in run.stderr.strip().splitlines()[-1]
+    run = kino(tmp_path / "seq", "--look", "none", "--stabilize", "--track-region", "5000,5000,20,20", "--out",
+               tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "lies outside the 64x48 frame" in run.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
 def test_the_flags_become_choices_and_the_reproduce_command_repeats_them(backend):
     """Every flag that shapes the job survives into kino.json's command (``--track-region`` included),
     and that command parses back to the same workflow."""

@@ -12,9 +12,13 @@ from kino_addon.protocol.errors import DISCONNECTED, BackendError
 
 
 class FakeClient:
-    """Records what it received (frames, cancels) and queues the events a real backend would send."""
+    """Records what it received (frames, cancels) and queues the events a real backend would send.
+    ``stateful``: each output also averages in the previous output (a recursive filter, like the
+    temporal stage), and checkpoints carry that previous output as state."""
 
-    def __init__(self, die_after=None, fail_submit=None):
+    def __init__(self, die_after=None, fail_submit=None, stateful=False):
+        self.stateful = stateful
+        self.submits = []  # (count, options, state buffers)
         self.events = collections.deque()
         self.jobs = {}
         self.received = []  # (job_id, job frame, first pixel)
@@ -24,12 +28,36 @@ class FakeClient:
         self.dead = False
         self.cancelled = []
 
-    def submit_job(self, workflow, count, width, height, options):
+    def submit_job(self, workflow, count, width, height, options, state=()):
         if self.fail_submit:
             raise self.fail_submit
         job_id = f"job{len(self.jobs) + 1}"
-        self.jobs[job_id] = {"count": count, "shape": (height, width, 3), "done": []}
+        self.submits.append((count, dict(options), list(state)))
+        prev = None
+        if state:
+            spec, data = state[0]
+            prev = np.frombuffer(bytes(data), np.uint8).reshape(spec["shape"])
+        self.jobs[job_id] = {"count": count, "shape": (height, width, 3), "done": [], "prev": prev,
+                             "checkpoints": bool(options.get("checkpoints"))}
         return job_id
+
+    def _stylize(self, job, img):
+        out = (255 - img).astype(np.uint8)
+        if self.stateful and job["prev"] is not None:
+            out = ((out.astype(np.uint16) + job["prev"]) // 2).astype(np.uint8)
+        job["prev"] = out
+        return out
+
+    def _checkpoint(self, job):
+        if not job["checkpoints"]:
+            return {}, []
+        if not self.stateful:
+            return {"checkpoint": {"version": 1, "arrays": {}, "values": {}}}, []
+        prev = job["prev"]
+        spec = {"name": "state/fake/prev", "shape": list(prev.shape), "encoding": "raw", "nbytes": prev.nbytes}
+        desc = {"version": 1, "arrays": {"fake/prev": {"dtype": "uint8", "shape": list(prev.shape),
+                                                       "buffer": spec["name"]}}, "values": {}}
+        return {"checkpoint": desc}, [(spec, prev.tobytes())]
 
     def _check(self):
         if self.dead:
@@ -45,12 +73,13 @@ class FakeClient:
         if self.die_after is not None and self.emitted >= self.die_after:
             self.dead = True
             return {}
-        out = (255 - img).astype(np.uint8)
+        out = self._stylize(job, img)
+        extra, state = self._checkpoint(job)
         self.events.append(Message(kind="event", type=messages.JOB_PROGRESS,
                                    body={"job_id": job_id, "frame": frame, "stage": "toon"}))
-        self.events.append(Message(kind="event", type=messages.JOB_FRAME, body={"job_id": job_id, "frame": frame},
+        self.events.append(Message(kind="event", type=messages.JOB_FRAME, body={"job_id": job_id, "frame": frame, **extra},
                                    buffers=[({"name": "image", "shape": list(shape), "encoding": "raw"},
-                                             out.tobytes())]))
+                                             out.tobytes())] + state))
         self.emitted += 1
         job["done"].append(frame)
         if len(job["done"]) == job["count"]:

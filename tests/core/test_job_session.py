@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from fake_backend import FakeClient
-from kino_addon.core.plan import frame_path, missing_frames
+from kino_addon.core.plan import existing_frames, frame_path, missing_frames
 from kino_addon.core.png import read_png
 from kino_addon.core.job_session import JobSession, JobSpec
 from kino_addon.protocol import messages
@@ -114,6 +114,61 @@ def test_write_error_ends_the_job_with_a_reason(tmp_path):
     assert "frame_0001.png" in os.listdir(s.spec.folder)
 
 
+def _stateful_reference(tmp_path, count=8):
+    ref = make(tmp_path / "ref", FakeClient(stateful=True), count=count)
+    assert ref.run() == "completed"
+    return [read_png(frame_path(ref.spec.folder, n)) for n in range(1, count + 1)]
+
+
+def _cancel_after(tmp_path, client, frames, count=8):
+    s = make(tmp_path, client, count=count, max_in_flight=1)
+    while s.frames_on_disk < frames:
+        s.step()
+    s.cancel()
+    s.run()
+    return s
+
+
+def test_stateful_resume_continues_from_the_checkpoint_and_equals_the_full_run(tmp_path):
+    want = _stateful_reference(tmp_path)
+    s = _cancel_after(tmp_path, FakeClient(stateful=True), 3)
+    assert os.path.isfile(os.path.join(s.spec.folder, ".kino-resume", "checkpoint.npz"))
+    kept = len(existing_frames(s.spec.folder))
+    client = FakeClient(stateful=True)
+    s2 = make(tmp_path, client, count=8)
+    assert s2.run() == "completed" and s2.reused == kept
+    count, options, state = client.submits[0]
+    assert options["resume_state"]["arrays"] and state and count == 8 - kept  # continues after the last kept
+    for n in range(1, 9):
+        assert np.array_equal(read_png(frame_path(s2.spec.folder, n)), want[n - 1]), n
+    side = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert side["frames_independent"] is False
+    assert not os.path.exists(os.path.join(s2.spec.folder, ".kino-resume"))  # served its purpose
+
+
+def test_stateful_hole_before_the_checkpoint_restarts_and_writes_only_missing(tmp_path):
+    want = _stateful_reference(tmp_path)
+    s = _cancel_after(tmp_path, FakeClient(stateful=True), 5)
+    os.remove(frame_path(s.spec.folder, 2))
+    stamp = os.stat(frame_path(s.spec.folder, 4)).st_mtime_ns
+    client = FakeClient(stateful=True)
+    s2 = make(tmp_path, client, count=8)
+    assert s2.run() == "completed"
+    assert client.submits[0][0] == 8 and "resume_state" not in client.submits[0][1]
+    assert os.stat(frame_path(s.spec.folder, 4)).st_mtime_ns == stamp  # recomputed for the state, not rewritten
+    for n in range(1, 9):
+        assert np.array_equal(read_png(frame_path(s2.spec.folder, n)), want[n - 1]), n
+
+
+def test_resuming_without_a_checkpoint_would_differ(tmp_path):
+    """What the checkpoint prevents: the stateful fake started at frame 4 gives another frame 4."""
+    want = _stateful_reference(tmp_path)
+    client = FakeClient(stateful=True)
+    client.submit_job({}, 5, W, H, {})
+    client.send_frame("job1", 1, source(4).tobytes(), shape=(H, W, 3))
+    frame = [e for e in client.events if e.type == messages.JOB_FRAME][0]
+    got = np.frombuffer(frame.buffers[0][1], np.uint8).reshape(H, W, 3)
+    assert not np.array_equal(got, want[3])
 def test_whole_resume_makes_every_frame_again(tmp_path):
     """Option resume="whole" (holds, in-betweens, painted keyframes: each frame depends on its
     neighbours): a re-run after a cancel sends the whole range, so the result equals an uninterrupted run."""

@@ -110,11 +110,13 @@ def test_params_of_an_addable_stage_add_it_and_the_reproduce_command_round_trips
     again = compose_workflow(HELLO, "toon", parse_param_args(HELLO, base, [i.split(" --")[0].strip() for i in items]),
                              temporal=True)
     assert again == wf
+    # every parameter `looks` lists is accepted: stabilize.* is kept for the stabilize stage (the command
+    # turns stabilizing on); an unknown key is refused with the look's keys
+    assert parse_param_args(HELLO, base, ["stabilize.border=black"]) == {"stabilize": {"border": "black"}}
     with pytest.raises(WorkflowChoiceError) as err:
-        parse_param_args(HELLO, base, ["stabilize.border=black"])
+        parse_param_args(HELLO, base, ["stabilize.nope=black"])
     listed = str(err.value).split("parameters are")[1]
     assert "edges, levels, temporal.strength" in listed and "face_score, key" in listed
-    assert "stabilize" not in listed
 
 
 def test_panel_switches_and_flags_are_stage_entries_of_one_workflow():
@@ -138,8 +140,12 @@ def test_panel_switches_and_flags_are_stage_entries_of_one_workflow():
 
 
 def test_the_passthrough_look_takes_only_the_parameters_of_stages_it_can_add():
+    """The none look has no parameters of its own: one given is refused (it would be ignored silently)."""
     base = compose_workflow(HELLO, "none")
-    assert parse_param_args(HELLO, base, ["bogus=1", "key.key_color=auto"]) == {"key": {"key_color": "auto"}}
+    assert parse_param_args(HELLO, base, ["key.key_color=auto"]) == {"key": {"key_color": "auto"}}
+    for item in ("bogus=1", "temporal.strength=0.5"):
+        with pytest.raises(WorkflowChoiceError, match="unknown parameter"):
+            parse_param_args(HELLO, base, [item])
 
 
 def test_reproduce_command_carries_stabilize_and_the_track_region():

@@ -13,6 +13,9 @@
    where Blender's Keying node is at its best.
 2. Real footage (``--actor-clip``, default ``greenscreen_actor.mp4`` under ``--footage``, a few frames): mean matte in a box on the
    man's body (want > 0.9) and on the four screen corners above the black bar (want < 0.05).
+3. Real detail with a known alpha (``keying_real``): real hair and foliage cut from the footage, the
+   alpha taken from the images' own structure, put on a screen colour with spill, blur and noise;
+   composite PSNR for Kino and Blender's Keying node at defaults, per case (target >= 37.5 dB).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from .footage import add_footage_argument, resolve_clip
 from ..keying import alpha_over, detect_bars, detect_key_color, garbage_mask, pull_key
 from ..keying.metrics import score
 from ..keying.synthetic import make_case
+from .keying_real import bench_real_detail, targets as detail_targets
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 ACTOR_CLIP = "greenscreen_actor.mp4"
@@ -158,6 +162,7 @@ def _args(argv: List[str]):
                         "the 512x512 clip BODY_BOX and CORNERS are measured on)")
     p.add_argument("--blender-python", default=os.path.join(REPO, ".venv-blender", "bin", "python"))
     p.add_argument("--skip-blender", action="store_true", help="score Kino only")
+    p.add_argument("--skip-real-detail", action="store_true", help="leave out the real-detail known-alpha cases")
     p.add_argument("--temporal-frames", type=int, default=30,
                    help="consecutive frames of the real clip for the matte-flicker part (0: skip it)")
     return p.parse_args(argv)
@@ -184,7 +189,11 @@ def main(argv: List[str]) -> int:
         syn = bench_synthetic(args, work)
         even = bench_synthetic(args, work, uneven=False)
         real = bench_real(args, work)
+        detail = {} if args.skip_real_detail else bench_real_detail(args, work, _write, run_blender, read_blender)
     result = {"synthetic": syn, "synthetic_even_screen": even, "real": real, "targets": targets(syn, real)}
+    if detail:
+        result["real_detail"] = detail
+        result["targets"].update(detail_targets(detail))
     temporal = _temporal(args)
     if temporal:
         result["temporal"] = temporal

@@ -24,6 +24,7 @@ from typing import List, Optional
 from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.errors import INTERNAL, WIRE_CODES
 
+from .. import checkpoint
 from ..stages.base import Cancelled, Frame, StageError
 from .plan_base import Task, make_plan
 from .tasks import COUNTED
@@ -87,6 +88,9 @@ class ClusterRun:
         self.spec = {"job_id": self.uid, "workflow": job.workflow.to_json(), "frames_total": job.frames_total,
                      "width": job.width, "height": job.height, "seed": job.seed, "options": options}
         self.plan = make_plan(job.workflow, job.frames_total, executor.put, plan_kind)
+        # Checkpoints (resume): the frames plan's are empty (no stage keeps state); the other plans send
+        # none, so an interrupted job is computed again from its first frame (exact, as with holds).
+        self.stateless = self.plan.kind == "frames" and checkpoint.wanted_every(job.options) > 0
         self.workers = list(executor.workers)
         self.pool = TaskPool(self.workers)
         self.events: "queue.Queue[tuple]" = queue.Queue()
@@ -167,6 +171,9 @@ class ClusterRun:
 
         job = self.job
         body, buffers = frame_event(job, Frame(index=index, source=image, image=image, matte=matte, meta=meta))
+        if self.stateless:  # every stage works on each frame alone: a resume needs only the missing frames
+            body["checkpoint"], extra = checkpoint.encode({s.name: {} for s in job.workflow.enabled})
+            buffers = list(buffers) + list(extra)
         if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
             job.cancel("the client disconnected")
             raise Cancelled()

@@ -26,7 +26,7 @@ from typing import Iterator, List
 import numpy as np
 
 from ..stages.base import Frame, JobContext
-from ..stages.temporal.post import PostPass
+from ..stages.temporal.post import pair_errors, post_state, set_post_state
 from ..stages.temporal.spans import fill_between
 from ..workflow import Pipeline, Workflow, validate_workflow
 
@@ -70,8 +70,8 @@ def _pipeline(task: dict, args: list, pipe: Pipeline, ctx: JobContext) -> Iterat
     finally:
         stream.close()
     sched = pipe.workflow.schedule_step
-    post = getattr(pipe.runs.get(sched.name), "post", None) if sched else None
-    yield ("record", {"provenance": ctx.provenance, "pairs": post.pair_errors() if post is not None else None})
+    run = pipe.runs.get(sched.name) if sched else None
+    yield ("record", {"provenance": ctx.provenance, "pairs": pair_errors(run) if hasattr(run, "figure") else None})
 
 
 def _temporal(pipe: Pipeline):
@@ -110,15 +110,16 @@ def _post(task: dict, args: list, pipe: Pipeline, ctx: JobContext) -> Iterator[t
     frames, skip = task["frames"], set(task.get("skip") or ())
     n = len(frames)
     srcs, images = args[:n], args[n:2 * n]  # the keyframe's output, then the filled frames
-    carry = args[2 * n] if task["carry"] else None
-    post = PostPass(tr, float(tr.params["keyframe_smoothing"]), set(task["cuts"]), carry)
-    for pos, (index, src) in enumerate(zip(frames, srcs)):
+    set_post_state(tr, args[2 * n] if task["carry"] else None)
+    tr.prov["cuts"] = list(task["cuts"])
+    parts = [Frame(index=index, source=src, image=images[pos],
+                   meta={**({"keyframe": True} if pos == 0 else {}), "temporal_source": src})
+             for pos, (index, src) in enumerate(zip(frames, srcs))]
+    for out in tr.post_pass(iter(parts)):
         ctx.check_cancelled()
-        meta = {"keyframe": True} if pos == 0 else {}
-        out = post.apply(Frame(index=index, source=src, image=images[pos], meta={**meta, "temporal_source": src}))
-        if index not in skip:
-            yield ("frame", index, out.image, None, plain_meta(out.meta))
-    yield ("record", {"carry": post.carry(), "pairs": post.pair_errors(), "temporal": dict(tr.prov)})
+        if out.index not in skip:
+            yield ("frame", out.index, out.image, None, plain_meta(out.meta))
+    yield ("record", {"carry": post_state(tr), "pairs": pair_errors(tr), "temporal": dict(tr.prov)})
 
 
 HANDLERS = {"pipeline": _pipeline, "cuts": _cuts, "keys": _keys, "span": _span, "post": _post}

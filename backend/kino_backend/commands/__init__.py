@@ -31,6 +31,7 @@ def run_module(package: str, names: List[str], argv: List[str], what: str) -> in
         module = importlib.import_module(f"{package}.{name}")
         return int(module.main(list(argv[1:])) or 0)
     except KeyboardInterrupt:
+        print(f"kino {what}{name}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line for users; the traceback on request
         if os.environ.get("KINO_DEBUG"):

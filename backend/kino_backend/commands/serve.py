@@ -81,7 +81,7 @@ def main(argv: List[str]) -> int:
         return 2
     if parent:
         watch_parent(int(parent), lambda: server.request_shutdown(f"parent process {parent} exited"))
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):  # Ctrl-C: a clean stop
         if sig is not None:
             signal.signal(sig, lambda num, _frame: server.request_shutdown(f"signal {num}"))
     if args.host not in ("127.0.0.1", "localhost", "::1"):

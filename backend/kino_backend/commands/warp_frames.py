@@ -4,7 +4,9 @@ or image folder by its matrix from a ``transforms.json`` (docs/cli.md) and write
 Used by ``scripts/kino stabilize`` (Blender computes the transforms; Blender's Python has no OpenCV,
 so the pixels are warped here). ``--inverse`` applies the inverse matrices (restores the camera
 motion of stabilized frames). ``--frames START:END`` (1-based, inclusive) picks the source frames;
-output frames are numbered from 1 and use the transforms' frames 1, 2, ...
+output frames are numbered from 1 and use the transforms' frames 1, 2, ... ``--border fill`` (the
+default) fills what the warp uncovers from the neighbouring frames along the motion
+(``stages.stabilize_fill``), never by stretching edge pixels.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import cv2
 import numpy as np
 
 from ..stabilize_metrics import iter_frames
-from ..stages.stabilize import BORDERS, INTERPOLATIONS, warp
+from ..stages.stabilize import BORDER_CHOICES, INTERPOLATIONS, warp
+from ..stages.stabilize_fill import NeighbourFill, Warped, coverage
 
 
 def _frames(text: str):
@@ -48,19 +51,27 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--frames", type=_frames, default=None)
     ap.add_argument("--inverse", action="store_true")
-    ap.add_argument("--border", choices=tuple(BORDERS), default="replicate")
+    ap.add_argument("--border", choices=BORDER_CHOICES, default="fill")
     ap.add_argument("--interpolation", choices=tuple(INTERPOLATIONS), default="lanczos")
     args = ap.parse_args(argv)
     m = load_matrices(args.transforms)
     first, last = args.frames or (1, len(m))
     os.makedirs(args.out, exist_ok=True)
     n = 0
-    for n, frame in enumerate(iter_frames(args.input, first, last), start=1):
-        if n > len(m):
-            raise ValueError(f"{args.transforms} has {len(m)} matrices but more frames were selected")
-        out = warp(frame, m[n - 1], inverse=args.inverse, border=args.border, interpolation=args.interpolation)
+    fill = NeighbourFill() if args.border == "fill" and not args.inverse else None
+
+    def warped():
+        for k, frame in enumerate(iter_frames(args.input, first, last), start=1):
+            if k > len(m):
+                raise ValueError(f"{args.transforms} has {len(m)} matrices but more frames were selected")
+            size = (frame.shape[1], frame.shape[0])
+            out = warp(frame, m[k - 1], inverse=args.inverse, border=args.border, interpolation=args.interpolation)
+            yield Warped(k, out, None, coverage(m[k - 1], size, size) if fill is not None else None)
+
+    for item in (fill.run(warped()) if fill is not None else warped()):
+        n = item.payload
         path = os.path.join(args.out, f"frame_{n:04d}.png")
-        if not cv2.imwrite(path, cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
+        if not cv2.imwrite(path, cv2.cvtColor(item.image, cv2.COLOR_RGB2BGR)):
             raise OSError(f"cannot write {path}")
     if n < len(m):
         raise ValueError(f"{args.input} gave {n} frames for {len(m)} transforms; check --frames")

@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from kino_addon.core.bars import detect_bars  # noqa: F401  (one implementation, shared with the add-on)
 from kino_addon.protocol.quoting import quote
 
 Rect = Tuple[int, int, int, int]
@@ -38,27 +39,3 @@ def garbage_mask(shape: Sequence[int], rect: Optional[Rect], bars: Optional[Rect
         keep[max(0, y):max(0, min(h, y + rh)), max(0, x):max(0, min(w, x + rw))] = 1.0
         mask *= keep
     return mask
-
-
-def detect_bars(image: np.ndarray, max_fraction: float = 0.15, level: int = 24) -> Optional[Rect]:
-    """Find black letterbox/pillarbox bars: whole rows/columns at the frame edges that are near black
-    and flat. Returns the picture area (X, Y, W, H) without the bars, or None when there are none.
-    """
-    h, w = image.shape[:2]
-    m = image.max(axis=2).astype(np.int16)
-
-    def run(lines: np.ndarray, limit: int) -> int:
-        n = 0
-        for line in lines[:limit]:
-            if np.percentile(line, 99) > level or line.std() > 6:
-                break
-            n += 1
-        return n
-
-    top = run(m, int(h * max_fraction))
-    bottom = run(m[::-1], int(h * max_fraction))
-    left = run(m.T, int(w * max_fraction))
-    right = run(m.T[::-1], int(w * max_fraction))
-    if top + bottom + left + right == 0 or top + bottom >= h or left + right >= w:
-        return None
-    return (left, top, w - left - right, h - top - bottom)

@@ -5,7 +5,11 @@ For a pixel C that covers a fraction ``a`` of a foreground colour F in front of 
 in linear light ``C = a F + (1 - a) S``. We estimate
 
 1. S everywhere: the screen's colour where the screen is plainly visible, spread smoothly behind the
-   actor (push-pull fill), so an unevenly lit screen or a vignette keys as well as an even one;
+   actor (push-pull fill), so an unevenly lit screen or a vignette keys as well as an even one.
+   "Plainly visible" is judged twice: first against the key colour, then against the local screen
+   estimate itself (within a few percent of its colour difference and chromaticity), so a strand of
+   hair that covers 30% of a pixel no longer counts as screen and darkens the plate behind the hair
+   (which made every soft pixel near dense hair or foliage key too transparent);
 2. a first matte from the colour difference ``d(x) = x[p] - max(other channels)`` (p = the screen's
    primary channel): ``a0 = 1 - d(C) / d(S)``;
 3. F near soft edges: each pixel un-mixed from the screen with the first matte, spread outwards
@@ -26,7 +30,7 @@ import cv2
 import numpy as np
 
 from .colorspace import linear_to_srgb, srgb_to_linear, to_u8
-from .despill import despill, key_channels, restore_edge_colour
+from .despill import Interior, despill, key_channels, restore_edge_colour
 from .fill import push_pull
 
 
@@ -37,7 +41,7 @@ class KeyParams:
     clip_white: float = 0.99     # matte values above this become 1 (solid foreground)
     despill: float = 1.0         # spill suppression strength, 0 = off
     refine_radius: int = 0       # guided-filter edge refinement radius in px, 0 = off
-    screen_smooth: int = 2       # clean-plate smoothing: pyramid level (2**level px)
+    screen_smooth: int = 4       # clean-plate smoothing: pyramid level (2**level px) of the final estimate
 
 
 @dataclass
@@ -80,6 +84,35 @@ def _screen_confidence(lin: np.ndarray, key_lin: np.ndarray, chroma: bool) -> np
         dist = np.abs(lin - key_lin).max(-1)
         conf = np.clip((0.04 - dist) / 0.02, 0, 1)
     return _erode(conf.astype(np.float32), 2)
+
+
+def _local_screen_confidence(lin: np.ndarray, key_lin: np.ndarray, screen: np.ndarray) -> np.ndarray:
+    """1 where the pixel is the screen as lit right there: its colour difference within 10% of the local
+    screen estimate's and its chromaticity within 0.03-0.06 of it (a partly covered pixel is not)."""
+    p, others = key_channels(key_lin)
+    ratio = _difference(lin, p, others) / np.maximum(_difference(screen, p, others), 1e-4)
+    chrom = lin / np.maximum(lin.sum(-1, keepdims=True), 1e-4)
+    local = screen / np.maximum(screen.sum(-1, keepdims=True), 1e-4)
+    dist = np.abs(chrom - local).max(-1)
+    conf = np.clip((ratio - 0.9) / 0.05, 0, 1) * np.clip((0.06 - dist) / 0.03, 0, 1)
+    return _erode(conf.astype(np.float32), 1)
+
+
+def clean_plate(lin: np.ndarray, key_lin: np.ndarray, chroma: bool, smooth: int = 4) -> np.ndarray:
+    """The screen's colour everywhere (linear), from the pixels that are plainly screen (see above)."""
+    conf = _screen_confidence(lin, key_lin, chroma)
+    if float(conf.sum()) < 4.0:
+        return np.broadcast_to(key_lin, lin.shape).astype(np.float32)
+    screen = push_pull(lin, conf, start_level=min(2, smooth))
+    if not chroma:
+        return push_pull(lin, conf, start_level=smooth) if smooth != 2 else screen
+    for _ in range(2):
+        local = _local_screen_confidence(lin, key_lin, screen)
+        if float(local.sum()) < 4.0:
+            break
+        conf = local
+        screen = push_pull(lin, conf, start_level=smooth)
+    return screen
 
 
 def _first_matte(lin: np.ndarray, screen: np.ndarray, key_lin: np.ndarray, chroma: bool) -> np.ndarray:
@@ -133,11 +166,7 @@ def pull_key(image: np.ndarray, key_rgb: Sequence[int], params: KeyParams = KeyP
     lin = srgb_to_linear(image)
     key_lin = srgb_to_linear(np.asarray(key_rgb, np.float32) / 255.0)
     chroma = _is_chroma_key(key_lin)
-    conf = _screen_confidence(lin, key_lin, chroma)
-    if float(conf.sum()) < 4.0:
-        screen = np.broadcast_to(key_lin, lin.shape).astype(np.float32)
-    else:
-        screen = push_pull(lin, conf, start_level=params.screen_smooth)
+    screen = clean_plate(lin, key_lin, chroma, params.screen_smooth)
     a0 = _first_matte(lin, screen, key_lin, chroma)
     fg = _foreground_estimate(lin, screen, np.clip(a0, 0.0, 1.0))
     matte = _project(lin, screen, fg, a0) if fg is not None else np.clip(a0, 0, 1)
@@ -155,7 +184,9 @@ def pull_key(image: np.ndarray, key_rgb: Sequence[int], params: KeyParams = KeyP
             matte = matte * garbage.astype(np.float32)
     colour = _unmix(lin, screen, fg, matte)
     if params.despill > 0:
-        colour = despill(restore_edge_colour(colour, lin, matte, key_lin), key_lin, params.despill, matte)
+        inside = Interior(lin, matte)
+        colour = despill(restore_edge_colour(colour, lin, matte, key_lin, interior=inside), key_lin,
+                         params.despill, matte, interior=inside)
     return KeyResult(matte=matte, foreground=to_u8(linear_to_srgb(colour)), screen=screen)
 
 

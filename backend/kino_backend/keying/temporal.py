@@ -48,6 +48,16 @@ class MatteSmoother:
         self._plate, self._matte = plate, out
         return out
 
+    def checkpoint(self) -> dict:
+        """The state the next frame needs (a resumed job continues from it)."""
+        return {"smoother_plate": self._plate, "smoother_matte": self._matte, "smoother_count": self._count,
+                "smoother_cuts": list(self.cuts)}
+
+    def restore(self, state: dict) -> None:
+        self._plate, self._matte = state.get("smoother_plate"), state.get("smoother_matte")
+        self._count = int(state.get("smoother_count") or 0)
+        self.cuts = [int(c) for c in state.get("smoother_cuts") or []]
+
     def _blend(self, plate: np.ndarray, matte: np.ndarray) -> np.ndarray:
         from ..stages.temporal.warp import cut_score, reliability, warp
         flows = self._flows()

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from kino_addon.protocol.errors import WIRE_CODES
+from kino_addon.protocol.errors import INVALID_PARAMS, WIRE_CODES
 from kino_addon.protocol.quoting import clip, quote
 
 PARAM_KINDS = ("int", "float", "bool", "str", "enum", "path", "image", "list")
@@ -243,6 +243,25 @@ class StageRun:
         """Yield stylized frames, calling ``look.stylize`` for the frames it chooses."""
         for f in frames:
             yield f.replace(image=look.stylize(f))
+
+    # resume (any role)
+    def checkpoint(self) -> Optional[dict]:
+        """What this stage carries into the next frame, taken right after a frame left the pipeline:
+        ``{name: numpy array | JSON value}``; ``{}`` when nothing (the default: frames are independent);
+        None when no clean point exists right now (e.g. between keyframes). A job resumed from it with
+        ``restore`` must produce exactly the frames the uninterrupted job would have."""
+        return {}
+
+    def held(self) -> int:
+        """Frames this stage has taken in but not handed on yet (look-ahead). While it holds some, the
+        stages before it have already gone past the last frame out: their state is not a checkpoint."""
+        return 0
+
+    def restore(self, state: dict) -> None:
+        """Continue from a ``checkpoint`` of an earlier job with the same workflow (before any frame)."""
+        if state:
+            raise StageError(INVALID_PARAMS, f"stage {self.stage.name!r} keeps no state to resume from",
+                             stage=self.stage.name)
 
     def close(self) -> None:
         """Release per-job resources (models stay warm in ``ctx.resources``)."""

@@ -7,8 +7,9 @@ stylized background through the matte (a straight alpha-over on sRGB values).
 
 The key colour is found automatically (``key_color = "auto"``, from the job's first frames) or given
 as ``"R,G,B"`` (sRGB 0-255). Black letterbox bars at the frame edges are not the screen but not the
-actor either: with ``remove_bars`` on (the default) they are found once per job and keyed out, so the
-background shows there.
+actor either: they are outside the picture. By default they stay opaque black (the keyed frame keeps
+its letterbox, and a background never shows under the actor's body as a band above the frame edge);
+``remove_bars`` keys them out instead. ``scripts/kino composite`` crops them from both plates first.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class KeyRun(StageRun):
         # flows of the plates, not shared with the temporal stage: it follows the keyed frames (their
         # screen filled in), and the plates' sharp silhouettes give the matte's edges better flow
         self.smoother = MatteSmoother(p["matte_smoothing"])
+        self._held = 0  # first frames held while the key colour and bars are found
 
     def _setup(self, first: List[Frame]) -> None:
         images = [f.image for f in first]
@@ -86,21 +88,45 @@ class KeyRun(StageRun):
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         it = iter(frames)
-        want = max(1, min(AUTO_FRAMES, self.ctx.frames_total or AUTO_FRAMES))
         head: List[Frame] = []
-        for f in it:
-            head.append(f)
-            if len(head) >= want:
-                break
-        if not head:
-            return
-        self._setup(head)
-        for f in head:
-            yield self._key(f)
+        if self.mask is None:  # not resumed: detect the key colour and bars from the first frames
+            want = max(1, min(AUTO_FRAMES, self.ctx.frames_total or AUTO_FRAMES))
+            for f in it:
+                head.append(f)
+                if len(head) >= want:
+                    break
+            if not head:
+                return
+            self._setup(head)
+        for i, f in enumerate(head):
+            out = self._key(f)
+            self._held = len(head) - i - 1
+            yield out
+        self._held = 0
         for f in it:
             self.ctx.check_cancelled()
             yield self._key(f)
         self.ctx.provenance.setdefault("key", {})["matte_cuts"] = list(self.smoother.cuts)
+
+    def held(self) -> int:
+        return self._held
+
+    def checkpoint(self):
+        if self.mask is None:
+            return None
+        return {"key_rgb": list(self.key_rgb), "mask": self.mask, "provenance": self.ctx.provenance.get("key"),
+                **self.smoother.checkpoint()}
+
+    def restore(self, state: dict) -> None:
+        if not state:
+            return
+        self.key_rgb = tuple(int(v) for v in state["key_rgb"])
+        mask = np.asarray(state["mask"], np.float32)
+        if mask.shape != (self.ctx.height, self.ctx.width):
+            raise ValueError(f"its matte mask is {mask.shape[1]}x{mask.shape[0]}")
+        self.mask = mask
+        self.ctx.provenance["key"] = dict(state.get("provenance") or {})
+        self.smoother.restore(state)
 
 
 class KeyStage(Stage):
@@ -119,7 +145,8 @@ class KeyStage(Stage):
         ParamSpec("clip_white", "float", 0.99, "matte values above this become 1 (solid actor)", 0.5, 1.0),
         ParamSpec("despill", "float", 1.0, "spill suppression strength (0 = off)", 0.0, 1.0),
         ParamSpec("refine_radius", "int", 0, "guided-filter edge refinement radius in px (0 = off)", 0, 16),
-        ParamSpec("remove_bars", "bool", True, "key out black letterbox bars at the frame edges"),
+        ParamSpec("remove_bars", "bool", False, "key out black letterbox bars at the frame edges (off: they "
+                  "stay opaque black, outside the picture, so the background never shows under the actor's body)"),
         ParamSpec("matte_smoothing", "float", 0.5, "steadies chattering edges from frame to frame along the "
                   "motion (0 = each frame on its own; never blends across cuts or occlusions)", 0.0, 0.9),
     )

@@ -54,6 +54,9 @@ class KeyframesRun(StageRun):
                      "note": "fill = fraction of each frame (in order) that no keyframe reached"}
         ctx.provenance["keyframes"] = self.prov
 
+    def checkpoint(self):
+        return None  # each frame depends on the painted keyframes on both sides: resumed whole
+
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         flows = flow_cache_for(self.ctx.cache, DISFlow())  # shared with the temporal stage's figure
         prop = Propagator(flows, lambda it: it.number in self.used,

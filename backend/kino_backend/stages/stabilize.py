@@ -3,9 +3,11 @@
 ``prepare`` warps every frame by its stabilizing matrix (source pixels -> stabilized pixels) taken
 from the job option ``stabilize.matrices`` (one 2x3 matrix per job frame, in job order; computed in
 Blender by ``kino_addon.blender.stabilize.transforms``), so the look sees a steady shot. ``finish`` warps the
-stylized frame back by the inverse, so the original camera motion returns. Borders uncovered by the
-warp are filled as the ``border`` parameter says (the matrices may already include a zoom that hides
-them, see ``kino_addon.core.stabilize_geom.border_free_zoom``).
+stylized frame back by the inverse, so the original camera motion returns. What the warp uncovers is
+filled as ``border`` says: by default from the neighbouring frames along the motion (``stabilize_fill``:
+the stabilized shot saw that area in other frames), never by stretching edge pixels. With ``canvas``
+expand (the default while restoring) the stabilized canvas is large enough to keep every source pixel,
+so the restored frames have real stylized pixels up to their edges.
 """
 from __future__ import annotations
 
@@ -14,14 +16,17 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .base import Frame, ParamSpec, Stage, StageError, StageRun
 from kino_addon.protocol.errors import INVALID_PARAMS
 
+from .base import Frame, ParamSpec, Stage, StageError, StageRun
+from .stabilize_fill import NeighbourFill, Warped, coverage
+
 BORDERS = {"replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT101, "black": cv2.BORDER_CONSTANT}
+BORDER_CHOICES = ("fill", "reflect", "black", "replicate")
 INTERPOLATIONS = {"lanczos": cv2.INTER_LANCZOS4, "cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
 
 
-def warp(image: np.ndarray, matrix, *, inverse: bool = False, border: str = "replicate",
+def warp(image: np.ndarray, matrix, *, inverse: bool = False, border: str = "reflect",
          interpolation: str = "lanczos", size=None) -> np.ndarray:
     """Warp ``image`` by ``matrix`` (2x3, source px -> destination px; y down, origin top-left).
 
@@ -32,7 +37,8 @@ def warp(image: np.ndarray, matrix, *, inverse: bool = False, border: str = "rep
     h, w = image.shape[:2]
     size = (w, h) if size is None else (int(size[0]), int(size[1]))
     flags = INTERPOLATIONS[interpolation] | (cv2.WARP_INVERSE_MAP if inverse else 0)
-    out = cv2.warpAffine(image, m, size, flags=flags, borderMode=BORDERS[border], borderValue=0)
+    mode = BORDERS["reflect" if border == "fill" else border]  # "fill": the neighbours come on top
+    out = cv2.warpAffine(image, m, size, flags=flags, borderMode=mode, borderValue=0)
     return out.reshape((size[1], size[0]) + image.shape[2:])
 
 
@@ -80,20 +86,29 @@ class StabilizeRun(StageRun):
         super().__init__(stage, params, ctx)
         self.matrices = job_matrices(ctx.options, ctx.frames_total)
         self.margins = (0, 0, 0, 0)
+        if params["canvas"] == "auto":
+            self.params = params = dict(params, canvas="expand" if params["restore"] else "source")
         if params["canvas"] == "expand" and not params["restore"]:
             raise StageError(INVALID_PARAMS, "canvas=expand needs restore on (frames leave the job at the "
                              "source size); use canvas=source to keep the frames stabilized", stage="stabilize")
+        self._raw, self.canvas = self.matrices, (ctx.width, ctx.height)
         if params["canvas"] == "expand":
-            self.margins = expand_margins(self.matrices, ctx.width, ctx.height)
-            self.matrices = self.matrices.copy()
-            self.matrices[:, 0, 2] += self.margins[0]
-            self.matrices[:, 1, 2] += self.margins[1]
-        l, t, r, b = self.margins
-        self.canvas = (ctx.width + l + r, ctx.height + t + b)
+            self._set_margins(expand_margins(self.matrices, ctx.width, ctx.height))
+        self.fill = NeighbourFill(params["fill_lookahead"]) if params["border"] == "fill" else None
         ctx.provenance.setdefault("stabilize", {"frames": len(self.matrices), "border": params["border"],
                                                 "interpolation": params["interpolation"],
                                                 "restore": params["restore"], "canvas": params["canvas"],
                                                 "margins": list(self.margins)})
+
+    def _set_margins(self, margins) -> None:
+        """The expanded canvas: ``margins`` (left, top, right, bottom) px around the source frame."""
+        self.margins = tuple(int(v) for v in margins)
+        self.matrices = self._raw.copy()
+        self.matrices[:, 0, 2] += self.margins[0]
+        self.matrices[:, 1, 2] += self.margins[1]
+        l, t, r, b = self.margins
+        self.canvas = (self.ctx.width + l + r, self.ctx.height + t + b)
+        self.ctx.provenance.get("stabilize", {})["margins"] = list(self.margins)
 
     def _matrix(self, frame: Frame) -> np.ndarray:
         if not 1 <= frame.index <= len(self.matrices):
@@ -106,12 +121,32 @@ class StabilizeRun(StageRun):
         return warp(image, m, inverse=inverse, border=self.params["border"],
                     interpolation=self.params["interpolation"], size=size)
 
-    def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+    def _warped(self, frames: Iterator[Frame]) -> Iterator[Warped]:
+        source = (self.ctx.width, self.ctx.height)
         for f in frames:
             m = self._matrix(f)
-            meta = dict(f.meta, stabilize_matrix=m.tolist())
             matte = None if f.matte is None else self._warp(f.matte, m, False)
-            yield f.replace(image=self._warp(f.image, m, False), matte=matte, meta=meta)
+            yield Warped(f.replace(meta=dict(f.meta, stabilize_matrix=m.tolist())), self._warp(f.image, m, False),
+                         matte, coverage(m, source, self.canvas) if self.fill is not None else None)
+
+    def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        warped = self._warped(frames)
+        for w in (self.fill.run(warped) if self.fill is not None else warped):
+            yield w.payload.replace(image=w.image, matte=w.matte)
+
+    def held(self) -> int:
+        return self.fill.held if self.fill is not None else 0
+
+    def checkpoint(self):
+        state = self.fill.checkpoint() if self.fill is not None else {}
+        return dict(state, margins=list(self.margins)) if self.params["canvas"] == "expand" else state
+
+    def restore(self, state: dict) -> None:
+        """A resumed job carries only the remaining frames' matrices: the canvas stays the clip's."""
+        if state.get("margins") is not None and self.params["canvas"] == "expand":
+            self._set_margins(state["margins"])
+        if self.fill is not None and state:
+            self.fill.restore(state)
 
     def finish(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         if not self.params["restore"]:
@@ -131,14 +166,18 @@ class StabilizeStage(Stage):
     help = ("Warps each frame by its stabilizing transform (job option stabilize.matrices) before the "
             "look and back afterwards, so the look sees a steady shot and the camera motion returns.")
     params = (
-        ParamSpec("border", "enum", "replicate", "how the border uncovered by the warp is filled",
-                  choices=tuple(BORDERS)),
+        ParamSpec("border", "enum", "fill", "how the area the warp uncovers is filled: fill = from the "
+                  "neighbouring frames along the motion (then mirrored where no frame saw it); reflect = mirrored; "
+                  "black; replicate = the edge pixels stretched (shows as bands)", choices=BORDER_CHOICES),
+        ParamSpec("fill_lookahead", "int", 8, "border=fill: how many later frames may fill an uncovered area "
+                  "(earlier frames always may)", min=0, max=30),
         ParamSpec("interpolation", "enum", "lanczos", "resampling filter of both warps",
                   choices=tuple(INTERPOLATIONS)),
         ParamSpec("restore", "bool", True, "warp the stylized frames back (off: output stays stabilized)"),
-        ParamSpec("canvas", "enum", "source", "source: stabilized frames keep the source size (edges the "
-                  "shake pushes out come back filled); expand: a larger canvas keeps every source pixel, "
-                  "so the restored frames lose nothing at the edges", choices=("source", "expand")),
+        ParamSpec("canvas", "enum", "auto", "expand: a larger stabilized canvas keeps every source pixel, so the "
+                  "restored frames have stylized pixels up to their edges; source: the source size (what the "
+                  "shake pushes out is lost and comes back mirrored); auto: expand while restoring, else source",
+                  choices=("auto", "expand", "source")),
     )
     run_class = StabilizeRun
 

@@ -38,6 +38,9 @@ class TrainLoraRun(StageRun):
         yield held.replace(meta=dict(held.meta, lora_out=result["out"], lora_loss_first=result["loss_first"],
                                      lora_loss_last=result["loss_last"]))
 
+    def checkpoint(self):
+        return None  # it trains on all the job's frames at the end: a resume starts the clip again
+
     def _settings(self):
         from ..models.registry import resolve
         from ..training.lora import LoraSettings

@@ -1,10 +1,16 @@
 """``scripts/kino composite --actor A --background B [--actor-look L] [--background-look L]
-[--key-color R,G,B] [--garbage-matte X,Y,W,H] --out DIR [--blend FILE.blend] [--json]``.
+[--key-color R,G,B] [--garbage-matte X,Y,W,H] [--param key.K=V|actor.K=V|background.K=V ...]
+[--frames START:END] [--actor-scale S] [--actor-offset X,Y] [--bars crop|keep] --out DIR
+[--blend FILE.blend] [--json]``.
 
 The actor (shot on a green or blue screen) and the background are decoded through Blender's
 sequencer and stylized by the real backend, each with its own look (``toon`` by default), then
 composited (``composite_job.CompositeJob``, run on the same job queue machinery as Stylize: a
-cancelled or failed run resumes). ``DIR`` gets exactly ``frame_NNNN.png`` (the actor's size and
+cancelled or failed run resumes). Black letterbox/pillarbox bars of the actor plate are outside the
+picture: by default (``--bars crop``) both plates are cut to the actor's picture area, so the body
+reaches the frame edge (``--bars keep`` keeps the frame size and the bars stay black). The keyed actor
+is placed with ``--actor-scale`` (about the frame's bottom centre) and ``--actor-offset`` (px).
+``DIR`` gets exactly ``frame_NNNN.png`` (the actor's picture size and
 length; the background is scaled to cover and holds its last frame when shorter) and ``kino.json``;
 the mattes go to ``DIR/matte/frame_NNNN.png``. ``--blend`` saves a scene with the source strips and
 the composite image-sequence strip above them, plus a scene "Kino Key" holding the same key as a
@@ -17,9 +23,13 @@ import os
 import re
 import shlex
 import shutil
-import tempfile
+import sys
 
-from ..cli import ArgParser, CommandError, run_command, verify_out
+from ...core.placement import PlacementError, check as check_placement, parse_offset
+from ...core.plan import PlanError, parse_frame_range
+from ..cli import INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, run_command, verify_out
+
+PARAM_PREFIXES = ("key.", "actor.", "background.")
 
 
 def build_parser() -> ArgParser:
@@ -31,6 +41,16 @@ def build_parser() -> ArgParser:
     p.add_argument("--background-look", default="toon", help="look for the background (default toon)")
     p.add_argument("--key-color", metavar="R,G,B", help="screen colour, sRGB 0-255 (default: found automatically)")
     p.add_argument("--garbage-matte", metavar="X,Y,W,H", help="source px; everything outside is background")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="key.KEY=V (the keyer's parameters, e.g. key.despill=0.5), actor.KEY=V or "
+                        "background.KEY=V (that plate's look, e.g. actor.levels=4, background.temporal.strength=0.5)")
+    p.add_argument("--frames", metavar="START:END", help="1-based inclusive range of the actor's frames")
+    p.add_argument("--actor-scale", type=float, default=1.0, metavar="S",
+                   help="scale the keyed actor about the frame's bottom centre (default 1)")
+    p.add_argument("--actor-offset", default="0,0", metavar="X,Y", help="move the actor by X,Y px (x right, y down)")
+    p.add_argument("--bars", choices=("crop", "keep"), default="crop",
+                   help="black letterbox/pillarbox bars of the actor plate: crop both plates to the picture "
+                        "(default) or keep the frame size with the bars black")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for frame_0001.png ... and kino.json")
     p.add_argument("--blend", metavar="FILE.blend", help="also save a scene with the source and composite strips")
     p.add_argument("--json", action="store_true", help="print one JSON summary on the last line")
@@ -46,20 +66,45 @@ def check_args(args) -> None:
         raise CommandError(f"--garbage-matte must be X,Y,W,H in source pixels, got {args.garbage_matte!r}", 2)
     if args.blend and not args.blend.endswith(".blend"):
         raise CommandError(f"--blend must name a .blend file, got {args.blend}", 2)
+    try:
+        args.frame_range = parse_frame_range(args.frames) if args.frames else None
+        args.offset = parse_offset(args.actor_offset)
+    except (PlanError, PlacementError) as exc:
+        raise CommandError(str(exc), 2) from None
+    bad = [p for p in args.param if not p.startswith(PARAM_PREFIXES) or "=" not in p]
+    if bad:
+        raise CommandError(f"--param {bad[0]!r}: give key.KEY=VALUE (the keyer), actor.KEY=VALUE or "
+                           "background.KEY=VALUE (that plate's look)", 2)
     for flag, path in (("--actor", args.actor), ("--background", args.background)):
         if not os.path.exists(path):
             raise CommandError(f"{flag} {path} does not exist")
 
 
-def workflows(hello: dict, args) -> tuple:
-    """(actor, background) workflows: the actor's look with the key stage first, the background's look."""
-    from kino_addon.core.job_workflow import JobChoices, WorkflowChoiceError, build_workflow
+def _plate_choices(hello: dict, look: str, items: list, extra: dict):
+    from kino_addon.core.job_workflow import JobChoices, build_workflow, parse_param_args
+    params = parse_param_args(hello, build_workflow(hello, JobChoices(look=look)), items)
+    for stage, values in extra.items():
+        params[stage] = dict(values, **params.get(stage, {}))
+    return build_workflow(hello, JobChoices(look=look, params=params))
+
+
+def workflows(hello: dict, args, crop=None) -> tuple:
+    """(actor, background) workflows: the actor's look with the key stage first (``--param key.*`` and
+    ``actor.*``), the background's look (``background.*``). ``crop``: the picture area the actor plate
+    was cut to (the garbage matte is given in source pixels of the uncut frame)."""
+    from kino_addon.core.job_workflow import WorkflowChoiceError
     key_params = {"key_color": args.key_color.replace(" ", "") if args.key_color else "auto"}
     if args.garbage_matte:
-        key_params["garbage_matte"] = args.garbage_matte.replace(" ", "")
+        x, y, w, h = (int(v) for v in args.garbage_matte.split(","))
+        if crop:
+            x, y = x - crop[0], y - crop[1]
+        key_params["garbage_matte"] = f"{x},{y},{w},{h}"
+    items = {name: [p[len(name) + 1:] for p in args.param if p.startswith(name + ".")]
+             for name in ("actor", "background")}
     try:
-        actor = build_workflow(hello, JobChoices(look=args.actor_look, params={"key": key_params}))
-        background = build_workflow(hello, JobChoices(look=args.background_look))
+        actor = _plate_choices(hello, args.actor_look, items["actor"] + [p for p in args.param if p.startswith("key.")],
+                               {"key": key_params})
+        background = _plate_choices(hello, args.background_look, items["background"], {})
     except WorkflowChoiceError as exc:
         raise CommandError(str(exc)) from None
     return actor, background
@@ -73,7 +118,12 @@ def command_line(args) -> str:
         parts += ["--key-color", args.key_color]
     if args.garbage_matte:
         parts += ["--garbage-matte", args.garbage_matte]
-    parts += ["--out", args.out]
+    for item in args.param:
+        parts += ["--param", item]
+    if args.frames:
+        parts += ["--frames", args.frames]
+    parts += ["--actor-scale", f"{args.actor_scale:g}", "--actor-offset", args.actor_offset, "--bars", args.bars,
+              "--out", args.out]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -82,6 +132,7 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     from kino_addon.blender import devload
     strips = devload.submodule("kino_addon.blender.strips")
     tree = devload.submodule("kino_addon.blender.keying.tree")
+    compat = devload.submodule("kino_addon.blender.compat")
     scene = bpy.context.scene
     scene.name = "Kino Composite"
     r = scene.render
@@ -90,44 +141,87 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     strips.add_input_strip(scene, os.path.abspath(args.background), 2, fit='FILL', name="background")
     comp = strips.add_input_strip(scene, out, 3, name="composite")
     for s in scene.sequence_editor.strips:
-        if s.name in ("actor", "background") and s.frame_final_duration > count:
-            s.frame_final_duration = count
-    scene.frame_start, scene.frame_end = 1, comp.frame_final_end - 1
+        if s.name in ("actor", "background") and compat.strip_time(s, "duration") > count:
+            compat.set_strip_time(s, "duration", count)
+    scene.frame_start, scene.frame_end = 1, compat.strip_span(comp)[1] - 1
     scene.view_settings.view_transform = 'Standard'
     if key_rgb:
         key_scene = bpy.data.scenes.new("Kino Key")
         tree.build_keying_tree(key_scene, os.path.abspath(args.actor), os.path.abspath(args.background), key_rgb)
     blend = os.path.abspath(args.blend)
-    os.makedirs(os.path.dirname(blend), exist_ok=True)
-    bpy.ops.wm.save_as_mainfile(filepath=blend)
+    try:
+        os.makedirs(os.path.dirname(blend), exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create the folder for --blend {blend} ({exc.strerror or exc})") from None
+    devload.submodule("kino_addon.blender.blend_paths").make_paths_relative(blend)
+    bpy.ops.wm.save_as_mainfile(filepath=blend, relative_remap=False)  # the // paths are already right
     return blend
 
 
-def run(args) -> dict:
+def decode_plates(decode, args, work: str) -> tuple:
+    """(actor plate, background plate, layout {first, picture, source_size}, notes): the actor's frames
+    (cut to its picture area with --bars crop), the background rendered to cover that size."""
+    from kino_addon.core.bars import picture_area
+    first, last = args.frame_range or (1, None)
+    limit = None if last is None else last - first + 1
+    actor = decode.decode(os.path.abspath(args.actor), os.path.join(work, "actor"), limit=limit, first=first)
+    notes = []
+    if last is not None and first + len(actor) - 1 < last:
+        notes.append(f"--frames {first}:{last} goes past the actor's last frame; compositing {first}:"
+                     f"{first + len(actor) - 1} ({len(actor)} frames)")
+    source_size = (actor.width, actor.height)
+    picture = picture_area([actor.read(n) for n in sorted({1, (len(actor) + 1) // 2, len(actor)})])
+    if picture and args.bars == "crop":
+        actor = actor.cropped(picture)
+        notes.append(f"the actor plate has black bars: both plates are cut to its picture area "
+                     f"{picture[2]}x{picture[3]} at {picture[0]},{picture[1]} (--bars keep keeps them)")
+    INTERRUPT.check()
+    size = (actor.width, actor.height)
+    try:
+        background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
+                                   limit=len(actor), first=first)
+    except decode.DecodeError:  # shorter than the actor's first frame: start at its own first frame
+        background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
+                                   limit=len(actor))
+    return actor, background, {"first": first, "picture": list(picture) if picture else None,
+                               "source_size": list(source_size)}, notes
+
+
+def run(args, folder: OutputFolder) -> dict:
     from kino_addon.blender import devload
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
+    out = folder.open()
     verify_out(out)
-    module = devload.load_extension()
+    module = devload.load_extension(private_tmp=True)
     import bpy
     connection = devload.submodule("kino_addon.blender.connection")
     decode = devload.submodule("kino_addon.blender.keying.decode")
     composite_job = devload.submodule("kino_addon.blender.keying.composite_job")
     job_pump = devload.submodule("kino_addon.blender.job_pump")
     prefs = devload.submodule("kino_addon.blender.prefs")
+    tempdirs = devload.submodule("kino_addon.core.tempdirs")
+    composite_job.QUEUE.stop_signal = INTERRUPT
     bpy.context.preferences.addons[module].preferences.python_path = ""  # KINO_BACKEND_PYTHON or the checkout's
-    work = tempfile.mkdtemp(prefix="kino-composite-")
+    work = tempdirs.make("kino-composite-")
     try:
-        actor = decode.decode(os.path.abspath(args.actor), os.path.join(work, "actor"))
+        actor, background, layout, notes = decode_plates(decode, args, work)
         size = (actor.width, actor.height)
-        background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
-                                   limit=len(actor))
+        try:
+            check_placement(args.actor_scale, args.offset, *size)
+        except PlacementError as exc:
+            raise CommandError(str(exc), 2) from None
+        INTERRUPT.check()
         client = connection.BACKEND.ensure()
-        actor_wf, background_wf = workflows(connection.BACKEND.hello, args)
+        actor_wf, background_wf = workflows(connection.BACKEND.hello, args,
+                                            tuple(layout["picture"]) if actor.crop else None)
+        record = {"bars": args.bars, "picture_area": layout["picture"], "actor_scale": args.actor_scale,
+                  "actor_offset": list(args.offset), "actor_scale_pivot": "bottom centre"}
         job = composite_job.CompositeJob(client, connection.BACKEND.hello, actor, background, actor_wf,
                                          background_wf, prefs.job_options(), out, command_line(args),
-                                         alive=connection.BACKEND.connected)
+                                         alive=connection.BACKEND.connected,
+                                         placement=(args.actor_scale, args.offset), record=record)
         job_pump.start_jobs(composite_job.QUEUE, [job], synchronous=True)
+        if job.state == "interrupted":
+            raise interrupted(job.actor_session.frames_on_disk, out, composite_job.RESUME_HINT)
         if job.state != "completed":
             raise CommandError(job.error or f"the composite was {job.state}")
         blend = save_blend(args, out, len(actor), size, job.key.get("key_color")) if args.blend else None
@@ -137,14 +231,17 @@ def run(args) -> dict:
         connection.BACKEND.stop()
         shutil.rmtree(work, ignore_errors=True)
     return {"out": out, "frames": len(actor), "width": size[0], "height": size[1],
-            "key_color": job.key.get("key_color"), "blend": blend}
+            "key_color": job.key.get("key_color"), "blend": blend, "notes": notes,
+            "picture_area": layout["picture"]}
 
 
 def main(argv) -> int:
     def body() -> int:
         args = build_parser().parse_args(argv)
         check_args(args)
-        result = run(args)
+        result = run(args, OutputFolder(args.out))
+        for note in result["notes"]:
+            print(f"kino composite: note: {note}", file=sys.stderr)
         print(f"kino composite: {result['frames']} frames ({result['width']}x{result['height']}) in "
               f"{result['out']}, key colour {result['key_color']}"
               + (f"; scene saved to {result['blend']}" if result["blend"] else ""))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Optional
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ...core.frame_files import atomic_write_png
 from ...core.job_queue import FrameLoop, QueuedJob, StepFailed
 from ...core.job_session import JobSession, JobSpec
 from ...core.plan import frame_path, settings_hash
+from ...core.placement import place
 from ...core.png import read_png
 from ...core.sidecar import build_sidecar, write_sidecar
 from .. import addon, job_pump
@@ -56,8 +58,11 @@ class CompositeJob(QueuedJob):
     """
 
     def __init__(self, client, hello: dict, actor: Decoded, background: Decoded, actor_workflow: dict,
-                 background_workflow: dict, options: dict, out: str, command: str, alive=None):
+                 background_workflow: dict, options: dict, out: str, command: str, alive=None,
+                 placement=(1.0, (0.0, 0.0)), record: Optional[dict] = None):
         self.out = out
+        self.placement = placement  # (scale about the bottom centre, (x, y) px offset) of the keyed actor
+        self.record = dict(record or {})  # more for kino.json's "composite" (bars, picture area, placement)
         self.actor, self.background = actor, background
         self.command = command
         self.versions = addon.versions(hello)
@@ -82,8 +87,9 @@ class CompositeJob(QueuedJob):
             raise StepFailed(f"the backend returned no matte for actor frame {number}; is the key stage installed?")
         last_bg = len(self.background)
         background = read_png(frame_path(self.background_session.spec.folder, min(number, last_bg)))
-        matte = np.ascontiguousarray(actor[..., 3])
-        atomic_write_png(frame_path(self.out, number), alpha_over(actor[..., :3], background[..., :3], matte))
+        colour, matte = place(np.ascontiguousarray(actor[..., :3]), np.ascontiguousarray(actor[..., 3]),
+                              self.placement[0], self.placement[1])
+        atomic_write_png(frame_path(self.out, number), alpha_over(colour, background[..., :3], matte))
         atomic_write_png(frame_path(os.path.join(self.out, "matte"), number), matte)
 
     def on_completed(self) -> None:
@@ -94,11 +100,11 @@ class CompositeJob(QueuedJob):
                     "width": self.actor.width, "height": self.actor.height,
                     "background_frames": len(self.background)},
             workflow={"actor": actor.spec.workflow, "background": background.spec.workflow},
-            options=self.options, frames={"count": len(self.actor), "first": 1},
+            options=self.options, frames={"count": len(self.actor), "first": 1, "source_first": self.actor.first},
             provenance={"actor": actor.provenance, "background": background.provenance},
             versions=self.versions, command=self.command, reused=actor.reused)
         data["composite"] = {"operation": "alpha_over_straight_srgb", "key": key_record(actor.provenance),
-                             "background_fit": "cover", "background_holds_last_frame": True}
+                             "background_fit": "cover", "background_holds_last_frame": True, **self.record}
         try:
             write_sidecar(self.out, data)
         except OSError as exc:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...core.bmp import read_bmp
 from ...core.job_session import SourceError
+from .. import compat
 from ..strips import add_input_strip
 
 
@@ -25,17 +26,31 @@ class DecodeError(RuntimeError):
 
 @dataclass
 class Decoded:
-    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3).
-    ``identity`` says what they came from (path, size, file stamps): it keys the resume."""
+    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3), cut to
+    ``crop`` (x, y, w, h) when set. ``identity`` says what they came from (path, size, file stamps,
+    frames, crop): it keys the resume. ``total``: the clip's own length; ``first``: its first frame here."""
 
     paths: List[str]
     width: int
     height: int
     fps: float = 24.0
     identity: Optional[dict] = None
+    crop: Optional[tuple] = None
+    total: int = 0
+    first: int = 1
 
     def read(self, number: int) -> np.ndarray:
-        return read_bmp(self.paths[number - 1])
+        image = read_bmp(self.paths[number - 1])
+        if self.crop:
+            x, y, w, h = self.crop
+            image = np.ascontiguousarray(image[y:y + h, x:x + w])
+        return image
+
+    def cropped(self, rect: tuple) -> "Decoded":
+        """These frames cut to ``rect`` (x, y, w, h)."""
+        rect = tuple(int(v) for v in rect)
+        return Decoded(self.paths, rect[2], rect[3], self.fps, dict(self.identity or {}, crop=list(rect)), rect,
+                       self.total, self.first)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -58,10 +73,11 @@ def input_identity(path: str) -> dict:
     return {"input": path, "files": stamps}
 
 
-def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None) -> Decoded:
+def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None,
+           first: int = 1) -> Decoded:
     """Render ``path`` through the sequencer into ``work``. ``size`` (w, h): render at that size with
-    the strip scaled to cover it (Scale to Fill); else at the input's own size. ``limit``: at most
-    that many frames."""
+    the strip scaled to cover it (Scale to Fill); else at the input's own size. Frames ``first`` .. (at
+    most ``limit`` of them, never past the clip's end)."""
     scene = bpy.data.scenes.new(".kino_decode")
     try:
         r = scene.render
@@ -80,15 +96,18 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
-        count = strip.frame_final_duration if limit is None else min(limit, strip.frame_final_duration)
-        scene.frame_start, scene.frame_end = 1, max(1, count)
+        total = compat.strip_time(strip, "duration")
+        if first > total:
+            raise DecodeError(f"--frames starts at {first}, after the last frame of {path} ({total})")
+        count = total - first + 1 if limit is None else min(limit, total - first + 1)
+        scene.frame_start, scene.frame_end = first, first + max(1, count) - 1
         fps = float(getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24.0)
         bpy.ops.render.render(animation=True, scene=scene.name)
-        paths = [scene.render.frame_path(frame=f) for f in range(1, count + 1)]
+        paths = [scene.render.frame_path(frame=f) for f in range(first, first + count)]
     finally:
         bpy.data.scenes.remove(scene)
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise DecodeError(f"Blender did not render {len(missing)} frame(s) of {path}")
-    identity = dict(input_identity(path), size=[int(w), int(h)], frames=count)
-    return Decoded(paths, int(w), int(h), fps, identity)
+    identity = dict(input_identity(path), size=[int(w), int(h)], frames=count, first=first)
+    return Decoded(paths, int(w), int(h), fps, identity, total=total, first=first)

@@ -16,7 +16,7 @@ from typing import List
 
 from ...core.plan import PlanError, parse_frame_range
 from ...core.stabilize_solve import transforms_document
-from ..cli import ArgParser, CommandError, run_command
+from ..cli import ArgParser, CommandError, OutputFolder, run_command
 from ..connection import run_backend_tool
 from ..prefs import PreferenceError
 from .tracking import TrackingError
@@ -39,7 +39,7 @@ def build_parser() -> ArgParser:
 
 def prepare_out_dir(out: str) -> None:
     """Create DIR, or clear Kino's earlier output in it; refuse a folder holding anything else."""
-    os.makedirs(out, exist_ok=True)
+    OutputFolder(out).open()
     names = os.listdir(out)
     foreign = [n for n in names if not (n == TRANSFORMS or (n.startswith(FRAME_PREFIX) and n.endswith(".png")))]
     if foreign:
@@ -59,10 +59,16 @@ def warp_with_backend(input_path: str, transforms: str, out: str, first: int, la
 def stabilize(args) -> dict:
     """Track, solve, write transforms.json and the warped frames; returns the summary."""
     first, last = parse_frame_range(args.frames) if args.frames else (1, None)
+    asked = last
     if not os.path.exists(args.input):
         raise CommandError(f"input {args.input} does not exist; give a video file or a folder of images")
     result = stabilization_for_path(args.input, first, last, args.track_region, zoom=args.zoom)
     first, last = result["frames"]
+    notes = list(result.get("notes") or [])
+    if asked is not None and last < asked:
+        notes.append(f"--frames {first}:{asked} goes past the clip's last frame; stabilized {first}:{last}")
+    for note in notes:
+        print(f"kino stabilize: note: {note}", file=sys.stderr)
     out = os.path.abspath(args.out)
     prepare_out_dir(out)
     extra = {k: result[k] for k in ("mode", "tracks_used", "tracks_total", "tracks_source", "smoothing",

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...core import stabilize_solve as solve
 from ...core.plan import FramePlan
+from .. import compat
 from ..connection import run_backend_tool
 from ..prefs import PreferenceError
 from . import tracking
@@ -45,6 +46,20 @@ def parse_region(track_region):
     if w <= 0 or h <= 0:
         raise StabilizeError(f"track region {track_region!r} has no area: W and H must be positive")
     return (x, y, w, h)
+
+
+def fit_region(region: tuple, width: int, height: int) -> tuple:
+    """(region clipped to the frame, note or ""); a region with no pixel in the frame is refused."""
+    x, y, w, h = region
+    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise StabilizeError(f"track region {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} frame; give "
+                             "X,Y,W,H in source pixels of the first frame, origin top-left")
+    fitted = (x0, y0, x1 - x0, y1 - y0)
+    if fitted == tuple(region):
+        return fitted, ""
+    return fitted, (f"track region {x:g},{y:g},{w:g},{h:g} reaches outside the {width}x{height} frame; "
+                    f"tracking {x0:g},{y0:g},{x1 - x0:g},{y1 - y0:g}")
 
 
 def find_face(path: str, first: int, last: int) -> tuple:
@@ -82,10 +97,15 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
     region = parse_region(track_region)
     mode = "camera" if region is None else ("face" if region == "face" else "region")
     width, height = int(clip.size[0]), int(clip.size[1])
+    notes = []
+    if region not in (None, "face"):
+        region, note = fit_region(region, width, height)
+        notes += [note] if note else []
     if last == first:  # one frame: nothing moves and there is nothing to track
         return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], "width": width, "height": height, "mode": mode,
                 "tracks_used": 0, "tracks_total": 0, "tracks_source": "none (one frame)", "smoothing": None,
-                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": []}
+                "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": [],
+                "notes": notes}
     if region == "face":
         region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first, min(first + 4, last))
     try:
@@ -101,7 +121,7 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
            "tracks_used": int(result.alignment.track_ok.sum()), "tracks_total": len(tracks),
            "tracks_source": source, "smoothing": result.smoothing, "zoom": float(result.zoom),
            "residual_px": float(result.alignment.residual_px), "clip": clip.name, "frames": [first, last],
-           "used_tracks": [t["name"] for t, ok in zip(tracks, result.alignment.track_ok) if ok]}
+           "used_tracks": [t["name"] for t, ok in zip(tracks, result.alignment.track_ok) if ok], "notes": notes}
     if region is not None:
         out["region"] = [float(v) for v in region]
     return out
@@ -122,12 +142,12 @@ def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *
     1-based within the strip's visible frames, inclusive, or None for all), one per job frame.
 
     The tracker reads the strip's own file; speed effects and retiming are not followed (the clip
-    frame of timeline frame t is ``t - frame_start + animation_offset_start + 1``).
+    frame of timeline frame t is ``t - content_start + content_trim_start + 1``).
     """
-    plan = FramePlan.for_strip(strip.frame_final_start, strip.frame_final_end, frame_range)
+    plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
     path = tracking.clip_path_for_strip(strip)
     clip = tracking.load_clip(path)
-    offset = 1 - int(strip.frame_start) + int(strip.animation_offset_start)
+    offset = 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
     first, last = plan.first + offset, plan.first + plan.count - 1 + offset
     if first < 1 or last > clip.frame_duration:
         raise StabilizeError(f"strip {strip.name!r} shows clip frames {first}..{last}, outside the clip's "

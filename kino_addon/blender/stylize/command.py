@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from typing import Optional
 
-from ..cli import ArgParser, CommandError, operator_error, quiet_stdout, run_command, verify_out
+from ..cli import (INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, operator_error, quiet_stdout,
+                   run_command, verify_out)
 
 
 def build_parser() -> ArgParser:
@@ -34,7 +37,7 @@ def build_parser() -> ArgParser:
 
 
 def check_args(args) -> None:
-    if args.track_region and not args.stabilize:
+    if args.track_region and not args.stabilize and not any(p.startswith("stabilize.") for p in args.param):
         raise CommandError("--track-region needs --stabilize")
     if args.track_region and args.track_region != "face" and \
             not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", args.track_region):
@@ -45,27 +48,38 @@ def check_args(args) -> None:
         raise CommandError(f"--blend must name a .blend file, got {args.blend}")
 
 
-def choices_from_args(hello: dict, args):
-    """The flags as the job's ``JobChoices`` (``--param`` checked against what the backend offers)."""
-    from kino_addon.core.job_workflow import JobChoices, WorkflowChoiceError, build_workflow, parse_param_args
+def choices_from_args(hello: dict, args, notes: Optional[list] = None):
+    """The flags as the job's ``JobChoices`` (``--param`` checked against what the backend offers);
+    what was implied or ignored goes to ``notes``."""
+    from kino_addon.core.job_workflow import (PASSTHROUGH_LOOK, JobChoices, WorkflowChoiceError, build_workflow,
+                                              parse_param_args)
+    notes = [] if notes is None else notes
     temporal = None if args.temporal is None else args.temporal == "on"
+    if args.look == PASSTHROUGH_LOOK and temporal is not None:
+        notes.append("the none look passes frames through untouched: --temporal is ignored")
     choices = JobChoices(look=args.look, temporal=temporal, stabilize=args.stabilize,
                          track_region=(args.track_region or "").replace(" ", ""))
     try:
         choices.params = parse_param_args(hello, build_workflow(hello, choices), args.param)
     except WorkflowChoiceError as exc:
         raise CommandError(str(exc)) from None
+    if "stabilize" in choices.params and not choices.stabilize:  # it needs the tracking: that comes along
+        notes.append("stabilize.* parameters given: stabilizing (as with --stabilize)")
+        choices.stabilize = True
     return choices
 
 
 def use_strip_as_scene(scene, strip) -> None:
     """The scene gets the strip's size, fps and frames; the strip is the only one selected."""
+    from kino_addon.blender import devload
+    compat = devload.submodule("kino_addon.blender.compat")
     elem = strip.elements[0]
     r = scene.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = elem.orig_width, elem.orig_height, 100
     fps = getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24
     r.fps, r.fps_base = max(1, round(fps)), max(1, round(fps)) / fps
-    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    first, end = compat.strip_span(strip)
+    scene.frame_start, scene.frame_end = first, end - 1
     for s in scene.sequence_editor.strips:
         s.select = False
     strip.select = True
@@ -74,12 +88,16 @@ def use_strip_as_scene(scene, strip) -> None:
 
 def match_source_to_result(strip, plan) -> None:
     """With --frames, trim the saved source strip to the stylized range: same start and length."""
-    strip.frame_offset_start += plan.first - strip.frame_final_start
-    strip.frame_offset_end += strip.frame_final_end - (plan.first + plan.count)
+    from kino_addon.blender import devload
+    compat = devload.submodule("kino_addon.blender.compat")
+    first, end = compat.strip_span(strip)
+    left, right = compat.strip_time(strip, "left_handle_offset"), compat.strip_time(strip, "right_handle_offset")
+    compat.set_strip_time(strip, "left_handle_offset", left + plan.first - first)
+    compat.set_strip_time(strip, "right_handle_offset", right + end - (plan.first + plan.count))
     strip.id_data.frame_start, strip.id_data.frame_end = plan.first, plan.first + plan.count - 1
 
 
-def run(args) -> dict:
+def run(args, folder: OutputFolder) -> dict:
     from kino_addon.blender import devload
     from kino_addon.core.plan import PlanError, parse_frame_range
 
@@ -87,14 +105,15 @@ def run(args) -> dict:
         frame_range = parse_frame_range(args.frames) if args.frames else None
     except PlanError as exc:
         raise CommandError(str(exc)) from None
-    out = os.path.abspath(args.out)
-    os.makedirs(out, exist_ok=True)
+    out = folder.open()
     verify_out(out)
-    module = devload.load_extension()
+    module = devload.load_extension(private_tmp=True)
     import bpy
     connection = devload.submodule("kino_addon.blender.connection")
     strips = devload.submodule("kino_addon.blender.strips")
     queue = devload.submodule("kino_addon.blender.stylize.strip_job").QUEUE
+    queue.stop_signal = INTERRUPT
+    INTERRUPT.on_second = lambda: _mark_interrupted(queue)
     prefs = bpy.context.preferences.addons[module].preferences
     prefs.python_path = ""  # KINO_BACKEND_PYTHON or the checkout's
     prefs.cluster_address = args.cluster.strip()
@@ -104,32 +123,71 @@ def run(args) -> dict:
     except strips.SourceError as exc:
         raise CommandError(str(exc)) from None
     use_strip_as_scene(scene, strip)
+    notes = []
     try:
+        INTERRUPT.check()
         bpy.ops.kino.backend_start()
-        choices = choices_from_args(connection.BACKEND.hello, args)
+        INTERRUPT.check()
+        choices = choices_from_args(connection.BACKEND.hello, args, notes)
         with quiet_stdout():
             bpy.ops.kino.stylize(choices_json=choices.to_json(), output_dir=out, synchronous=True,
                                  frame_first=frame_range[0] if frame_range else 0,
                                  frame_last=frame_range[1] if frame_range else 0)
         job = queue.finished[-1]
+        if job.state == "interrupted":
+            raise interrupted(job.session.frames_on_disk, out)
         if args.blend:
             match_source_to_result(strip, job.plan)
-            blend = os.path.abspath(args.blend)
-            os.makedirs(os.path.dirname(blend), exist_ok=True)
-            bpy.ops.wm.save_as_mainfile(filepath=blend)
+            save_blend(bpy, args.blend)
     except RuntimeError as exc:
         raise CommandError(operator_error(exc)) from None
     finally:
         connection.BACKEND.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
-            "blend": os.path.abspath(args.blend) if args.blend else None}
+            "blend": os.path.abspath(args.blend) if args.blend else None, "notes": notes + job_notes(job, frame_range)}
+
+
+def job_notes(job, frame_range) -> list:
+    """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
+    out = [job.session.notice] if job.session.notice else []
+    out += list((job.session.spec.options.get("stabilize") or {}).get("notes") or [])
+    if frame_range and frame_range[1] > frame_range[0] + job.plan.count - 1:
+        last = frame_range[0] + job.plan.count - 1
+        out.append(f"--frames {frame_range[0]}:{frame_range[1]} goes past the clip's last frame; stylized "
+                   f"{frame_range[0]}:{last} ({job.plan.count} frames)")
+    return out
+
+
+def save_blend(bpy, path: str) -> None:
+    """Save the scene; paths under the .blend's folder are stored relative (``//``), so the folder can
+    move with its results."""
+    from kino_addon.blender import devload
+    blend = os.path.abspath(path)
+    try:
+        os.makedirs(os.path.dirname(blend), exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create the folder for --blend {blend} ({exc.strerror or exc})") from None
+    devload.submodule("kino_addon.blender.blend_paths").make_paths_relative(blend)
+    bpy.ops.wm.save_as_mainfile(filepath=blend, relative_remap=False)  # the // paths are already right
+
+
+def _mark_interrupted(queue) -> None:
+    """Second Ctrl-C: no time to wait for the backend; kino.json says "interrupted" all the same."""
+    for job in queue.jobs[:1]:
+        session = job.session
+        if session.state in ("running", "cancelling"):
+            session._write_sidecar("interrupted")
+            print(f"kino stylize: interrupted, {session.frames_on_disk} frames kept in {session.spec.folder}; "
+                  "run the same command again to resume", file=sys.stderr)
 
 
 def main(argv) -> int:
     def body() -> int:
         args = build_parser().parse_args(argv)
         check_args(args)
-        result = run(args)
+        result = run(args, OutputFolder(args.out))
+        for note in result["notes"]:
+            print(f"kino stylize: note: {note}", file=sys.stderr)
         print(f"kino stylize: {result['frames']} frames in {result['out']}"
               + (f" ({result['reused']} reused)" if result["reused"] else "")
               + (f"; scene saved to {result['blend']}" if result["blend"] else ""))

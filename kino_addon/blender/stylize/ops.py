@@ -9,6 +9,7 @@ from ...core.job_session import SourceError
 from ...core.job_workflow import JobChoices, WorkflowChoiceError, build_workflow
 from ...core.plan import PlanError
 from .. import job_pump
+from .. import compat
 from ..connection import BACKEND, ensure_backend
 from ..prefs import cluster_options, job_options
 from ..strips import selected_source_strips
@@ -48,7 +49,7 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and not QUEUE.active and bool(selected_source_strips(context))
+        return compat.sequencer_scene(context) is not None and not QUEUE.active and bool(selected_source_strips(context))
 
     def execute(self, context):
         strips = selected_source_strips(context)
@@ -57,7 +58,7 @@ class KINO_OT_stylize(bpy.types.Operator):
         client = ensure_backend(self, QUEUE)
         if client is None:
             return {'CANCELLED'}
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         try:
             choices = (JobChoices.from_json(self.choices_json) if self.choices_json
                        else choices_from_scene(scene.kino, BACKEND.hello))
@@ -85,6 +86,11 @@ class KINO_OT_stylize(bpy.types.Operator):
         if QUEUE.active:
             self.report({'INFO'}, f"Kino: stylizing {len(jobs)} strip(s) with {workflow['look']}")
             return {'FINISHED'}
+        stopped = [j for j in jobs if j.state == "interrupted"]
+        if stopped:  # scripts/kino: Ctrl-C; the command says what was kept
+            self.report({'WARNING'}, f"Kino: interrupted; {stopped[0].session.frames_on_disk} frames kept in "
+                                     f"{stopped[0].folder}")
+            return {'CANCELLED'}
         failed = [j for j in jobs if j.state == "failed"]
         if failed:
             return job_pump.refuse(self, QUEUE, f"Kino: {failed[0].label}: {failed[0].error}")

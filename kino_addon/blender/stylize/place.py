@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 
 from ...core.plan import frame_path
+from .. import compat
+from ..blend_paths import blend_relative
 
 MAX_CHANNEL = 128
 
 
 def _busy(sed, channel: int, start: int, end: int, ignore=()) -> bool:
     for s in sed.strips:
-        if s.channel == channel and s.name not in ignore and s.frame_final_start < end and start < s.frame_final_end:
-            return True
+        if s.channel == channel and s.name not in ignore:
+            left, right = compat.strip_span(s)
+            if left < end and start < right:
+                return True
     return False
 
 
@@ -50,6 +54,7 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
                                  frame_start=first_frame)
     for n in range(2, count + 1):
         strip.elements.append(os.path.basename(frame_path(folder, n)))
+    strip.directory = blend_relative(strip.directory)  # moves with the .blend and its kino/ folder
     strip.colorspace_settings.name = "sRGB"
     if keyed:  # RGBA frames over the strips below
         strip.alpha_mode = 'STRAIGHT'

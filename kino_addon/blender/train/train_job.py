@@ -7,10 +7,10 @@ on the single timer pump.
 from __future__ import annotations
 
 import shutil
-import tempfile
 
 import bpy
 
+from ...core import tempdirs
 from ...core.job_queue import QueuedJob
 from ...core.job_session import JobSpec
 from ...core.lora_training import TrainSession, train_workflow
@@ -29,7 +29,8 @@ class TrainJob(QueuedJob):
     def __init__(self, scene, client, hello: dict, reader, params: dict, options: dict, label: str, alive=None):
         self.scene_name = scene.name
         self.reader = reader
-        self.scratch = tempfile.mkdtemp(prefix="kino-train-")
+        tempdirs.sweep(("kino-train-",))  # what a killed run left behind
+        self.scratch = tempdirs.make("kino-train-")
         spec = JobSpec(folder=self.scratch, count=len(reader.frames), width=reader.width, height=reader.height,
                        workflow=train_workflow(params), options=options,
                        source={"training": label, "frames": len(reader.frames)}, versions=addon.versions(hello))

@@ -34,29 +34,46 @@ class KeyframeScheduler:
     """Keyframe mode of the temporal stage, streaming: stylizes keyframes only and hands the frames
     between two keyframes to a ``Span`` (spans.py), which fills them once the next keyframe is known."""
 
-    def __init__(self, temporal, look: StageRun):
+    def __init__(self, temporal):
         self.tr = temporal
-        self.look = look
+        self.look: Optional[StageRun] = None
         p = temporal.params
         self.motion = p["keyframes"] == "motion"
         self.interval = int(p["keyframe_interval"]) or 20
         self.motion_threshold = float(p["motion_threshold"])
         self.strength = float(p["strength"])
-        self.span: Optional[Span] = None  # the frames after the last keyframe
+        self.span: Optional[Span] = None  # the last keyframe and the frames after it
+        self.prev_src = None  # the previous frame's source
 
-    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        prev_src = None
+    def run(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+        self.look = look
+        if self.span is not None:
+            self.span.look = look  # restored before the look was known
         for f in frames:
             src = np.asarray(f.image)
-            lk = self.tr.link(prev_src, src)
+            lk = self.tr.link(self.prev_src, src)
             self.tr.note_cut(f, lk)
             if lk is None or lk.is_cut:
                 yield from self._end_segment()
-                yield self._mark_key(f, src, self.tr.stylize(self.look, f))
+                key = self._mark_key(f, src, self.tr.stylize(self.look, f))
+                self.prev_src = src
+                yield key
             else:
+                self.prev_src = src
                 yield from self._step(f, src, lk)
-            prev_src = src
         yield from self._end_segment()
+
+    def checkpoint(self) -> Optional[dict]:
+        """The state after the frame just handed on, or None while frames between keyframes are
+        handed on (a resume then starts again from the last keyframe)."""
+        span = self.span
+        if span is None or span.pending or span.key_src is not self.prev_src:
+            return None
+        return {"key_out": span.key_out, "key_src": span.key_src}
+
+    def restore(self, state: dict) -> None:
+        self.span = Span(self.tr, self.look, state["key_out"], state["key_src"])
+        self.prev_src = state["key_src"]
 
     def _step(self, f: Frame, src: np.ndarray, lk) -> Iterator[Frame]:
         pend = self.span.advance(f, src, lk)
@@ -89,13 +106,11 @@ class KeyframeScheduler:
     def _end_segment(self) -> Iterator[Frame]:
         """At a cut or the clip's end: the last buffered frame closes the segment as a keyframe when
         the tail is long enough, else the tail is filled from the last keyframe alone."""
-        span, self.span = self.span, None
+        span = self.span
         if span is None:
             return
         if span.pending and len(span.pending) >= max(1, self.interval // 2):
             last = span.pending.pop()
-            self.span = span
             yield from self._close(last)
-            self.span = None
             return
         yield from span.tail()

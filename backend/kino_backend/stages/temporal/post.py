@@ -1,94 +1,40 @@
-"""What the temporal stage does to the scheduled frames, one frame at a time in order: keyframe mode's
-smoothing blend (the previous output warped along the flow, ``keyframe_smoothing``), deflicker, and
-the clip's flicker figure.
+"""The temporal stage's post pass as the cluster carries it between parts of a clip.
 
-Each of the three carries state from one frame to the next; ``carry()`` returns it and a new
-``PostPass`` can start from it, so the cluster runs the pass span after span (each span on any
-worker) with the same result as one pass over the whole clip. Hard cuts reset all three.
+After the keyframes and spans, keyframe mode runs every frame in order through the smoothing blend,
+deflicker and the clip's flicker figure (``TemporalRun.post_pass``). Each keeps state from one frame to
+the next on the opened stage (``carry``, ``deflicker`` and ``deflicker_src``, ``figure``; the same state
+a resumed job restores, state.py). ``post_state`` reads it after one part, ``set_post_state`` puts it
+back before the next part on any worker, so the parts give the frames one pass over the whole clip
+gives. Hard cuts reset all three, so a part that starts a shot starts from no state.
 """
 from __future__ import annotations
 
-from typing import Collection, List, Optional
+from typing import List, Optional
 
-
-from ..base import Frame
-from .deflicker import Deflicker
 from .figure import ClipFigure
-from .warp import blend, warp
 
 
-class PostPass:
-    """The temporal stage's per-frame pass after scheduling. ``smoothing``: the keyframe-mode blend
-    strength (None in per-frame mode, which has no such blend); ``cuts``: the frames that start a new
-    shot; ``carry``: the state left by the pass over the frames just before (None at the clip's start)."""
+def post_state(run) -> dict:
+    """The post pass's state after the last frame it handled (plain arrays and numbers)."""
+    df = run.deflicker
+    return {"carry": dict(run.carry), "deflicker": (df._state, df._n) if df is not None else None,
+            "deflicker_src": run.deflicker_src, "figure_prev": run.figure._prev}
 
-    def __init__(self, temporal, smoothing: Optional[float], cuts: Collection[int], carry: Optional[dict] = None):
-        self.tr = temporal
-        self.smoothing = smoothing
-        self.cuts = cuts
-        carry = carry or {}
-        self.prev_src = carry.get("prev_src")  # source of the previous frame
-        self.prev_smoothed = carry.get("prev_smoothed")  # its output after the smoothing blend
-        self.deflicker: Optional[Deflicker] = None
-        if temporal.params["deflicker"]:
-            self.deflicker = Deflicker()
-            self.deflicker._state, self.deflicker._n = carry.get("deflicker", (None, 0))
-        self.figure = ClipFigure(temporal.flows, temporal.params["flow"])
-        self.figure._prev = carry.get("figure_prev")
 
-    def apply(self, f: Frame) -> Frame:
-        """The frame after smoothing, deflicker and the figure (``steady`` then ``measure``)."""
-        return self.measure(self.steady(f))
+def set_post_state(run, state: Optional[dict]) -> None:
+    """Continue from ``state`` (None: the start of a shot). The figure's errors start empty: each part
+    reports its own pairs (``pair_errors``), joined in order by ``merged_figure``."""
+    state = state or {}
+    run.carry = dict(state.get("carry") or {"src": None, "out": None})
+    if run.deflicker is not None:
+        run.deflicker._state, run.deflicker._n = state.get("deflicker") or (None, 0)
+        run.deflicker_src = state.get("deflicker_src")
+    run.figure._prev = state.get("figure_prev")
 
-    def steady(self, f: Frame) -> Frame:
-        """Keyframe mode's smoothing blend, then deflicker (with ``hold``/``interpolate``: the rendered
-        frames only)."""
-        src = f.meta.get("temporal_source")
-        prev_src, self.prev_src = self.prev_src, src
-        if self.smoothing is not None:
-            f = self._smooth(f, src, prev_src)
-        if self.deflicker is not None:
-            f = self._deflicker(f, src, prev_src)
-        return f
 
-    def measure(self, f: Frame) -> Frame:
-        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta."""
-        src = f.meta.get("temporal_source")
-        if src is not None:
-            self.figure.add(f.image, src, after_cut=f.index in self.cuts)
-        prov = self.tr.prov
-        prov["frames"] += 1
-        prov["figure"] = self.figure.summary()
-        meta = dict(f.meta)
-        meta.pop("temporal_source", None)
-        return f.replace(meta=meta)
-
-    def _smooth(self, f: Frame, src, prev_src) -> Frame:
-        a = float(self.smoothing)
-        lk = self.tr.link(prev_src, src) if a > 0 and f.index not in self.cuts else None
-        out = f.image if lk is None else blend(f.image, warp(self.prev_smoothed, lk.pull, cubic=True), a * lk.rel)
-        self.prev_smoothed = out
-        return f.replace(image=out)
-
-    def _deflicker(self, f: Frame, src, prev_src) -> Frame:
-        df = self.deflicker
-        back = None
-        if prev_src is not None and f.index not in self.cuts and prev_src.shape == src.shape:
-            back = self.tr.flows.flow(src, prev_src)
-        else:
-            df.reset()
-        return f.replace(image=df.apply(f.image, src, back))
-
-    def carry(self) -> dict:
-        """The state the next frame needs (plain arrays and numbers: it travels between workers)."""
-        df = self.deflicker
-        return {"prev_src": self.prev_src, "prev_smoothed": self.prev_smoothed,
-                "deflicker": (df._state, df._n) if df is not None else (None, 0),
-                "figure_prev": self.figure._prev}
-
-    def pair_errors(self) -> tuple:
-        """The figure's per-pair errors of this pass (output, source), in frame order."""
-        return list(self.figure.out_errors), list(self.figure.src_errors)
+def pair_errors(run) -> tuple:
+    """The figure's per-pair errors (output, source) of this part, in frame order."""
+    return list(run.figure.out_errors), list(run.figure.src_errors)
 
 
 def merged_figure(flow_name: str, parts: List[tuple]) -> dict:

@@ -12,8 +12,7 @@ the filled stream then gets the same recursive blend with ``keyframe_smoothing``
 (``strength`` there only sets the keyframes' ``init_strength``).
 
 Hard cuts (motion-compensated residual above ``cut_threshold``) are never blended or propagated
-across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards
-(post.py: smoothing, deflicker and the clip figure, one frame at a time).
+across; a cut starts a new segment. ``deflicker`` steadies low-frequency colour afterwards.
 What was done goes to ``ctx.provenance["temporal"]``.
 """
 from __future__ import annotations
@@ -25,7 +24,8 @@ import numpy as np
 from ...flow import flow_cache_for, make_flow
 from ...timing import ClipNumbers, Timing
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
-from .post import PostPass
+from .deflicker import Deflicker
+from .figure import ClipFigure
 from .warp import blend, cut_score, reliability, warp
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
@@ -106,9 +106,14 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
-        self.post: Optional[PostPass] = None  # the post pass of the running schedule
         ctx.cache["kino.temporal.plan"] = {"mode": self.mode, "interval": p["keyframe_interval"],
                                            "flows": self.flows, "cut_threshold": p["cut_threshold"]}
+        # what the next frame needs from the previous ones (resume continues from it: state.py)
+        self.carry = {"src": None, "out": None}  # the recursive blend's previous source and output
+        self.keyframes = None  # KeyframeScheduler in keyframe mode
+        self.deflicker = Deflicker() if p["deflicker"] else None
+        self.deflicker_src = None
+        self.figure = ClipFigure(self.flows, p["flow"])
         try:
             self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
                                  self.flows, self._is_cut, self.prov)
@@ -148,33 +153,52 @@ class TemporalRun(StageRun):
         lk = self.link(np.asarray(a.image), np.asarray(b.image))
         return lk is None or lk.is_cut
 
-    def _scheduled(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
+    def _styled(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         if self.mode == "per-frame":
-            return self._per_frame(frames, look)
-        from .keyframes import KeyframeScheduler
+            out = self._per_frame(frames, look)
+        else:
+            from .keyframes import KeyframeScheduler
 
-        return KeyframeScheduler(self, look).run(frames)
+            self.keyframes = self.keyframes or KeyframeScheduler(self)
+            out = self._smooth(self.keyframes.run(frames, look))
+        if self.deflicker is not None:
+            out = self._deflicker(out)
+        return out
 
     def schedule(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
-        smoothing = None if self.mode == "per-frame" else float(self.params["keyframe_smoothing"])
-        post = self.post = PostPass(self, smoothing, self.prov["cuts"])  # the cluster reads its figure pairs
-
-        def styled(anchors: Iterator[Frame]) -> Iterator[Frame]:
-            return (post.steady(f) for f in self._scheduled(anchors, look))
-
         if self.timing.active:  # hold / interpolate: the look runs on the anchor frames only
-            out = self.timing.run(frames, styled)
+            out = self.timing.run(frames, lambda anchors: self._styled(anchors, look))
         else:
-            out = styled(frames)
-        for f in out:
-            yield post.measure(f)
+            out = self._styled(frames, look)
+        yield from self._measure(out)
+
+    def post_pass(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """What ``schedule`` does in keyframe mode after the keyframes and spans: the smoothing blend,
+        deflicker and the figure, from the state in ``carry``, ``deflicker`` and ``figure`` (the cluster
+        runs it part after part, carrying that state: cluster/tasks.py)."""
+        out = self._smooth(frames)
+        if self.deflicker is not None:
+            out = self._deflicker(out)
+        return self._measure(out)
+
+    def _measure(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta."""
+        figure = self.figure
+        for f in frames:
+            src = f.meta.get("temporal_source")
+            if src is not None:
+                figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])
+            self.prov["frames"] += 1
+            self.prov["figure"] = figure.summary()
+            meta = dict(f.meta)
+            meta.pop("temporal_source", None)
+            yield f.replace(meta=meta)
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
-        prev_src = prev_out = None
         for f in frames:
-            src = np.asarray(f.image)
-            lk = self.link(prev_src, src) if a > 0 else None
+            src, prev_out = np.asarray(f.image), self.carry["out"]
+            lk = self.link(self.carry["src"], src) if a > 0 else None
             self.note_cut(f, lk)
             if lk is None or lk.is_cut:
                 out = self.stylize(look, f)
@@ -183,8 +207,40 @@ class TemporalRun(StageRun):
                 init = blend(src, warped, lk.rel * self.params["init_blend"])
                 stylized = self.stylize(look, f, init=init, init_strength=a)
                 out = blend(stylized, warped, a * lk.rel)
-            prev_src, prev_out = src, out
+            self.carry = {"src": src, "out": out}
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
+
+    def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""
+        a = float(self.params["keyframe_smoothing"])
+        for f in frames:
+            src = f.meta["temporal_source"]
+            lk = self.link(self.carry["src"], src) if a > 0 and f.index not in self.prov["cuts"] else None
+            out = f.image if lk is None else blend(f.image, warp(self.carry["out"], lk.pull, cubic=True), a * lk.rel)
+            self.carry = {"src": src, "out": out}
+            yield f.replace(image=out)
+
+    def _deflicker(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        df = self.deflicker
+        cuts = self.prov["cuts"]
+        for f in frames:
+            src, prev_src = f.meta.get("temporal_source"), self.deflicker_src
+            back = None
+            if prev_src is not None and f.index not in cuts and prev_src.shape == src.shape:
+                back = self.flows.flow(src, prev_src)
+            else:
+                df.reset()
+            image = df.apply(f.image, src, back)
+            self.deflicker_src = src
+            yield f.replace(image=image)
+
+    def checkpoint(self):
+        from .state import checkpoint
+        return checkpoint(self)
+
+    def restore(self, state: dict) -> None:
+        from .state import restore
+        restore(self, state)
 
 
 class TemporalStage(Stage):

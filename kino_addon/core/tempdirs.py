@@ -1,0 +1,77 @@
+"""Kino's temporary folders: each records its owner process, so a later run removes the ones a killed
+run left behind (``sweep``) and never touches a folder whose owner still runs.
+
+``make(prefix)`` creates ``<tmp>/<prefix>XXXXXXXX/`` with ``.kino-owner`` = ``{"pid", "host"}``.
+``sweep(prefixes)`` removes ``<tmp>/<prefix>*`` folders whose owner is gone (same host, dead pid),
+and, for folders without an owner file (older versions, or ``blender_*`` folders Blender made inside
+one), those untouched for ``STALE_AGE_S``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from typing import Iterable, Optional
+
+OWNER_FILE = ".kino-owner"
+PREFIXES = ("kino-bpy-", "kino-extract-", "kino-composite-", "kino-train-")
+STALE_AGE_S = 24 * 3600
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def make(prefix: str, base: Optional[str] = None) -> str:
+    path = tempfile.mkdtemp(prefix=prefix, dir=base)
+    with open(os.path.join(path, OWNER_FILE), "w", encoding="utf-8") as fh:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname()}, fh)
+    return path
+
+
+def _owner(path: str) -> Optional[dict]:
+    try:
+        with open(os.path.join(path, OWNER_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def stale(path: str, now: Optional[float] = None) -> bool:
+    """True when nobody uses ``path`` any more."""
+    owner = _owner(path)
+    if owner is None:
+        try:
+            return (now or time.time()) - os.stat(path).st_mtime > STALE_AGE_S
+        except OSError:
+            return False
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False  # another machine's folder on a shared temp: not ours to judge
+    return owner["pid"] != os.getpid() and not pid_alive(owner["pid"])
+
+
+def sweep(prefixes: Iterable[str] = PREFIXES, base: Optional[str] = None) -> list:
+    """Remove the stale Kino temp folders in ``base`` (default: the system temp folder); returns them."""
+    base = base or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(base, name)
+        if any(name.startswith(p) for p in prefixes) and os.path.isdir(path) and not os.path.islink(path) \
+                and stale(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
