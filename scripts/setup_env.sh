@@ -59,10 +59,11 @@ PY
 
 setup_backend_cluster() {  # optional: Ray (docs/cluster.md); a failure is a warning, Kino works without it
   local venv=.venv-backend
-  local stamp; stamp=$(stamp_of requirements/backend-cluster.txt)
+  local stamp; stamp=$(plan cluster-stamp)
   [ -f "$venv/.kino-cluster-stamp" ] && [ "$(cat "$venv/.kino-cluster-stamp")" = "$stamp" ] && return 0
-  if "$venv/bin/python" -m pip install --quiet -r requirements/backend-cluster.txt -c requirements/backend.txt \
-      && "$venv/bin/python" -c "import ray, numpy; assert numpy.__version__.startswith('1.'); print('kino setup: cluster ok: ray', ray.__version__)"; then
+  local cmd; cmd=$(plan cluster-command --quiet --python "$venv/bin/python")
+  if eval "$cmd" && "$venv/bin/python" -c "import ray, numpy; assert numpy.__version__.startswith('1.'); \
+print('kino setup: cluster ok: ray', ray.__version__)"; then
     echo "$stamp" > "$venv/.kino-cluster-stamp"
   else
     echo "kino setup: warning: Ray was not installed (offline?); Kino works without it, but scripts/kino cluster" \

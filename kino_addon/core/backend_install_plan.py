@@ -10,7 +10,8 @@ Backend** (``kino.install_backend``, ``scripts/kino backend install``). The pins
 3. the pinned rest (``requirements/backend.txt``),
 4. mediapipe and insightface with ``--no-deps`` (``requirements/backend-nodeps.txt``: one OpenCV only),
 5. (developer venv only) the test tools (``requirements/backend-dev.txt``),
-6. the CLIP tokenizer file (optional: a warning when offline).
+6. the CLIP tokenizer file (optional: a warning when offline);
+7. (``scripts/setup_env.sh``, optional) Ray for clusters (``requirements/backend-cluster.txt``, ``cluster_step``).
 
 pip's own configuration (index, extra indexes, find-links, proxy, certificates) always applies; the
 torch step only adds ``--index-url`` for the build. Standard library only; nothing here runs pip
@@ -39,6 +40,7 @@ PIP_SOURCE = "pip"  # torch_index value: take torch from pip's own configuration
 
 REQ_PIP, REQ_TORCH, REQ_BACKEND, REQ_NODEPS, REQ_DEV = (
     "pip.txt", "torch.txt", "backend.txt", "backend-nodeps.txt", "backend-dev.txt")
+REQ_CLUSTER = "backend-cluster.txt"  # optional: Ray (cluster_step)
 #: Free disk an install needs (environment + pip's unpacking), by torch build; estimates, in GB.
 DISK_NEED_GB = {"CPU": 3.5, "MPS": 3.5, "CUDA": 10.0, "ROCM": 18.0}
 #: Share of a cold install's time per step (measured on a 2-core machine, CPU build).
@@ -265,6 +267,23 @@ def check_step(py: str, device: str, code_root: str, env_dir: str) -> PlanStep:
                     WEIGHTS["check"], env=code_env(code_root), accept=(0, 1))  # 1: it found problems
 
 
+def cluster_step(py: str, *, code_root: Optional[str] = None, quiet: bool = False) -> PlanStep:
+    """The optional cluster part (``requirements/backend-cluster.txt``: Ray, docs/cluster.md), after the
+    rest, with ``backend.txt`` as constraints so it cannot move a pin of the rest; a failure is a warning
+    (Kino works without a cluster). ``scripts/setup_env.sh`` runs it with its own stamp."""
+    req = requirements_dir(code_root or default_code_root())
+    return PlanStep("cluster", "Installing Ray (for clusters)",
+                    pip_install(py, "-r", os.path.join(req, REQ_CLUSTER), "-c", os.path.join(req, REQ_BACKEND),
+                                quiet=quiet), WEIGHTS["dev"], pip=True, optional=True, expected=1)
+
+
+def cluster_stamp(req_dir: Optional[str] = None) -> str:
+    """Like ``stamp``, for the optional cluster part."""
+    req_dir = req_dir or requirements_dir()
+    text = "\n".join([f"[{REQ_CLUSTER}]"] + read_pins(os.path.join(req_dir, REQ_CLUSTER))) + "\n"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def shell_line(step: PlanStep) -> str:
     """The step as one POSIX shell command line (``env K=V`` prefix for its environment)."""
     argv = list(step.argv)
@@ -287,9 +306,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     c.add_argument("--dev", action="store_true")
     c.add_argument("--quiet", action="store_true", help="pip --quiet")
     c.add_argument("--torch-index", default=PIP_SOURCE, help="torch index URL, or 'pip' (default)")
+    sub.add_parser("cluster-stamp", help="hash of the optional cluster part's pins (Ray)")
+    cc = sub.add_parser("cluster-command", help="the optional cluster part's install command (Ray)")
+    cc.add_argument("--python", required=True)
+    cc.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.cmd == "stamp":
         print(stamp(dev=args.dev))
+        return 0
+    if args.cmd == "cluster-stamp":
+        print(cluster_stamp())
+        return 0
+    if args.cmd == "cluster-command":
+        print(shlex.join(cluster_step(args.python, quiet=args.quiet).argv))
         return 0
     source = torch_source("CPU", SystemInfo(), override=args.torch_index)
     for step in pip_steps(args.python, source, dev=args.dev, quiet=args.quiet):
