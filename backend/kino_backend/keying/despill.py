@@ -9,7 +9,8 @@ light keeps skin safe either way: its red channel dwarfs green there.
 
 The foreground's own hue counts too: where the solid interior nearby is itself screen-tinted (green
 leaves, a greenish coat on a green screen, a blue-green conifer on a blue one) the limit rises by the
-interior's own screen channel over that same limit, so only the spill beyond the object's colour goes. "Nearby" means within
+interior's own screen channel over that same limit, so only the spill beyond the object's colour
+goes. "Nearby" means within
 ``REACH`` px of that interior (``Interior``): soft pixels far from any solid part (a hazy tree, a
 strand far from the head) keep their own colour instead of taking a distant object's.
 """
