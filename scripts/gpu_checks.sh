@@ -3,11 +3,13 @@
 # torch+CUDA, transformers, opencv and peft, but no diffusers and no network).
 #
 #   here, once:        scripts/gpu_checks.sh --fetch-wheels     (diffusers + what it lacks there -> .whl/)
-#   on the device:     run(command="bash scripts/gpu_checks.sh", carry=[".whl"], timeout_s=540)
+#   on the device:     run(command="bash scripts/gpu_checks.sh [STEP ...]", carry=[".whl"], timeout_s=540)
+#                      (STEP names limit the run to those steps, e.g. cuda_smoke bench_animatediff)
 #
 # Writes into $OUT (or /tmp/kino-gpu): gpu.txt, cuda_smoke.json (tiny models through the loader and engine
-# in fp16/bf16 with ControlNet, LoRA, IP-Adapter, FaceID and PuLID: finite, adapters act), bench_diffusion.json (issue 4: ratio >= 2 and
+# in fp16/bf16 with ControlNet, LoRA, IP-Adapter, FaceID, PuLID and AnimateDiff: finite, adapters act), bench_diffusion.json (issue 4: ratio >= 2 and
 # fast_fps >= 30 at 512 px), bench_train.json (issue 7: LoRA steps/s and peak memory at SD 1.5 size),
+# bench_animatediff.json (issue 16: AnimateDiff frames/s vs diffusers' pipeline, 16 frames 512 px, peak memory),
 # and a log per step. Each step has its own time limit so one slow step cannot eat the others.
 set -u
 cd "$(dirname "$0")/.."
@@ -32,14 +34,17 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), \
 'diffusers', diffusers.__version__)" | tee -a "$OUT/gpu.txt" || exit 1
 
+ONLY=" $* "
 step() {  # step NAME LIMIT_S COMMAND...: stdout's last line (the JSON) -> NAME.json, the rest -> NAME.log
     local name=$1 limit=$2; shift 2
+    if [ "$ONLY" != "  " ] && [[ "$ONLY" != *" $name "* ]]; then return; fi
     echo "== $name (limit ${limit}s)"
     timeout "$limit" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
     local rc=$?
     tail -n 1 "$OUT/$name.out" > "$OUT/$name.json"
     echo "$name rc=$rc: $(cat "$OUT/$name.json")"
 }
-step cuda_smoke 90 python3 scripts/gpu_smoke.py
+step cuda_smoke 120 python3 scripts/gpu_smoke.py
 step bench_diffusion 300 python3 -m kino_backend bench diffusion --json
 step bench_train 180 python3 -m kino_backend bench train --json
+step bench_animatediff 240 python3 -m kino_backend bench animatediff --json

@@ -5,6 +5,8 @@ on CUDA in the pipeline's fp16/bf16 dtype, with every adapter kind at once. Run 
 1. SD 1.5 + ControlNet + LoRA + IP-Adapter reference + FaceID (a random unit face embedding: no face
    pack needed), a batch of 2 frames with classifier-free guidance.
 2. SDXL + PuLID (the "no identity" tokens and random ID tokens; no face pack needed), 2 frames.
+3. The diffusion look with AnimateDiff (tiny motion adapter, 4-frame windows overlapping by 2, warped
+   noise) + ControlNet + LoRA over 6 frames; the adapter effect is against the same look without it.
 
 Prints one JSON line: per check, whether the frames are finite, their spread, how far the adapter moves
 them, and the time. Exit status 1 when any output is NaN/inf or constant.
@@ -83,6 +85,32 @@ def check_sdxl_pulid(tiny: dict, device: str) -> dict:
     return dict(_summary(outs, base, time.perf_counter() - t0), dtype=str(loaded.pipe.dtype))
 
 
+def check_animatediff(tiny: dict, device: str) -> dict:
+    import types
+
+    from kino_backend.stages import get_stage
+    from kino_backend.stages.base import Frame, JobContext
+    frames, _ = _frames(6)
+    stage = get_stage("diffusion")
+    base = {"model": tiny["sd15-tiny.safetensors"], "prompt": "a painting", "steps": 4, "strength": 0.6,
+            "device": device, "noise": "warped", "controlnet": [tiny["controlnet-tiny"] + ":canny"],
+            "lora": [tiny["lora-tiny.safetensors"] + ":0.8"]}
+    t0 = time.perf_counter()
+    outs = {}
+    for name, extra in (("plain", {}), ("animatediff", {"motion_adapter": tiny["motion-adapter-tiny"],
+                                                          "context_frames": 4, "context_overlap": 2})):
+        ctx = JobContext(job_id=name, frames_total=6, width=128, height=128, seed=1,
+                         resources=types.SimpleNamespace(cache={}))
+        run = stage.open(stage.validate(dict(base, **extra)), ctx)
+        try:
+            outs[name] = [run.stylize(f) for f in run.prepare(iter([Frame(i + 1, im, im) for i, im in enumerate(frames)]))]
+        finally:
+            run.close()
+    dtype = ctx.provenance["diffusion"]["dtype"]
+    return dict(_summary(outs["animatediff"], outs["plain"], time.perf_counter() - t0), dtype=dtype,
+                windows=ctx.provenance["diffusion"]["animatediff"]["windows"])
+
+
 def main() -> int:
     import torch
 
@@ -91,7 +119,8 @@ def main() -> int:
     result = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "torch": torch.__version__}
     with tempfile.TemporaryDirectory(prefix="kino-gpu-smoke-") as work:
         tiny = make_tiny(work)
-        for name, check in (("sd15_controlnet_lora_ipadapter_faceid", check_sd15), ("sdxl_pulid", check_sdxl_pulid)):
+        for name, check in (("sd15_controlnet_lora_ipadapter_faceid", check_sd15), ("sdxl_pulid", check_sdxl_pulid),
+                            ("sd15_animatediff_warped_noise", check_animatediff)):
             try:
                 result[name] = check(tiny, device)
             except Exception as exc:  # report every check, then fail below

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Create .venv-backend and .venv-blender with the pins and install order of docs/DEVELOPING.md (environments).
+# Create .venv-backend and .venv-blender with the pins and install order of kino_addon/core/backend_install_plan.py,
+# and on request one environment per other supported Blender release and the static API check's environment.
 # Idempotent: a venv whose requirement files have not changed since its last good install is left as is.
-# Usage: scripts/setup_env.sh [backend|blender|all]
+# Usage: scripts/setup_env.sh [backend|blender|blender-4.5|blender-5.2|blender-5.3|blenders|apicheck|all|everything]
+#   blender      .venv-blender       bpy 5.0.1 on Python 3.11 (the default Blender)
+#   blender-4.5  .venv-blender-4.5   bpy 4.5.x on Python 3.11
+#   blender-5.2  .venv-blender-5.2   bpy 5.2.x on Python 3.13
+#   blender-5.3  .venv-blender-5.3   bpy 5.3.0 on Python 3.13
+#   blenders     the three above; apicheck: .venv-apicheck (pyright + each release's API stubs)
+#   all          backend + blender; everything: all + blenders + apicheck
+# Python 3.13 is found as KINO_PYTHON313, a working python3.13 on PATH, or pyenv's installed 3.13.x.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,35 +26,33 @@ need() {  # need VENV STAMP -> 0 when (re)install is needed
   return 0
 }
 
-make_venv() {
-  local venv="$1"
+make_venv() {  # make_venv VENV [PYTHON]
+  local venv="$1" py="${2:-$PY}"
   if [ ! -x "$venv/bin/python" ]; then
-    "$PY" -m venv "$venv"
+    "$py" -m venv "$venv"
   fi
-  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=24" >/dev/null
+  "$venv/bin/python" -m pip install --quiet --upgrade -r requirements/pip.txt >/dev/null
+}
+
+plan() {  # the backend's install plan: one source of truth with the add-on's Install Backend
+  PYTHONPATH="$root" "$PY" -m kino_addon.core.backend_install_plan "$@"
 }
 
 setup_backend() {
   local venv=.venv-backend
-  local stamp; stamp=$(stamp_of requirements/backend.txt requirements/backend-nodeps.txt)
+  local stamp; stamp=$(plan stamp --dev)
   need "$venv" "$stamp" || return 0
   echo "kino setup: creating $venv (torch CPU, diffusers, OpenCV; a few minutes the first time)" >&2
   make_venv "$venv"
-  # 1. torch alone first: on these machines a CPU build from local disk.
-  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-  # 2. the pinned rest.
-  "$venv/bin/python" -m pip install --quiet -r requirements/backend.txt
-  # 3. mediapipe and insightface without their dependencies (one cv2 distribution only).
-  "$venv/bin/python" -m pip install --quiet --no-deps -r requirements/backend-nodeps.txt
+  # pip, torch alone first (on these machines a CPU build from local disk, via pip's own configuration),
+  # the pinned rest, mediapipe + insightface with --no-deps, the test tools, the CLIP tokenizer file.
+  local cmds; cmds=$(plan commands --dev --quiet --torch-index pip --python "$venv/bin/python")
+  eval "$cmds"
   "$venv/bin/python" - <<'PY'
 import cv2, torch, diffusers, numpy
 assert numpy.__version__.startswith("1."), numpy.__version__
-assert not torch.cuda.is_available() or True
 print(f"kino setup: backend ok: torch {torch.__version__}, diffusers {diffusers.__version__}, cv2 {cv2.__version__}")
 PY
-  # 4. the real CLIP tokenizer for single-file checkpoints (from the open_clip_torch wheel's BPE file).
-  PYTHONPATH="$root/backend:$root" "$venv/bin/python" -m kino_backend models fetch-tokenizer --quiet \
-    || echo "kino setup: warning: CLIP tokenizer not installed (offline?); rerun: scripts/kino models fetch-tokenizer" >&2
   echo "$stamp" > "$venv/.kino-stamp"
 }
 
@@ -61,6 +67,68 @@ setup_blender() {
   echo "$stamp" > "$venv/.kino-stamp"
 }
 
+is_py313() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; }
+
+find_python313() {  # prints a Python 3.13 interpreter's path, or fails
+  local c v p
+  for c in "${KINO_PYTHON313:-}" python3.13; do
+    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && is_py313 "$c" && { command -v "$c"; return 0; }
+  done
+  if command -v pyenv >/dev/null 2>&1; then  # pyenv's python3.13 shim needs PYENV_VERSION; ask pyenv directly
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -t. -k3,3nr); do
+      p="$(pyenv prefix "$v" 2>/dev/null)/bin/python3.13"
+      [ -x "$p" ] && is_py313 "$p" && { echo "$p"; return 0; }
+    done
+  fi
+  for p in /usr/local/bin/python3.13 /usr/bin/python3.13 /opt/homebrew/bin/python3.13; do
+    [ -x "$p" ] && is_py313 "$p" && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+setup_blender_release() {  # setup_blender_release 4.5|5.2|5.3
+  local rel="$1" venv=".venv-blender-$1" req="requirements/blender-$1.txt" py
+  [ -f "$req" ] || { echo "kino setup: no requirements file $req (supported: 4.5, 5.0 = blender, 5.2, 5.3)" >&2; exit 2; }
+  local stamp; stamp=$(stamp_of "$req")
+  need "$venv" "$stamp" || return 0
+  case "$rel" in
+    4.5) py="$PY" ;;
+    *) py=$(find_python313) || {
+         echo "kino setup: Blender $rel's bpy needs Python 3.13, and none was found (tried \$KINO_PYTHON313," \
+              "python3.13 on PATH, pyenv's installed 3.13.x, /usr/local/bin, /usr/bin). Install Python 3.13" \
+              "(e.g. 'pyenv install 3.13') or set KINO_PYTHON313=/path/to/python3.13." >&2
+         exit 1; } ;;
+  esac
+  echo "kino setup: creating $venv (Blender $rel's bpy on $("$py" -c 'import platform; print("Python", platform.python_version())'), about 1 GB)" >&2
+  make_venv "$venv" "$py"
+  "$venv/bin/python" -m pip install --quiet -r "$req"
+  "$venv/bin/python" -c "import bpy; print('kino setup: blender ok: bpy', bpy.app.version_string)"
+  echo "$stamp" > "$venv/.kino-stamp"
+}
+
+setup_apicheck() {  # pyright (with its own Node.js) and each release's generated bpy stubs, side by side
+  local venv=.venv-apicheck
+  local stamp; stamp=$(stamp_of requirements/apicheck.txt requirements/apicheck-stubs.txt)
+  need "$venv" "$stamp" || return 0
+  local py
+  py=$(find_python313) || {  # the stubs use Python 3.12+ syntax, which the check parses
+    echo "kino setup: the bpy API check needs Python 3.13 and none was found (KINO_PYTHON313, python3.13," \
+         "pyenv's 3.13.x); install one or set KINO_PYTHON313=/path/to/python3.13" >&2
+    exit 1; }
+  echo "kino setup: creating $venv (pyright + fake-bpy-module stubs for each release)" >&2
+  [ -x "$venv/bin/python" ] && ! is_py313 "$venv/bin/python" && rm -rf "$venv"
+  make_venv "$venv" "$py"
+  "$venv/bin/python" -m pip install --quiet -r requirements/apicheck.txt
+  rm -rf "$venv/stubs"
+  local line rel pkg
+  while read -r line; do  # "RELEASE PACKAGE==VERSION" lines; each stub package is a different 'bpy'
+    line="${line%%#*}"; [ -n "${line// }" ] || continue
+    rel="${line%% *}"; pkg="${line#* }"
+    "$venv/bin/python" -m pip install --quiet --no-deps --target "$venv/stubs/$rel" $pkg
+  done < requirements/apicheck-stubs.txt
+  echo "$stamp" > "$venv/.kino-stamp"
+}
+
 link_sources() {  # make kino_backend and kino_addon importable from the venv (idempotent, cheap)
   local venv="$1"
   local site; site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
@@ -70,6 +138,14 @@ link_sources() {  # make kino_backend and kino_addon importable from the venv (i
 case "$which_env" in
   backend) setup_backend; link_sources .venv-backend ;;
   blender) setup_blender; link_sources .venv-blender ;;
+  blender-4.5|blender-5.2|blender-5.3) setup_blender_release "${which_env#blender-}"; link_sources ".venv-$which_env" ;;
+  blender-5.0) setup_blender; link_sources .venv-blender ;;
+  blenders) for r in 4.5 5.2 5.3; do setup_blender_release "$r"; link_sources ".venv-blender-$r"; done ;;
+  apicheck) setup_apicheck ;;
   all) setup_backend; link_sources .venv-backend; setup_blender; link_sources .venv-blender ;;
-  *) echo "usage: $0 [backend|blender|all]" >&2; exit 2 ;;
+  everything)
+    setup_backend; link_sources .venv-backend; setup_blender; link_sources .venv-blender
+    for r in 4.5 5.2 5.3; do setup_blender_release "$r"; link_sources ".venv-blender-$r"; done
+    setup_apicheck ;;
+  *) echo "usage: $0 [backend|blender|blender-4.5|blender-5.2|blender-5.3|blenders|apicheck|all|everything]" >&2; exit 2 ;;
 esac

@@ -19,6 +19,16 @@ import threading
 from typing import List, Optional
 
 
+_WARM: dict = {}  # models kept warm when a job context has no backend-wide cache (scripts, tests)
+
+
+def warm_cache(ctx) -> dict:
+    """The dict that keeps models warm for ``ctx``'s job: its backend's ``Resources.cache``, else a
+    process-wide one. The diffusion look and its AnimateDiff path share it."""
+    cache = getattr(ctx.resources, "cache", None)
+    return cache if isinstance(cache, dict) else _WARM
+
+
 class Resources:
     """What outlives a job: the warm model cache, the detected devices and this backend's defaults
     (``device_preference`` from ``KINO_DEVICE``, ``models_dir`` from ``KINO_MODELS_DIR``)."""

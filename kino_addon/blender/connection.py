@@ -11,6 +11,7 @@ import subprocess
 from typing import Optional
 
 from ..protocol import PROTOCOL_VERSION, messages
+from ..protocol import catalogue as looks_catalogue
 from ..protocol.client import BackendClient
 from ..protocol.errors import BackendError
 from ..protocol.launcher import backend_env, start_backend
@@ -36,6 +37,7 @@ class Backend:
         self.mode = ""
         self.where = ""
         self.notice = ""  # e.g. "the backend had stopped and was restarted"
+        self._offline: dict = {}  # catalogue() before any hello
 
     # -- state ---------------------------------------------------------------------------------
     def connected(self) -> bool:
@@ -49,6 +51,15 @@ class Backend:
         if self.client is not None or self.process is not None:
             return "stopped unexpectedly"
         return "not running"
+
+    def catalogue(self) -> dict:
+        """Looks and stages for the menus: the running backend's hello, else the last hello cached,
+        else the copy that ships with the add-on, so the look menu works before the backend starts."""
+        if self.hello.get("looks"):
+            return self.hello
+        if not self._offline:
+            self._offline = looks_catalogue.offline(addon.user_dir("cache"))
+        return self._offline
 
     # -- lifecycle -----------------------------------------------------------------------------
     def ensure(self, prefs=None) -> BackendClient:
@@ -80,6 +91,8 @@ class Backend:
             self.stop()
             raise BackendUnavailable(f"the backend speaks protocol {got}, this add-on {list(PROTOCOL_VERSION)}: "
                                      "update the add-on or the backend")
+        looks_catalogue.save_cache(addon.user_dir("cache"), self.hello)
+        self._offline = {}
 
     def _launch(self, prefs) -> None:
         try:

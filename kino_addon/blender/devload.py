@@ -68,6 +68,6 @@ def reset_scene():
     import bpy
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
-    bpy.context.workspace.sequencer_scene = scene
+    submodule("kino_addon.blender.compat").set_sequencer_scene(bpy.context, scene)
     scene.sequence_editor_create()
     return scene

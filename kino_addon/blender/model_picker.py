@@ -8,15 +8,17 @@ from bpy.props import EnumProperty, StringProperty
 
 from ..protocol import messages
 from ..protocol.errors import BackendError
+from . import compat
 from .connection import BACKEND, BackendUnavailable
 from .prefs import models_dir
 
 # parameter name -> registry kind whose entries it accepts
 PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter", "faceid": "ip_adapter",
                "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft", "pulid": "pulid",
-               "pulid_encoder": "eva_clip"}
+               "pulid_encoder": "eva_clip", "motion_adapter": "motion_adapter"}
 # parameters that take only some variants of their kind (IP-Adapter files: image vs face adapters)
-PARAM_VARIANTS = {"ip_adapter": ("plain", "plus"), "faceid": ("faceid", "faceid_plus")}
+PARAM_VARIANTS = {"ip_adapter": ("plain", "plus"), "faceid": ("faceid", "faceid_plus"),
+                  "motion_adapter": ("v1", "v2", "v3", "animatelcm")}
 MODELS: dict = {"entries": [], "error": ""}
 _ITEMS: dict = {}
 
@@ -78,7 +80,7 @@ class KINO_OT_pick_model(bpy.types.Operator):
         if not self.choice:
             self.report({'WARNING'}, "Kino: no model chosen (Refresh Models first)")
             return {'CANCELLED'}
-        kino = context.sequencer_scene.kino
+        kino = compat.sequencer_scene(context).kino
         for item in kino.params:
             if item.stage == self.stage and item.name == self.param:
                 if item.kind == "list":

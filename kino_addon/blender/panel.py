@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bpy
 
+from . import compat
 from .connection import BACKEND
 from .keying.panel import draw_switch as draw_key_switch
 from .stabilize.panel import draw_switch as draw_stabilize_switch
@@ -26,11 +27,11 @@ class KINO_PT_main(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None
+        return compat.sequencer_scene(context) is not None
 
     def draw(self, context):
         layout = self.layout
-        kino = context.sequencer_scene.kino
+        kino = compat.sequencer_scene(context).kino
         draw_backend(layout)
         col = layout.column()
         col.enabled = not STYLIZE_QUEUE.active

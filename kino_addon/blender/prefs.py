@@ -9,6 +9,7 @@ import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from . import addon
+from .backend_install import DEVICE_ITEMS, draw_install, installed_python
 
 BACKEND_PYTHON_ENV = "KINO_BACKEND_PYTHON"
 
@@ -38,6 +39,14 @@ class KinoPreferences(bpy.types.AddonPreferences):
     device: EnumProperty(name="Device", default='AUTO',
                          items=[('AUTO', "Auto", "Best available"), ('CUDA', "CUDA", "NVIDIA GPU"),
                                 ('MPS', "MPS", "Apple GPU"), ('CPU', "CPU", "Processor only")])
+    install_device: EnumProperty(name="Install for", items=DEVICE_ITEMS, default='AUTO',
+                                 description="Which torch build Install Backend downloads")
+    install_python: StringProperty(name="Python for the backend", subtype='FILE_PATH',
+                                   description="A Python 3.11 to build the backend from (empty: Blender's own "
+                                               "Python when it is 3.11, else python3.11 on the PATH)")
+    torch_index: StringProperty(name="Torch index", description="A mirror of download.pytorch.org's index for "
+                                "the device, or 'pip' to take torch from pip's own configuration (empty: the "
+                                "official index)")
 
     def draw(self, context):
         layout = self.layout
@@ -45,8 +54,9 @@ class KinoPreferences(bpy.types.AddonPreferences):
         if self.backend_mode == 'LOCAL':
             layout.prop(self, "python_path")
             if not self.python_path:
-                layout.label(text="Set the python of an environment where Kino's backend is installed "
-                                  "(e.g. <kino>/.venv-backend/bin/python)", icon='INFO')
+                layout.label(text="Press Install Backend below, or set the python of an environment where "
+                                  "Kino's backend is installed", icon='INFO')
+            draw_install(layout, self)
         else:
             row = layout.row()
             row.prop(self, "host")
@@ -82,14 +92,16 @@ def job_options(prefs=None) -> dict:
 
 def backend_python(prefs=None) -> str:
     """The backend's Python: the preference 'Backend Python' when set, else ``$KINO_BACKEND_PYTHON``,
-    else a checkout's ``.venv-backend``. Raises ``PreferenceError`` when there is none."""
+    else a checkout's ``.venv-backend``, else the one Install Backend made. Raises ``PreferenceError``
+    when there is none."""
     prefs = prefs if prefs is not None else addon.preferences()
     python = (_path(getattr(prefs, "python_path", "") or "") or os.environ.get(BACKEND_PYTHON_ENV, "")
-              or addon.checkout_backend_python())
+              or addon.checkout_backend_python() or installed_python())
     if not python:
-        raise PreferenceError("no backend Python is set: in Preferences > Add-ons > Kino, set 'Backend Python' "
-                              "to the python of an environment with Kino's backend installed (a checkout makes "
-                              "one with scripts/setup_env.sh backend), or attach to a running backend")
+        raise PreferenceError("no backend Python is set: in Preferences > Add-ons > Kino, press Install Backend "
+                              "(or set 'Backend Python' to the python of an environment with Kino's backend "
+                              "installed; a checkout makes one with scripts/setup_env.sh backend), or attach to "
+                              "a running backend")
     if not os.path.isfile(python):
         raise PreferenceError(f"the backend Python {python!r} does not exist: fix 'Backend Python' in "
                               f"Preferences > Add-ons > Kino (or {BACKEND_PYTHON_ENV})")

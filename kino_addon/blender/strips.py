@@ -23,6 +23,7 @@ from ..core.bmp import BMPError, read_bmp
 from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
 from ..core.job_session import SourceError
+from . import compat
 
 SUPPORTED = ("MOVIE", "IMAGE")
 
@@ -86,7 +87,7 @@ def check_strip(strip) -> None:
     if strip.type not in SUPPORTED:
         raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; Kino stylizes movie and "
                           "image strips")
-    if strip.frame_final_duration <= 0:
+    if compat.strip_time(strip, "duration") <= 0:
         raise SourceError(f"strip {strip.name!r} is empty (it shows no frames)")
     files = strip_files(strip)
     missing = [f for f in files if not os.path.isfile(f)]
@@ -110,9 +111,12 @@ def source_identity(strip) -> dict:
             files.append({"path": path, "bytes": st.st_size, "mtime": int(st.st_mtime)})
         except OSError:
             files.append({"path": path})
-    timing = {k: getattr(strip, k, None) for k in (
-        "frame_start", "frame_offset_start", "frame_offset_end", "animation_offset_start",
-        "animation_offset_end", "use_reverse_frames", "strobe")}
+    # keyed by the names before Blender 5.1, so a result made on any release is recognised on any other
+    timing = {old: compat.strip_time(strip, new) for old, new in (
+        ("frame_start", "content_start"), ("frame_offset_start", "left_handle_offset"),
+        ("frame_offset_end", "right_handle_offset"), ("animation_offset_start", "content_trim_start"),
+        ("animation_offset_end", "content_trim_end"))}
+    timing.update({k: getattr(strip, k, None) for k in ("use_reverse_frames", "strobe")})
     retime = [k.timeline_frame for k in getattr(strip, "retiming_keys", [])]
     return {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
             "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,

@@ -1,5 +1,5 @@
-"""Blender tests: bpy 5.0.1 headless, Kino enabled as a real extension, the real backend subprocess
-from .venv-backend. Helpers and media: kino_media.py."""
+"""Blender tests: bpy headless (in each supported release: scripts/run_tests.sh), Kino enabled as a real
+extension, the real backend subprocess from .venv-backend. Helpers and media: kino_media.py."""
 from __future__ import annotations
 
 import pathlib

@@ -7,6 +7,8 @@ import sys
 import textwrap
 import zipfile
 
+import pytest
+
 from kino_media import BACKEND_PYTHON, REPO
 
 INSTALL = textwrap.dedent("""
@@ -32,6 +34,7 @@ INSTALL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.release_smoke
 def test_validate_build_install(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "build_extension.py"), "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)

@@ -8,6 +8,8 @@ import numpy as np
 
 from kino_media import add_image_strip, bar_index, index_frame, select_only
 
+from kino_addon.blender import compat
+
 
 def _run_stylize(kino, **kw):
     assert bpy.ops.kino.stylize(**kw) == {'FINISHED'}
@@ -18,22 +20,24 @@ def _run_stylize(kino, **kw):
 
 def test_none_returns_source_pixels_for_trimmed_offset_strip(scene, media, kino, none_look):
     strip = add_image_strip(scene, media / "idx", start=10)
-    strip.frame_offset_start, strip.frame_offset_end = 2, 3
-    strip.animation_offset_start = 1
+    compat.set_strip_time(strip, "left_handle_offset", 2)
+    compat.set_strip_time(strip, "right_handle_offset", 3)
+    compat.set_strip_time(strip, "content_trim_start", 1)
     select_only(scene, strip)
     scene.kino.look_name = none_look
     job = _run_stylize(kino)
-    first, count = strip.frame_final_start, strip.frame_final_duration
+    first, count = compat.strip_time(strip, "left_handle"), compat.strip_time(strip, "duration")
     assert (job.plan.first, job.plan.count) == (first, count)
     for n in range(1, count + 1):
         t = first + n - 1
-        src = t - int(strip.frame_start) + strip.animation_offset_start + 1  # 1-based source index
+        content = int(compat.strip_time(strip, "content_start"))
+        src = t - content + compat.strip_time(strip, "content_trim_start") + 1  # 1-based source index
         out = kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))
         assert np.array_equal(out, index_frame(src)), f"output {n} (timeline {t}) is not source frame {src}"
     result = scene.sequence_editor.strips[job.result_strip]
     assert result.name == "idx_none" and result.type == "IMAGE"
     assert result.channel == strip.channel + 1
-    assert (result.frame_final_start, result.frame_final_duration) == (first, count)
+    assert compat.strip_span(result) == (first, first + count)
     assert len(result.elements) == count and result.colorspace_settings.name == "sRGB"
     assert bpy.path.abspath(result.directory).rstrip("/") == job.folder.rstrip("/")
     assert os.path.dirname(job.folder) == bpy.path.abspath("//kino")
@@ -43,8 +47,8 @@ def test_none_returns_source_pixels_for_trimmed_offset_strip(scene, media, kino,
 
 def test_frame_range_and_busy_channel_and_rerun_reuses(scene, media, kino, none_look):
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
-    blocker = scene.sequence_editor.strips.new_effect(name="blocker", type='COLOR', channel=2, frame_start=3,
-                                                       length=4)
+    blocker = compat.new_effect(scene.sequence_editor.strips, "blocker", 'COLOR', channel=2, frame_start=3, length=4)
+    assert compat.strip_span(blocker) == (3, 7)
     select_only(scene, strip)
     scene.kino.look_name = none_look
     job = _run_stylize(kino, frame_first=3, frame_last=6)
@@ -53,7 +57,7 @@ def test_frame_range_and_busy_channel_and_rerun_reuses(scene, media, kino, none_
         == [3, 4, 5, 6]
     result = scene.sequence_editor.strips[job.result_strip]
     assert result.channel == 3 and blocker.channel == 2  # channel 2 is busy over frames 3-6
-    assert (result.frame_final_start, result.frame_final_duration) == (3, 4)
+    assert compat.strip_span(result) == (3, 7)
     mtimes = [os.stat(os.path.join(job.folder, f"frame_{n:04d}.png")).st_mtime_ns for n in range(1, 5)]
     again = _run_stylize(kino, frame_first=3, frame_last=6)
     assert again.folder == job.folder and again.session.reused == 4
@@ -69,7 +73,8 @@ def _render_movie(scene_src, folder, path):
     add_image_strip(tmp, folder, start=1, channel=1)
     r = tmp.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = 64, 48, 100
-    r.image_settings.media_type = 'VIDEO'
+    if hasattr(r.image_settings, "media_type"):  # 5.x; 4.5 has no media type
+        r.image_settings.media_type = 'VIDEO'
     r.image_settings.file_format = 'FFMPEG'
     r.ffmpeg.format, r.ffmpeg.codec, r.ffmpeg.constant_rate_factor = 'MPEG4', 'H264', 'LOSSLESS'
     tmp.view_settings.view_transform = 'Standard'
@@ -83,7 +88,7 @@ def _render_movie(scene_src, folder, path):
 def test_movie_strip_frames_follow_the_timeline(scene, media, kino, none_look, tmp_path):
     movie = _render_movie(scene, media / "idx", str(tmp_path / "idx.mp4"))
     strip = scene.sequence_editor.strips.new_movie(name="mov", filepath=movie, channel=1, frame_start=5)
-    strip.frame_offset_start = 3
+    compat.set_strip_time(strip, "left_handle_offset", 3)
     select_only(scene, strip)
     scene.kino.look_name = none_look
     job = _run_stylize(kino)
@@ -106,15 +111,16 @@ def _render_scene_ids(scene, kino, folder, frames):
 
 def test_speed_effect_is_rendered_as_the_sequencer_shows_it(scene, media, kino, none_look, tmp_path):
     strip = add_image_strip(scene, media / "idx", start=1, channel=1)
-    speed = scene.sequence_editor.strips.new_effect(name="spd", type='SPEED', channel=2, frame_start=1,
-                                                     input1=strip)
+    speed = compat.new_effect(scene.sequence_editor.strips, "spd", 'SPEED', channel=2, frame_start=1, input1=strip)
     speed.speed_control, speed.speed_factor = 'MULTIPLY', 0.5
     select_only(scene, strip)
     scene.kino.look_name = none_look
     job = _run_stylize(kino)
     ids = [bar_index(kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))) for n in range(1, 13)]
     truth = _render_scene_ids(scene, kino, str(tmp_path), list(range(1, 13)))
-    assert ids == truth and ids[:5] == [1, 1, 1, 2, 2] and ids != list(range(1, 13))  # slowed down
+    # slowed down to half speed (where the halves fall differs between releases: 4.5 starts 1,1,2,2)
+    assert ids == truth and ids != list(range(1, 13)) and ids[-1] <= 7
+    assert all(b - a in (0, 1) for a, b in zip(ids, ids[1:])) and ids.count(ids[4]) >= 2
     assert scene.sequence_editor.strips[job.result_strip].channel == 3  # above the source and its Speed strip
     assert not strip.mute and not speed.mute and [s.name for s in bpy.data.scenes] == [scene.name]
 
@@ -139,7 +145,7 @@ def test_several_strips_at_once_in_an_unsaved_file(kino, media, none_look):
     scene = blender_ext.reset_scene()
     a = add_image_strip(scene, media / "idx", name="a", start=1, channel=1)
     b = add_image_strip(scene, media / "idx", name="b", start=30, channel=1)
-    b.frame_offset_end = 8
+    compat.set_strip_time(b, "right_handle_offset", 8)
     select_only(scene, a, b)
     scene.kino.look_name = none_look
     assert bpy.ops.kino.stylize() == {'FINISHED'}
@@ -149,6 +155,5 @@ def test_several_strips_at_once_in_an_unsaved_file(kino, media, none_look):
         assert job.session.state == "completed" and "not saved" in job.warning
         assert os.path.dirname(job.folder).endswith("kino-unsaved")
         res = scene.sequence_editor.strips[job.result_strip]
-        assert res.channel == 2 and res.frame_final_start == src.frame_final_start
-        assert res.frame_final_duration == src.frame_final_duration
+        assert res.channel == 2 and compat.strip_span(res) == compat.strip_span(src)
     assert jb.plan.count == 4

@@ -4,6 +4,7 @@ import types
 import blender_ext
 import bpy
 import numpy as np
+import pytest
 
 from kino_media import add_image_strip, index_frame, select_only
 
@@ -64,6 +65,7 @@ def draw(kino):
     return layout.log
 
 
+@pytest.mark.release_smoke
 def test_panel_shows_backend_look_stages_params_and_stylize(scene, kino, backend):
     scene.kino.look_name = "toon"
     bpy.ops.kino.backend_start()  # syncs the stage switches and parameters from hello

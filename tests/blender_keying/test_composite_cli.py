@@ -68,7 +68,8 @@ def test_toon_looks_given_key_garbage_and_blend(media, tmp_path):
         assert {"actor", "background", "composite"} <= set(strips)
         comp = strips["composite"]
         assert comp.type == "IMAGE" and len(comp.elements) == 3 and comp.channel > strips["actor"].channel
-        tree = bpy.data.scenes["Kino Key"].compositing_node_group
+        from kino_addon.blender import compat
+        tree = compat.compositor_tree(bpy.data.scenes["Kino Key"])
         key = next(n for n in tree.nodes if n.bl_idname == "CompositorNodeKeying")
         assert key.inputs["Key Color"].default_value[1] > 0.4  # sRGB 180 in scene-linear
     finally:

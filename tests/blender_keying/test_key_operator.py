@@ -5,6 +5,7 @@ import pytest
 import bpy
 from kino_blender_keying_support import ACTOR, SCREEN
 
+from kino_addon.blender import compat
 from kino_addon.blender.keying import tree as keying_tree
 from kino_addon.core.png import read_png
 
@@ -21,7 +22,7 @@ def test_key_tree_operator_from_strips(fresh, media, tmp_path):
     assert bpy.ops.kino.key_tree.poll()
     assert bpy.ops.kino.key_tree(key_color=[v / 255 for v in SCREEN], garbage_matte="") == {'FINISHED'}
     scene = bpy.data.scenes["Kino Key"]
-    key = next(n for n in scene.compositing_node_group.nodes if n.bl_idname == "CompositorNodeKeying")
+    key = next(n for n in compat.compositor_tree(scene).nodes if n.bl_idname == "CompositorNodeKeying")
     assert abs(key.inputs["Key Color"].default_value[1] - keying_tree.srgb_to_linear(SCREEN[1])) < 1e-3
     assert scene.frame_end == 3 and (scene.render.resolution_x, scene.render.resolution_y) == (64, 48)
     img = read_png(keying_tree.render_tree(scene, str(tmp_path / "out"))[0]).astype(int)

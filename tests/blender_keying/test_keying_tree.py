@@ -5,6 +5,7 @@ import pytest
 import bpy
 from kino_blender_keying_support import ACTOR, FOOTAGE, SCREEN, srgb_to_linear
 
+from kino_addon.blender import compat
 from kino_addon.blender.keying import tree as keying_tree
 from kino_addon.core.png import read_png
 
@@ -18,12 +19,13 @@ def _render(tmp_path, actor, background, key, garbage=None, last=None):
     return nodes, [read_png(p) for p in paths]
 
 
+@pytest.mark.release_smoke
 def test_tree_keys_actor_over_cover_scaled_background(fresh, media, tmp_path):
     nodes, frames = _render(tmp_path, media / "actor", media / "bg.png", SCREEN)
     assert nodes["frames"] == 3 and nodes["size"] == (64, 48)
     key = nodes["keying"].inputs["Key Color"].default_value
     assert np.allclose(key[:3], srgb_to_linear(SCREEN), atol=1e-4)  # the socket is scene-linear
-    assert nodes["alpha_over"].inputs["Foreground"].links[0].from_node == nodes["keying"]
+    assert compat.alpha_over_inputs(nodes["alpha_over"])[1].links[0].from_node == nodes["keying"]
     assert len(frames) == 3
     for i, img in enumerate(frames):
         assert img.shape == (48, 64, 3)

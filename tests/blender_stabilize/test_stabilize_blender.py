@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from stab_support import H, T, W, kino, scene, shaken  # noqa: E402,F401  (loads Kino before bpy; fixtures)
+from stab_support import HERE, H, T, W, kino, scene, shaken  # noqa: E402,F401  (loads Kino before bpy; fixtures)
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
@@ -18,6 +18,7 @@ tracking = kino("kino_addon.blender.stabilize.tracking")
 job = kino("kino_addon.blender.stabilize.transforms")
 trees = kino("kino_addon.blender.stabilize.trees")
 png = kino("kino_addon.core.png")
+compat = kino("kino_addon.blender.compat")
 CENTRE = ((W - 1) / 2, (H - 1) / 2)
 
 
@@ -105,6 +106,7 @@ def test_bad_region_and_no_face_are_clear_errors(shaken, scene):
         job.stabilization_for_path(folder, 1, 6, track_region="face")
 
 
+@pytest.mark.release_smoke
 def test_compositor_trees_stabilize_and_restore(shaken, scene, tmp_path):
     folder, cam, _ = shaken
     res = job.stabilization_for_path(folder, 1, 8)
@@ -112,7 +114,7 @@ def test_compositor_trees_stabilize_and_restore(shaken, scene, tmp_path):
     assert trees.set_clip_stabilization(clip, res["used_tracks"]) == len(res["used_tracks"])
     comp = trees.comp_scene(clip)
     tree = trees.build_stabilize_tree(comp, clip)
-    assert comp.compositing_node_group == tree
+    assert compat.compositor_tree(comp) == tree
     assert {n.bl_idname for n in tree.nodes} >= {"CompositorNodeMovieClip", "CompositorNodeStabilize"}
     stab = trees.render_tree(comp, str(tmp_path / "stab"), 1, 6)
     src = [png.read_png(os.path.join(folder, f"frame_{i:04d}.png")).astype(float) for i in range(1, 7)]
@@ -157,6 +159,26 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.release_smoke
+def test_kino_stabilize_through_a_blender_executable(shaken, tmp_path):
+    """``scripts/kino stabilize --blender BLENDER`` with a Blender executable of this release
+    (tests/support/blender_exe.py around this suite's bpy)."""
+    folder, cam, _ = shaken
+    root = HERE.parent.parent
+    blender = subprocess.run([sys.executable, str(root / "tests" / "support" / "blender_exe.py"), "make-wrapper",
+                              str(tmp_path / "blender"), sys.executable], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    out = tmp_path / "out"
+    proc = subprocess.run([str(root / "scripts" / "kino"), "stabilize", folder, "--out", str(out), "--frames", "1:8",
+                           "--json", "--blender", blender], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["frames"] == 8
+    doc = json.loads((out / "transforms.json").read_text())
+    shift, deg = locked_error(np.array([f["matrix"] for f in doc["frames"]]), cam[:8])
+    assert shift < 0.15 and deg < 0.05
+    assert len([n for n in os.listdir(out) if n.startswith("frame_")]) == 8
+
+
 def test_artist_tracks_are_used_as_they_are(shaken, scene):
     folder, cam, _ = shaken
     clip = tracking.load_clip(tracking.clip_path_for_input(folder))
@@ -185,7 +207,10 @@ def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
         (stylized / f"frame_{i:04d}.png").write_bytes(open(os.path.join(folder, files[i - 1]), "rb").read())
     assert bpy.ops.kino.stabilize_trees(stylized_dir=str(stylized)) == {'FINISHED'}
     comp = bpy.data.scenes["Kino Stabilize"]
-    assert set(bpy.data.node_groups.keys()) >= {"Kino Stabilize", "Kino Restore Camera"}
+    for name, invert in (("Kino Stabilize", False), ("Kino Restore Camera", True)):  # one tree per scene
+        tree = compat.compositor_tree(bpy.data.scenes[name])
+        stab = [n for n in tree.nodes if n.bl_idname == "CompositorNodeStabilize"]
+        assert len(stab) == 1 and stab[0].inputs["Invert"].default_value == invert
     clip = bpy.data.movieclips[0]
     assert clip.tracking.stabilization.use_2d_stabilization and len(clip.tracking.stabilization.tracks) >= 5
     assert comp.render.resolution_x == W and comp.render.resolution_y == H

@@ -13,6 +13,6 @@ def test_gpu_smoke_script_runs_every_adapter_and_reports_json():
                           text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    for name in ("sd15_controlnet_lora_ipadapter_faceid", "sdxl_pulid"):
+    for name in ("sd15_controlnet_lora_ipadapter_faceid", "sdxl_pulid", "sd15_animatediff_warped_noise"):
         check = result[name]
         assert check["finite"] and check["std"] > 0.5 and check["adapter_effect"] > 0.1, check

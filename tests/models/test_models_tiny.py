@@ -18,6 +18,7 @@ EXPECTED = {  # name -> (kind, arch, format)
     "ip-adapter-tiny/models/image_encoder": ("image_encoder", None, "diffusers"),
     "lora-tiny.safetensors": ("lora", "sd15", "kohya"),
     "taesd-tiny": ("taesd", None, "diffusers"),
+    "motion-adapter-tiny": ("motion_adapter", "sd15", "diffusers"),
 }
 
 
@@ -26,7 +27,8 @@ def test_every_file_written(tiny_dir):
                 "sd15-tiny/tokenizer/tokenizer.json", "sdxl-tiny/text_encoder_2/model.safetensors",
                 "sdxl-tiny/tokenizer_2/tokenizer_config.json", "controlnet-tiny/config.json",
                 "ip-adapter-tiny/models/ip-adapter_sd15.safetensors", "ip-adapter-tiny/models/image_encoder/config.json",
-                "lora-tiny.safetensors", "taesd-tiny/config.json"):
+                "lora-tiny.safetensors", "taesd-tiny/config.json", "motion-adapter-tiny/config.json",
+                "motion-adapter-tiny/diffusion_pytorch_model.safetensors"):
         assert (tiny_dir / rel).is_file(), rel
         assert (tiny_dir / rel).stat().st_size > 0
 

@@ -6,7 +6,20 @@ import json
 import sys
 from typing import List
 
+from kino_addon.protocol.atomic import atomic_write_json
+from kino_addon.protocol.catalogue import SNAPSHOT, catalogue_of
+
 from ..presets import catalogue
+
+
+def write_snapshot(cat: dict, path: str) -> int:
+    """The add-on shows these looks before a backend has started (``kino_addon.protocol.catalogue``)."""
+    if cat["problems"]:
+        print(f"kino looks: not writing {path}: fix these first: {'; '.join(cat['problems'])}", file=sys.stderr)
+        return 1
+    atomic_write_json(path, catalogue_of(cat), indent=1, sort_keys=True)
+    print(f"wrote {path}")
+    return 0
 
 
 def _range(param: dict) -> str:
@@ -33,8 +46,12 @@ def _print_params(params: List[dict]) -> None:
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(prog="kino looks", description="List the looks and stages.")
     parser.add_argument("--json", action="store_true", help="one JSON object on the last line of stdout")
+    parser.add_argument("--write-snapshot", metavar="PATH", nargs="?", const=SNAPSHOT,
+                        help="write the add-on's offline copy of the looks (default: %(const)s)")
     args = parser.parse_args(argv)
     cat = catalogue()
+    if args.write_snapshot:
+        return write_snapshot(cat, args.write_snapshot)
     if args.json:
         print(json.dumps(cat, separators=(",", ":")))
         return 0

@@ -1,7 +1,7 @@
 """Classify a model file or folder from tensor names/shapes (safetensors header) and configs; no weights.
 
 ``classify(path)`` -> dict with ``kind`` (checkpoint, vae, lora, controlnet, ip_adapter, image_encoder,
-taesd, face_pack, pulid, eva_clip, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any), ``format``
+taesd, face_pack, pulid, eva_clip, motion_adapter, unknown), ``arch`` (sd15, sdxl, sd2, or None when it fits any), ``format``
 (single_file, diffusers, kohya, ...), plus kind-specific fields (``control_type``, ``image_encoder``,
 ``variant``).
 """
@@ -74,6 +74,9 @@ def classify_tensors(shapes: dict, path: str) -> dict:
     keys = list(shapes)
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return {"kind": "checkpoint", "arch": checkpoint_arch(shapes), "format": "single_file"}
+    from ..animatediff.adapter import classify_motion, is_motion_state
+    if is_motion_state(keys):  # AnimateDiff motion modules (diffusers or original layout)
+        return classify_motion(shapes, path)
     if any(".lora_down." in k or ".lora_A." in k or k.startswith(("lora_unet_", "lora_te")) for k in keys):
         return _lora_info(shapes, path)
     if any(k.startswith(("id_adapter.", "pulid_encoder.", "visual.", "blocks.0.attn.")) for k in keys):
@@ -130,6 +133,9 @@ def classify_folder(path: str) -> dict:
     if cls == "ControlNetModel":
         arch = "sdxl" if cfg.get("addition_embed_type") == "text_time" else CROSS_DIM_ARCH.get(cfg.get("cross_attention_dim"), "sd15")
         return {"kind": "controlnet", "arch": arch, "format": "diffusers", "control_type": control_type_from_name(path)}
+    if cls == "MotionAdapter":
+        from ..animatediff.adapter import classify_motion_folder
+        return classify_motion_folder(path, cfg)
     if cls == "AutoencoderTiny":
         return {"kind": "taesd", "arch": None, "format": "diffusers"}
     if cls == "AutoencoderKL":

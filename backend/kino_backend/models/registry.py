@@ -19,7 +19,7 @@ from .tokenizer import hf_cache_dir
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
-         "eva_clip")
+         "eva_clip", "motion_adapter")
 FOLDER_MARKERS = ("model_index.json", "config.json")
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run")  # never hold models; /proc alone never ends
 

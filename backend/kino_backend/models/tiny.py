@@ -4,8 +4,8 @@ Writes into DIR: ``sd15-tiny/`` (diffusers folder), ``sd15-tiny.safetensors`` (L
 layout), ``sdxl-tiny/`` and ``sdxl-tiny.safetensors``, ``controlnet-tiny/``, ``ip-adapter-tiny/`` (weights + image encoder),
 ``lora-tiny.safetensors`` (kohya keys), ``taesd-tiny/``, ``ip-adapter-faceid-tiny.safetensors`` (SD 1.5),
 ``ip-adapter-tiny/models/ip-adapter-faceid-plusv2-tiny.safetensors`` (FaceID Plus v2, beside its image encoder),
-``pulid-tiny.safetensors`` + ``eva-clip-tiny.safetensors`` (PuLID v1.1 layout for the tiny SDXL) and
-``face-tiny/`` (both built with the identity module's helpers).
+``pulid-tiny.safetensors`` + ``eva-clip-tiny.safetensors`` (PuLID v1.1 layout for the tiny SDXL),
+``motion-adapter-tiny/`` (an AnimateDiff MotionAdapter folder for the tiny SD 1.5 UNet) and ``face-tiny/`` (both built with the identity module's helpers).
 """
 from __future__ import annotations
 
@@ -170,6 +170,8 @@ def make_tiny(out_dir: str) -> dict:
         out.update(make_tiny_pulid(out_dir, sdxl.unet))
         out["taesd-tiny"] = os.path.join(out_dir, "taesd-tiny")
         taesd().save_pretrained(out["taesd-tiny"], safe_serialization=True)
+        from ..animatediff.tiny import write_tiny_motion_adapter
+        out["motion-adapter-tiny"] = write_tiny_motion_adapter(os.path.join(out_dir, "motion-adapter-tiny"))
     face = _face_pack(os.path.join(out_dir, "face-tiny"))
     if face:
         out["face-tiny"] = face

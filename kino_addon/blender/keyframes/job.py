@@ -10,6 +10,7 @@ import bpy
 
 from ...core.painted_keyframes import folder_stamp, painted_numbers
 from ...core.plan import PlanError
+from .. import compat
 
 MARK = "kino_keyframes"  # custom property of a source strip: the folder of its painted keyframes
 LOOK = "keyframes"
@@ -68,6 +69,6 @@ def job_setup(strip, workflow: dict, options: dict, frame_range) -> tuple:
         kf["params"]["dir"] = os.path.abspath(folder)
         options["keyframes_stamp"] = folder_stamp(folder)
     options["clip_frames"] = {"first": int(frame_range[0]) if frame_range else 1,
-                              "count": int(strip.frame_final_duration)}
+                              "count": int(compat.strip_time(strip, "duration"))}
     options["resume"] = "whole"
     return workflow, options

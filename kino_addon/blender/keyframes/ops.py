@@ -11,6 +11,7 @@ from ...core.frame_files import atomic_write_png
 from ...core.job_session import SourceError
 from ...core.painted_keyframes import KeyframeChoiceError, painted_numbers, parse_frame_choice
 from ...core.plan import safe_name
+from .. import compat
 from ..addon import output_base
 from ..strips import SUPPORTED, StripSource
 from .job import mark_strip, strip_keyframes_dir
@@ -24,7 +25,7 @@ class KinoKeyframesProps(bpy.types.PropertyGroup):
 
 def source_strip(context):
     """The active movie/image strip that is not itself a folder of painted keyframes."""
-    scene = context.sequencer_scene
+    scene = compat.sequencer_scene(context)
     strip = scene.sequence_editor.active_strip if scene and scene.sequence_editor else None
     return strip if strip is not None and strip.type in SUPPORTED else None
 
@@ -46,7 +47,7 @@ def export_frames(scene, strip, numbers, folder: str) -> tuple:
             if os.path.exists(path):
                 kept.append(n)
                 continue
-            atomic_write_png(path, source.read(strip.frame_final_start + n - 1))
+            atomic_write_png(path, source.read(compat.strip_time(strip, "left_handle") + n - 1))
             written.append(n)
     finally:
         source.close()
@@ -72,11 +73,11 @@ class KINO_OT_export_keyframes(bpy.types.Operator):
         return source_strip(context) is not None
 
     def execute(self, context):
-        scene, strip = context.sequencer_scene, source_strip(context)
-        current = scene.frame_current - strip.frame_final_start + 1
+        scene, strip = compat.sequencer_scene(context), source_strip(context)
+        current = scene.frame_current - compat.strip_time(strip, "left_handle") + 1
         try:
-            numbers = parse_frame_choice(self.frames or scene.kino_keyframes.frames, strip.frame_final_duration,
-                                         current)
+            numbers = parse_frame_choice(self.frames or scene.kino_keyframes.frames,
+                                         compat.strip_time(strip, "duration"), current)
         except KeyframeChoiceError as exc:
             self.report({'ERROR'}, f"Kino: {exc}")
             return {'CANCELLED'}
@@ -128,9 +129,9 @@ class KINO_OT_use_keyframes(bpy.types.Operator):
                                    "frame_NNNN.png by the strip's frame number (as Export Frames for Painting "
                                    "names them)")
             return {'CANCELLED'}
-        if numbers[-1] > strip.frame_final_duration:
+        if numbers[-1] > compat.strip_time(strip, "duration"):
             self.report({'WARNING'}, f"Kino: frame_{numbers[-1]:04d}.png lies after the strip's last frame "
-                                     f"({strip.frame_final_duration}); Stylize will refuse it")
+                                     f"({compat.strip_time(strip, 'duration')}); Stylize will refuse it")
         mark_strip(strip, folder)
         self.report({'INFO'}, f"Kino: {len(numbers)} painted keyframe(s) from {folder} for {strip.name}")
         return {'FINISHED'}

@@ -9,6 +9,7 @@ import time
 import bpy
 
 from ...core.painted_keyframes import painted_numbers
+from .. import compat
 from ..stylize.strip_job import QUEUE
 from .job import LOOK, strip_keyframes_dir
 from .ops import source_strip
@@ -56,11 +57,11 @@ class KINO_PT_keyframes(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None
+        return compat.sequencer_scene(context) is not None
 
     def draw(self, context):
         layout = self.layout
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         strip = source_strip(context)
         if strip is None:
             layout.label(text="Select the strip to paint over", icon='INFO')

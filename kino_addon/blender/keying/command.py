@@ -132,6 +132,7 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     from kino_addon.blender import devload
     strips = devload.submodule("kino_addon.blender.strips")
     tree = devload.submodule("kino_addon.blender.keying.tree")
+    compat = devload.submodule("kino_addon.blender.compat")
     scene = bpy.context.scene
     scene.name = "Kino Composite"
     r = scene.render
@@ -140,9 +141,9 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     strips.add_input_strip(scene, os.path.abspath(args.background), 2, fit='FILL', name="background")
     comp = strips.add_input_strip(scene, out, 3, name="composite")
     for s in scene.sequence_editor.strips:
-        if s.name in ("actor", "background") and s.frame_final_duration > count:
-            s.frame_final_duration = count
-    scene.frame_start, scene.frame_end = 1, comp.frame_final_end - 1
+        if s.name in ("actor", "background") and compat.strip_time(s, "duration") > count:
+            compat.set_strip_time(s, "duration", count)
+    scene.frame_start, scene.frame_end = 1, compat.strip_span(comp)[1] - 1
     scene.view_settings.view_transform = 'Standard'
     if key_rgb:
         key_scene = bpy.data.scenes.new("Kino Key")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ...core.bmp import read_bmp
 from ...core.job_session import SourceError
+from .. import compat
 from ..strips import add_input_strip
 
 
@@ -95,7 +96,7 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
-        total = strip.frame_final_duration
+        total = compat.strip_time(strip, "duration")
         if first > total:
             raise DecodeError(f"--frames starts at {first}, after the last frame of {path} ({total})")
         count = total - first + 1 if limit is None else min(limit, total - first + 1)

@@ -8,6 +8,7 @@ import os
 import bpy
 from bpy.props import FloatVectorProperty, StringProperty
 
+from .. import compat
 from . import tree
 
 SCENE_NAME = "Kino Key"
@@ -28,15 +29,16 @@ def build_for_strips(actor, background, key_rgb, garbage=None):
     """(Re)build the "Kino Key" scene's tree; returns the scene. Without a background strip the keyed
     actor goes over the actor's own first frame darkened to black (a neutral plate)."""
     scene = bpy.data.scenes.get(SCENE_NAME) or bpy.data.scenes.new(SCENE_NAME)
-    old = scene.compositing_node_group
+    old = compat.compositor_tree(scene)
     bg = strip_path(background) if background is not None else strip_path(actor)
     nodes = tree.build_keying_tree(scene, strip_path(actor), bg, key_rgb, garbage)
     if background is None:
-        nodes["alpha_over"].inputs["Background"].default_value = (0.0, 0.0, 0.0, 1.0)
-        for link in list(nodes["alpha_over"].inputs["Background"].links):
+        plate = compat.alpha_over_inputs(nodes["alpha_over"])[0]
+        plate.default_value = (0.0, 0.0, 0.0, 1.0)
+        for link in list(plate.links):
             nodes["tree"].links.remove(link)
-    if old is not None and old != nodes["tree"] and old.users == 0:
-        bpy.data.node_groups.remove(old)
+    if old is not None and old != nodes["tree"]:
+        compat.remove_compositor_tree(old)
     return scene
 
 
@@ -67,12 +69,12 @@ class KINO_OT_key_tree(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         strip = scene.sequence_editor.active_strip if scene and scene.sequence_editor else None
         return strip is not None and strip.type in ("MOVIE", "IMAGE")
 
     def execute(self, context):
-        sed = context.sequencer_scene.sequence_editor
+        sed = compat.sequencer_scene(context).sequence_editor
         actor = sed.active_strip
         others = [s for s in sed.strips if s.select and s != actor and s.type in ("MOVIE", "IMAGE")]
         garbage = parse_rect(self.garbage_matte)

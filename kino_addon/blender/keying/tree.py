@@ -23,6 +23,7 @@ import sys
 import bpy
 
 from ...core.media import image_files, is_movie
+from .. import compat
 
 TREE_NAME = "Kino Key"
 
@@ -84,38 +85,30 @@ def _garbage_nodes(tree, keying, rect, size) -> None:
 
 
 def _file_output(tree, folder: str, prefix: str, socket, mode: str):
-    fo = tree.nodes.new("CompositorNodeOutputFile")
-    fo.directory = folder + os.sep
-    fo.file_name = prefix
-    fo.format.media_type = 'IMAGE'
-    fo.format.file_format = 'PNG'
-    fo.format.color_mode = mode
-    fo.format.color_depth = '16'
-    fo.file_output_items.new('RGBA' if mode != 'BW' else 'FLOAT', "v")
-    tree.links.new(socket, fo.inputs["v"])
+    fo, inputs = compat.file_output(tree, folder, prefix, [('RGBA' if mode != 'BW' else 'FLOAT', "v")],
+                                    color_mode=mode, color_depth='16')
+    tree.links.new(socket, inputs["v"])
     return fo
 
 
 def build_keying_tree(scene, actor: str, background: str, key_rgb, garbage=None, extra_outputs: str = ""):
     """Build the tree on ``scene`` (which should have no sequencer strips). Sets the render size to the
     actor's and the frame range to its length. Returns a dict of the main nodes."""
-    tree = bpy.data.node_groups.new(TREE_NAME, "CompositorNodeTree")
-    scene.compositing_node_group = tree
-    tree.interface.new_socket(name="Image", in_out='OUTPUT', socket_type='NodeSocketColor')
+    tree = compat.new_compositor_tree(scene, TREE_NAME)
     links = tree.links
     fg, size, count = source_node(tree, actor)
     bg, _bg_size, _bg_count = source_node(tree, background)
     scale = tree.nodes.new("CompositorNodeScale")  # cover: render size, cropped
-    scale.inputs["Type"].default_value = "Render Size"
-    scale.inputs["Frame Type"].default_value = "Crop"
+    compat.scale_to_render_size(scale, 'CROP')
     key = tree.nodes.new("CompositorNodeKeying")
     key.inputs["Key Color"].default_value = key_socket_value(key_rgb)
     over = tree.nodes.new("CompositorNodeAlphaOver")
-    out = tree.nodes.new("NodeGroupOutput")
+    out = compat.output_node(tree)
+    plate, actor_in = compat.alpha_over_inputs(over)
     links.new(fg.outputs["Image"], key.inputs["Image"])
     links.new(bg.outputs["Image"], scale.inputs["Image"])
-    links.new(scale.outputs["Image"], over.inputs["Background"])
-    links.new(key.outputs["Image"], over.inputs["Foreground"])
+    links.new(scale.outputs["Image"], plate)
+    links.new(key.outputs["Image"], actor_in)
     links.new(over.outputs["Image"], out.inputs["Image"])
     if garbage:
         _garbage_nodes(tree, key, garbage, size)
@@ -132,6 +125,8 @@ def build_keying_tree(scene, actor: str, background: str, key_rgb, garbage=None,
     r.image_settings.color_depth = '8'
     scene.view_settings.view_transform = 'Standard'
     scene.view_settings.look = 'None'
+    if bpy.app.background:
+        compat.cpu_compositor(scene)
     scene.frame_start, scene.frame_end = 1, max(1, count)
     return {"tree": tree, "actor": fg, "background": bg, "scale": scale, "keying": key, "alpha_over": over,
             "output": out, "size": size, "frames": count}

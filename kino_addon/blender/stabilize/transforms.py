@@ -19,6 +19,7 @@ import numpy as np
 
 from ...core import stabilize_solve as solve
 from ...core.plan import FramePlan
+from .. import compat
 from ..connection import run_backend_tool
 from ..prefs import PreferenceError
 from . import tracking
@@ -141,12 +142,12 @@ def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *
     1-based within the strip's visible frames, inclusive, or None for all), one per job frame.
 
     The tracker reads the strip's own file; speed effects and retiming are not followed (the clip
-    frame of timeline frame t is ``t - frame_start + animation_offset_start + 1``).
+    frame of timeline frame t is ``t - content_start + content_trim_start + 1``).
     """
-    plan = FramePlan.for_strip(strip.frame_final_start, strip.frame_final_end, frame_range)
+    plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
     path = tracking.clip_path_for_strip(strip)
     clip = tracking.load_clip(path)
-    offset = 1 - int(strip.frame_start) + int(strip.animation_offset_start)
+    offset = 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
     first, last = plan.first + offset, plan.first + plan.count - 1 + offset
     if first < 1 or last > clip.frame_duration:
         raise StabilizeError(f"strip {strip.name!r} shows clip frames {first}..{last}, outside the clip's "

@@ -21,6 +21,7 @@ import os
 
 import bpy
 
+from .. import compat
 from . import tracking
 
 STAB_SCENE = "Kino Stabilize"
@@ -68,6 +69,8 @@ def comp_scene(clip, name: str = STAB_SCENE):
     r.image_settings.color_mode = 'RGB'
     r.image_settings.color_depth = '8'
     scene.view_settings.view_transform = 'Standard'
+    if bpy.app.background:
+        compat.cpu_compositor(scene)
     scene.frame_start, scene.frame_end = int(clip.frame_start), int(clip.frame_start) + clip.frame_duration - 1
     return scene
 
@@ -76,10 +79,7 @@ def _new_tree(scene, name):
     old = bpy.data.node_groups.get(name)
     if old is not None:
         bpy.data.node_groups.remove(old)
-    tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
-    tree.interface.new_socket(name="Image", in_out='OUTPUT', socket_type='NodeSocketColor')
-    scene.compositing_node_group = tree
-    return tree
+    return compat.new_compositor_tree(scene, name)
 
 
 def build_stabilize_tree(scene, clip, name: str = "Kino Stabilize"):
@@ -92,7 +92,7 @@ def build_stabilize_tree(scene, clip, name: str = "Kino Stabilize"):
     stab = n.new("CompositorNodeStabilize")
     stab.clip = clip
     stab.inputs["Invert"].default_value = False
-    out = n.new("NodeGroupOutput")
+    out = compat.output_node(tree)
     out.location = (300, 0)
     link(src.outputs["Image"], stab.inputs["Image"])
     link(stab.outputs["Image"], out.inputs["Image"])
@@ -114,7 +114,7 @@ def build_restore_tree(scene, clip, first_image: str, count: int, name: str = "K
     inv = n.new("CompositorNodeStabilize")
     inv.clip = clip
     inv.inputs["Invert"].default_value = True
-    out = n.new("NodeGroupOutput")
+    out = compat.output_node(tree)
     out.location = (300, 0)
     link(seq.outputs["Image"], inv.inputs["Image"])
     link(inv.outputs["Image"], out.inputs["Image"])

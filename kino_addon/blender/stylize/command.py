@@ -67,12 +67,15 @@ def choices_from_args(hello: dict, args, notes: Optional[list] = None):
 
 def use_strip_as_scene(scene, strip) -> None:
     """The scene gets the strip's size, fps and frames; the strip is the only one selected."""
+    from kino_addon.blender import devload
+    compat = devload.submodule("kino_addon.blender.compat")
     elem = strip.elements[0]
     r = scene.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = elem.orig_width, elem.orig_height, 100
     fps = getattr(elem, "orig_fps", 0) or getattr(strip, "fps", 0) or 24
     r.fps, r.fps_base = max(1, round(fps)), max(1, round(fps)) / fps
-    scene.frame_start, scene.frame_end = strip.frame_final_start, strip.frame_final_end - 1
+    first, end = compat.strip_span(strip)
+    scene.frame_start, scene.frame_end = first, end - 1
     for s in scene.sequence_editor.strips:
         s.select = False
     strip.select = True
@@ -81,8 +84,12 @@ def use_strip_as_scene(scene, strip) -> None:
 
 def match_source_to_result(strip, plan) -> None:
     """With --frames, trim the saved source strip to the stylized range: same start and length."""
-    strip.frame_offset_start += plan.first - strip.frame_final_start
-    strip.frame_offset_end += strip.frame_final_end - (plan.first + plan.count)
+    from kino_addon.blender import devload
+    compat = devload.submodule("kino_addon.blender.compat")
+    first, end = compat.strip_span(strip)
+    left, right = compat.strip_time(strip, "left_handle_offset"), compat.strip_time(strip, "right_handle_offset")
+    compat.set_strip_time(strip, "left_handle_offset", left + plan.first - first)
+    compat.set_strip_time(strip, "right_handle_offset", right + end - (plan.first + plan.count))
     strip.id_data.frame_start, strip.id_data.frame_end = plan.first, plan.first + plan.count - 1
 
 

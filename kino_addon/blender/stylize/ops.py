@@ -9,6 +9,7 @@ from ...core.job_session import SourceError
 from ...core.job_workflow import JobChoices, WorkflowChoiceError, build_workflow
 from ...core.plan import PlanError
 from .. import job_pump
+from .. import compat
 from ..connection import BACKEND, ensure_backend
 from ..prefs import job_options
 from ..strips import selected_source_strips
@@ -45,7 +46,7 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and not QUEUE.active and bool(selected_source_strips(context))
+        return compat.sequencer_scene(context) is not None and not QUEUE.active and bool(selected_source_strips(context))
 
     def execute(self, context):
         strips = selected_source_strips(context)
@@ -54,7 +55,7 @@ class KINO_OT_stylize(bpy.types.Operator):
         client = ensure_backend(self, QUEUE)
         if client is None:
             return {'CANCELLED'}
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         try:
             choices = (JobChoices.from_json(self.choices_json) if self.choices_json
                        else choices_from_scene(scene.kino, BACKEND.hello))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ...core.plan import frame_path
+from .. import compat
 from ..blend_paths import blend_relative
 
 MAX_CHANNEL = 128
@@ -14,8 +15,10 @@ MAX_CHANNEL = 128
 
 def _busy(sed, channel: int, start: int, end: int, ignore=()) -> bool:
     for s in sed.strips:
-        if s.channel == channel and s.name not in ignore and s.frame_final_start < end and start < s.frame_final_end:
-            return True
+        if s.channel == channel and s.name not in ignore:
+            left, right = compat.strip_span(s)
+            if left < end and start < right:
+                return True
     return False
 
 

@@ -25,7 +25,7 @@ def _cached(key, items):
 
 
 def _look_items(self, context):
-    looks = BACKEND.hello.get("looks") or []
+    looks = BACKEND.catalogue().get("looks") or []
     items = [(lk["name"], lk.get("label") or lk["name"], lk.get("help") or "", i) for i, lk in enumerate(looks)]
     if self.look_name and self.look_name not in [i[0] for i in items]:
         items.append((self.look_name, self.look_name, "start the backend to see every look", len(items)))
@@ -43,11 +43,11 @@ def _set_look(self, index):
 
 
 def _on_look(self, context):
-    sync_from_hello(self, BACKEND.hello)
+    sync_from_hello(self, BACKEND.catalogue())
 
 
 def _enum_value_items(self, context):
-    for spec in stage_params(BACKEND.hello, self.stage):
+    for spec in stage_params(BACKEND.catalogue(), self.stage):
         if spec["name"] == self.name and spec.get("choices"):
             items = [(str(c), str(c), "", i) for i, c in enumerate(spec["choices"])]
             return _cached((self.stage, self.name), items)

@@ -15,7 +15,7 @@ from ...core.job_session import JobSession, JobSpec
 from ...core.job_workflow import has_stage, is_keyed
 from ...core.plan import FramePlan, output_folder, settings_hash
 from ...core.sidecar import reproduce_command
-from .. import addon, job_pump
+from .. import addon, compat, job_pump
 from ..keyframes.job import job_setup as keyframes_job_setup
 from ..stabilize.tracking import TrackingError
 from ..stabilize.transforms import StabilizeError, stabilization_for_input
@@ -53,7 +53,7 @@ class StripJob(QueuedJob):
         self.strip_name = strip.name
         self.look = workflow["look"]
         self.keyed = is_keyed(workflow)
-        self.plan = FramePlan.for_strip(strip.frame_final_start, strip.frame_final_end, frame_range)
+        self.plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
         workflow, options = keyframes_job_setup(strip, workflow, options, frame_range)  # painted keyframes, holds
         self.source = StripSource(scene, strip)  # checks the strip first: a clear reason for a bad one
         if has_stage(workflow, "stabilize"):

@@ -10,6 +10,7 @@ from bpy.props import EnumProperty, StringProperty
 from ...core.job_session import SourceError
 from ...core.lora_training import append_lora
 from .. import job_pump
+from .. import compat
 from ..connection import BACKEND, ensure_backend
 from ..model_picker import entries_of
 from ..prefs import job_options
@@ -29,10 +30,10 @@ class KINO_OT_train_lora(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return context.sequencer_scene is not None and not QUEUE.active
+        return compat.sequencer_scene(context) is not None and not QUEUE.active
 
     def execute(self, context):
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         props = scene.kino_train
         if not props.model:
             return job_pump.refuse(self, QUEUE, "Kino: set the base model (an SD 1.x checkpoint) to train on")
@@ -84,7 +85,7 @@ class KINO_OT_train_use_in_look(bpy.types.Operator):
     path: StringProperty(options={'HIDDEN', 'SKIP_SAVE'}, description="LoRA file (default: the last trained)")
 
     def execute(self, context):
-        scene = context.sequencer_scene
+        scene = compat.sequencer_scene(context)
         path = self.path or scene.kino_train.trained
         if not path:
             return job_pump.refuse(self, QUEUE, "Kino: no LoRA trained yet")
@@ -118,7 +119,7 @@ class KINO_OT_train_pick_model(bpy.types.Operator):
     def execute(self, context):
         if not self.choice:
             return job_pump.refuse(self, QUEUE, "Kino: no model chosen (Refresh Models first)")
-        context.sequencer_scene.kino_train.model = self.choice
+        compat.sequencer_scene(context).kino_train.model = self.choice
         return {'FINISHED'}
 
 

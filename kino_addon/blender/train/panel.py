@@ -7,6 +7,7 @@ import os
 
 import bpy
 
+from .. import compat
 from .train_job import QUEUE
 
 
@@ -21,7 +22,7 @@ class KINO_PT_train_lora(bpy.types.Panel):
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context):
-        draw_train(self.layout, context.sequencer_scene.kino_train)
+        draw_train(self.layout, compat.sequencer_scene(context).kino_train)
 
 
 def draw_train(layout, props) -> None:

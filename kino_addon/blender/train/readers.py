@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.lora_training import every_nth
+from .. import compat
 from ..strips import StripSource
 
 
@@ -29,7 +30,7 @@ class StripsReader:
             for strip in strips:
                 src = StripSource(scene, strip)
                 self.sources.append(src)
-                self.frames += [(src, t) for t in every_nth(strip.frame_final_start, strip.frame_final_end, every)]
+                self.frames += [(src, t) for t in every_nth(*compat.strip_span(strip), every)]
         except BaseException:
             self.close()
             raise

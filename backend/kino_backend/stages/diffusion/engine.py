@@ -8,7 +8,8 @@ What it does once per clip: encode the prompt (``encode_prompt``), encode a fixe
 (``image_embeds``), pick the scheduler, optionally swap in a TAESD decoder.
 Per frame: upload, resize to the work size, run the pipeline with ``prompt_embeds`` /
 ``ip_adapter_image_embeds`` and one generator per frame seeded with the clip seed (the same noise
-on every frame: noise that stays with the image), resize back, download as uint8.
+on every frame, unless the caller passes each frame's own: ``run(noise=...)``, the look's ``noise``
+modes), resize back, download as uint8.
 """
 from __future__ import annotations
 
@@ -206,13 +207,14 @@ class DiffusionEngine:
     def run(self, images: Sequence[np.ndarray], *, size: tuple[int, int],
             control_images: Optional[Sequence[Sequence[np.ndarray]]] = None, strength: Optional[float] = None,
             references: Optional[Sequence[np.ndarray]] = None, on_step: Optional[Callable[[int, int], None]] = None,
-            output: str = "uint8", frame: Optional[int] = None, reference_embeds: Optional[Sequence] = None):
+            output: str = "uint8", frame: Optional[int] = None, reference_embeds: Optional[Sequence] = None,
+            noise=None):
         """Stylize a batch of same-size frames at work size ``size`` = (h, w).
 
         ``control_images``: per ControlNet, one condition image per frame. ``references``: one
         reference image per frame (``reference=frame``), else the clip's reference. ``reference_embeds``:
         per frame, ``({"face": embeddings[, "face_clip": CLIP features]}, FaceID scale)`` (FaceID with
-        ``face_reference=frame``).
+        ``face_reference=frame``). ``noise``: the initial noise per frame, (N, C, h, w) (None: the seed's draw).
         Returns a list of uint8 frames at the input size, or the latents (``output="latent"``).
         """
         import torch
@@ -221,7 +223,8 @@ class DiffusionEngine:
             parts = [self.run([im], size=size, control_images=[[c[i]] for c in control_images] if control_images
                               else None, strength=strength, references=[references[i]] if references else None,
                               on_step=on_step, output=output, frame=None if frame is None else frame + i,
-                              reference_embeds=[reference_embeds[i]] if reference_embeds else None)
+                              reference_embeds=[reference_embeds[i]] if reference_embeds else None,
+                              noise=None if noise is None else noise[i:i + 1])
                      for i, im in enumerate(images)]
             return torch.cat(parts) if output == "latent" else [x for part in parts for x in part]
         frame_refs = {}
@@ -241,7 +244,8 @@ class DiffusionEngine:
         if self.before_call is not None:
             self.before_call(n)
         try:
-            with torch.inference_mode():
+            from ...noise.inject import preset_noise
+            with torch.inference_mode(), preset_noise(self.pipe.scheduler, noise):
                 result = self.pipe(image=self.to_tensor(images, size),
                                    num_inference_steps=self.steps, strength=self.effective_strength(strength),
                                    guidance_scale=self.guidance, generator=self.generators(n),

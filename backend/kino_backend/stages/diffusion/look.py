@@ -17,16 +17,11 @@ import numpy as np
 
 from ...annotators import make_annotator
 from ..base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
+from ...resources import warm_cache
 from .params import PARAMS, parse_all, resolve_path
 from kino_addon.protocol.errors import INTERNAL, MODEL_MISSING, NOT_FOUND
 
-_WARM: dict = {}  # models kept warm when the job context has no backend-wide cache
 INIT_TRUST_STRENGTH_CUT = 0.5  # init_strength 1 halves the denoising strength
-
-
-def warm_cache(ctx: JobContext) -> dict:
-    cache = getattr(ctx.resources, "cache", None)
-    return cache if isinstance(cache, dict) else _WARM
 
 
 def read_image(path: str) -> np.ndarray:
@@ -58,6 +53,7 @@ class DiffusionRun(StageRun):
         self._ready: dict = {}  # frame index -> (image it was computed from, stylized) when batching ahead
         self._prebatch_on = True
         self._cross_frame = None
+        self.animatediff = None
         self.reference = params.get("reference")
         self.per_frame_reference = self.reference == "frame"
         self.paths = self._paths()
@@ -87,6 +83,11 @@ class DiffusionRun(StageRun):
                 self.face.open(self.engine, read_image(face_path) if face_path else None, plus=plus)
             if self.pulid is not None:
                 self.pulid.open(self.engine, read_image(face_path) if face_path else None, self.loaded.arch)
+            from ...noise.look import LookNoise
+            self.noise = LookNoise(self)
+            if self.paths["motion_adapter"]:
+                from ...animatediff.look import AnimateDiffLook
+                self.animatediff = AnimateDiffLook(self)
             if params.get("cross_frame_attention"):
                 from .xframe import CrossFrameAttention
                 self._cross_frame = xf = CrossFrameAttention(self.engine.pipe.unet)
@@ -115,6 +116,7 @@ class DiffusionRun(StageRun):
             "pulid_encoder": resolve_path(p.get("pulid_encoder"), md, what="EVA-CLIP encoder for PuLID",
                                           field="pulid_encoder"),
             "taesd": resolve_path(p.get("taesd"), md, what="TAESD", field="taesd"),
+            "motion_adapter": resolve_path(p.get("motion_adapter"), md, what="motion adapter", field="motion_adapter"),
             "loras": [(resolve_path(x.path, md, what="LoRA", field="lora"), x.weight) for x in self.loras],
             "controlnets": [(resolve_path(c.path, md, what="ControlNet", field="controlnet"), c.type)
                             for c in self.controls],
@@ -171,7 +173,8 @@ class DiffusionRun(StageRun):
             "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],
             "taesd": self.paths["taesd"], "faceid": self.face.provenance(self.paths["faceid"]) if self.face else None,
-            "pulid": self.pulid.provenance() if self.pulid else None,
+            "pulid": self.pulid.provenance() if self.pulid else None, "noise": self.noise.record,
+            "animatediff": self.animatediff.record if self.animatediff else None,
             "work_size": [w, h], "device": str(self.engine.device),
             "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
 
@@ -191,6 +194,10 @@ class DiffusionRun(StageRun):
     # shows it wants something else: an ``init`` (temporal per-frame mode), skipped frames (keyframe
     # mode), or a frame changed by a later stage's prepare. At most one batch is then wasted.
     def prepare(self, frames):
+        frames = self.noise.attach(frames)
+        if self.animatediff is not None:  # the whole clip as a video
+            yield from self.animatediff.prepare(frames)
+            return
         batch = self.params["batch"]
         buf: list[Frame] = []
         for f in frames:
@@ -223,6 +230,8 @@ class DiffusionRun(StageRun):
         return out
 
     def stylize(self, frame: Frame, init: Optional[np.ndarray] = None, init_strength: Optional[float] = None) -> np.ndarray:
+        if self.animatediff is not None:
+            return self.animatediff.stylize(frame)
         ready = self._take_ready(frame, init)
         if ready is not None:
             return ready
@@ -285,7 +294,7 @@ class DiffusionRun(StageRun):
 
         return self.engine.run(images, size=size, control_images=controls,
                                strength=strength, references=refs, on_step=on_step, frame=first,
-                               reference_embeds=face_refs)
+                               reference_embeds=face_refs, noise=self.noise.for_frames(frames, size, strength))
 
     @staticmethod
     def _at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -314,6 +323,8 @@ class DiffusionRun(StageRun):
         if getattr(self, "pulid", None) is not None:  # after cross-frame attention: it was attached first
             self.pulid.close()
         self._ready.clear()
+        if getattr(self, "animatediff", None) is not None:
+            self.animatediff.close()
 
 
 class DiffusionStage(Stage):

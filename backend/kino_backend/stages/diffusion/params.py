@@ -63,6 +63,17 @@ PARAMS = (
     ParamSpec("resolution", "int", 0, "long side the model works at, rounded to a multiple of 64 "
               "(0: the source size, at most 768 for SD 1.5 and 1024 for SDXL); output is the source size",
               min=0, max=4096),
+    ParamSpec("noise", "enum", "auto", "initial noise: fixed (the seed's noise on every frame), warped (that noise "
+              "moves with the footage along the optical flow, still exactly white Gaussian), inverted (DDIM inversion "
+              "of each frame); auto: warped when the temporal stage is on, else fixed",
+              choices=("auto", "fixed", "warped", "inverted")),
+    ParamSpec("motion_adapter", "path", None, "AnimateDiff motion module (SD 1.5): a diffusers MotionAdapter folder "
+              "or an original motion-module file converted with scripts/kino models convert (v1/v2/v3, AnimateLCM); "
+              "the clip is then denoised as a video in sliding context windows"),
+    ParamSpec("context_frames", "int", 16, "AnimateDiff: frames per context window (the motion module's "
+              "training length is 16)", min=1, max=64),
+    ParamSpec("context_overlap", "int", 4, "AnimateDiff: frames shared by neighbouring windows, blended so the "
+              "windows meet without a seam", min=0, max=63),
     ParamSpec("cross_frame_attention", "bool", False, "attend to the first frame's self-attention keys and "
               "values in every frame (steadier style, slower)"),
 )
@@ -178,11 +189,22 @@ def check_pulid(params: dict) -> None:
                          "the actor) or face_reference=frame (each source frame)")
 
 
+def check_animatediff(params: dict) -> None:
+    if not params.get("motion_adapter"):
+        return
+    if params.get("cross_frame_attention"):
+        raise ParamError("cross_frame_attention", "AnimateDiff's motion module already links the frames; turn "
+                         "cross_frame_attention off or drop motion_adapter")
+    if params.get("pulid"):
+        raise ParamError("pulid", "PuLID is for SDXL and AnimateDiff here for SD 1.5: use faceid= for the face")
+
+
 def parse_all(params: dict) -> tuple[list[LoraItem], list[ControlItem]]:
     loras = [parse_lora(x) for x in params.get("lora") or []]
     controls = [parse_controlnet(x) for x in params.get("controlnet") or []]
     check_reference(params.get("reference"), params.get("ip_adapter"))
     check_pulid(params)
+    check_animatediff(params)
     if not params.get("pulid"):
         check_faceid(params.get("faceid"), params.get("face_reference"))
     return loras, controls

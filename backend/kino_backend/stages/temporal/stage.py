@@ -106,6 +106,8 @@ class TemporalRun(StageRun):
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
         ctx.provenance["temporal"] = self.prov
+        ctx.cache["kino.temporal.plan"] = {"mode": self.mode, "interval": p["keyframe_interval"],
+                                           "flows": self.flows, "cut_threshold": p["cut_threshold"]}
         # what the next frame needs from the previous ones (resume continues from it: state.py)
         self.carry = {"src": None, "out": None}  # the recursive blend's previous source and output
         self.keyframes = None  # KeyframeScheduler in keyframe mode

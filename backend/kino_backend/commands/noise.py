@@ -1,0 +1,116 @@
+"""``python -m kino_backend noise CLIP --mode warped|fixed|inverted [--frames A:B] --out DIR [--json]``
+
+Writes the initial noise the diffusion look gives each frame as ``DIR/noise_NNNN.npy`` (float32, shape
+(channels, H/8, W/8) at the look's work size, numbered from 1 like stylized frames) and ``DIR/kino.json``
+(what made them). ``fixed`` and ``warped`` need no model; ``inverted`` needs ``--model`` (DDIM inversion
+of each frame through the checkpoint's scheduler, with ``--prompt``, ``--steps`` and ``--strength`` as
+in the look). CLIP is a video file or a folder of images.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import List
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kino noise", description="Write each frame's initial diffusion noise.")
+    p.add_argument("clip", help="a video file or a folder of images")
+    p.add_argument("--mode", required=True, choices=("fixed", "warped", "inverted"))
+    p.add_argument("--frames", help="START:END, 1-based inclusive")
+    p.add_argument("--out", required=True, help="folder for noise_NNNN.npy and kino.json")
+    p.add_argument("--seed", type=int, default=0, help="the clip seed (the diffusion look's seed)")
+    p.add_argument("--resolution", type=int, default=0, help="the look's resolution parameter (0: source size, "
+                   "at most 768 on the long side)")
+    p.add_argument("--model", help="checkpoint for --mode inverted")
+    p.add_argument("--prompt", default="", help="--mode inverted: the look's prompt")
+    p.add_argument("--steps", type=int, default=20, help="--mode inverted: the look's steps")
+    p.add_argument("--strength", type=float, default=0.5, help="--mode inverted: the look's strength")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    return p
+
+
+def _inverter(args, size):
+    """frame -> inverted noise, with the checkpoint loaded once."""
+    from ..models.loader import load_img2img_pipeline
+    from ..noise.inversion import inverted_noise
+    from ..stages.diffusion.engine import DiffusionEngine
+    if not args.model:
+        raise ValueError("--mode inverted needs --model CHECKPOINT")
+    loaded = load_img2img_pipeline(os.path.abspath(args.model))
+    engine = DiffusionEngine(loaded.pipe, prompt=args.prompt, steps=args.steps, strength=args.strength,
+                             guidance=1.0, seed=args.seed)
+    strength = engine.effective_strength(None)
+
+    def invert(frame):
+        return inverted_noise(engine, engine.to_tensor([frame], size), steps=args.steps, strength=strength,
+                              seed=args.seed)[0].numpy()
+    return invert, {"model": os.path.abspath(args.model), "prompt": args.prompt, "steps": args.steps,
+                    "strength": strength, "arch": loaded.arch}
+
+
+def run(args, argv: List[str]) -> dict:
+    from ..commands.metrics import _frame_range
+    from ..metrics.frames import read_frames
+    from ..noise.clip import ClipNoise
+    from ..stages.diffusion.engine import work_size
+    start, count = _frame_range(args.frames)
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.perf_counter()
+    source = ClipNoise(args.mode if args.mode != "inverted" else "fixed", args.seed)
+    invert = extra = size = None
+    n = 0
+    for frame in read_frames(args.clip, start=start, count=count):
+        if size is None:
+            native = 1024 if args.mode == "inverted" and _is_xl(args.model) else 768
+            size = work_size(*frame.shape[:2], args.resolution, native=native)
+            if args.mode == "inverted":
+                invert, extra = _inverter(args, size)
+        n += 1
+        noise = invert(frame) if invert else source.next(frame, (size[0] // 8, size[1] // 8))
+        np.save(os.path.join(args.out, f"noise_{n:04d}.npy"), np.ascontiguousarray(noise, np.float32))
+    if n == 0:
+        raise ValueError(f"{args.clip}: no frames in the selected range")
+    record = {"command": ["kino", "noise", *argv], "clip": os.path.abspath(args.clip),
+              "frames": {"first": start + 1, "count": n}, "mode": args.mode, "seed": args.seed,
+              "work_size": [size[1], size[0]], "noise_shape": [4, size[0] // 8, size[1] // 8],
+              "noise": source.describe() if args.mode != "inverted" else dict(extra, mode="inverted"),
+              "seconds": round(time.perf_counter() - t0, 2), "versions": _versions()}
+    with open(os.path.join(args.out, "kino.json"), "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=2)
+    return record
+
+
+def _is_xl(model) -> bool:
+    from ..models.classify import classify
+    return bool(model) and os.path.exists(model) and classify(model).get("arch") == "sdxl"
+
+
+def _versions() -> dict:
+    import cv2
+    import torch
+    return {"numpy": np.__version__, "opencv": cv2.__version__, "torch": torch.__version__}
+
+
+def main(argv: List[str]) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        record = run(args, argv)
+    except (ValueError, FileNotFoundError, OSError, argparse.ArgumentTypeError) as exc:
+        print(f"kino noise: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # StageError from the model loader: one line with the fix
+        if type(exc).__name__ != "StageError":
+            raise
+        print(f"kino noise: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    summary = f"kino: wrote {record['frames']['count']} {args.mode} noise fields {record['noise_shape']} to {args.out}"
+    print(summary)
+    if args.json:
+        print(json.dumps(record))
+    return 0

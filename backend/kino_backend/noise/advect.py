@@ -1,0 +1,223 @@
+"""Noise that moves with the picture and stays exactly white Gaussian: Kino's sub-pixel noise transport.
+
+A diffusion model wants its starting noise to be independent N(0, 1) values, one per latent pixel and
+channel. Warping a noise image along optical flow breaks that: bilinear sampling averages neighbours
+(the variance drops, the noise blurs), nearest sampling copies samples (neighbours become equal).
+
+Kino keeps the noise at ``k`` x ``k`` times the latent resolution, as a grid of *cells*. Every cell
+holds one independent N(0, 1) value per channel and a sub-cell offset (where inside the cell its
+sample currently sits). A latent pixel's value is the sum of its k*k cells divided by k: a sum of
+k^2 independent unit Gaussians scaled to unit variance, so exactly N(0, 1), and two latent pixels
+never share a cell, so they are independent.
+
+From one frame to the next every cell's sample moves along the forward flow from its exact
+position (cell centre + offset) and lands in the nearest cell of the new grid:
+
+- samples whose pixel is hidden in the next frame (occlusion) only fill cells that no visible sample
+  reaches (the flow's occlusion test is often wrong on flat, textureless areas) and are dropped
+  otherwise, so hidden noise never mixes into what covers it;
+- a sample that lands in a cell already taken moves to a free cell up to two cells away (flow noise
+  and stretching push samples together here and apart there; moving them keeps both intact);
+- a cell that still receives ``c >= 1`` samples holds ``sum / sqrt(c)`` of them: again exactly N(0, 1),
+  and cells never share a sample, so the grid stays independent white noise; its offset is the
+  mean of the arrivals' offsets, so slow motion (a fraction of a cell per frame) accumulates instead
+  of being rounded away;
+- a cell that receives nothing (disocclusion, the frame border, stretching) gets a fresh N(0, 1), and
+  its neighbours' mean offset, so it travels in step with them instead of colliding with them.
+
+Which samples go where depends only on the flow, never on the values, so the statistics hold
+exactly whatever the footage does. Static areas keep identical noise; moving areas carry theirs.
+
+The first frame's cells are drawn *conditioned on* a given latent noise (``start``): for a latent
+value X, the k^2 cells are ``X / k + (w_i - mean(w))`` with w_i independent N(0, 1), which makes the
+cells independent N(0, 1) whose aggregate is exactly X. So the warped noise of a clip's first frame is
+the clip's fixed noise. This follows the idea of integral noise (Chang et al., "How I Warped Your Noise",
+ICLR 2024: pixels as integrals of an underlying white noise, conditional upsampling) with a Lagrangian
+grid transport in the spirit of their later real-time variants; the code is Kino's own.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+import numpy as np
+
+SUBPIXELS = 8  # k: cells per latent pixel along each axis (at 8, one cell per pixel of the work size)
+
+
+def upsample_conditional(coarse: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, h, w) latent noise -> (C, h*k, w*k) independent N(0, 1) cells whose block sums / k equal it."""
+    c, h, w = coarse.shape
+    fresh = rng.standard_normal((c, h, k, w, k), dtype=np.float32)
+    fresh -= fresh.mean(axis=(2, 4), keepdims=True)
+    fresh += (coarse.astype(np.float32) / k)[:, :, None, :, None]
+    return fresh.reshape(c, h * k, w * k)
+
+
+def aggregate(cells: np.ndarray, k: int) -> np.ndarray:
+    """(C, h*k, w*k) cells -> (C, h, w) latent noise: each block's sum / k."""
+    c, hk, wk = cells.shape
+    return cells.reshape(c, hk // k, k, wk // k, k).sum(axis=(2, 4), dtype=np.float64).astype(np.float32) / k
+
+
+def resize_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A flow field (H, W, 2) in pixels resampled to (height, width) and rescaled to that grid's pixels."""
+    h, w = flow.shape[:2]
+    out = cv2.resize(np.ascontiguousarray(flow, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= width / w
+    out[..., 1] *= height / h
+    return out
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A boolean mask resampled to (height, width) (a cell is True when most of its area is)."""
+    m = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    return m > 0.5
+
+
+class NoiseTransport:
+    """The cell grid of one clip: ``start`` it from a latent noise, ``step`` it along each frame's flow,
+    read the latent noise with ``latent()``."""
+
+    def __init__(self, channels: int, height: int, width: int, k: int = SUBPIXELS):
+        self.channels, self.height, self.width, self.k = channels, height, width, int(k)
+        self.cells: Optional[np.ndarray] = None  # (C, H, W) at cell resolution
+        self.offsets: Optional[np.ndarray] = None  # (2, H, W): x and y offset of each sample, in cells
+        hk, wk = height * self.k, width * self.k
+        self._gx, self._gy = np.meshgrid(np.arange(wk, dtype=np.float32), np.arange(hk, dtype=np.float32))
+        self.stats = {"kept": 0, "merged": 0, "fresh": 0, "dropped": 0}
+
+    @property
+    def cell_shape(self) -> tuple:
+        return self.height * self.k, self.width * self.k
+
+    def start(self, latent: np.ndarray, rng: np.random.Generator) -> None:
+        if latent.shape != (self.channels, self.height, self.width):
+            raise ValueError(f"latent noise {latent.shape} does not match {(self.channels, self.height, self.width)}")
+        self.cells = upsample_conditional(latent, self.k, rng)
+        self.offsets = np.zeros((2, *self.cell_shape), np.float32)
+
+    def latent(self) -> np.ndarray:
+        if self.cells is None:
+            raise RuntimeError("NoiseTransport.start() first")
+        return aggregate(self.cells, self.k)
+
+    def step(self, forward: np.ndarray, visible: Optional[np.ndarray], rng: np.random.Generator) -> None:
+        """Move every sample along ``forward`` (flow previous frame -> this frame, any resolution, in its
+        pixels); ``visible`` (bool, same grid as ``forward``) is False where the previous frame's pixel is
+        hidden in this frame: those samples only fill cells nothing visible reaches (so they never mix
+        into what covers them) and are dropped otherwise. Empty cells get fresh noise from ``rng``."""
+        if self.cells is None:
+            raise RuntimeError("NoiseTransport.start() first")
+        hk, wk = self.cell_shape
+        flow = resize_flow(forward, hk, wk)
+        px = self._gx + self.offsets[0]
+        py = self._gy + self.offsets[1]
+        # the flow at each sample's exact position (bilinear; samples sit within half a cell of a centre)
+        fx = cv2.remap(flow[..., 0], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fy = cv2.remap(flow[..., 1], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        nx, ny = px + fx, py + fy
+        tx, ty = np.floor(nx + 0.5), np.floor(ny + 0.5)
+        inside = (tx >= 0) & (tx < wk) & (ty >= 0) & (ty < hk)
+        hidden = ~resize_mask(visible, hk, wk) if visible is not None else np.zeros_like(inside)
+        self._splat(inside, hidden, (ty * wk + tx), nx - tx, ny - ty, rng)
+
+    def _splat(self, inside: np.ndarray, hidden: np.ndarray, target: np.ndarray, offx: np.ndarray,
+               offy: np.ndarray, rng: np.random.Generator) -> None:
+        hk, wk = self.cell_shape
+        n = hk * wk
+        idx = target[inside].astype(np.int64)
+        offx, offy = offx[inside], offy[inside]
+        values = self.cells.reshape(self.channels, -1)[:, inside.ravel()]
+        filler = hidden[inside]
+        idx, offx, offy = self._relocate(idx, offx, offy, filler)
+        use = ~filler | _first_in_cell(idx, offx, offy, filler)  # a hidden sample never shares a cell
+        idx, offx, offy, values = idx[use], offx[use], offy[use], values[:, use]
+        count = np.bincount(idx, minlength=n).astype(np.float64)
+        landed = count > 0
+        scale = np.zeros(n)
+        scale[landed] = 1.0 / np.sqrt(count[landed])
+        cells = np.empty_like(self.cells)
+        fresh = rng.standard_normal((self.channels, int((~landed).sum())), dtype=np.float32)
+        for c in range(self.channels):
+            flat = (np.bincount(idx, weights=values[c], minlength=n) * scale).astype(np.float32)
+            flat[~landed] = fresh[c]
+            cells[c] = flat.reshape(hk, wk)
+        offsets = np.zeros_like(self.offsets)
+        has = landed.reshape(hk, wk).astype(np.float32)
+        near = cv2.boxFilter(has, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+        for axis, off in enumerate((offx, offy)):
+            mean = np.zeros(n)
+            mean[landed] = np.bincount(idx, weights=off, minlength=n)[landed] / count[landed]
+            grid = mean.reshape(hk, wk).astype(np.float32)
+            # a fresh cell takes its landed neighbours' mean offset: it moves in step with them
+            around = cv2.boxFilter(grid, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+            fill = np.where(near > 0, around / np.maximum(near, 1.0), 0.0)
+            offsets[axis] = np.where(has > 0, grid, fill)
+        self.cells, self.offsets = cells, offsets
+        self.stats["kept"] += int((count == 1).sum())
+        self.stats["merged"] += int((count > 1).sum())
+        self.stats["fresh"] += int((~landed).sum())
+        self.stats["dropped"] += int(inside.size - use.sum())
+
+    def _relocate(self, idx: np.ndarray, offx: np.ndarray, offy: np.ndarray, filler: np.ndarray):
+        """Samples that land in an already taken cell move to a free cell at most two cells away when
+        there is one (towards where they really are first), so flow noise and stretching do not merge
+        samples and leave holes beside them; visible samples before ``filler`` ones. Only positions and
+        visibility decide who moves: the values stay independent."""
+        hk, wk = self.cell_shape
+        n = hk * wk
+        for _ in range(2):
+            first = _first_in_cell(idx, offx, offy, filler)
+            extra = np.flatnonzero(~first)
+            if extra.size == 0:
+                break
+            extra = extra[np.argsort(filler[extra], kind="stable")]  # visible samples pick free cells first
+            taken = np.zeros(n, bool)
+            taken[idx] = True
+            sx, sy = np.sign(offx[extra]).astype(np.int64), np.sign(offy[extra]).astype(np.int64)
+            for step in STEPS:
+                if extra.size == 0:
+                    break
+                dx, dy = _step(step, sx, sy)
+                x, y = idx[extra] % wk + dx, idx[extra] // wk + dy
+                ok = (x >= 0) & (x < wk) & (y >= 0) & (y < hk)
+                cand = np.where(ok, y * wk + x, 0)
+                ok &= ~taken[cand]
+                picks = extra[ok]
+                cells, first_pick = np.unique(cand[ok], return_index=True)  # one sample per free cell
+                moved = picks[first_pick]
+                idx[moved] = cells
+                offx[moved] = np.clip(offx[moved] - np.broadcast_to(dx, ok.shape)[ok][first_pick], -0.5, 0.5)
+                offy[moved] = np.clip(offy[moved] - np.broadcast_to(dy, ok.shape)[ok][first_pick], -0.5, 0.5)
+                taken[cells] = True
+                still = np.ones(len(extra), bool)
+                still[np.flatnonzero(ok)[first_pick]] = False
+                extra = extra[still]
+                sx, sy = sx[still], sy[still]
+        return idx, offx, offy
+
+
+def _first_in_cell(idx: np.ndarray, offx: np.ndarray, offy: np.ndarray, filler: np.ndarray) -> np.ndarray:
+    """True for the sample that owns its cell: visible before filler, then the one nearest the centre."""
+    # one sort key: the cell, then visible before filler (+2), then the squared distance (< 1)
+    order = np.argsort(idx * 4.0 + filler * 2.0 + np.minimum(offx * offx + offy * offy, 1.0), kind="stable")
+    first = np.ones(len(idx), bool)
+    first[order[1:]] = idx[order[1:]] != idx[order[:-1]]
+    return first
+
+
+STEPS = ("x", "y", "xy", (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1),
+         (2, 0), (-2, 0), (0, 2), (0, -2), (2, 1), (2, -1), (-2, 1), (-2, -1), (1, 2), (-1, 2), (1, -2), (-1, -2),
+         (2, 2), (-2, -2), (2, -2), (-2, 2))  # nearest first, out to two cells
+
+
+def _step(step, sx: np.ndarray, sy: np.ndarray):
+    """A neighbour step for displaced samples: towards their offset first ("x", "y", "xy"), then fixed ones."""
+    if step == "x":
+        return sx, 0
+    if step == "y":
+        return 0, sy
+    if step == "xy":
+        return sx, sy
+    return step

@@ -1,0 +1,48 @@
+"""``kino noise CLIP --mode fixed|warped [--frames A:B] --out DIR``: one float32 (4, H/8, W/8) field per
+frame, numbered from 1, plus kino.json; bad input is one clear line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from noise_support import footage
+
+pytestmark = pytest.mark.slow  # real clips through a subprocess
+
+
+def _noise(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kino_backend", "noise", *map(str, args)], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)
+
+
+def test_cli_writes_numbered_fields(tmp_path):
+    clip = footage("carphone_tiny.mp4")  # 176x144: work size 192x128, latent 24x16
+    out = {}
+    for mode in ("fixed", "warped"):
+        r = _noise(clip, "--mode", mode, "--frames", "3:7", "--seed", 4, "--out", tmp_path / mode, "--json")
+        assert r.returncode == 0, r.stderr
+        record = json.loads(r.stdout.strip().splitlines()[-1])
+        names = sorted(p.name for p in (tmp_path / mode).iterdir())
+        assert names == ["kino.json"] + [f"noise_{i:04d}.npy" for i in range(1, 6)]
+        out[mode] = [np.load(tmp_path / mode / f"noise_{i:04d}.npy") for i in range(1, 6)]
+        assert all(a.dtype == np.float32 and a.shape == (4, 16, 24) for a in out[mode])
+        saved = json.loads((tmp_path / mode / "kino.json").read_text())
+        assert saved["frames"] == {"first": 3, "count": 5} and saved["seed"] == 4 and saved["mode"] == mode
+        assert record["noise_shape"] == [4, 16, 24]
+    assert all(np.array_equal(a, out["fixed"][0]) for a in out["fixed"])  # the same noise on every frame
+    assert np.array_equal(out["warped"][0], out["fixed"][0])  # warped starts from it ...
+    assert not np.array_equal(out["warped"][4], out["fixed"][4])  # ... and moves with the car
+
+
+def test_cli_bad_input_is_one_clear_line(tmp_path):
+    clip = footage("carphone_tiny.mp4")
+    r = _noise(clip, "--mode", "inverted", "--out", tmp_path / "x")
+    assert r.returncode == 1 and "needs --model" in r.stderr and "Traceback" not in r.stderr
+    r = _noise(tmp_path / "missing.mp4", "--mode", "fixed", "--out", tmp_path / "y")
+    assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = _noise(clip, "--mode", "fixed", "--frames", "9:3", "--out", tmp_path / "z")
+    assert r.returncode != 0 and "START" in r.stderr
