@@ -54,6 +54,20 @@ assert numpy.__version__.startswith("1."), numpy.__version__
 print(f"kino setup: backend ok: torch {torch.__version__}, diffusers {diffusers.__version__}, cv2 {cv2.__version__}")
 PY
   echo "$stamp" > "$venv/.kino-stamp"
+  rm -f "$venv/.kino-cluster-stamp"  # a fresh venv gets the optional part again
+}
+
+setup_backend_cluster() {  # optional: Ray (docs/cluster.md); a failure is a warning, Kino works without it
+  local venv=.venv-backend
+  local stamp; stamp=$(stamp_of requirements/backend-cluster.txt)
+  [ -f "$venv/.kino-cluster-stamp" ] && [ "$(cat "$venv/.kino-cluster-stamp")" = "$stamp" ] && return 0
+  if "$venv/bin/python" -m pip install --quiet -r requirements/backend-cluster.txt -c requirements/backend.txt \
+      && "$venv/bin/python" -c "import ray, numpy; assert numpy.__version__.startswith('1.'); print('kino setup: cluster ok: ray', ray.__version__)"; then
+    echo "$stamp" > "$venv/.kino-cluster-stamp"
+  else
+    echo "kino setup: warning: Ray was not installed (offline?); Kino works without it, but scripts/kino cluster" \
+         "and --cluster need it: rerun scripts/setup_env.sh backend" >&2
+  fi
 }
 
 setup_blender() {
@@ -136,15 +150,15 @@ link_sources() {  # make kino_backend and kino_addon importable from the venv (i
 }
 
 case "$which_env" in
-  backend) setup_backend; link_sources .venv-backend ;;
+  backend) setup_backend; setup_backend_cluster; link_sources .venv-backend ;;
   blender) setup_blender; link_sources .venv-blender ;;
   blender-4.5|blender-5.2|blender-5.3) setup_blender_release "${which_env#blender-}"; link_sources ".venv-$which_env" ;;
   blender-5.0) setup_blender; link_sources .venv-blender ;;
   blenders) for r in 4.5 5.2 5.3; do setup_blender_release "$r"; link_sources ".venv-blender-$r"; done ;;
   apicheck) setup_apicheck ;;
-  all) setup_backend; link_sources .venv-backend; setup_blender; link_sources .venv-blender ;;
+  all) setup_backend; setup_backend_cluster; link_sources .venv-backend; setup_blender; link_sources .venv-blender ;;
   everything)
-    setup_backend; link_sources .venv-backend; setup_blender; link_sources .venv-blender
+    setup_backend; setup_backend_cluster; link_sources .venv-backend; setup_blender; link_sources .venv-blender
     for r in 4.5 5.2 5.3; do setup_blender_release "$r"; link_sources ".venv-blender-$r"; done
     setup_apicheck ;;
   *) echo "usage: $0 [backend|blender|blender-4.5|blender-5.2|blender-5.3|blenders|apicheck|all|everything]" >&2; exit 2 ;;

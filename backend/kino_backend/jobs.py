@@ -230,7 +230,8 @@ def frame_event(job: Job, out: Frame) -> tuple:
 
 
 class Worker:
-    """One thread that runs queued jobs in submission order."""
+    """One thread that runs queued jobs in submission order; a job on a cluster (``options.cluster``)
+    runs on a thread of its own beside the others, since the cluster's workers do its work."""
 
     def __init__(self, resources, stall_timeout: float = 30.0):
         self.resources = resources
@@ -243,11 +244,21 @@ class Worker:
         self._stopping = False
         self._starts = itertools.count()
         self._last_start: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # owner -> start number
+        self._side: List[threading.Thread] = []  # cluster jobs, each on its own thread
         self._thread = threading.Thread(target=self._loop, name="kino-worker", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> int:
-        """Queue a job; returns how many jobs run before it (0: it starts now)."""
+        """Queue a job; returns how many jobs run before it (0: it starts now). A cluster job starts now
+        on its own thread: it only drives the cluster's workers."""
+        if job.options.get("cluster") and job.resume is None:
+            with self._cond:
+                self._jobs[job.id] = job
+                thread = threading.Thread(target=self._run_side, args=(job,), name=f"kino-cluster-{job.id}",
+                                          daemon=True)
+                self._side = [t for t in self._side if t.is_alive()] + [thread]
+            thread.start()
+            return 0
         with self._cond:
             position = len(self._queue) + (1 if self.current else 0)
             job.on_input = self._poke
@@ -296,7 +307,10 @@ class Worker:
             job.cancel("the backend is shutting down")
 
     def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
+        for thread in list(self._side):
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         while True:
@@ -311,18 +325,26 @@ class Worker:
                 self._queue.remove(job)
                 self.current = job
                 self._last_start[job.owner] = next(self._starts)
+            self._run(job)
+
+    def _run_side(self, job: Job) -> None:
+        job.released.wait(30)
+        self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            run_job(job, self.resources)
+        except Exception:  # run_job reports its own failures; this is a last line of defence
+            log.exception("job %s crashed the worker loop", job.id)
+        finally:
             try:
-                run_job(job, self.resources)
-            except Exception:  # run_job reports its own failures; this is a last line of defence
-                log.exception("job %s crashed the worker loop", job.id)
-            finally:
-                try:
-                    self.ended.add(job)
-                except Exception:  # remembering it is a courtesy: it must never stop the worker
-                    log.exception("could not remember ended job %s", job.id)
-                with self._cond:
+                self.ended.add(job)
+            except Exception:  # remembering it is a courtesy: it must never stop the worker
+                log.exception("could not remember ended job %s", job.id)
+            with self._cond:
+                if self.current is job:
                     self.current = None
-                    self._jobs.pop(job.id, None)
+                self._jobs.pop(job.id, None)
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:
@@ -358,6 +380,10 @@ def _restore(job: Job, pipe: Pipeline, ctx: JobContext) -> None:
 
 
 def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> None:
+    if job.options.get("cluster") and job.resume is None:  # over a Ray cluster's Kino workers (docs/cluster.md);
+        from .cluster.driver import stream_on_cluster       # a job resumed from a stage state continues here
+        stream_on_cluster(job, ctx, progress, timings)
+        return
     look = job.workflow.look_step.name
     t0 = time.monotonic()
     every, last_checkpoint = checkpoint.wanted_every(job.options), -10 ** 9

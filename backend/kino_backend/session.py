@@ -264,6 +264,8 @@ class Session:
         inputs = [b for b in msg.buffers if not checkpoint.is_state(b[0])]
         if state and resume is None:
             raise RequestError(BAD_MESSAGE, "job.submit carries state buffers without options.resume_state")
+        if options.get("cluster") is not None:
+            self._check_cluster(options["cluster"])
         if len(inputs) > count:
             raise RequestError(BAD_MESSAGE, f"job.submit carries {len(inputs)} frames for a job of {count}")
         for spec, data in inputs:
@@ -278,6 +280,16 @@ class Session:
         self.respond(msg, {"job_id": job.id, "queue_position": position})
         job.released.set()  # its events may flow now: the client has the job_id first
         return DEFERRED
+
+    @staticmethod
+    def _check_cluster(address) -> None:
+        """``options.cluster``: a Ray cluster's address ("" runs the job here); Ray must be installed."""
+        from .cluster import RAY_MISSING, ray_available
+        if not isinstance(address, str):
+            raise RequestError(INVALID_PARAMS, "options.cluster must be a Ray cluster address HOST:PORT",
+                               details={"fields": {"options.cluster": "not a string"}})
+        if address.strip() and not ray_available():
+            raise RequestError(INVALID_PARAMS, RAY_MISSING, details={"fields": {"options.cluster": RAY_MISSING}})
 
     @staticmethod
     def _check_frame(spec: dict, data: bytes, width: int, height: int) -> None:

@@ -278,6 +278,20 @@ class Pipeline:
                 log.exception("close() of stage %s failed", name)
         self.runs.clear()
 
+    @property
+    def look(self) -> _LookCall:
+        """The opened look stage, wrapped like ``run`` calls it (checked output, errors located)."""
+        return _LookCall(self.runs[self.workflow.look_step.name])
+
+    def prepare(self, frames: Iterator[Frame], include_look: bool = True) -> Iterator[Frame]:
+        """The frames after each stage's ``prepare`` in workflow order (the first part of ``run``);
+        ``include_look=False`` leaves out the look's own (it only stylizes ahead, never changes a frame)."""
+        stream: Iterator[Frame] = frames
+        for name, run in self.runs.items():
+            if include_look or run.stage.role != "look":
+                stream = _guard(name, run.prepare, stream)
+        return stream
+
     def checkpoint(self) -> Optional[dict]:
         """Every stage's state right after the frame that just left ``run`` ({stage: state}), or None
         when a stage has no clean point now (``StageRun.checkpoint``)."""
@@ -307,11 +321,9 @@ class Pipeline:
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         runs = self.runs
-        look = _LookCall(runs[self.workflow.look_step.name])
+        look = self.look
         schedule = self.workflow.schedule_step
-        stream: Iterator[Frame] = frames
-        for name, run in runs.items():
-            stream = _guard(name, run.prepare, stream)
+        stream = self.prepare(frames)
         if schedule is None:
             stream = _guard(look.stage.name, lambda s: _plain_schedule(s, look), stream)
         else:

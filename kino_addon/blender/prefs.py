@@ -1,6 +1,6 @@
-"""Add-on preferences (how to reach the backend, where models live, which device to use) and the one
-place that turns them into what the backend gets: ``job_options`` (every job's ``options``),
-``models_dir`` and ``backend_python``."""
+"""Add-on preferences (how to reach the backend, where models live, which device to use, the cluster
+stylize jobs run on) and the one place that turns them into what the backend gets: ``job_options``
+(every job's ``options``), ``cluster_options`` (stylize jobs), ``models_dir`` and ``backend_python``."""
 from __future__ import annotations
 
 import os
@@ -36,6 +36,10 @@ class KinoPreferences(bpy.types.AddonPreferences):
                         description="The backend's KINO_AUTHKEY (hex)")
     models_dir: StringProperty(name="Models folder", subtype='DIR_PATH',
                                description="Where checkpoints, LoRAs and ControlNets are found")
+    cluster_address: StringProperty(
+        name="Cluster address", default="",
+        description="A Ray cluster (HOST:PORT, from scripts/kino cluster start) whose Kino workers stylize the "
+                    "frames; this backend drives it. Empty: the backend stylizes on its own")
     device: EnumProperty(name="Device", default='AUTO',
                          items=[('AUTO', "Auto", "Best available"), ('CUDA', "CUDA", "NVIDIA GPU"),
                                 ('MPS', "MPS", "Apple GPU"), ('CPU', "CPU", "Processor only")])
@@ -64,6 +68,9 @@ class KinoPreferences(bpy.types.AddonPreferences):
             layout.prop(self, "key")
         layout.prop(self, "models_dir")
         layout.prop(self, "device")
+        layout.prop(self, "cluster_address")
+        if self.cluster_address.strip():
+            layout.label(text="Stylize jobs run on the cluster's Kino workers (the backend needs Ray)", icon='INFO')
 
 
 def _path(text: str) -> str:
@@ -88,6 +95,13 @@ def job_options(prefs=None) -> dict:
     if device != "AUTO":
         options["device"] = device.lower()
     return options
+
+
+def cluster_options(prefs=None) -> dict:
+    """``{"cluster": ADDRESS}`` when the preferences name a cluster for stylize jobs, else ``{}``."""
+    prefs = prefs if prefs is not None else addon.preferences()
+    address = (getattr(prefs, "cluster_address", "") or "").strip()
+    return {"cluster": address} if address else {}
 
 
 def backend_python(prefs=None) -> str:

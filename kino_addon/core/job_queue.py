@@ -173,10 +173,12 @@ class QueuedJob:
 
 
 class JobQueue:
-    """Jobs of one kind (stylize, train, composite) run one after the other.
+    """Jobs of one kind (stylize, train, composite) run one after the other, or ``parallel`` at a time
+    (stylize jobs on a cluster: one strip per job, the strips side by side).
 
-    State: ``jobs`` (waiting; the first one runs), ``finished`` (ended, in order), ``last_error`` (what
-    the panel shows; operators that refuse to start set it too), ``cancelled``.
+    State: ``jobs`` (waiting; the first ``parallel`` ones run), ``finished`` (ended, in the order they
+    ended), ``last_error`` (what the panel shows; operators that refuse to start set it too),
+    ``cancelled``.
     """
 
     def __init__(self, name: str):
@@ -186,6 +188,11 @@ class JobQueue:
         self.last_error = ""
         self.cancelled = False
         self.stop_signal = None  # scripts/kino: an object whose ``requested`` turns true on Ctrl-C / SIGTERM
+        self.parallel = 1
+
+    @property
+    def running(self) -> list:
+        return self.jobs[:max(1, self.parallel)]
 
     @property
     def active(self) -> bool:
@@ -199,27 +206,33 @@ class JobQueue:
         if not self.jobs:
             return ""
         job = self.jobs[0]
-        queue = f" (+{len(self.jobs) - 1} more)" if len(self.jobs) > 1 else ""
-        return f"Kino: {job.label} {job.progress_text()}{queue}"
+        running = len(self.running)
+        side = f" (+{running - 1} running)" if running > 1 else ""
+        queue = f" (+{len(self.jobs) - running} more)" if len(self.jobs) > running else ""
+        return f"Kino: {job.label} {job.progress_text()}{side}{queue}"
 
     def fraction(self) -> float:
-        return self.jobs[0].fraction if self.jobs else 1.0
+        running = self.running
+        return sum(j.fraction for j in running) / len(running) if self.jobs else 1.0
 
     def step(self) -> bool:
-        """Advance the current job; True when the queue is empty."""
+        """Advance the running job(s); True when the queue is empty."""
         if not self.jobs:
             return True
-        job = self.jobs[0]
-        if self.stop_signal is not None and self.stop_signal.requested and not job.interrupted:
-            job.interrupt()
-            for other in self.jobs[1:]:
+        if self.stop_signal is not None and self.stop_signal.requested:
+            running = self.running
+            for job in running:
+                if not job.interrupted:
+                    job.interrupt()
+            for other in self.jobs[len(running):]:
                 other.abandon()
-            del self.jobs[1:]
-        if job.step():
-            self.jobs.pop(0)
-            self.finished.append(job)
-            if job.error:
-                self.last_error = f"{job.label}: {job.error}"
+            del self.jobs[len(running):]
+        for job in list(self.running):
+            if job.step():
+                self.jobs.remove(job)
+                self.finished.append(job)
+                if job.error:
+                    self.last_error = f"{job.label}: {job.error}"
         return not self.jobs
 
     def run(self) -> None:
@@ -228,10 +241,11 @@ class JobQueue:
             pass
 
     def cancel(self) -> None:
-        """Cancel the running job (it ends at its next steps) and drop the waiting ones."""
+        """Cancel the running job(s) (they end at their next steps) and drop the waiting ones."""
         self.cancelled = True
-        if self.jobs:
-            self.jobs[0].cancel()
-        for job in self.jobs[1:]:
+        running = len(self.running) if self.jobs else 0
+        for job in self.jobs[:running]:
+            job.cancel()
+        for job in self.jobs[running:]:
             job.abandon()
-        del self.jobs[1:]
+        del self.jobs[running:]

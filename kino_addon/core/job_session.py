@@ -95,6 +95,7 @@ class JobSession:
         self.interrupted = False  # a signal (Ctrl-C) asked to stop: ends as "interrupted"
         self.notice = ""  # something the user should know (e.g. the previous run was killed)
         self._made_folder = False
+        self.cluster: dict = {}  # {workers, frames_per_s} while the job runs on a cluster
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
@@ -244,7 +245,7 @@ class JobSession:
 
     def _drain(self, wait: float) -> None:
         while True:
-            msg = self.client.next_event(timeout=wait)
+            msg = self.client.next_event(timeout=wait, job_id=self.job_id)  # other jobs' events stay for them
             if msg is None:
                 return
             wait = 0.0
@@ -259,7 +260,11 @@ class JobSession:
                 return
 
     def _on_progress(self, msg) -> None:
-        self.stage = str(msg.body.get("stage") or "")
+        body = msg.body
+        self.stage = str(body.get("stage") or "")
+        if isinstance(body.get("workers"), int):  # a job running on a cluster (docs/cluster.md)
+            fps = body.get("frames_per_s")
+            self.cluster = {"workers": body["workers"], "frames_per_s": float(fps) if isinstance(fps, (int, float)) else None}
 
     def _on_frame(self, msg) -> None:
         k = int(msg.body["frame"])
@@ -341,6 +346,8 @@ class JobSession:
         if self.interrupted and state == "cancelled":
             state = "interrupted"
         self.state = state
+        if self.job_id and hasattr(self.client, "discard"):
+            self.client.discard(self.job_id)
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
         if state != "completed" and not existing_frames(self.spec.folder):

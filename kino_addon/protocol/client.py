@@ -2,14 +2,16 @@
 
 Thread-safe: any thread may call ``request``; one reader thread routes each response to the
 request waiting for it and queues events (``job.progress``, ``job.frame``, ``job.done``) for
-``next_event``. Once the connection is gone every call raises ``BackendError(code="DISCONNECTED")``
-(events that arrived before that are still delivered first).
+``next_event``, which takes the next event of any job, or of one job (several jobs of one client run
+side by side, each taking only its own). Once the connection is gone every call raises
+``BackendError(code="DISCONNECTED")`` (events that arrived before that are still delivered first).
 """
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
+import time
 from typing import Any, Optional, Sequence, Tuple
 
 from . import PROTOCOL_VERSION
@@ -40,7 +42,8 @@ class BackendClient:
         self.hello: dict = {}
         self._pending: dict[str, _Slot] = {}
         self._lock = threading.Lock()
-        self._events: "queue.Queue[Any]" = queue.Queue()
+        self._events: "collections.deque[Any]" = collections.deque()  # events in arrival order, then _CLOSED
+        self._events_cond = threading.Condition()
         self._dead: Optional[str] = None
         self._job_sizes: dict[str, Tuple[int, int]] = {}
         self._reader = threading.Thread(target=self._read_loop, name="kino-client-reader", daemon=True)
@@ -88,7 +91,7 @@ class BackendClient:
                         slot.message = msg
                         slot.event.set()
                 elif msg.kind == "event":
-                    self._events.put(msg)
+                    self._queue_event(msg)
         except (EOFError, OSError) as exc:
             if not self.link.closed:
                 reason = f"the backend connection was lost ({exc.__class__.__name__}: {exc})"
@@ -103,8 +106,13 @@ class BackendClient:
             pending, self._pending = self._pending, {}
         for slot in pending.values():
             slot.event.set()
-        self._events.put(_CLOSED)
+        self._queue_event(_CLOSED)
         self.link.close()
+
+    def _queue_event(self, item) -> None:
+        with self._events_cond:
+            self._events.append(item)
+            self._events_cond.notify_all()
 
     def _disconnected(self) -> BackendError:
         return BackendError(DISCONNECTED, self._dead or "not connected")
@@ -178,16 +186,29 @@ class BackendClient:
         self.close()
         return body
 
-    def next_event(self, timeout: Optional[float] = None) -> Optional[Message]:
-        """The next event of any job, or None after ``timeout`` seconds; raises DISCONNECTED when gone."""
-        try:
-            item = self._events.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is _CLOSED:
-            self._events.put(_CLOSED)  # wake other waiters too
-            raise self._disconnected()
-        return item
+    def next_event(self, timeout: Optional[float] = None, job_id: Optional[str] = None) -> Optional[Message]:
+        """The next event (of job ``job_id`` when given, leaving other jobs' events for their readers), or
+        None after ``timeout`` seconds; raises DISCONNECTED when gone and no such event is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._events_cond:
+            while True:
+                for i, item in enumerate(self._events):
+                    if item is _CLOSED:
+                        raise self._disconnected()
+                    if job_id is None or item.body.get("job_id") == job_id:
+                        del self._events[i]
+                        return item
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._events_cond.wait(left)
+
+    def discard(self, job_id: str) -> None:
+        """Drop the events still queued for ``job_id`` (its reader has finished with the job)."""
+        with self._events_cond:
+            keep = [e for e in self._events if e is _CLOSED or e.body.get("job_id") != job_id]
+            self._events.clear()
+            self._events.extend(keep)
 
     @property
     def connected(self) -> bool:

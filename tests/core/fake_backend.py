@@ -98,8 +98,10 @@ class FakeClient:
         self._done(job_id, "cancelled")
         return {"ok": True}
 
-    def next_event(self, timeout=None):
-        if self.events:
-            return self.events.popleft()
+    def next_event(self, timeout=None, job_id=None):
+        for i, event in enumerate(self.events):
+            if job_id is None or event.body.get("job_id") == job_id:
+                del self.events[i]
+                return event
         self._check()
         return None

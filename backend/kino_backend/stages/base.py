@@ -283,6 +283,16 @@ class Stage:
     help: str = ""
     params: Sequence[ParamSpec] = ()
     run_class: type = StageRun
+    #: A look that uses the ``init`` the temporal stage proposes (diffusion img2img). Looks that ignore it
+    #: (classic) let a cluster stylize keyframes without waiting for the keyframe before.
+    takes_init: bool = True
+
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
+        """True when each frame's result depends on that frame alone (no state carried from frame to
+        frame): a cluster may then run frames on different workers (docs/cluster.md). ``temporal``: the
+        workflow runs the temporal stage too. The safe default is False: the cluster keeps the whole
+        strip on one worker."""
+        return False
 
     def spec(self) -> dict:
         return {"name": self.name, "role": self.role, "label": self.label or self.name.title(),

@@ -28,6 +28,10 @@ class Passthrough(Stage):
     help = "No look: the frames pass through untouched (for stabilizing or compositing only)."
     params = ()
     run_class = PassthroughRun
+    takes_init = False
+
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
+        return True
 
 
 STAGES = [Passthrough()]

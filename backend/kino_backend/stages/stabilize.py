@@ -181,5 +181,8 @@ class StabilizeStage(Stage):
     )
     run_class = StabilizeRun
 
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
+        return True  # each frame is warped by its own matrix
+
 
 STAGES = [StabilizeStage()]

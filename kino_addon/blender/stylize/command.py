@@ -1,5 +1,6 @@
 """``scripts/kino stylize INPUT --look NAME [--param KEY=VALUE ...] [--temporal on|off]
-[--frames START:END] [--stabilize [--track-region X,Y,W,H|face]] --out DIR [--blend FILE.blend]``.
+[--frames START:END] [--stabilize [--track-region X,Y,W,H|face]] --out DIR [--blend FILE.blend]
+[--cluster ADDRESS]``.
 
 Headless through bpy: the real add-on is enabled as an extension, INPUT becomes a movie or image strip
 in a fresh scene, the real backend starts (``KINO_BACKEND_PYTHON``, else the checkout's
@@ -29,6 +30,9 @@ def build_parser() -> ArgParser:
     p.add_argument("--track-region", metavar="X,Y,W,H|face", help="lock to this region (with --stabilize)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for frame_0001.png ... and kino.json")
     p.add_argument("--blend", metavar="FILE.blend", help="also save the scene with source and result strips")
+    p.add_argument("--cluster", metavar="ADDRESS", default="",
+                   help="run on the Kino workers of this Ray cluster (scripts/kino cluster start prints it); "
+                        "the frames are the same as without")
     return p
 
 
@@ -110,7 +114,9 @@ def run(args, folder: OutputFolder) -> dict:
     queue = devload.submodule("kino_addon.blender.stylize.strip_job").QUEUE
     queue.stop_signal = INTERRUPT
     INTERRUPT.on_second = lambda: _mark_interrupted(queue)
-    bpy.context.preferences.addons[module].preferences.python_path = ""  # KINO_BACKEND_PYTHON or the checkout's
+    prefs = bpy.context.preferences.addons[module].preferences
+    prefs.python_path = ""  # KINO_BACKEND_PYTHON or the checkout's
+    prefs.cluster_address = args.cluster.strip()
     scene = devload.reset_scene()
     try:
         strip = strips.add_input_strip(scene, os.path.abspath(args.input))

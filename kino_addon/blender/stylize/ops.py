@@ -11,10 +11,13 @@ from ...core.plan import PlanError
 from .. import job_pump
 from .. import compat
 from ..connection import BACKEND, ensure_backend
-from ..prefs import job_options
+from ..prefs import cluster_options, job_options
 from ..strips import selected_source_strips
 from .props import choices_from_scene
 from .strip_job import QUEUE, StripJob, StylizeUnavailable
+
+
+CLUSTER_STRIPS = 8  # strips stylized at once when the jobs run on a cluster
 
 
 class KINO_OT_cancel(bpy.types.Operator):
@@ -63,10 +66,11 @@ class KINO_OT_stylize(bpy.types.Operator):
         except WorkflowChoiceError as exc:
             return job_pump.refuse(self, QUEUE, f"Kino: {exc}")
         frame_range = (self.frame_first, self.frame_last or 10 ** 9) if self.frame_first else None
+        options = dict(job_options(), **cluster_options())
         jobs = []
         for strip in strips:
             try:
-                jobs.append(StripJob(scene, strip, client, BACKEND.hello, workflow, job_options(), frame_range,
+                jobs.append(StripJob(scene, strip, client, BACKEND.hello, workflow, options, frame_range,
                                      out_dir=self.output_dir, alive=BACKEND.connected,
                                      max_in_flight=8 if bpy.app.background else 4, track_region=choices.track_region))
             except (SourceError, PlanError, StylizeUnavailable) as exc:
@@ -76,6 +80,8 @@ class KINO_OT_stylize(bpy.types.Operator):
         warning = next((job.warning for job in jobs if job.warning), "")
         if warning:
             self.report({'WARNING'}, f"Kino: {warning}")
+        # On a cluster the strips run side by side (one job each, split further by the cluster).
+        QUEUE.parallel = min(len(jobs), CLUSTER_STRIPS) if options.get("cluster") else 1
         job_pump.start_jobs(QUEUE, jobs, synchronous=self.synchronous)
         if QUEUE.active:
             self.report({'INFO'}, f"Kino: stylizing {len(jobs)} strip(s) with {workflow['look']}")

@@ -1,5 +1,6 @@
 """The stylize part of the Kino tab: look, stage switches and parameters, the Face Similarity
-switch, the Stylize / Cancel button with progress, the last error and the last job's figures.
+switch, the Stylize / Cancel button with progress (and, on a cluster, its worker count and frames/s),
+the last error and the last job's figures.
 ``draw_*`` only read state."""
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ def draw_run(layout) -> None:
     if QUEUE.active:
         row.operator("kino.cancel", icon='CANCEL')
         layout.progress(factor=QUEUE.fraction(), text=QUEUE.progress_text().removeprefix("Kino: "))
+        session = getattr(QUEUE.jobs[0], "session", None)
+        if session is not None and session.cluster:
+            layout.label(text=cluster_line(session.cluster), icon='NETWORK_DRIVE')
     else:
         row.operator("kino.stylize", icon='BRUSHES_ALL')
     if QUEUE.last_error:
@@ -73,10 +77,21 @@ def draw_run(layout) -> None:
         draw_figure(layout, last.session.provenance)
 
 
+def cluster_line(info: dict) -> str:
+    """"Cluster: 2 workers, 3.40 frames/s" from a job's progress or its provenance record."""
+    workers = info.get("workers")
+    count = len(workers) if isinstance(workers, list) else workers
+    fps = info.get("frames_per_s")
+    return f"Cluster: {count} workers" + (f", {fps:.2f} frames/s" if isinstance(fps, (int, float)) else "")
+
+
 def draw_figure(layout, provenance: dict) -> None:
     """The clip's figures: face similarity (face_score stage) and flicker (the temporal stage's
     warping error of the result and of the source)."""
     stages = (provenance or {}).get("stages") or {}
+    cluster = ((provenance or {}).get("timings") or {}).get("cluster")
+    if isinstance(cluster, dict):
+        layout.label(text=cluster_line(cluster), icon='NETWORK_DRIVE')
     face = stages.get("face_score") or stages.get("identity") or {}  # "identity": kino.json before 0.2
     if face.get("mean") is not None:
         layout.label(text=f"Face similarity: {face['mean']:.3f} over {face.get('frames_scored', 0)} frames",

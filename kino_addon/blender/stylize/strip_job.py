@@ -77,6 +77,8 @@ class StripJob(QueuedJob):
                        first_timeline_frame=self.plan.first, settings_hash=digest,
                        command=reproduce_command(input_path, workflow, frame_range, folder, track_region),
                        versions=addon.versions(hello))
+        if options.get("cluster"):  # the cluster starts a shot once all its frames are there: send them all
+            max_in_flight = max(max_in_flight, self.plan.count)
         self.session = JobSession(client, spec, self._read, alive=alive, max_in_flight=max_in_flight)
         self.result_strip = ""
         super().__init__(strip.name, [self.session])

@@ -191,6 +191,10 @@ class ClassicLook(Stage):
 
     role = "look"
     run_class = ClassicRun
+    takes_init = False
+
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
+        return True  # a filter of the frame alone
 
     def __init__(self, name: str, label: str, help: str, params: Sequence[ParamSpec],
                  render: Callable[[np.ndarray, dict], np.ndarray]):

@@ -337,6 +337,17 @@ class DiffusionStage(Stage):
     params = PARAMS
     run_class = DiffusionRun
 
+    def frame_independent(self, params: dict, temporal: bool = False) -> bool:
+        """Each frame has its own generator seeded with the clip seed, so frames are independent unless
+        a feature carries something across frames: warped noise (``noise=warped``, or ``auto`` with the
+        temporal stage on), AnimateDiff windows (``motion_adapter``), cross-frame attention (the clip's
+        first frame), FaceID / PuLID on ``face_reference=frame`` (the last face found), batching ahead."""
+        noise = params.get("noise") or "auto"
+        warped = noise == "warped" or (noise == "auto" and temporal)
+        per_frame_face = (params.get("faceid") or params.get("pulid")) and params.get("face_reference") == "frame"
+        return not (warped or params.get("motion_adapter") or params.get("cross_frame_attention") or per_frame_face
+                    or (params.get("batch") or 1) > 1)
+
     def validate(self, params: dict) -> dict:
         out = super().validate(params)
         parse_all(out)  # raises ParamError on a malformed lora / controlnet item

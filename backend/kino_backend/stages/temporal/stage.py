@@ -7,7 +7,7 @@ frame borders; soft and feathered): ``out = (1 - a m) stylized + a m warped_prev
 Looks that take an ``init`` (diffusion img2img) get the warped previous output mixed with the current
 frame as their starting point (``init_strength`` = strength).
 
-Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see temporal_keyframes;
+Keyframe mode (``keyframe_interval`` = K > 0, or ``keyframes`` = "motion"): see keyframes.py and spans.py;
 the filled stream then gets the same recursive blend with ``keyframe_smoothing`` as its strength
 (``strength`` there only sets the keyframes' ``init_strength``).
 
@@ -170,8 +170,21 @@ class TemporalRun(StageRun):
             out = self.timing.run(frames, lambda anchors: self._styled(anchors, look))
         else:
             out = self._styled(frames, look)
+        yield from self._measure(out)
+
+    def post_pass(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """What ``schedule`` does in keyframe mode after the keyframes and spans: the smoothing blend,
+        deflicker and the figure, from the state in ``carry``, ``deflicker`` and ``figure`` (the cluster
+        runs it part after part, carrying that state: cluster/tasks.py)."""
+        out = self._smooth(frames)
+        if self.deflicker is not None:
+            out = self._deflicker(out)
+        return self._measure(out)
+
+    def _measure(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta."""
         figure = self.figure
-        for f in out:
+        for f in frames:
             src = f.meta.get("temporal_source")
             if src is not None:
                 figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])

@@ -1,0 +1,155 @@
+"""A local cluster for one machine (``kino cluster start|stop|status``): a Ray head with N Kino workers.
+
+``start_local`` starts the supervisor (``supervisor.py``: the parent of every process of the cluster),
+waits for the head, makes the workers and writes the address file ``{address, pid, cluster_id,
+workers, temp_dir, log}`` (mode 0600). ``stop_local`` stops the supervisor, which stops the cluster;
+anything still carrying the cluster's marker is then stopped too, so nothing is left behind. The head
+listens on 127.0.0.1 only; for several machines start Ray there yourself (docs/cluster.md).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Optional
+
+from kino_addon.protocol.atomic import atomic_write_json
+
+from . import procs
+from .connect import (ClusterError, check_reachable, connect, disconnect, require_ray, start_workers,
+                      token_available)
+
+DEFAULT_ADDRESS_FILE = os.path.join(os.path.expanduser("~"), ".kino", "cluster.json")
+HEAD_TIMEOUT = 180.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def read_address_file(path: str) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_token(env: dict) -> None:
+    """The local head runs with Ray's token auth: the configured token, else one made at Ray's default
+    place (``~/.ray/auth_token``, mode 0600, as ``ray get-auth-token --generate`` does); clients on this
+    machine find it there."""
+    if env.get("RAY_AUTH_MODE", "token").lower() != "token":
+        return  # the user turned auth off explicitly
+    env["RAY_AUTH_MODE"] = "token"
+    if not token_available(env):
+        path = os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+
+
+def ray_start_args(port: int, workers: int, temp_dir: str, object_store_mb: Optional[int],
+                   cpus_per_worker: float) -> list:
+    args = ["--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", str(int(workers * cpus_per_worker)),
+            "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", temp_dir]
+    if object_store_mb:
+        args += ["--object-store-memory", str(int(object_store_mb) * 2**20)]
+    return args
+
+
+def start_local(workers: int, address_file: str = DEFAULT_ADDRESS_FILE, port: int = 0,
+                object_store_mb: Optional[int] = None, cpus_per_worker: float = 1.0,
+                timeout: float = HEAD_TIMEOUT) -> dict:
+    """Start a local head and ``workers`` Kino workers; returns what the address file holds."""
+    ensure_token(os.environ)  # before Ray is imported here: this process joins with the same token
+    require_ray()
+    if workers < 1:
+        raise ClusterError("--workers must be at least 1")
+    old = read_address_file(address_file)
+    if old and procs.alive(int(old.get("pid", 0))):
+        raise ClusterError(f"a Kino cluster is already running at {old.get('address')} (address file "
+                           f"{address_file}); stop it first: scripts/kino cluster stop --address-file {address_file}")
+    port = port or free_port()
+    cluster_id = uuid.uuid4().hex
+    temp_dir = tempfile.mkdtemp(prefix="kino-ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    log_path = os.path.join(temp_dir, "kino-cluster.log")
+    env = dict(os.environ, **{procs.MARKER: cluster_id})
+    cmd = [sys.executable, "-m", "kino_backend.cluster.supervisor", "--",
+           *ray_start_args(port, workers, temp_dir, object_store_mb, cpus_per_worker)]
+    with open(log_path, "ab") as log:
+        sup = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    info = {"address": address, "pid": sup.pid, "cluster_id": cluster_id, "workers": workers,
+            "temp_dir": temp_dir, "log": log_path, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        _wait_for_head(sup, address, log_path, timeout)
+        connect(address)
+        start_workers(workers, timeout=timeout)
+        os.makedirs(os.path.dirname(os.path.abspath(address_file)), exist_ok=True)
+        atomic_write_json(address_file, info, indent=2, owner_only=True)
+    except BaseException:
+        _stop_supervisor(info)
+        raise
+    finally:
+        disconnect()
+    return info
+
+
+def _wait_for_head(sup: subprocess.Popen, address: str, log_path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if sup.poll() is not None:
+            raise ClusterError(f"the Ray head did not start (exit {sup.returncode}); see {log_path}:\n"
+                               + _tail(log_path))
+        try:
+            check_reachable(address, timeout=1.0)
+            return
+        except ClusterError:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the Ray head did not answer within {timeout:.0f} s; see {log_path}") from None
+            time.sleep(0.5)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop_supervisor(info: dict, timeout: float = 60.0) -> int:
+    """Stop the supervisor (which stops its cluster), then anything still marked; returns leftovers killed."""
+    pid = int(info.get("pid") or 0)
+    if pid and procs.alive(pid):
+        procs.stop([pid], timeout)
+    left = procs.stop(procs.marked(info.get("cluster_id", "")), 5.0)
+    temp_dir = info.get("temp_dir") or ""
+    if os.path.basename(temp_dir).startswith("kino-ray-"):
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return len(left)
+
+
+def stop_local(address_file: str = DEFAULT_ADDRESS_FILE) -> dict:
+    info = read_address_file(address_file)
+    if not info:
+        raise ClusterError(f"no Kino cluster address file at {address_file} (nothing to stop)")
+    killed = _stop_supervisor(info)
+    left = procs.marked(info.get("cluster_id", ""))
+    try:
+        os.remove(address_file)
+    except OSError:
+        pass
+    return {"address": info.get("address"), "stopped": not left, "processes_left": len(left), "killed_hard": killed}
