@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-import traceback
 import weakref
 from typing import Callable, Deque, Dict, Iterator, List, Optional
 
@@ -22,15 +21,15 @@ import numpy as np
 
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol import messages as msg_types
-from kino_addon.protocol.envelope import buffer_spec
-from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, OUT_OF_MEMORY, WIRE_CODES, error_object
+from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, error_object
 from kino_addon.protocol.quoting import clip
 
 from . import checkpoint, provenance
 from .serving.admission import data_problem
 from .serving.ended import EndedJobs, ended_error
 from .serving.fairness import pick, stall_message
-from .stages.base import Cancelled, Frame, JobContext, ParamError, StageError
+from .stages.base import Cancelled, Frame, JobContext, StageError
+from .job_events import error_from_exception, frame_event  # noqa: F401 (also used by the cluster)
 from .workflow import Pipeline, Workflow
 
 log = logging.getLogger("kino.jobs")
@@ -167,23 +166,6 @@ def decode_frame(spec: dict, data: bytes, width: int, height: int, index: int) -
     return image
 
 
-def error_from_exception(exc: BaseException) -> dict:
-    stage, frame = getattr(exc, "kino_where", None) or (None, None)
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    kind = type(exc).__name__
-    if isinstance(exc, StageError):
-        code = exc.code if exc.code in WIRE_CODES else INTERNAL
-        return error_object(code, exc.message, type=kind, traceback=tb, frame=exc.frame if exc.frame is not None
-                            else frame, stage=exc.stage or stage)
-    if isinstance(exc, MemoryError) or "OutOfMemory" in kind or "out of memory" in str(exc).lower():
-        return error_object(OUT_OF_MEMORY, f"out of memory ({exc}); use a smaller size, fewer ControlNets, "
-                                           "or free memory used by other programs", type=kind, traceback=tb,
-                            frame=frame, stage=stage)
-    if isinstance(exc, ParamError):
-        return error_object(INVALID_PARAMS, str(exc), type=kind, traceback=tb, frame=frame, stage=stage)
-    return error_object(INTERNAL, f"{kind}: {exc}", type=kind, traceback=tb, frame=frame, stage=stage)
-
-
 class _Progress:
     """Rate-limited ``job.progress`` events for one job (at most ~10 a second, the latest frame kept)."""
 
@@ -207,26 +189,6 @@ class _Progress:
             if key not in body and isinstance(value, (int, float, str, bool)):
                 body[key] = clip(value, 200) if isinstance(value, str) else value
         self.job.owner.send_event(msg_types.JOB_PROGRESS, self.job.submit_id, body)
-
-
-def frame_event(job: Job, out: Frame) -> tuple:
-    """Body and buffers of the ``job.frame`` event for one finished frame."""
-    image = out.image
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (job.height, job.width, 3):
-        raise StageError(INTERNAL, f"frame {out.index} came out as {getattr(image, 'dtype', None)} "
-                                   f"{getattr(image, 'shape', None)}, expected uint8 ({job.height}, {job.width}, 3)",
-                         frame=out.index)
-    image = np.ascontiguousarray(image)
-    buffers = [(buffer_spec("image", image.nbytes, image.shape), image)]
-    if out.matte is not None:
-        matte = np.asarray(out.matte)
-        if matte.dtype != np.uint8:
-            matte = np.clip(np.rint(matte.astype(np.float32) * 255.0), 0, 255).astype(np.uint8)
-        matte = np.ascontiguousarray(matte.reshape(job.height, job.width, 1))
-        buffers.append((buffer_spec("matte", matte.nbytes, matte.shape), matte))
-    meta = {clip(str(k), 100): clip(v, 1000) if isinstance(v, str) else v for k, v in out.meta.items()
-            if isinstance(v, (bool, int, float, str)) or v is None}
-    return {"job_id": job.id, "frame": out.index, "meta": meta}, buffers
 
 
 class Worker:

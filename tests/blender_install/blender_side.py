@@ -98,7 +98,7 @@ def frame_changes(src_dir, out_dir):
 def stylize(out):
     prefs = load()
     scene = bpy.context.scene
-    bpy.context.workspace.sequencer_scene = scene
+    sub("kino_addon.blender.compat").set_sequencer_scene(bpy.context, scene)
     scene.sequence_editor_create()
     names = make_frames(os.path.join(out, "src"))
     strip = scene.sequence_editor.strips.new_image("src", os.path.join(out, "src", names[0]), 1, 1)
@@ -221,7 +221,7 @@ def looks():
     load()
     props = sub("kino_addon.blender.stylize.props")
     scene = bpy.context.scene
-    bpy.context.workspace.sequencer_scene = scene
+    sub("kino_addon.blender.compat").set_sequencer_scene(bpy.context, scene)
     names = [i[0] for i in props._look_items(scene.kino, None)]
     scene.kino.look = "watercolor"
     params = sorted({(p.stage, p.name) for p in scene.kino.params})

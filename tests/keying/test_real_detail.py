@@ -38,10 +38,8 @@ def test_cases_are_deterministic(cases, footage):
 def test_composites_hold_fine_detail(cases):
     scores = {name: key(case) for name, case in cases.items()}
     psnr = {name: s["psnr_db"] for name, s in scores.items()}
-    # measured: hair 38.1 / 43.7 / 41.7, trees 37.9, conifer leaves on a blue screen 36.5 (before: 32.5 /
+    # measured: hair 38.1 / 43.7 / 41.7, trees 38.7, conifer leaves on a blue screen 37.8 (before: 32.5 /
     # 38.4 / 33.0 / 31.9 / 36.0)
-    for name in ("hair_strands", "hair_edge", "hair_top", "foliage_trees"):
-        assert psnr[name] >= 37.5, psnr
-    assert psnr["foliage_leaves"] >= 36.0, psnr
-    assert np.mean(list(psnr.values())) >= 39.0, psnr
+    assert all(v >= 37.5 for v in psnr.values()), psnr
+    assert np.mean(list(psnr.values())) >= 39.5, psnr
     assert all(abs(s["fringe_green_excess"]) < 5 for s in scores.values()), scores

@@ -26,7 +26,8 @@ from kino_addon.protocol.errors import INTERNAL, WIRE_CODES
 
 from .. import checkpoint
 from ..stages.base import Cancelled, Frame, StageError
-from .plan_base import Task, make_plan
+from .plan_base import Task
+from .plans import make_plan
 from .tasks import COUNTED
 
 log = logging.getLogger("kino.cluster")
@@ -167,7 +168,7 @@ class ClusterRun:
             self._send(index, image, matte, meta)
 
     def _send(self, index: int, image, matte, meta: dict) -> None:
-        from ..jobs import frame_event
+        from ..job_events import frame_event
 
         job = self.job
         body, buffers = frame_event(job, Frame(index=index, source=image, image=image, matte=matte, meta=meta))

@@ -218,11 +218,3 @@ class FramesPlan(Plan):
     def commit(self, task: Task) -> None:
         for i in task.frames:
             self.src.pop(i, None)
-
-
-def make_plan(workflow: Workflow, n: int, put: Callable, kind: Optional[str] = None) -> Plan:
-    from .plan_shots import ShotsPlan
-    from .plan_spans import SpansPlan
-
-    kind = kind or choose_plan(workflow)
-    return {"clip": ClipPlan, "frames": FramesPlan, "shots": ShotsPlan, "spans": SpansPlan}[kind](workflow, n, put)

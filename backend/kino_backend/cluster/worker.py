@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Iterator, Optional
 
-from ..jobs import error_from_exception
+from ..job_events import error_from_exception
 from ..resources import Resources
 from ..stages.base import Cancelled, JobContext
 from .tasks import COUNTED, run_task

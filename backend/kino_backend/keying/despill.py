@@ -9,7 +9,8 @@ light keeps skin safe either way: its red channel dwarfs green there.
 
 The foreground's own hue counts too: where the solid interior nearby is itself screen-tinted (green
 leaves, a greenish coat on a green screen, a blue-green conifer on a blue one) the limit rises by the
-interior's own ratio, so only the spill beyond the object's colour goes. "Nearby" means within
+interior's own screen channel over that same limit, so only the spill beyond the object's colour
+goes. "Nearby" means within
 ``REACH`` px of that interior (``Interior``): soft pixels far from any solid part (a hazy tree, a
 strand far from the head) keep their own colour instead of taking a distant object's.
 """
@@ -59,14 +60,16 @@ def despill(image_linear: np.ndarray, key_linear: np.ndarray, strength: float = 
     if strength <= 0.0 or _is_neutral(key_linear):
         return image_linear
     p, (a, b) = key_channels(key_linear)
-    hi = np.maximum(image_linear[..., a], image_linear[..., b])
-    limit = hi
-    if matte is not None:
-        mean = 0.5 * (image_linear[..., a] + image_linear[..., b])
-        limit = hi - edge_weight(matte) * (hi - mean)
+    edge = edge_weight(matte) if matte is not None else 0.0
+
+    def limit_of(x):  # the largest screen channel a colour may keep (see above)
+        hi = np.maximum(x[..., a], x[..., b])
+        return hi - edge * (hi - 0.5 * (x[..., a] + x[..., b]))
+
+    limit = limit_of(image_linear)
     if interior is not None and interior.colour is not None:
-        ic = interior.colour
-        own = np.clip(ic[..., p] / np.maximum(np.maximum(ic[..., a], ic[..., b]), 1e-5), 1.0, 3.0)
+        ic = interior.colour  # its own screen channel over the same limit: what the object itself has
+        own = np.clip(ic[..., p] / np.maximum(limit_of(ic), 1e-5), 1.0, 3.0)
         limit = limit * (1.0 + (own - 1.0) * interior.near)
     excess = np.maximum(image_linear[..., p] - limit, 0.0)
     out = image_linear.copy()
