@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,9 +142,30 @@ def run(argv, environ=None, repo_root: str = REPO_ROOT) -> int:
     user_resources = tempfile.mkdtemp(prefix="kino-blender-user-")
     try:
         env = blender.environment(dict(os.environ if environ is None else environ), user_resources, repo_root)
-        return subprocess.run(blender.command(args, repo_root), env=env).returncode
+        return _run_child(blender.command(args, repo_root), env)
     finally:
         shutil.rmtree(user_resources, ignore_errors=True)
+
+
+def _run_child(cmd, env) -> int:
+    """Run Blender and wait for it whatever signal arrives: a terminal's Ctrl-C reaches the whole process
+    group, so Blender stops its job itself (its "interrupted, N frames kept" line, kino.json marked); a
+    SIGTERM/SIGHUP sent to this process alone is passed on. Returning before Blender is done would give
+    the shell back while Blender still writes."""
+    child = subprocess.Popen(cmd, env=env)
+
+    def forward(signum, _frame):
+        if signum != signal.SIGINT and child.poll() is None:
+            child.send_signal(signum)
+
+    handled = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if sig is not None]
+    previous = {sig: signal.signal(sig, forward) for sig in handled}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
 
 
 def main(argv=None) -> int:
