@@ -34,6 +34,8 @@ def load_extension(repo_root: str = REPO_ROOT, repo_name: str = "kino_dev", priv
     tempdirs.sweep()
     tmp = tempdirs.make("kino-bpy-")
     atexit.register(shutil.rmtree, tmp, True)
+    # Again at exit: a run killed just before this one started may still have been exiting then.
+    atexit.register(tempdirs.sweep, tempdirs.PREFIXES, os.path.dirname(tmp))
     if private_tmp:
         os.makedirs(os.path.join(tmp, "tmp"))
         for var in ("TMPDIR", "TEMP", "TMP"):

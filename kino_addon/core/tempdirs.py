@@ -1,8 +1,9 @@
 """Kino's temporary folders: each records its owner process, so a later run removes the ones a killed
 run left behind (``sweep``) and never touches a folder whose owner still runs.
 
-``make(prefix)`` creates ``<tmp>/<prefix>XXXXXXXX/`` with ``.kino-owner`` = ``{"pid", "host"}``.
-``sweep(prefixes)`` removes ``<tmp>/<prefix>*`` folders whose owner is gone (same host, dead pid),
+``make(prefix)`` creates ``<tmp>/<prefix>XXXXXXXX/`` with ``.kino-owner`` = ``{"pid", "host", "start"}``.
+``sweep(prefixes)`` removes ``<tmp>/<prefix>*`` folders whose owner is gone (same host; the pid dead,
+a zombie, or reused by a process that started later),
 and, for folders without an owner file (older versions, or ``blender_*`` folders Blender made inside
 one), those untouched for ``STALE_AGE_S``.
 """
@@ -22,19 +23,45 @@ STALE_AGE_S = 24 * 3600
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie (killed, not yet reaped: its parent was killed too and the
+    container's init does not reap orphans) counts as gone: it holds no files and never runs again."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _proc_stat(pid: int) -> list:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); [] without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return []
+    return stat[stat.rfind(b")") + 1:].split()  # the command name may hold spaces and ")"
+
+
+def _zombie(pid: int) -> bool:
+    return _proc_stat(pid)[:1] in ([b"Z"], [b"X"])
+
+
+def start_ticks(pid: int) -> Optional[int]:
+    """When ``pid`` started (clock ticks since boot), to tell a reused pid from the owner; None
+    without /proc."""
+    fields = _proc_stat(pid)
+    try:
+        return int(fields[19])  # field 22 of stat; 20th after the name
+    except (IndexError, ValueError):
+        return None
 
 
 def make(prefix: str, base: Optional[str] = None) -> str:
     path = tempfile.mkdtemp(prefix=prefix, dir=base)
     with open(os.path.join(path, OWNER_FILE), "w", encoding="utf-8") as fh:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname()}, fh)
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "start": start_ticks(os.getpid())}, fh)
     return path
 
 
@@ -57,7 +84,13 @@ def stale(path: str, now: Optional[float] = None) -> bool:
             return False
     if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
         return False  # another machine's folder on a shared temp: not ours to judge
-    return owner["pid"] != os.getpid() and not pid_alive(owner["pid"])
+    pid = owner["pid"]
+    if pid == os.getpid():
+        return False
+    if not pid_alive(pid):
+        return True
+    started = owner.get("start")  # a live process with the owner's pid but another start: pid reused
+    return isinstance(started, int) and start_ticks(pid) not in (None, started)
 
 
 def sweep(prefixes: Iterable[str] = PREFIXES, base: Optional[str] = None) -> list:
