@@ -3,50 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from typing import Callable
 
+from kino_addon.core.processes import pid_alive  # noqa: F401  (one implementation, shared with the add-on)
+
 log = logging.getLogger("kino.watchdog")
-
-
-def _zombie(pid: int) -> bool:
-    """True when ``pid`` has exited and only waits to be reaped by its parent (state Z or X)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X")  # the name in () may hold spaces
-    except (OSError, ValueError):
-        pass
-    if sys.platform == "darwin":  # no /proc: ask ps (only while kill() says the pid exists)
-        import subprocess
-        try:
-            out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            return False
-        return out.stdout.strip().startswith("Z")
-    return False
-
-
-def pid_alive(pid: int) -> bool:
-    """Is process ``pid`` running? A zombie (exited, not yet reaped) is not."""
-    if sys.platform == "win32":
-        import ctypes
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
-        if not handle:
-            return False
-        try:
-            return kernel32.WaitForSingleObject(handle, 0) == 0x102  # WAIT_TIMEOUT: still running
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return not _zombie(pid)
-    return not _zombie(pid)
 
 
 def watch_parent(pid: int, on_death: Callable[[], None], interval: float = 0.5) -> threading.Thread:

@@ -17,45 +17,11 @@ import tempfile
 import time
 from typing import Iterable, Optional
 
+from .processes import pid_alive, start_ticks
+
 OWNER_FILE = ".kino-owner"
 PREFIXES = ("kino-bpy-", "kino-extract-", "kino-composite-", "kino-train-")
 STALE_AGE_S = 24 * 3600
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs. A zombie (killed, not yet reaped: its parent was killed too and the
-    container's init does not reap orphans) counts as gone: it holds no files and never runs again."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return not _zombie(pid)
-
-
-def _proc_stat(pid: int) -> list:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first); [] without /proc."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return []
-    return stat[stat.rfind(b")") + 1:].split()  # the command name may hold spaces and ")"
-
-
-def _zombie(pid: int) -> bool:
-    return _proc_stat(pid)[:1] in ([b"Z"], [b"X"])
-
-
-def start_ticks(pid: int) -> Optional[int]:
-    """When ``pid`` started (clock ticks since boot), to tell a reused pid from the owner; None
-    without /proc."""
-    fields = _proc_stat(pid)
-    try:
-        return int(fields[19])  # field 22 of stat; 20th after the name
-    except (IndexError, ValueError):
-        return None
 
 
 def make(prefix: str, base: Optional[str] = None) -> str:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kino_addon.core import tempdirs
+from kino_addon.core import processes, tempdirs
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
 
@@ -47,9 +47,9 @@ def test_a_zombie_owner_counts_as_gone(tmp_path):
     init): its folder must still be swept. Here: a child that exits and is not waited for."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 20
-    while tempdirs._proc_stat(child.pid)[:1] != [b"Z"] and time.monotonic() < deadline:
+    while processes._proc_stat(child.pid)[:1] != [b"Z"] and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert tempdirs._proc_stat(child.pid)[:1] == [b"Z"], "the child did not become a zombie"
+    assert processes._proc_stat(child.pid)[:1] == [b"Z"], "the child did not become a zombie"
     path = folder_owned_by(tmp_path, child.pid)
     try:
         assert not tempdirs.pid_alive(child.pid)
