@@ -27,7 +27,7 @@ from kino_addon.protocol.quoting import clip, quote
 from . import __version__
 from . import checkpoint
 from .jobs import INPUT_WINDOW, Job
-from .serving import admission
+from .serving import admission, faces
 from .serving.replies import shrunk, stand_in
 from .serving.scans import start_scan
 from .workflow import WorkflowError, validate_workflow
@@ -91,10 +91,11 @@ class Session:
         self.helloed = False
         self.client_name = ""
         self.scanning = threading.Event()  # a models.list scan of this connection is running
+        self.searching = threading.Event()  # a face.find of this connection is running
         self.handlers: Dict[str, Callable[[Message], object]] = {
             msg_types.SESSION_HELLO: self.on_hello, msg_types.JOB_SUBMIT: self.on_submit, msg_types.JOB_INPUT: self.on_input,
             msg_types.JOB_CANCEL: self.on_cancel, msg_types.BACKEND_STATUS: self.on_status, msg_types.SESSION_SHUTDOWN: self.on_shutdown,
-            msg_types.MODELS_LIST: self.on_models_list,
+            msg_types.MODELS_LIST: self.on_models_list, msg_types.FACE_FIND: self.on_face_find,
             msg_types.DEBUG_ECHO: self.on_echo,  # hidden: the protocol benchmark's round trip
         }
 
@@ -180,6 +181,8 @@ class Session:
         if msg.type == msg_types.DEBUG_ECHO:
             total = sum(s["nbytes"] for s in specs)
             return f"debug.echo carries at most {admission.ECHO_BYTES} bytes" if total > admission.ECHO_BYTES else None
+        if msg.type == msg_types.FACE_FIND:
+            return faces.buffers_problem(specs)
         if msg.type == msg_types.JOB_SUBMIT:
             count, width, height = _job_frames(msg.body)
             problem = checkpoint.state_problem(specs, msg.body.get("options"), width, height)
@@ -386,6 +389,30 @@ class Session:
                 self.respond(msg, error=error_object(code, clip(getattr(exc, "message", None) or str(exc), 2000)))
 
         start_scan(os.path.expanduser(models_dir) if models_dir else None, hf_cache, kind, arch, answer)
+        return DEFERRED
+
+    def on_face_find(self, msg: Message):
+        """``face.find {min_confidence?}`` + 1..16 raw RGB frames of one size -> ``{region: [x, y, w, h],
+        score, found_in, count, size}`` in pixels of those frames, or ``NO_FACE``. The detector runs in
+        its own thread (serving.faces); the answer comes when it is done."""
+        if not msg.buffers:
+            raise RequestError(BAD_MESSAGE, "face.find carries the frames to search as buffers (raw RGB "
+                                            f"[height, width, 3], 1 to {faces.MAX_FRAMES}); it got none")
+        try:
+            confidence = faces.min_confidence(msg.body)
+        except ValueError as exc:
+            raise RequestError(INVALID_PARAMS, str(exc),
+                               details={"fields": {"face.find.min_confidence": "must be in 0.05..0.99"}}) from None
+        if self.searching.is_set():
+            raise RequestError(BAD_MESSAGE, "a face.find of this connection is still running: wait for its "
+                                            "answer before asking again")
+        self.searching.set()
+
+        def answer(body: Optional[dict], error: Optional[dict]) -> None:
+            self.searching.clear()
+            self.respond(msg, body, error=error)
+
+        faces.start_search(faces.frames_of(msg.buffers), confidence, answer)
         return DEFERRED
 
     def on_echo(self, msg: Message):

@@ -12,11 +12,12 @@ NOT_FOUND = "NOT_FOUND"
 MODEL_MISSING = "MODEL_MISSING"
 OUT_OF_MEMORY = "OUT_OF_MEMORY"
 CANCELLED = "CANCELLED"
+NO_FACE = "NO_FACE"  # face.find saw no face in the frames it was sent
 INTERNAL = "INTERNAL"
 
 #: The codes a backend sends; any other code from the wire is read as it is, and a client treats it as an error.
 WIRE_CODES = (BAD_MESSAGE, HELLO_REQUIRED, PROTOCOL_VERSION, UNKNOWN_TYPE, INVALID_PARAMS,
-              NOT_FOUND, MODEL_MISSING, OUT_OF_MEMORY, CANCELLED, INTERNAL)
+              NOT_FOUND, MODEL_MISSING, OUT_OF_MEMORY, CANCELLED, NO_FACE, INTERNAL)
 
 # Raised on the client side only, never sent on the wire.
 DISCONNECTED = "DISCONNECTED"  # the connection is gone (backend exited, network dropped)

@@ -14,8 +14,11 @@ from typing import List, Optional
 from kino_addon.protocol import MAX_BUFFER_BYTES, MAX_BUFFERS
 from kino_addon.protocol import messages as msg_types
 
+from .faces import MAX_FRAMES as FACE_FRAMES
+
 #: How many buffers each request type may carry; every other request carries none.
-BUFFER_LIMITS = {msg_types.JOB_SUBMIT: MAX_BUFFERS, msg_types.JOB_INPUT: 1, msg_types.DEBUG_ECHO: MAX_BUFFERS}
+BUFFER_LIMITS = {msg_types.JOB_SUBMIT: MAX_BUFFERS, msg_types.JOB_INPUT: 1, msg_types.DEBUG_ECHO: MAX_BUFFERS,
+                 msg_types.FACE_FIND: FACE_FRAMES}
 ECHO_BYTES = 64 << 20  # debug.echo (the protocol benchmark) echoes at most this much per message
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_EXTRA = 1 << 20  # room for a PNG's metadata chunks (ICC profile, text)
