@@ -23,6 +23,7 @@ REQUIRED_BODY = {
     ("response", "job.cancel"): {"ok"},
     ("response", "backend.status"): {"jobs", "devices", "models_loaded"},
     ("response", "session.shutdown"): {"ok"},
+    ("response", "face.find"): {"region", "score", "found_in", "count", "size"},
     ("event", "job.progress"): {"job_id", "frame", "frames_total", "step", "steps_total", "stage"},
     ("event", "job.frame"): {"job_id", "frame"},
     ("event", "job.done"): {"job_id", "status", "frames_done", "provenance"},
