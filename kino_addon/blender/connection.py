@@ -1,5 +1,7 @@
 """The backend connection the add-on uses: start (subprocess) or attach, hello, stop, restart; and
-``run_backend_tool`` for the backend's one-shot commands (face finder, frame warper).
+``run_backend_tool`` for the one backend command the command line runs locally (``scripts/kino
+stabilize`` warps its frames with ``warp_frames``). Everything the panel needs, the face finder
+included (``face.find``), goes over the connection, so Attach mode needs no local backend.
 
 One ``Backend`` object per Blender session (``BACKEND``). Nothing here runs in ``poll()``/``draw()``:
 operators call ``ensure_backend``; the panel only reads ``status_line()``.
@@ -149,9 +151,10 @@ def ensure_backend(op, queue) -> Optional[BackendClient]:
 
 
 def run_backend_tool(module: str, args: list, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> ARGS`` with the backend's Python and the add-on's copy of the backend
-    code (for the one-shot commands that need OpenCV or mediapipe, which Blender's Python lacks).
-    Raises ``PreferenceError`` when there is no backend Python."""
+    """Run ``python -m <module> ARGS`` with the local backend's Python and the add-on's copy of the
+    backend code (for a command-line step that needs OpenCV, which Blender's Python lacks; today only
+    ``scripts/kino stabilize``'s ``warp_frames``). Not for the panel: an attached backend may have no
+    local Python. Raises ``PreferenceError`` when there is no backend Python."""
     env = backend_env(addon.code_root())
     return subprocess.run([backend_python(), "-m", module, *args], capture_output=True, text=True, env=env,
                           timeout=timeout)

@@ -145,8 +145,8 @@ def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, 
     strip_job = blender_ext.addon_submodule("kino_addon.blender.stylize.strip_job")
     calls = []
 
-    def fake(scene_, strip, frame_range, region):
-        calls.append((strip.name, frame_range, region))
+    def fake(scene_, strip, frame_range, region, client):
+        calls.append((strip.name, frame_range, region, client is backend.client))  # a face lock asks this backend
         return {"matrices": [[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]] * 3, "width": 64, "height": 48}
 
     monkeypatch.setattr(strip_job, "stabilization", fake)
@@ -157,7 +157,7 @@ def test_panel_stabilize_switch_sends_the_stabilize_stage(scene, kino, backend, 
     log = draw(kino)
     assert ("prop", "KinoSceneProps", "stabilize", None) in log and ("prop", "KinoSceneProps", "track_region", None) in log
     assert bpy.ops.kino.stylize(frame_first=2, frame_last=4) == {'FINISHED'}
-    assert calls == [("idx", (2, 4), "4,5,30,20")]
+    assert calls == [("idx", (2, 4), "4,5,30,20", True)]
     job = kino.strip_job.QUEUE.finished[-1]
     assert job.session.state == "completed", job.session.error
     assert [s["name"] for s in job.session.spec.workflow["stages"]] == ["stabilize", none_look]

@@ -3,7 +3,9 @@
 
 Tracks INPUT (a video file or a folder of images) with Blender's tracker, solves the stabilizing
 transforms with Kino's robust solver and writes ``DIR/transforms.json`` and the stabilized
-``DIR/frame_NNNN.png`` (the pixels are warped by the backend interpreter, which has OpenCV). DIR holds
+``DIR/frame_NNNN.png`` (the pixels are warped by a local backend interpreter, which has OpenCV, as a
+one-shot ``warp_frames`` command; ``--track-region face`` asks the add-on's backend connection,
+``face.find``, started as the preferences or ``KINO_BACKEND_PYTHON`` say). DIR holds
 nothing else. ``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the
 frames just enough to hide every border; ``--json`` prints a summary object on the last line.
 """
@@ -17,7 +19,7 @@ from typing import List
 from ...core.plan import PlanError, parse_frame_range
 from ...core.stabilize_solve import transforms_document
 from ..cli import ArgParser, CommandError, OutputFolder, run_command
-from ..connection import run_backend_tool
+from ..connection import BACKEND, run_backend_tool
 from ..prefs import PreferenceError
 from .tracking import TrackingError
 from .transforms import StabilizeError, stabilization_for_path
@@ -89,6 +91,8 @@ def main(argv: List[str]) -> int:
             summary = stabilize(args)
         except (StabilizeError, TrackingError, PlanError, PreferenceError, OSError) as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            BACKEND.stop()  # started only for --track-region face (face.find)
         if args.json:
             print(json.dumps(summary))
         else:

@@ -8,11 +8,12 @@ source pixels to stabilized pixels, origin top-left, y down.
 
 ``track_region``: None (camera lock: features on moving people and things are rejected), (x, y, w, h)
 or "X,Y,W,H" in source pixels of the first frame (the frame is locked to that region), or "face"
-(the region is the actor's face, found by the backend's face detector).
+(the region is the actor's face: the add-on sends the first five frames to the connected backend,
+``face.find``; see ``face.py``). ``client``: the backend connection to ask (default: the add-on's own,
+``connection.BACKEND``, started or attached as the preferences say); only "face" uses it.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -20,9 +21,7 @@ import numpy as np
 from ...core import stabilize_solve as solve
 from ...core.plan import FramePlan
 from .. import compat
-from ..connection import run_backend_tool
-from ..prefs import PreferenceError
-from . import tracking
+from . import face, tracking
 
 
 class StabilizeError(RuntimeError):
@@ -62,21 +61,12 @@ def fit_region(region: tuple, width: int, height: int) -> tuple:
                     f"tracking {x0:g},{y0:g},{x1 - x0:g},{y1 - y0:g}")
 
 
-def find_face(path: str, first: int, last: int) -> tuple:
+def find_face(path: str, first: int, last: int, client=None) -> tuple:
     """The actor's face (x, y, w, h, source pixels) on source frames ``first..last`` of ``path``."""
     try:
-        proc = run_backend_tool("kino_backend.commands.find_face", [path, "--frames", f"{first}:{last}", "--json"],
-                                timeout=300)
-    except PreferenceError as exc:
-        raise StabilizeError(f"finding the face needs the backend's Python: {exc}") from None
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or ["face detection failed"])[-1]
-        raise StabilizeError(reason)
-    try:
-        region = json.loads(proc.stdout.strip().splitlines()[-1])["region"]
-    except (ValueError, KeyError, IndexError):
-        raise StabilizeError(f"the face finder printed no region: {proc.stdout[-200:]!r}") from None
-    return tuple(float(v) for v in region)
+        return face.find_face(path, first, last, client)
+    except face.FaceError as exc:
+        raise StabilizeError(str(exc)) from None
 
 
 def _tracks_for(clip, first, last, region, use_artist_tracks):
@@ -92,7 +82,7 @@ def _tracks_for(clip, first, last, region, use_artist_tracks):
 
 
 def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zoom=False,
-                           use_artist_tracks: bool = True, source_path: str = "") -> dict:
+                           use_artist_tracks: bool = True, source_path: str = "", client=None) -> dict:
     """Matrices for clip frames ``first..last`` (inclusive, 1-based), one per frame."""
     region = parse_region(track_region)
     mode = "camera" if region is None else ("face" if region == "face" else "region")
@@ -107,7 +97,8 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
                 "zoom": 1.0, "residual_px": 0.0, "clip": clip.name, "frames": [first, last], "used_tracks": [],
                 "notes": notes}
     if region == "face":
-        region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first, min(first + 4, last))
+        region = find_face(source_path or tracking.clip_path_for_input(clip.filepath), first,
+                           min(first + face.SAMPLE_FRAMES - 1, last), client)
     try:
         tracks, source = _tracks_for(clip, first, last, region, use_artist_tracks)
         points = solve.tracks_to_points(tracks, first, last - first + 1, width, height)
@@ -128,16 +119,17 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
 
 
 def stabilization_for_path(path: str, first: int = 1, last: int | None = None, track_region=None, *,
-                           zoom=False) -> dict:
+                           zoom=False, client=None) -> dict:
     """Matrices for source frames ``first..last`` of a video file or image folder."""
     clip = tracking.load_clip(tracking.clip_path_for_input(path))
     last = clip.frame_duration if last is None else min(last, clip.frame_duration)
     if first < 1 or last < first:
         raise StabilizeError(f"frame range {first}:{last} is outside the clip's 1..{clip.frame_duration}")
-    return stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path))
+    return stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path),
+                                  client=client)
 
 
-def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *, zoom=False) -> dict:
+def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *, zoom=False, client=None) -> dict:
     """Matrices for the frames a job on ``strip`` sends (``frame_range`` as the Stylize operator has it:
     1-based within the strip's visible frames, inclusive, or None for all), one per job frame.
 
@@ -153,6 +145,7 @@ def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *
         raise StabilizeError(f"strip {strip.name!r} shows clip frames {first}..{last}, outside the clip's "
                              f"1..{clip.frame_duration}")
     source = path if strip.type == "MOVIE" else os.path.dirname(path)
-    result = stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=source)
+    result = stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=source,
+                                    client=client)
     result["strip"] = strip.name
     return result

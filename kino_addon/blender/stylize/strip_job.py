@@ -29,10 +29,11 @@ class StylizeUnavailable(RuntimeError):
     """A strip's job cannot be made (here: its stabilization failed); the message says why."""
 
 
-def stabilization(scene, strip, frame_range, track_region: str) -> dict:
-    """The job option ``stabilize``: one matrix per job frame, from Blender's tracker."""
+def stabilization(scene, strip, frame_range, track_region: str, client=None) -> dict:
+    """The job option ``stabilize``: one matrix per job frame, from Blender's tracker (a face lock asks
+    ``client``, the job's backend, where the face is)."""
     try:
-        return stabilization_for_input(scene, strip, frame_range, track_region or None)
+        return stabilization_for_input(scene, strip, frame_range, track_region or None, client=client)
     except (StabilizeError, TrackingError) as exc:
         raise StylizeUnavailable(f"stabilization failed: {exc}") from None
 
@@ -58,7 +59,7 @@ class StripJob(QueuedJob):
         self.source = StripSource(scene, strip)  # checks the strip first: a clear reason for a bad one
         if has_stage(workflow, "stabilize"):
             try:
-                options = dict(options, stabilize=stabilization(scene, strip, frame_range, track_region))
+                options = dict(options, stabilize=stabilization(scene, strip, frame_range, track_region, client))
             except StylizeUnavailable:
                 self.source.close()
                 raise
