@@ -31,6 +31,11 @@ def texture(h, w, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
+def ramp(h, w, top=200):
+    """A smooth ramp: nothing a face detector could take for a face."""
+    return np.ascontiguousarray(np.broadcast_to(np.linspace(40, top, w, dtype=np.uint8)[None, :, None], (h, w, 3)))
+
+
 def test_face_find_answers_what_the_command_finds_on_a_real_talking_head(client):
     from kino_backend.commands.find_face import find_face
     from kino_backend.stabilize_metrics import read_frames
@@ -52,7 +57,7 @@ def test_face_find_answers_what_the_command_finds_on_a_real_talking_head(client)
 
 def test_no_face_is_a_clear_error_and_the_connection_goes_on(client):
     with pytest.raises(BackendError) as err:
-        client.request(messages.FACE_FIND, {}, frames_buffers([texture(96, 128), texture(96, 128, 1)]), timeout=120)
+        client.request(messages.FACE_FIND, {}, frames_buffers([ramp(96, 128), ramp(96, 128, 250)]), timeout=120)
     assert err.value.code == NO_FACE
     assert "no face found in 2 frames" in err.value.message and "--track-region X,Y,W,H" in err.value.message
     assert client.status()["backend"].startswith("kino/")
