@@ -54,7 +54,8 @@ def _detector(min_confidence: float):
 def face_region(frames: Iterable[np.ndarray], min_confidence: float = MIN_CONFIDENCE) -> dict:
     """``{"region": [x, y, w, h], "score", "found_in", "count", "size": [w, h]}`` of the face in ``frames``
     (RGB uint8 arrays of one size): the median box, clipped to the frame. Raises ``NoFrames`` when
-    there is no frame (``ValueError`` when they differ in size), ``NoFace`` when no frame shows a face, ``DetectorMissing`` without mediapipe."""
+    there is no frame (``ValueError`` when they differ in size), ``NoFace`` when no frame shows a face,
+    ``DetectorMissing`` without mediapipe."""
     boxes, size, count = [], None, 0
     with _detector(min_confidence) as fd:
         for frame in frames:

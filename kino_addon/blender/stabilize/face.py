@@ -77,13 +77,13 @@ def find_face(path: str, first: int, last: int, client=None, send_side: int = SE
     ``first..last`` of ``path``, from the backend's ``face.find``; ``client`` defaults to the add-on's
     backend connection (started, or attached, as the preferences say); ``send_side``: the longest
     side of the frames sent."""
+    client = client if client is not None else _client()  # no backend: say so before reading frames
     frames = clip_frames(path, first, last)
     height, width = frames[0].shape[:2]
     sent = [shrink(f, send_side) for f in frames]
     k = sent[0][1]
     buffers = [(buffer_spec(f"frame_{first + i}", small.nbytes, small.shape), small)
                for i, (small, _) in enumerate(sent)]
-    client = client if client is not None else _client()
     try:
         body, _ = client.request(messages.FACE_FIND, {}, buffers, timeout=TIMEOUT_S)
     except BackendError as exc:
@@ -91,8 +91,9 @@ def find_face(path: str, first: int, last: int, client=None, send_side: int = SE
         if exc.code == NO_FACE:
             raise FaceError(f"no face found in frames {first}:{last} of {name}: {REGION_HINT}") from None
         if exc.code == UNKNOWN_TYPE:
-            raise FaceError(f"the backend ({(getattr(client, 'hello', None) or {}).get('backend', '?')}) cannot find faces (no face.find): "
-                            f"update it, or {REGION_HINT}") from None
+            version = (getattr(client, "hello", None) or {}).get("backend", "?")
+            raise FaceError(f"the backend ({version}) cannot find faces (no face.find): update it, or "
+                            f"{REGION_HINT}") from None
         raise FaceError(f"finding the face in {name} failed: {exc.message}") from None
     x, y, w, h = (float(v) * k for v in body["region"])
     x0, y0 = max(0.0, x), max(0.0, y)
