@@ -19,12 +19,14 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from kino_addon.core.processes import peak_rss_mb
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, error_object
 from kino_addon.protocol.quoting import clip
 
 from . import checkpoint, provenance
+from .stage_clock import TimedUpstream, clock_of
 from .serving.admission import data_problem
 from .serving.ended import EndedJobs, ended_error
 from .serving.fairness import pick, stall_message
@@ -349,27 +351,35 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
     look = job.workflow.look_step.name
     t0 = time.monotonic()
     every, last_checkpoint = checkpoint.wanted_every(job.options), -10 ** 9
+    every_s, last_checkpoint_t = checkpoint.wanted_every_s(job.options), -1e18
     with Pipeline(job.workflow, ctx) as pipe:
         _restore(job, pipe, ctx)
         timings["open_s"] = round(time.monotonic() - t0, 4)
-        stream = pipe.run(job.input_frames())
+        clock = clock_of(ctx)
+        stream = pipe.run(TimedUpstream(job.input_frames(), clock, "input_wait"))
         try:
             for out in stream:
                 ctx.check_cancelled()
+                t_send = time.perf_counter()
                 body, buffers = frame_event(job, out)
-                states = pipe.checkpoint() if every and out.index - last_checkpoint >= every else None
+                due = every and out.index - last_checkpoint >= every and t_send - last_checkpoint_t >= every_s
+                states = pipe.checkpoint() if due else None
                 if states is not None:
                     body["checkpoint"], extra = checkpoint.encode(states)
                     buffers += extra
-                    last_checkpoint = out.index
+                    last_checkpoint, last_checkpoint_t = out.index, t_send
+                    clock.add("checkpoint", time.perf_counter() - t_send)
+                    t_send = time.perf_counter()
                 if not job.owner.send_event(msg_types.JOB_FRAME, job.submit_id, body, buffers):
                     job.cancel("the client disconnected")
                     raise Cancelled()
+                clock.add("send", time.perf_counter() - t_send)
                 job.frames_done.append(out.index)
                 progress.report(frame=out.index, step=1, steps_total=1, stage=look,
                                 force=len(job.frames_done) == job.frames_total)
         finally:
             stream.close()
+            timings.update(clock.summary(len(job.frames_done)), max_rss_mb=peak_rss_mb())
     if len(job.frames_done) != job.frames_total:
         raise StageError(INTERNAL, f"the pipeline produced {len(job.frames_done)} of {job.frames_total} frames; "
                                    "a stage dropped frames", stage=job.workflow.look_step.name)

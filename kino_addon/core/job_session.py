@@ -27,6 +27,7 @@ from . import job_checkpoint as resume
 from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
+from .processes import peak_rss_mb
 from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
 from .writer import FrameWriter
 
@@ -99,6 +100,8 @@ class JobSession:
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
+        self.seconds = {"extract": 0.0, "send": 0.0}  # this side's time per part (kino.json "timings")
+        self._started_at: Optional[float] = None
 
     # -- progress --------------------------------------------------------------------------------
     @property
@@ -146,7 +149,8 @@ class JobSession:
             self._finish("completed")
             return
         start = self._plan(missing)
-        options = dict(options_for_frames(spec.options, self.todo, spec.count), checkpoints=1)
+        options = dict(options_for_frames(spec.options, self.todo, spec.count), checkpoints=1,
+                       checkpoint_every_s=resume.SAVE_INTERVAL_S)  # no more than are kept
         if start is not None:
             options["resume_state"] = start.desc
         try:
@@ -156,6 +160,7 @@ class JobSession:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
         self.state = "running"
+        self._started_at = time.perf_counter()
         self._last_event = time.monotonic()
         self._write_sidecar("running")  # records the settings hash before any frame lands
 
@@ -234,12 +239,16 @@ class JobSession:
                 return False  # enough queued at the backend
             self._last_event = time.monotonic()  # silence: a stage may buffer look-ahead frames, feed one more
         number = self.todo[self.sent]
+        t0 = time.perf_counter()
         image = np.ascontiguousarray(self.read_frame(number), dtype=np.uint8)
+        t1 = time.perf_counter()
+        self.seconds["extract"] += t1 - t0
         want = (self.spec.height, self.spec.width, 3)
         if image.shape != want:
             raise SourceError(f"source frame {number} is {image.shape[1]}x{image.shape[0]}, expected "
                               f"{want[1]}x{want[0]}; the strip's size changed during the job")
         self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want)
+        self.seconds["send"] += time.perf_counter() - t1
         self.sent += 1
         return True
 
@@ -398,9 +407,21 @@ class JobSession:
                 status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
                 provenance=self.provenance, versions=spec.versions, command=spec.command, reused=self.reused,
                 error=self.error, settings_hash=spec.settings_hash,
-                frames_independent=self.independent))
+                frames_independent=self.independent, timings=self.timings()))
         except OSError as exc:
             self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
+
+
+    def timings(self) -> dict:
+        """Where this run's time went on the add-on's side (kino.json ``timings``; the backend's parts are
+        in ``provenance.timings``): seconds per frame reading source frames (``extract``: Blender renders
+        the strip), sending them, and encoding + writing the results (on the writer thread)."""
+        n = self.sent
+        wall = time.perf_counter() - self._started_at if self._started_at is not None else 0.0
+        parts = dict(self.seconds, write=self.writer.seconds)
+        return {"frames": n, "wall_s": round(wall, 3),
+                "s_per_frame": {k: round(v / n, 4) for k, v in parts.items()} if n else {},
+                "wall_s_per_frame": round(wall / n, 4) if n else None, "max_rss_mb": peak_rss_mb()}
 
 
 def options_for_frames(options: dict, numbers: list, count: int) -> dict:

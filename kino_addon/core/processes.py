@@ -61,3 +61,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         pass  # it exists, owned by someone else
     return not zombie(pid)
+
+
+def peak_rss_mb() -> Optional[float]:
+    """This process's peak resident memory in MiB (None where the platform does not say: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2 ** 20 if sys.platform == "darwin" else 1024.0), 1)  # macOS: bytes; Linux: KiB

@@ -44,7 +44,8 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
 
 def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, frames: dict,
                   provenance: dict | None, versions: dict, command: str, reused: int,
-                  error: str | None = None, settings_hash: str = "", frames_independent: bool | None = None) -> dict:
+                  error: str | None = None, settings_hash: str = "", frames_independent: bool | None = None,
+                  timings: dict | None = None) -> dict:
     """``frames_independent``: the backend said each frame is computed on its own (no temporal state), so
     a re-run may fill missing frames alone; otherwise it continues from a checkpoint or the start."""
     return {
@@ -63,6 +64,7 @@ def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, f
         "versions": versions,
         "command": command,
         "settings_hash": settings_hash,
+        "timings": timings or {},
     }
 
 

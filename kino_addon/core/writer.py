@@ -7,6 +7,7 @@ are on disk. Each write is atomic (``frame_files.atomic_write_png``): a frame is
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
@@ -27,11 +28,14 @@ def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.
     atomic_write_png(frame_path(folder, number), image)
 
 
-def _write(folder: str, number: int, image, matte, after) -> None:
+def _write(folder: str, number: int, image, matte, after) -> float:
+    """Write one frame (and run ``after``); returns the seconds it took."""
+    t0 = time.perf_counter()
     if image is not None:
         write_frame(folder, number, image, matte)
     if after is not None:
         after()
+    return time.perf_counter() - t0
 
 
 class FrameWriter:
@@ -41,6 +45,7 @@ class FrameWriter:
         self.folder = folder
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pending: list = []  # (number, future) in submission order
+        self.seconds = 0.0  # time the thread spent encoding and writing the frames collected so far
 
     def submit(self, number: int, image: Optional[np.ndarray], matte: Optional[np.ndarray] = None,
                after: Optional[Callable[[], None]] = None) -> None:
@@ -64,6 +69,7 @@ class FrameWriter:
             exc = future.exception()
             if exc is None:
                 done.append(number)
+                self.seconds += future.result()
             elif error is None:
                 error = (number, exc)
         self._pending = keep

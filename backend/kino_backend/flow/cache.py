@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from typing import Tuple
 
@@ -32,9 +33,14 @@ class FlowCache:
         self._items: "OrderedDict[Tuple[str, str, str], np.ndarray]" = OrderedDict()
         self._bytes = 0
         self.computed = 0
+        self._lock = threading.RLock()
 
     def flow(self, a: np.ndarray, b: np.ndarray, *, key_a: str | None = None, key_b: str | None = None) -> np.ndarray:
         key = (getattr(self.backend, "key", self.backend.name), key_a or image_key(a), key_b or image_key(b))
+        with self._lock:  # a stage's helper thread may ask at the same time (one flow backend object)
+            return self._flow(key, a, b)
+
+    def _flow(self, key: tuple, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         hit = self._items.get(key)
         if hit is not None:
             self._items.move_to_end(key)

@@ -9,12 +9,14 @@ the mean of err_t over t = 2..T.
 """
 from __future__ import annotations
 
+import functools
 from typing import Iterable, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..flow import DISFlow, FlowCache
+from ..flow.fields import grad_sq, planes, sq_norm
 
 
 def as_float01(image: np.ndarray) -> np.ndarray:
@@ -27,8 +29,11 @@ def as_float01(image: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=4)
 def _grid(h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
     return gx, gy
 
 
@@ -36,19 +41,21 @@ def warp_backward(image: np.ndarray, flow: np.ndarray, *, interpolation: int = c
     """``W(x) = image(x + flow(x))`` with border replicate (float32 result for float input)."""
     h, w = flow.shape[:2]
     gx, gy = _grid(h, w)
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE)
+    mx, my = planes(flow)
+    mx += gx
+    my += gy
+    return cv2.remap(image, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """True where a pixel of frame t-1 is occluded (or on a motion boundary), as docs/metrics.md."""
-    b_at = warp_backward(np.ascontiguousarray(backward, np.float32), forward)
-    f2 = (forward ** 2).sum(axis=2)
-    b2 = (b_at ** 2).sum(axis=2)
-    fb = ((forward + b_at) ** 2).sum(axis=2)
-    occluded = fb > 0.01 * (f2 + b2) + 0.5
-    uy, ux = np.gradient(forward[..., 0])
-    vy, vx = np.gradient(forward[..., 1])
-    boundary = (ux ** 2 + uy ** 2) + (vx ** 2 + vy ** 2) > 0.01 * f2 + 0.002
+    fu, fv = planes(forward)
+    bu, bv = planes(warp_backward(np.ascontiguousarray(backward, np.float32), forward))
+    f2, b2 = sq_norm(fu, fv), sq_norm(bu, bv)
+    occluded = sq_norm(fu + bu, fv + bv) > 0.01 * (f2 + b2) + 0.5
+    grad = grad_sq(fu)
+    grad += grad_sq(fv)
+    boundary = grad > 0.01 * f2 + 0.002
     return occluded | boundary
 
 
@@ -60,11 +67,16 @@ def pair_error(prev_out: np.ndarray, cur_out: np.ndarray, forward: np.ndarray,
     warped = warp_backward(as_float01(cur_out), np.ascontiguousarray(forward, np.float32))
     if prev.ndim == 2:
         prev, warped = prev[..., None], warped[..., None]
-    n = int(visible.sum())
+    n = int(np.count_nonzero(visible))
     if n == 0:
         return float("nan")
-    diff = (warped - prev)[visible]
-    return float((diff ** 2).sum() / (diff.shape[-1] * n))
+    channels = prev.shape[-1]
+    if channels > 4:  # beyond what OpenCV's per-channel mean takes
+        diff = (warped - prev)[visible]
+        return float((diff ** 2).sum() / (channels * n))
+    diff = cv2.subtract(warped.reshape(prev.shape), prev)
+    per_channel = cv2.mean(cv2.multiply(diff, diff), mask=visible.astype(np.uint8))[:channels]
+    return float(np.mean(per_channel))
 
 
 def warping_error(outputs: Iterable[np.ndarray], sources: Optional[Iterable[np.ndarray]] = None, *,

@@ -20,6 +20,7 @@ import numpy as np
 from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS
 
 from ..flow import DISFlow, flow_cache_for
+from ..flow.scaled import work_flows_for
 from ..propagation import Item, KeyframeError, PaintedKeyframes, Propagator, suggest_frames
 from ..timing import ClipNumbers
 from .base import Frame, ParamSpec, Stage, StageError, StageRun
@@ -58,7 +59,8 @@ class KeyframesRun(StageRun):
         return None  # each frame depends on the painted keyframes on both sides: resumed whole
 
     def prepare(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        flows = flow_cache_for(self.ctx.cache, DISFlow())  # shared with the temporal stage's figure
+        # the clip's flows at the default working resolution: shared with the temporal stage's
+        flows = work_flows_for(self.ctx.cache, flow_cache_for(self.ctx.cache, DISFlow()))
         prop = Propagator(flows, lambda it: it.number in self.used,
                           lambda it: self.painted.image(it.number, it.src),
                           cut_threshold=self.params["cut_threshold"], refine=self.params["refine"])

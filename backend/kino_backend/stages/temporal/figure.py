@@ -1,5 +1,7 @@
 """The clip's flicker figure, measured while the temporal stage runs: the warping error of docs/metrics.md
-for the output and for the source, from the flows the stage already computed (no extra flow).
+for the output and for the source, from the flows the stage already computed (no extra flow), at the
+flows' working resolution (``flow_resolution``: frames larger than it are measured on shrunk copies;
+the provenance's ``flow_resolution`` says which).
 
 It is recorded in ``provenance["temporal"]["figure"]`` (so in ``kino.json``) and shown in the panel
 after a job. Pairs across a detected hard cut are left out (the metric has no meaning there).
@@ -11,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from ...flow.scaled import shrink
 from ...metrics.warp_error import occlusion_mask, pair_error
 
 
@@ -23,18 +26,34 @@ class ClipFigure:
         self.out_errors: list = []
         self.src_errors: list = []
         self._prev: Optional[tuple] = None
+        self._pending: list = []  # add_later futures not yet waited for
 
     def add(self, out: np.ndarray, src: np.ndarray, after_cut: bool) -> None:
+        """Measure the pair (previous frame, this one), at the flows' working resolution (``WorkFlows``:
+        frames larger than it are shrunk, both the output and the source)."""
+        flows = self.flows
+        out, src = shrink(out, flows.size_of(src)), flows.small(src)
         prev = self._prev
         self._prev = (out, src)
         if prev is None or after_cut or prev[1].shape != src.shape:
             return
         prev_out, prev_src = prev
-        forward = self.flows.flow(prev_src, src)
-        backward = self.flows.flow(src, prev_src)
+        forward = flows.small_flow(prev_src, src)
+        backward = flows.small_flow(src, prev_src)
         visible = ~occlusion_mask(forward, backward)
         self.out_errors.append(pair_error(prev_out, out, forward, visible))
         self.src_errors.append(pair_error(prev_src, src, forward, visible))
+
+    def add_later(self, pool, out: np.ndarray, src: np.ndarray, after_cut: bool) -> None:
+        """``add`` on ``pool`` (one worker: pairs stay in order), beside the look's next frame;
+        ``flush`` waits for it."""
+        self._pending.append(pool.submit(self.add, out, src, after_cut))
+
+    def flush(self) -> None:
+        """Wait for every ``add_later``; the first failure is raised here."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def summary(self) -> dict:
         def mean(values):

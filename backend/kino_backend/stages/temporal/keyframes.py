@@ -28,6 +28,7 @@ import numpy as np
 from ..base import Frame, StageRun
 from .spans import Pending, Span
 from .warp import blend
+from .stage import look_takes_init
 
 
 class KeyframeScheduler:
@@ -92,7 +93,7 @@ class KeyframeScheduler:
     def _stylize_key(self, pend: Pending) -> np.ndarray:
         """Stylize a keyframe; looks that take an init get its predecessor's propagation mixed in."""
         a = self.strength
-        if a <= 0:
+        if a <= 0 or not look_takes_init(self.look):
             return self.tr.stylize(self.look, pend.frame)
         init = blend(pend.src, pend.p0, pend.r0 * self.tr.params["init_blend"])
         return self.tr.stylize(self.look, pend.frame, init=init, init_strength=a)

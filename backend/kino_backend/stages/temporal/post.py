@@ -16,6 +16,7 @@ from .figure import ClipFigure
 
 def post_state(run) -> dict:
     """The post pass's state after the last frame it handled (plain arrays and numbers)."""
+    run.figure.flush()
     df = run.deflicker
     return {"carry": dict(run.carry), "deflicker": (df._state, df._n) if df is not None else None,
             "deflicker_src": run.deflicker_src, "figure_prev": run.figure._prev}
@@ -34,6 +35,7 @@ def set_post_state(run, state: Optional[dict]) -> None:
 
 def pair_errors(run) -> tuple:
     """The figure's per-pair errors (output, source) of this part, in frame order."""
+    run.figure.flush()
     return list(run.figure.out_errors), list(run.figure.src_errors)
 
 

@@ -17,11 +17,13 @@ What was done goes to ``ctx.provenance["temporal"]``.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Optional
 
 import numpy as np
 
 from ...flow import flow_cache_for, make_flow
+from ...flow.scaled import grow_flow, grow_map, work_flows_for
 from ...timing import ClipNumbers, Timing
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
 from .deflicker import Deflicker
@@ -52,6 +54,9 @@ PARAMS = (
               "warped previous output goes into the init where reliable", min=0.0, max=1.0),
     ParamSpec("flow", "enum", "dis", "Optical flow: OpenCV DIS on the CPU, or RAFT (needs torchvision "
               "and raft_weights)", choices=("dis", "raft")),
+    ParamSpec("flow_resolution", "int", 960, "Longest side (pixels) at which optical flow, occlusion and cut "
+              "detection are worked out; larger frames are shrunk for them and the result is grown back "
+              "for the full-size blend (0 = full size: slower, rarely better)", min=0, max=8192),
     ParamSpec("raft_weights", "path", None, "torchvision RAFT state dict (.pth) for flow='raft'"),
     ParamSpec("hold", "int", 1, "Timing: show each stylized frame for this many frames (2 = on twos, "
               "3 = on threes), aligned to the clip's frame numbers (frames 1-2, 3-4, ... for 2)", min=1, max=24),
@@ -60,32 +65,57 @@ PARAMS = (
 )
 
 
-class Link:
-    """The flows between the previous and the current frame, and what follows from them."""
+def look_takes_init(look) -> bool:
+    """Whether the look uses the init the stage proposes (diffusion): others are not given one, which
+    saves making it (a full-size blend per frame)."""
+    return bool(getattr(getattr(look, "stage", None), "takes_init", True))
 
-    def __init__(self, back: np.ndarray, fwd: np.ndarray, score: float, is_cut: bool):
+
+class Link:
+    """The flows between the previous and the current frame, and what follows from them.
+
+    ``back``/``fwd`` are at the working resolution (``flow_resolution``), and so are ``rel_s``,
+    ``pull_s``, ``push_s()`` and ``rel_backward_s()`` (keyframe mode chains them there); ``rel`` and
+    ``pull`` are those grown to the frame's full ``size`` (w, h) for the full-size warp and blend."""
+
+    def __init__(self, back: np.ndarray, fwd: np.ndarray, score: float, is_cut: bool, size=None):
         self.back, self.fwd, self.score, self.is_cut = back, fwd, score, is_cut
-        self._rel = None
+        self.size = tuple(size) if size else (back.shape[1], back.shape[0])
+        self._rel_s = self._pull_s = self._rel = self._pull = None
+
+    @property
+    def rel_s(self) -> np.ndarray:
+        """Trust that the current frame's pixel is seen in the previous frame (working size)."""
+        if self._rel_s is None:
+            self._rel_s = reliability(self.back, self.fwd)
+        return self._rel_s
+
+    @property
+    def pull_s(self) -> np.ndarray:
+        """Flow current -> previous used for warping (working size): the backward flow refined to invert
+        the forward one (B'(x) = -F(x + B(x))), so a frame carried along it moves as the forward flow says."""
+        if self._pull_s is None:
+            self._pull_s = -warp(self.fwd, self.back)
+        return self._pull_s
 
     @property
     def rel(self) -> np.ndarray:
-        """Trust that the current frame's pixel is seen in the previous frame."""
         if self._rel is None:
-            self._rel = reliability(self.back, self.fwd)
+            self._rel = grow_map(self.rel_s, self.size)
         return self._rel
-
-    def rel_backward(self) -> np.ndarray:
-        """Trust that the previous frame's pixel is seen in the current frame."""
-        return reliability(self.fwd, self.back)
 
     @property
     def pull(self) -> np.ndarray:
-        """Flow current -> previous used for warping: the backward flow refined to invert the forward
-        one (B'(x) = -F(x + B(x))), so a frame carried along it moves exactly as the forward flow says."""
-        return -warp(self.fwd, self.back)
+        if self._pull is None:
+            self._pull = grow_flow(self.pull_s, self.size)
+        return self._pull
 
-    def push(self) -> np.ndarray:
-        """Flow previous -> current for warping the other way (F'(x) = -B(x + F(x)))."""
+    def rel_backward_s(self) -> np.ndarray:
+        """Trust that the previous frame's pixel is seen in the current frame (working size)."""
+        return reliability(self.fwd, self.back)
+
+    def push_s(self) -> np.ndarray:
+        """Flow previous -> current for warping the other way (F'(x) = -B(x + F(x))), working size."""
         return -warp(self.back, self.fwd)
 
 
@@ -100,8 +130,9 @@ class TemporalRun(StageRun):
             backend = make_flow(p["flow"], raft_weights=p.get("raft_weights"), device=ctx.device)
         except RuntimeError as exc:  # RAFTUnavailable: torchvision / weights missing
             raise StageError(MODEL_MISSING, str(exc), stage="temporal") from None
-        self.flows = flow_cache_for(ctx.cache, backend)
+        self.flows = work_flows_for(ctx.cache, flow_cache_for(ctx.cache, backend), p["flow_resolution"])
         self.prov = {"mode": self.mode, "strength": p["strength"], "flow": p["flow"],
+                     "flow_resolution": p["flow_resolution"],
                      "keyframe_interval": p["keyframe_interval"], "keyframes": [],
                      "cuts": [], "frames_stylized": 0, "fallback_frames": [], "deflicker": p["deflicker"],
                      "frames": 0}
@@ -114,6 +145,7 @@ class TemporalRun(StageRun):
         self.deflicker = Deflicker() if p["deflicker"] else None
         self.deflicker_src = None
         self.figure = ClipFigure(self.flows, p["flow"])
+        self._pool: Optional[ThreadPoolExecutor] = None
         try:
             self.timing = Timing(p["hold"], p["interpolate"], ClipNumbers.from_options(ctx.options, ctx.frames_total),
                                  self.flows, self._is_cut, self.prov)
@@ -128,13 +160,15 @@ class TemporalRun(StageRun):
         return "keyframes-interval" if p["keyframe_interval"] > 0 else "per-frame"
 
     def link(self, prev_src: Optional[np.ndarray], src: np.ndarray) -> Optional[Link]:
-        """Flows between two consecutive source frames (cached), or None at the clip's first frame."""
+        """Flows between two consecutive source frames (cached, at the working resolution), or None at
+        the clip's first frame."""
         if prev_src is None or prev_src.shape != src.shape:
             return None
-        back = self.flows.flow(src, prev_src)
-        fwd = self.flows.flow(prev_src, src)
-        score = cut_score(prev_src, src, back)
-        return Link(back, fwd, score, score > self.params["cut_threshold"])
+        a, b = self.flows.small(prev_src), self.flows.small(src)
+        back = self.flows.small_flow(b, a)
+        fwd = self.flows.small_flow(a, b)
+        score = cut_score(a, b, back)
+        return Link(back, fwd, score, score > self.params["cut_threshold"], size=(src.shape[1], src.shape[0]))
 
     def stylize(self, look: StageRun, frame: Frame, init=None, init_strength=None) -> np.ndarray:
         self.ctx.check_cancelled()
@@ -182,33 +216,67 @@ class TemporalRun(StageRun):
         return self._measure(out)
 
     def _measure(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta."""
+        """The clip figure and the frame count over the output frames; ``temporal_source`` leaves the meta.
+        The figure's pairs are measured on the helper thread while the look works on the next frame."""
         figure = self.figure
         for f in frames:
             src = f.meta.get("temporal_source")
             if src is not None:
-                figure.add(f.image, src, after_cut=f.index in self.prov["cuts"])
+                figure.add_later(self._helper(), f.image, src, after_cut=f.index in self.prov["cuts"])
             self.prov["frames"] += 1
-            self.prov["figure"] = figure.summary()
+            self.prov["figure"] = figure.summary()  # the pairs measured so far
             meta = dict(f.meta)
             meta.pop("temporal_source", None)
             yield f.replace(meta=meta)
+        figure.flush()
+        self.prov["figure"] = figure.summary()
 
     def _per_frame(self, frames: Iterator[Frame], look: StageRun) -> Iterator[Frame]:
         a = float(self.params["strength"])
+        takes_init = look_takes_init(look)
         for f in frames:
-            src, prev_out = np.asarray(f.image), self.carry["out"]
-            lk = self.link(self.carry["src"], src) if a > 0 else None
+            src, prev_out, prev_src = np.asarray(f.image), self.carry["out"], self.carry["src"]
+            stylized = None
+            if a <= 0:
+                lk = None
+            elif takes_init or prev_src is None:
+                lk = self.ready_link(prev_src, src)
+            else:  # the look needs nothing from the link: work the link out while the look runs
+                pending = self._helper().submit(self.ready_link, prev_src, src)
+                try:
+                    stylized = self.stylize(look, f)
+                finally:
+                    lk = pending.result()
             self.note_cut(f, lk)
             if lk is None or lk.is_cut:
-                out = self.stylize(look, f)
+                out = stylized if stylized is not None else self.stylize(look, f)
             else:
                 warped = warp(prev_out, lk.pull, cubic=True)
-                init = blend(src, warped, lk.rel * self.params["init_blend"])
-                stylized = self.stylize(look, f, init=init, init_strength=a)
+                if stylized is None:
+                    init = blend(src, warped, lk.rel * self.params["init_blend"])
+                    stylized = self.stylize(look, f, init=init, init_strength=a)
                 out = blend(stylized, warped, a * lk.rel)
             self.carry = {"src": src, "out": out}
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
+
+    def ready_link(self, prev_src: Optional[np.ndarray], src: np.ndarray) -> Optional[Link]:
+        """``link`` with its trust and warp flow worked out (so a helper thread does that work too)."""
+        lk = self.link(prev_src, src)
+        if lk is not None and not lk.is_cut:
+            lk.rel, lk.pull  # noqa: B018  (computed and kept)
+        return lk
+
+    def _helper(self) -> ThreadPoolExecutor:
+        """One helper thread for work that runs beside the look (OpenCV and NumPy release the GIL)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kino-temporal")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        super().close()
 
     def _smooth(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """The per-frame recursive blend applied to already stylized frames (keyframe mode)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from kino_addon.protocol.errors import INVALID_PARAMS
 
+from ...flow.scaled import work_size
 from ..base import StageError
 
 COUNTERS = ("frames_stylized", "frames")
@@ -22,6 +23,8 @@ COUNTERS = ("frames_stylized", "frames")
 def checkpoint(run) -> Optional[dict]:
     if run.timing.active:
         return None  # holds / in-betweens: a resume starts the clip again (exact, not faster)
+    run.figure.flush()
+    run.prov["figure"] = run.figure.summary()
     state = {"mode": run.mode, "carry_src": run.carry["src"], "carry_out": run.carry["out"]}
     if run.keyframes is not None:
         key = run.keyframes.checkpoint()
@@ -70,7 +73,8 @@ def restore(run, state: dict) -> None:
         run.deflicker._n = int(state.get("deflicker_n") or 0)
         run.deflicker_src = _image(state, "deflicker_src", shape)
     fig = run.figure
-    out, src = _image(state, "figure_out", shape), _image(state, "figure_src", shape)
+    w, h = work_size(shape[1], shape[0], run.flows.max_side)  # the figure keeps working-size copies
+    out, src = _image(state, "figure_out", (h, w)), _image(state, "figure_src", (h, w))
     fig._prev = None if out is None or src is None else (out, src)
     fig.out_errors = [float(v) for v in np.ravel(state.get("figure_out_errors", ()))]
     fig.src_errors = [float(v) for v in np.ravel(state.get("figure_src_errors", ()))]

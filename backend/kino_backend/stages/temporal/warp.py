@@ -2,8 +2,12 @@
 hard-cut detection. All flows follow ``A(x) ~ B(x + F(x))`` for a flow F from A to B."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
+
+from ...flow.fields import clip01, grad_sq, planes, sq_norm
 
 
 # The metric's motion-boundary test (docs/metrics.md) flags ~10% of real handheld frames (DIS noise in
@@ -11,8 +15,13 @@ import numpy as np
 MB_TOLERANCE = 10.0
 
 
+@functools.lru_cache(maxsize=4)
 def grid(h: int, w: int):
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    """The pixel coordinates (x, y) of an h x w frame, float32; shared read-only (do not write into them)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
+    return gx, gy
 
 
 def warp(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndarray:
@@ -20,10 +29,13 @@ def warp(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndar
     h, w = flow.shape[:2]
     gx, gy = grid(h, w)
     src = image if image.dtype == np.float32 else image.astype(np.float32)
-    out = cv2.remap(src, gx + flow[..., 0], gy + flow[..., 1],
+    mx, my = planes(flow)
+    mx += gx
+    my += gy
+    out = cv2.remap(src, mx, my,
                     cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if cubic and image.dtype == np.uint8:
-        out = np.clip(out, 0.0, 255.0)
+        np.minimum(np.maximum(out, 0.0, out=out), 255.0, out=out)  # in place: np.clip is 3x slower
     return out
 
 
@@ -36,18 +48,17 @@ def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5) -> n
     """
     h, w = back.shape[:2]
     gx, gy = grid(h, w)
-    fwd_at = warp(np.ascontiguousarray(fwd, np.float32), back)
-    b2 = (back ** 2).sum(axis=2)
-    f2 = (fwd_at ** 2).sum(axis=2)
-    fb = ((back + fwd_at) ** 2).sum(axis=2)
-    consistent = np.clip(1.5 - fb / (0.01 * (b2 + f2) + 0.5), 0.0, 1.0)
-    uy, ux = np.gradient(back[..., 0])
-    vy, vx = np.gradient(back[..., 1])
-    grad = ux ** 2 + uy ** 2 + vx ** 2 + vy ** 2
-    smooth = np.clip(2.0 - grad / (MB_TOLERANCE * (0.01 * b2 + 0.002)), 0.0, 1.0)
-    px, py = gx + back[..., 0], gy + back[..., 1]
+    bu, bv = planes(back)
+    fu, fv = planes(warp(np.ascontiguousarray(fwd, np.float32), back))
+    b2, f2 = sq_norm(bu, bv), sq_norm(fu, fv)
+    fb = sq_norm(bu + fu, bv + fv)
+    consistent = clip01(1.5 - fb / (0.01 * (b2 + f2) + 0.5))
+    grad = grad_sq(bu)
+    grad += grad_sq(bv)
+    smooth = clip01(2.0 - grad / (MB_TOLERANCE * (0.01 * b2 + 0.002)))
+    px, py = gx + bu, gy + bv
     inside = ((px >= -0.5) & (px <= w - 0.5) & (py >= -0.5) & (py <= h - 0.5)).astype(np.float32)
-    rel = (consistent * smooth * inside).astype(np.float32)
+    rel = consistent * smooth * inside
     if feather > 0:
         rel = cv2.erode(rel, np.ones((3, 3), np.uint8))
         rel = cv2.GaussianBlur(rel, (0, 0), feather)
@@ -71,13 +82,21 @@ def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> fl
     Consecutive frames of real handheld/tracking footage score below 0.02; hard cuts between
     different shots score 0.15 and more.
     """
-    diff = (warp(prev_src, back) - cur_src.astype(np.float32)) / 255.0
-    diff -= diff.reshape(-1, diff.shape[-1]).mean(axis=0)
-    return float(np.abs(diff).mean())
+    diff = cv2.subtract(warp(prev_src, back), np.asarray(cur_src, np.float32))
+    if diff.ndim == 2:
+        diff = diff[..., None]
+    means = cv2.mean(diff)[:diff.shape[2]]  # each channel's global shift
+    residual = cv2.mean(cv2.absdiff(diff, means + (0.0,) * (4 - len(means))))[:diff.shape[2]]
+    return float(np.mean(residual) / 255.0)
 
 
 def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``(1 - weight) * stylized + weight * warped`` rounded to uint8; weight is (H, W)."""
+    if stylized.shape == warped.shape and stylized.ndim == 3 and weight.shape == stylized.shape[:2]:
+        m = np.ascontiguousarray(weight, np.float32)  # OpenCV: a quarter of NumPy's time at 1080p
+        out = cv2.blendLinear(np.ascontiguousarray(stylized, np.float32), np.ascontiguousarray(warped, np.float32),
+                              1.0 - m, m)
+        return cv2.convertScaleAbs(np.maximum(out, 0.0, out=out))  # rounded to nearest, saturated
     m = weight[..., None].astype(np.float32)
     out = stylized.astype(np.float32) * (1.0 - m) + warped.astype(np.float32) * m
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
