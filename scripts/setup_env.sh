@@ -38,10 +38,25 @@ plan() {  # the backend's install plan: one source of truth with the add-on's In
   PYTHONPATH="$root" "$PY" -m kino_addon.core.backend_install_plan "$@"
 }
 
+backend_ready() {  # 0 when nothing the backend environment is made from changed since it was checked
+  local v=.venv-backend want pth
+  [ -x "$v/bin/python" ] && [ -f "$v/.kino-stamp" ] && [ -f "$v/.kino-cluster-stamp" ] || return 1
+  [ -z "$(find requirements kino_addon/core/backend_install_plan.py scripts/setup_env.sh -newer "$v/.kino-stamp" \
+          -print -quit 2>/dev/null)" ] || return 1
+  want="$(printf '%s\n%s' "$root/backend" "$root")"
+  for pth in "$v"/lib/python3*/site-packages/kino_dev.pth; do
+    [ "$(cat "$pth" 2>/dev/null)" = "$want" ] && return 0
+  done
+  return 1
+}
+
 setup_backend() {
   local venv=.venv-backend
   local stamp; stamp=$(plan stamp --dev)
-  need "$venv" "$stamp" || return 0
+  if ! need "$venv" "$stamp"; then
+    touch "$venv/.kino-stamp"  # checked now: backend_ready skips the check until a pin file changes
+    return 0
+  fi
   echo "kino setup: creating $venv (torch CPU, diffusers, OpenCV; a few minutes the first time)" >&2
   make_venv "$venv"
   # pip, torch alone first (on these machines a CPU build from local disk, via pip's own configuration),
@@ -151,7 +166,7 @@ link_sources() {  # make kino_backend and kino_addon importable from the venv (i
 }
 
 case "$which_env" in
-  backend) setup_backend; setup_backend_cluster; link_sources .venv-backend ;;
+  backend) backend_ready || { setup_backend; setup_backend_cluster; link_sources .venv-backend; } ;;
   blender) setup_blender; link_sources .venv-blender ;;
   blender-4.5|blender-5.2|blender-5.3) setup_blender_release "${which_env#blender-}"; link_sources ".venv-$which_env" ;;
   blender-5.0) setup_blender; link_sources .venv-blender ;;

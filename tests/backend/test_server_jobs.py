@@ -49,6 +49,24 @@ def test_job_streams_frames_in_order_with_one_done(client):
     assert prov["workflow"]["stages"][1]["params"] == {"delay": 0.02, "fail_at": 0, "model_missing_at": 0}
     assert {"kino", "python", "numpy", "cv2"} <= set(prov["versions"])
     assert prov["stages"]["test_invert"] == {"delay": 0.02} and prov["timings"]["run_s"] > 0
+    parts = prov["timings"]["parts_s_per_frame"]  # where the time went (docs/performance.md)
+    assert {"input_wait", "test_matte", "test_invert", "send"} <= set(parts)
+    assert parts["test_invert"] >= 0.02 * 0.9  # the look sleeps 0.02 s a frame: counted to the look
+    assert parts["test_matte"] < parts["test_invert"]
+    assert prov["timings"]["max_rss_mb"] > 10
+
+
+def test_checkpoints_no_more_often_than_asked(client):
+    src = frames(5, seed=4)
+    wf = {"version": 1, "look": "toon", "stages": [{"name": "toon", "enabled": True, "params": {}},
+                                                     {"name": "temporal", "enabled": True, "params": {}}]}
+
+    def checkpointed(options):
+        job = client.submit_job(wf, len(src), W, H, options, inputs=src)
+        return [e.body["frame"] for e in job_events(client, job) if e.type == "job.frame" and "checkpoint" in e.body]
+
+    assert checkpointed({"checkpoints": 1}) == [1, 2, 3, 4, 5]
+    assert checkpointed({"checkpoints": 1, "checkpoint_every_s": 3600}) == [1]
 
 
 def test_inputs_may_travel_with_the_submit(client):

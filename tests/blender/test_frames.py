@@ -157,3 +157,22 @@ def test_several_strips_at_once_in_an_unsaved_file(kino, media, none_look):
         res = scene.sequence_editor.strips[job.result_strip]
         assert res.channel == 2 and compat.strip_span(res) == compat.strip_span(src)
     assert jb.plan.count == 4
+
+
+def test_strip_source_reads_any_order_frame_exact_and_leaves_nothing(scene, media, kino, tmp_path):
+    """Reading in order renders frames in batches (one render call for several): every read must still
+    be the frame asked for: in order, after a jump back, at the strip's end, and again after an edit."""
+    import blender_ext
+    strips = blender_ext.addon_submodule("kino_addon.blender.strips")
+    movie = _render_movie(scene, media / "idx", str(tmp_path / "idx.mp4"))
+    strip = scene.sequence_editor.strips.new_movie(name="mov", filepath=movie, channel=1, frame_start=1)
+    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    src = strips.StripSource(scene, strip)
+    try:
+        order = list(range(first, end)) + [first + 2, first + 3, end - 1, first]
+        got = [bar_index(src.read(t)) for t in order]
+        assert got == [t - first + 1 for t in order]
+        assert len(src._ahead) <= strips.AHEAD
+    finally:
+        src.close()
+    assert not os.path.exists(src.work), "the extraction folder must go with close()"

@@ -37,6 +37,24 @@ def test_full_run_writes_every_frame_and_sidecar(tmp_path):
     assert side["status"] == "completed" and side["provenance"]["backend"] == "fake"
     assert side["frames"]["done"] == 6 and side["command"].startswith("scripts/kino stylize")
     assert sorted(os.listdir(s.spec.folder)) == ["frame_%04d.png" % n for n in range(1, 7)] + ["kino.json"]
+    timings = side["timings"]  # where the add-on's time went (docs/performance.md)
+    assert timings["frames"] == 6 and set(timings["s_per_frame"]) == {"extract", "send", "write"}
+    assert all(v >= 0 for v in timings["s_per_frame"].values()) and timings["s_per_frame"]["write"] > 0
+    assert timings["wall_s"] >= 0 and timings["max_rss_mb"] > 10
+
+
+def test_extraction_time_is_counted_per_frame(tmp_path):
+    import time
+
+    def slow_source(number):
+        time.sleep(0.01)
+        return source(number)
+
+    spec = JobSpec(folder=str(tmp_path / "out"), count=3, width=W, height=H,
+                   workflow={"version": 1, "look": "toon", "stages": []})
+    s = JobSession(FakeClient(), spec, slow_source, poll=0.0)
+    assert s.run() == "completed"
+    assert s.timings()["s_per_frame"]["extract"] >= 0.009  # at least the source's own sleep
 
 
 def test_cancel_keeps_frames_and_resume_sends_only_missing(tmp_path):

@@ -71,6 +71,7 @@ def run(flow: dict, frames: list, first: int = 1, resume=None, stop_after=None):
 CASES = {
     "stabilize+per-frame": ("toon", {}, None, "handheld_seattle.avi"),
     "per-frame": ("toon", {}, None, "handheld_park.mp4"),
+    "per-frame, flow at a working size": ("toon", {"flow_resolution": 64}, None, "handheld_park.mp4"),
     "per-frame+deflicker": ("watercolor", {"deflicker": True}, None, "handheld_park.mp4"),
     "keyframes": ("toon", {"keyframe_interval": 4}, None, "handheld_park.mp4"),
     "keyframes-motion": ("paint", {"keyframes": "motion", "keyframe_interval": 5}, None, "handheld_park.mp4"),

@@ -21,13 +21,15 @@ def image_key(image: np.ndarray) -> str:
 
 
 class FlowCache:
-    """LRU cache of flows for one backend, bounded by ``max_bytes``.
+    """LRU cache of flows for one backend, bounded by ``max_bytes`` (default 256 MiB: 64 flows at the
+    temporal stage's 960x540 working size; a clip's memory stays flat however long it is, and a flow
+    pushed out is computed again if asked for, with the same result).
 
     ``pair(a, b)`` returns ``(forward a->b, backward b->a)``; ``flow(a, b)`` only the forward one.
     ``computed`` counts the flows actually calculated (tests check reuse with it).
     """
 
-    def __init__(self, backend, max_bytes: int = 768 * 2**20):
+    def __init__(self, backend, max_bytes: int = 256 * 2**20):
         self.backend = backend
         self.max_bytes = int(max_bytes)
         self._items: "OrderedDict[Tuple[str, str, str], np.ndarray]" = OrderedDict()

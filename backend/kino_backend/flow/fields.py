@@ -26,9 +26,10 @@ def sq_norm(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def grad_sq(a: np.ndarray) -> np.ndarray:
     """(d a / dx)^2 + (d a / dy)^2 with ``np.gradient``'s differences: central inside, one-sided at the
-    edges (a plane narrower than 2 pixels falls back to ``np.gradient`` itself)."""
+    edges (along an axis of a single pixel the difference is 0)."""
     if a.shape[0] < 2 or a.shape[1] < 2:
-        gy, gx = np.gradient(a)
+        gx = np.gradient(a, axis=1) if a.shape[1] >= 2 else np.zeros_like(a)
+        gy = np.gradient(a, axis=0) if a.shape[0] >= 2 else np.zeros_like(a)
         return gx * gx + gy * gy
     gx = np.empty_like(a)
     np.subtract(a[:, 2:], a[:, :-2], out=gx[:, 1:-1])

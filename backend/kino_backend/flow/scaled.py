@@ -60,6 +60,17 @@ def grow_flow(flow: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return out
 
 
+def shrink_flow(flow: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """A flow resized down to ``size`` (w, h) by area averaging, its vectors scaled by the size ratio."""
+    h, w = flow.shape[:2]
+    if (w, h) == tuple(size):
+        return flow
+    out = cv2.resize(flow, tuple(size), interpolation=cv2.INTER_AREA)
+    out[..., 0] *= size[0] / float(w)
+    out[..., 1] *= size[1] / float(h)
+    return out
+
+
 class WorkFlows:
     """The clip's flows at the working resolution, with the ``FlowCache`` interface for full-size frames.
 

@@ -1,7 +1,8 @@
 """The clip's flicker figure, measured while the temporal stage runs: the warping error of docs/metrics.md
 for the output and for the source, from the flows the stage already computed (no extra flow), at the
-flows' working resolution (``flow_resolution``: frames larger than it are measured on shrunk copies;
-the provenance's ``flow_resolution`` says which).
+flows' working resolution (``flow_resolution``) and at most ``FIGURE_SIDE`` (480) pixels on the longer
+side: larger frames are measured on shrunk copies (the figure is a report; ``bench temporal`` and
+``metrics warp-error`` measure at full size).
 
 It is recorded in ``provenance["temporal"]["figure"]`` (so in ``kino.json``) and shown in the panel
 after a job. Pairs across a detected hard cut are left out (the metric has no meaning there).
@@ -13,15 +14,18 @@ from typing import Optional
 
 import numpy as np
 
-from ...flow.scaled import shrink
+from ...flow.scaled import shrink, shrink_flow, work_size
+
+FIGURE_SIDE = 480  # the figure's pairs are measured on copies at most this large (a report, not the output)
 from ...metrics.warp_error import occlusion_mask, pair_error
 
 
 class ClipFigure:
     """The clip's flicker figure collected while the temporal stage runs (warping error of result and source)."""
 
-    def __init__(self, flows, flow_name: str):
+    def __init__(self, flows, flow_name: str, max_side: int = FIGURE_SIDE):
         self.flows = flows
+        self.max_side = int(max_side)
         self.flow_name = flow_name
         self.out_errors: list = []
         self.src_errors: list = []
@@ -32,17 +36,19 @@ class ClipFigure:
         """Measure the pair (previous frame, this one), at the flows' working resolution (``WorkFlows``:
         frames larger than it are shrunk, both the output and the source)."""
         flows = self.flows
-        out, src = shrink(out, flows.size_of(src)), flows.small(src)
+        work = flows.small(src)
+        size = work_size(work.shape[1], work.shape[0], self.max_side)
+        out, small = shrink(out, size), shrink(work, size)
         prev = self._prev
-        self._prev = (out, src)
-        if prev is None or after_cut or prev[1].shape != src.shape:
+        self._prev = (out, small, work)
+        if prev is None or after_cut or prev[2].shape != work.shape:
             return
-        prev_out, prev_src = prev
-        forward = flows.small_flow(prev_src, src)
-        backward = flows.small_flow(src, prev_src)
+        prev_out, prev_src, prev_work = prev
+        forward = shrink_flow(flows.small_flow(prev_work, work), size)
+        backward = shrink_flow(flows.small_flow(work, prev_work), size)
         visible = ~occlusion_mask(forward, backward)
         self.out_errors.append(pair_error(prev_out, out, forward, visible))
-        self.src_errors.append(pair_error(prev_src, src, forward, visible))
+        self.src_errors.append(pair_error(prev_src, small, forward, visible))
 
     def add_later(self, pool, out: np.ndarray, src: np.ndarray, after_cut: bool) -> None:
         """``add`` on ``pool`` (one worker: pairs stay in order), beside the look's next frame;

@@ -35,8 +35,8 @@ def checkpoint(run) -> Optional[dict]:
         df = run.deflicker
         state.update(deflicker_offset=df._state, deflicker_n=df._n, deflicker_src=run.deflicker_src)
     fig = run.figure
-    prev = fig._prev or (None, None)
-    state.update(figure_out=prev[0], figure_src=prev[1], figure_out_errors=np.asarray(fig.out_errors, np.float64),
+    prev = fig._prev or (None, None, None)
+    state.update(figure_out=prev[0], figure_src=prev[1], figure_work=prev[2], figure_out_errors=np.asarray(fig.out_errors, np.float64),
                  figure_src_errors=np.asarray(fig.src_errors, np.float64))
     state.update({f"prov_{k}": run.prov[k] for k in COUNTERS})
     return state
@@ -73,9 +73,11 @@ def restore(run, state: dict) -> None:
         run.deflicker._n = int(state.get("deflicker_n") or 0)
         run.deflicker_src = _image(state, "deflicker_src", shape)
     fig = run.figure
-    w, h = work_size(shape[1], shape[0], run.flows.max_side)  # the figure keeps working-size copies
-    out, src = _image(state, "figure_out", (h, w)), _image(state, "figure_src", (h, w))
-    fig._prev = None if out is None or src is None else (out, src)
+    w, h = work_size(shape[1], shape[0], run.flows.max_side)  # the figure keeps the working-size source
+    fw, fh = work_size(w, h, fig.max_side)  # and copies at its own size
+    out, src = _image(state, "figure_out", (fh, fw)), _image(state, "figure_src", (fh, fw))
+    work = _image(state, "figure_work", (h, w))
+    fig._prev = None if out is None or src is None or work is None else (out, src, work)
     fig.out_errors = [float(v) for v in np.ravel(state.get("figure_out_errors", ()))]
     fig.src_errors = [float(v) for v in np.ravel(state.get("figure_src_errors", ()))]
     for k in COUNTERS:
