@@ -15,6 +15,7 @@ import time
 from typing import Any, Optional, Sequence, Tuple
 
 from . import PROTOCOL_VERSION
+from .bodies import FrameSpec, JobSubmit
 from .envelope import Message, buffer_spec
 from .errors import AUTH_FAILED, DISCONNECTED, TIMEOUT, BackendError, ProtocolError
 from . import messages as msg_types
@@ -156,9 +157,8 @@ class BackendClient:
         ``state``: the ``state/...`` buffers of a resume checkpoint (with ``options["resume_state"]``)."""
         buffers = [(buffer_spec(f"frame_{i + 1}", memoryview(d).nbytes, (height, width, 3)), d)
                    for i, d in enumerate(inputs)] + list(state)
-        body = {"workflow": workflow, "frames": {"count": int(count), "first": 1, "width": int(width),
-                                                 "height": int(height)}, "options": dict(options or {})}
-        reply, _ = self.request(msg_types.JOB_SUBMIT, body, buffers)
+        submit = JobSubmit(workflow, FrameSpec(int(count), int(width), int(height)), dict(options or {}))
+        reply, _ = self.request(msg_types.JOB_SUBMIT, submit.to_body(), buffers)
         self._job_sizes[reply["job_id"]] = (int(height), int(width))
         return reply["job_id"]
 
