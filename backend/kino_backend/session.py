@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional
 
 from kino_addon.protocol import PROTOCOL_VERSION
 from kino_addon.protocol import messages as msg_types
+from kino_addon.protocol.bodies import JobSubmit, int_field, text_field
 from kino_addon.protocol.envelope import Message
 from kino_addon.protocol.errors import (BAD_MESSAGE, HELLO_REQUIRED, INTERNAL, INVALID_PARAMS, NOT_FOUND,
                                         PROTOCOL_VERSION as PROTOCOL_VERSION_ERROR, UNKNOWN_TYPE, BackendError,
@@ -34,8 +35,6 @@ from .workflow import WorkflowError, validate_workflow
 
 log = logging.getLogger("kino.session")
 _job_numbers = itertools.count(1)
-MAX_SIDE = 16384
-MAX_FRAMES = 10_000_000
 DEFERRED = object()  # a handler that answers later (job.input while the job's buffer is full)
 
 
@@ -50,35 +49,6 @@ class Refusal(ProtocolError):
         super().__init__(error["message"], code=error["code"], re=request.id)
         self.type = request.type
         self.error = error
-
-
-def _int_field(body: dict, key: str, lo: int, hi: int, where: str) -> int:
-    value = body.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(INVALID_PARAMS, f"{where}.{key} must be an integer in {lo}..{hi}, got {quote(value)}",
-                           details={"fields": {f"{where}.{key}": f"must be an integer in {lo}..{hi}"}})
-    return value
-
-
-def _str_field(body: dict, key: str, where: str) -> Optional[str]:
-    """An optional string field; a path must not hold a NUL character (no file system accepts it)."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or "\0" in value:
-        raise RequestError(INVALID_PARAMS, f"{where}.{key} must be a text (a name or path), got {quote(value)}",
-                           details={"fields": {f"{where}.{key}": "must be a string"}})
-    return value
-
-
-def _job_frames(body: dict) -> tuple:
-    """``(count, width, height)`` of a job.submit's ``frames``."""
-    frames = body.get("frames")
-    if not isinstance(frames, dict):
-        raise RequestError(INVALID_PARAMS, "frames must be {count, first: 1, width, height}",
-                           details={"fields": {"frames": "missing"}})
-    return (_int_field(frames, "count", 1, MAX_FRAMES, "frames"), _int_field(frames, "width", 1, MAX_SIDE, "frames"),
-            _int_field(frames, "height", 1, MAX_SIDE, "frames"))
 
 
 class Session:
@@ -184,8 +154,9 @@ class Session:
         if msg.type == msg_types.FACE_FIND:
             return faces.buffers_problem(specs)
         if msg.type == msg_types.JOB_SUBMIT:
-            count, width, height = _job_frames(msg.body)
-            problem = checkpoint.state_problem(specs, msg.body.get("options"), width, height)
+            submit = JobSubmit.from_body(msg.body)
+            count, width, height = submit.frames.count, submit.frames.width, submit.frames.height
+            problem = checkpoint.state_problem(specs, submit.options, width, height)
             if problem:
                 return problem
             specs = [s for s in specs if not checkpoint.is_state(s)]  # the rest are frames
@@ -249,31 +220,25 @@ class Session:
                 "stages": catalogue["stages"]}
 
     def on_submit(self, msg: Message):
-        body = msg.body
+        submit = JobSubmit.from_body(msg.body)  # frames and generic options: INVALID_PARAMS when wrong
         try:
-            workflow = validate_workflow(body.get("workflow"), known_looks=self.server.look_names())
+            workflow = validate_workflow(submit.workflow, known_looks=self.server.look_names())
         except WorkflowError as exc:
             raise RequestError(INVALID_PARAMS, str(exc), details={"fields": exc.fields}) from None
-        count, width, height = _job_frames(body)
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise RequestError(INVALID_PARAMS, "options must be an object", details={"fields": {"options": "not an object"}})
-        seed = _int_field(options, "seed", 0, 2**63 - 1, "options") if "seed" in options else 0
-        for key in ("device", "models_dir"):
-            _str_field(options, key, "options")
-        options = dict(options)
-        resume = options.pop("resume_state", None)  # a resumed job: the stages' state (backend.checkpoint)
+        count, width, height = submit.frames.count, submit.frames.width, submit.frames.height
+        options = submit.job_options()
+        resume = submit.resume_state  # a resumed job: the stages' state (backend.checkpoint)
         state = [b for b in msg.buffers if checkpoint.is_state(b[0])]
         inputs = [b for b in msg.buffers if not checkpoint.is_state(b[0])]
         if state and resume is None:
             raise RequestError(BAD_MESSAGE, "job.submit carries state buffers without options.resume_state")
-        if options.get("cluster") is not None:
-            self._check_cluster(options["cluster"])
+        if submit.cluster is not None:
+            self._check_cluster(submit.cluster)
         if len(inputs) > count:
             raise RequestError(BAD_MESSAGE, f"job.submit carries {len(inputs)} frames for a job of {count}")
         for spec, data in inputs:
             self._check_frame(spec, data, width, height)
-        job = Job(f"job-{next(_job_numbers)}", self, msg.id, workflow, count, width, height, options, seed)
+        job = Job(f"job-{next(_job_numbers)}", self, msg.id, workflow, count, width, height, options, submit.seed)
         if resume is not None:
             job.resume = (resume, state)
         for index, (spec, data) in enumerate(inputs, start=1):
@@ -308,7 +273,7 @@ class Session:
         job = self._job(msg.body.get("job_id"))
         if job.owner is not self:
             raise RequestError(NOT_FOUND, f"job {job.id} belongs to another connection")
-        frame = _int_field(msg.body, "frame", 1, job.frames_total, "job.input")
+        frame = int_field(msg.body, "frame", 1, job.frames_total, "job.input")
         if len(msg.buffers) != 1:
             raise RequestError(BAD_MESSAGE, f"job.input carries one frame as one buffer, got {len(msg.buffers)}")
         spec, data = msg.buffers[0]
@@ -364,8 +329,8 @@ class Session:
         what the local registry finds (models folder + Hugging Face cache, offline), for the panel's
         choices. The scan runs in its own thread, bounded (serving.scans); the answer comes when done."""
         body = msg.body
-        models_dir = _str_field(body, "models_dir", "models.list") or self.server.resources.models_dir
-        kind, arch = _str_field(body, "kind", "models.list"), _str_field(body, "arch", "models.list")
+        models_dir = text_field(body, "models_dir", "models.list") or self.server.resources.models_dir
+        kind, arch = text_field(body, "kind", "models.list"), text_field(body, "arch", "models.list")
         hf_cache = body.get("hf_cache", True)
         if not isinstance(hf_cache, bool):
             raise RequestError(INVALID_PARAMS, f"models.list.hf_cache must be true or false, got {quote(hf_cache)}",

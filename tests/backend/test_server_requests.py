@@ -216,3 +216,25 @@ def test_random_envelopes_get_an_answer_or_a_close_and_the_server_keeps_serving(
         link.close()
     with backend.connect() as other:
         assert "jobs" in other.status()
+
+
+def test_bad_submit_bodies_are_answered_with_the_field_and_the_connection_lives(backend):
+    """job.submit's body is read by JobSubmit.from_body on the backend (kino_addon/protocol/bodies.py), both
+    when the submit carries buffers (checked before they are read) and when it does not. Non-object options
+    with state buffers used to close the connection (an AttributeError before the buffers were read)."""
+    link = backend.raw_link()
+    answer(link, hello())
+    frames = {"count": 1, "first": 1, "width": 4, "height": 2}
+    state = (buffer_spec("state/temporal/x", 8, (1, 8, 1)), b"\0" * 8)
+    frame = (buffer_spec("frame_1", 24, (2, 4, 3)), b"\0" * 24)
+    cases = [({"frames": {**frames, "first": 3}}, (), "frames.first"),
+             ({"frames": {**frames, "first": 3}}, (frame,), "frames.first"),
+             ({"frames": frames, "options": [1]}, (state,), "options"),
+             ({"frames": frames, "options": {"seed": "7"}}, (frame,), "options.seed")]
+    for body, buffers, field in cases:
+        reply = answer(link, request("job.submit", {"workflow": invert_workflow(), **body}, buffers))
+        assert reply.error["code"] == "INVALID_PARAMS", reply.error
+        assert reply.error["details"]["fields"] == {field: reply.error["details"]["fields"][field]}
+        assert reply.error["message"].startswith(field + " must be")
+    assert answer(link, request("backend.status")).error is None
+    link.close()
