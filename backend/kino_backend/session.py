@@ -363,11 +363,7 @@ class Session:
         if not msg.buffers:
             raise RequestError(BAD_MESSAGE, "face.find carries the frames to search as buffers (raw RGB "
                                             f"[height, width, 3], 1 to {faces.MAX_FRAMES}); it got none")
-        try:
-            confidence = faces.min_confidence(msg.body)
-        except ValueError as exc:
-            raise RequestError(INVALID_PARAMS, str(exc),
-                               details={"fields": {"face.find.min_confidence": "must be in 0.05..0.99"}}) from None
+        confidence = faces.min_confidence(msg.body)  # INVALID_PARAMS when out of range
         if self.searching.is_set():
             raise RequestError(BAD_MESSAGE, "a face.find of this connection is still running: wait for its "
                                             "answer before asking again")

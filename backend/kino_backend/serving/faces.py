@@ -14,6 +14,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from kino_addon.protocol.bodies import FaceFind
 from kino_addon.protocol.errors import INTERNAL, INVALID_PARAMS, MODEL_MISSING, NO_FACE, error_object
 
 log = logging.getLogger("kino.faces")
@@ -47,12 +48,11 @@ def buffers_problem(specs: List[dict]) -> Optional[str]:
 
 
 def min_confidence(body: dict) -> float:
-    """``body.min_confidence`` (0.05..0.99, default 0.5); raises ValueError with the reason."""
+    """The ``min_confidence`` of a face.find body (``FaceFind``: 0.05..0.99, default 0.5); raises
+    ``BodyError`` (``INVALID_PARAMS``) with the reason."""
     from ..face_region import MIN_CONFIDENCE
-    value = body.get("min_confidence", MIN_CONFIDENCE)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
-        raise ValueError(f"face.find.min_confidence must be a number in 0.05..0.99, got {value!r}")
-    return float(value)
+    request = FaceFind.from_body(body)
+    return MIN_CONFIDENCE if request.min_confidence is None else request.min_confidence
 
 
 def frames_of(buffers: list) -> List[np.ndarray]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ...core.job_session import SourceError
 from ...protocol import messages
+from ...protocol.bodies import FaceFind
 from ...protocol.envelope import buffer_spec
 from ...protocol.errors import NO_FACE, UNKNOWN_TYPE, BackendError
 from .. import connection
@@ -85,7 +86,7 @@ def find_face(path: str, first: int, last: int, client=None, send_side: int = SE
     buffers = [(buffer_spec(f"frame_{first + i}", small.nbytes, small.shape), small)
                for i, (small, _) in enumerate(sent)]
     try:
-        body, _ = client.request(messages.FACE_FIND, {}, buffers, timeout=TIMEOUT_S)
+        body, _ = client.request(messages.FACE_FIND, FaceFind().to_body(), buffers, timeout=TIMEOUT_S)
     except BackendError as exc:
         name = os.path.basename(os.path.normpath(path))
         if exc.code == NO_FACE:
