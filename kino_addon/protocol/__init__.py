@@ -4,6 +4,7 @@ Both sides use this package: the add-on (inside Blender's Python) and the backen
 
 - ``errors``    error codes, ``BackendError`` (what callers catch), ``ProtocolError`` (bad frames)
 - ``envelope``  the JSON envelope and buffer declarations: build, encode, parse, validate
+- ``bodies``    typed request bodies both sides share: ``JobSubmit``/``FrameSpec`` (job.submit), ``FaceFind``
 - ``framing``   one logical message = envelope frame + one frame per buffer, with size caps
 - ``transport`` TCP listen/connect with the HMAC handshake run under a timeout
 - ``client``    ``BackendClient``: thread-safe request/response + event queue
