@@ -11,7 +11,8 @@
 # fast_fps >= 30 at 512 px), bench_train.json (issue 7: LoRA steps/s and peak memory at SD 1.5 size),
 # bench_animatediff.json (issue 16: AnimateDiff frames/s vs diffusers' pipeline, 16 frames 512 px, peak memory),
 # cluster_multi_gpu.json (issue 19: one Kino worker per GPU on a local Ray cluster, frames/s on 1 and on all
-# GPUs; skipped cleanly with fewer than two GPUs or without Ray), and a log per step. Each step has its own time limit so one slow step cannot eat the others.
+# GPUs; skipped cleanly with fewer than two GPUs or without Ray), bench_flow.json (issue 15: the temporal
+# stage at 1080p with RAFT on the GPU vs DIS on the CPU, s/frame), and a log per step. Each step has its own time limit so one slow step cannot eat the others.
 set -u
 cd "$(dirname "$0")/.."
 WHEELS=("diffusers==0.42.1" "importlib_metadata==8.7.0")
@@ -50,3 +51,4 @@ step bench_diffusion 300 python3 -m kino_backend bench diffusion --json
 step bench_train 180 python3 -m kino_backend bench train --json
 step bench_animatediff 240 python3 -m kino_backend bench animatediff --json
 step cluster_multi_gpu 240 python3 scripts/gpu_cluster_check.py
+step bench_flow 180 python3 scripts/gpu_flow_check.py
