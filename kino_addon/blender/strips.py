@@ -229,7 +229,7 @@ class StripSource:
         (up to ``AHEAD``), 1 for a jump; never past the strip's end."""
         self._run = min(AHEAD, self._run * 2) if frame == self._last + 1 else 1
         t = self.tmp.sequence_editor.strips_all[self.name]
-        return max(1, min(self._run, int(t.frame_final_end) - frame))
+        return max(1, min(self._run, int(compat.strip_span(t)[1]) - frame))
 
     def _render(self, first: int, count: int) -> None:
         tmp = self.tmp

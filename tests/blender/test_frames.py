@@ -166,7 +166,7 @@ def test_strip_source_reads_any_order_frame_exact_and_leaves_nothing(scene, medi
     strips = blender_ext.addon_submodule("kino_addon.blender.strips")
     movie = _render_movie(scene, media / "idx", str(tmp_path / "idx.mp4"))
     strip = scene.sequence_editor.strips.new_movie(name="mov", filepath=movie, channel=1, frame_start=1)
-    first, end = int(strip.frame_final_start), int(strip.frame_final_end)
+    first, end = (int(v) for v in compat.strip_span(strip))
     src = strips.StripSource(scene, strip)
     try:
         order = list(range(first, end)) + [first + 2, first + 3, end - 1, first]
