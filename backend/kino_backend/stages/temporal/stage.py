@@ -28,7 +28,7 @@ from ...timing import ClipNumbers, Timing
 from ..base import Frame, ParamSpec, Stage, StageError, StageRun
 from .deflicker import Deflicker
 from .figure import ClipFigure
-from .warp import blend, cut_score, reliability, warp
+from .warp import agreement, blend, reliability, residual, warp
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 PARAMS = (
@@ -46,6 +46,9 @@ PARAMS = (
               min=0.0, max=1.0),
     ParamSpec("fallback_area", "float", 0.2, "Keyframe mode: stylize an in-between frame too when more "
               "than this fraction of it is reachable from neither keyframe", min=0.0, max=1.0),
+    ParamSpec("ghost_guard", "float", 0.5, "Against double outlines on fast motion (hands, limbs): where "
+              "things move fast and the previous frame, carried along the flow, does not match the current "
+              "one, blend less of it (0 = off; 1 = none there: no ghosts, a little more flicker)", min=0.0, max=1.0),
     ParamSpec("deflicker", "bool", False, "Also steady the low-frequency colour and brightness, "
               "following the source's own lighting changes"),
     ParamSpec("cut_threshold", "float", 0.08, "Hard-cut detection: motion-compensated mean grey residual "
@@ -78,8 +81,11 @@ class Link:
     ``pull_s``, ``push_s()`` and ``rel_backward_s()`` (keyframe mode chains them there); ``rel`` and
     ``pull`` are those grown to the frame's full ``size`` (w, h) for the full-size warp and blend."""
 
-    def __init__(self, back: np.ndarray, fwd: np.ndarray, score: float, is_cut: bool, size=None):
+    def __init__(self, back: np.ndarray, fwd: np.ndarray, score: float, is_cut: bool, size=None, res=None,
+                 ghost_guard: float = 0.0):
         self.back, self.fwd, self.score, self.is_cut = back, fwd, score, is_cut
+        self.ghost_guard = float(ghost_guard)
+        self.res = res  # the motion-compensated source residual (working size), when known
         self.size = tuple(size) if size else (back.shape[1], back.shape[0])
         self._rel_s = self._pull_s = self._rel = self._pull = None
 
@@ -87,7 +93,8 @@ class Link:
     def rel_s(self) -> np.ndarray:
         """Trust that the current frame's pixel is seen in the previous frame (working size)."""
         if self._rel_s is None:
-            self._rel_s = reliability(self.back, self.fwd)
+            agree = agreement(self.res, self.back, self.ghost_guard) if self.res is not None and self.ghost_guard > 0 else None
+            self._rel_s = reliability(self.back, self.fwd, agree=agree)
         return self._rel_s
 
     @property
@@ -167,8 +174,10 @@ class TemporalRun(StageRun):
         a, b = self.flows.small(prev_src), self.flows.small(src)
         back = self.flows.small_flow(b, a)
         fwd = self.flows.small_flow(a, b)
-        score = cut_score(a, b, back)
-        return Link(back, fwd, score, score > self.params["cut_threshold"], size=(src.shape[1], src.shape[0]))
+        res = residual(a, b, back)
+        score = float(res.mean())  # cut_score
+        return Link(back, fwd, score, score > self.params["cut_threshold"], size=(src.shape[1], src.shape[0]),
+                    res=res, ghost_guard=self.params["ghost_guard"])
 
     def stylize(self, look: StageRun, frame: Frame, init=None, init_strength=None) -> np.ndarray:
         self.ctx.check_cancelled()

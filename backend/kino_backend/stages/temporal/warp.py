@@ -39,12 +39,14 @@ def warp(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndar
     return out
 
 
-def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5) -> np.ndarray:
+def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5,
+                agree: np.ndarray | None = None) -> np.ndarray:
     """Soft per-pixel trust in (0..1) that frame t's pixel x is seen at x + back(x) in frame t-1.
 
     ``back`` is the flow t -> t-1 and ``fwd`` the flow t-1 -> t. It falls to 0 where the
     forward-backward check fails (occlusion / disocclusion), on motion boundaries and where x + back(x)
     leaves the frame; thresholds follow docs/metrics.md's hard test, softened and feathered.
+    ``agree`` (optional, 0..1): a further per-pixel trust (``agreement``) applied before the feathering.
     """
     h, w = back.shape[:2]
     gx, gy = grid(h, w)
@@ -59,6 +61,8 @@ def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5) -> n
     px, py = gx + bu, gy + bv
     inside = ((px >= -0.5) & (px <= w - 0.5) & (py >= -0.5) & (py <= h - 0.5)).astype(np.float32)
     rel = consistent * smooth * inside
+    if agree is not None:
+        rel *= agree
     if feather > 0:
         rel = cv2.erode(rel, np.ones((3, 3), np.uint8))
         rel = cv2.GaussianBlur(rel, (0, 0), feather)
@@ -75,6 +79,21 @@ def chain(acc_flow: np.ndarray, acc_rel: np.ndarray, step_flow: np.ndarray, step
     return step_flow + acc_at, np.clip(step_rel * rel_at, 0.0, 1.0)
 
 
+def residual(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Per-pixel motion-compensated colour residual (0..1, float32 (H, W)): the mean over channels of
+    |cur - prev(x + back(x))|, each channel's global shift removed (a flash or an exposure change is not
+    a mismatch)."""
+    diff = cv2.subtract(warp(prev_src, back), np.asarray(cur_src, np.float32))
+    if diff.ndim == 2:
+        diff = diff[..., None]
+    c = diff.shape[2]
+    means = cv2.mean(diff)[:c]  # each channel's global shift
+    absd = cv2.absdiff(diff, means + (0.0,) * (4 - c)) if c > 1 else np.abs(diff[..., 0] - means[0])
+    if c == 1:
+        return absd / 255.0
+    return cv2.transform(absd, np.full((1, c), 1.0 / (255.0 * c), np.float32))
+
+
 def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> float:
     """Mean absolute colour residual (0..1) after motion compensation, each channel's global shift
     removed (so a flash or an exposure change is not a cut).
@@ -82,12 +101,31 @@ def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> fl
     Consecutive frames of real handheld/tracking footage score below 0.02; hard cuts between
     different shots score 0.15 and more.
     """
-    diff = cv2.subtract(warp(prev_src, back), np.asarray(cur_src, np.float32))
-    if diff.ndim == 2:
-        diff = diff[..., None]
-    means = cv2.mean(diff)[:diff.shape[2]]  # each channel's global shift
-    residual = cv2.mean(cv2.absdiff(diff, means + (0.0,) * (4 - len(means))))[:diff.shape[2]]
-    return float(np.mean(residual) / 255.0)
+    return float(residual(prev_src, cur_src, back).mean())
+
+
+# Where the previous source, carried along the flow, still looks unlike the current one, the flow is
+# wrong there (fast hands, motion blur, a limb crossing the body) even when forward and backward flows
+# agree: blending there doubles outlines. Trust falls from 1 at AGREE_LO to 0 at AGREE_HI of the
+# residual, taken over blobs (AGREE_SIGMA px) rather than thin edges, where a right flow still leaves
+# a sub-pixel residual.
+AGREE_LO, AGREE_HI, AGREE_SIGMA = 0.06, 0.16, 2.0
+
+
+MOTION_LO, MOTION_HI = 2.0, 6.0
+
+
+def agreement(res: np.ndarray, back: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Trust (0..1) from a ``residual`` map: how well the carried previous source matches the current,
+    applied where things move fast (|back| from MOTION_LO to MOTION_HI px): small motions that the flow
+    gets slightly wrong leave a residual too, but no visible double outline. ``strength`` (0..1) scales
+    how far trust falls there."""
+    blob = cv2.GaussianBlur(res, (0, 0), AGREE_SIGMA)
+    photo = clip01((AGREE_HI - blob) / (AGREE_HI - AGREE_LO))
+    u, v = planes(back)
+    speed = cv2.GaussianBlur(cv2.magnitude(u, v), (0, 0), AGREE_SIGMA)
+    gate = clip01((speed - MOTION_LO) / (MOTION_HI - MOTION_LO))
+    return 1.0 - (1.0 - photo) * gate * float(strength)
 
 
 def blend(stylized: np.ndarray, warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
