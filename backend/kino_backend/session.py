@@ -338,10 +338,7 @@ class Session:
         if models_dir and not os.path.isdir(os.path.expanduser(models_dir)):
             raise RequestError(NOT_FOUND, f"models folder {quote(models_dir, 300)} does not exist on the backend's "
                                           "machine: set the Models folder in Kino's preferences to an existing folder")
-        if self.scanning.is_set():
-            raise RequestError(BAD_MESSAGE, "a models.list scan of this connection is still running: wait for its "
-                                            "answer before asking again")
-        self.scanning.set()
+        self._claim(self.scanning, "models.list scan")
 
         def answer(result: Optional[dict], exc: Optional[BaseException]) -> None:
             self.scanning.clear()
@@ -356,6 +353,14 @@ class Session:
         start_scan(os.path.expanduser(models_dir) if models_dir else None, hf_cache, kind, arch, answer)
         return DEFERRED
 
+    @staticmethod
+    def _claim(busy, request: str) -> None:
+        """One ``request`` at a time per connection: refused while ``busy`` (an Event) is set, else set."""
+        if busy.is_set():
+            raise RequestError(BAD_MESSAGE, f"a {request} of this connection is still running: wait for its "
+                                            "answer before asking again")
+        busy.set()
+
     def on_face_find(self, msg: Message):
         """``face.find {min_confidence?}`` + 1..16 raw RGB frames of one size -> ``{region: [x, y, w, h],
         score, found_in, count, size}`` in pixels of those frames, or ``NO_FACE``. The detector runs in
@@ -364,10 +369,7 @@ class Session:
             raise RequestError(BAD_MESSAGE, "face.find carries the frames to search as buffers (raw RGB "
                                             f"[height, width, 3], 1 to {faces.MAX_FRAMES}); it got none")
         confidence = faces.min_confidence(msg.body)  # INVALID_PARAMS when out of range
-        if self.searching.is_set():
-            raise RequestError(BAD_MESSAGE, "a face.find of this connection is still running: wait for its "
-                                            "answer before asking again")
-        self.searching.set()
+        self._claim(self.searching, "face.find")
 
         def answer(body: Optional[dict], error: Optional[dict]) -> None:
             self.searching.clear()

@@ -49,26 +49,25 @@ def grow_map(values: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return cv2.resize(values, tuple(size), interpolation=cv2.INTER_LINEAR)
 
 
-def grow_flow(flow: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """A flow resized to ``size`` (w, h), its vectors scaled by the size ratio on each axis."""
+def resize_flow(flow: np.ndarray, size: Tuple[int, int], interpolation: int) -> np.ndarray:
+    """A flow resized to ``size`` (w, h) with ``interpolation``, its vectors scaled by the size ratio."""
     h, w = flow.shape[:2]
     if (w, h) == tuple(size):
         return flow
-    out = cv2.resize(flow, tuple(size), interpolation=cv2.INTER_LINEAR)
+    out = cv2.resize(flow, tuple(size), interpolation=interpolation)
     out[..., 0] *= size[0] / float(w)
     out[..., 1] *= size[1] / float(h)
     return out
+
+
+def grow_flow(flow: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """A working-size flow grown to the frame's ``size`` (w, h): bilinear, vectors scaled."""
+    return resize_flow(flow, size, cv2.INTER_LINEAR)
 
 
 def shrink_flow(flow: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """A flow resized down to ``size`` (w, h) by area averaging, its vectors scaled by the size ratio."""
-    h, w = flow.shape[:2]
-    if (w, h) == tuple(size):
-        return flow
-    out = cv2.resize(flow, tuple(size), interpolation=cv2.INTER_AREA)
-    out[..., 0] *= size[0] / float(w)
-    out[..., 1] *= size[1] / float(h)
-    return out
+    """A flow shrunk to ``size`` (w, h) by area averaging, vectors scaled."""
+    return resize_flow(flow, size, cv2.INTER_AREA)
 
 
 class WorkFlows:
