@@ -245,28 +245,37 @@ class TemporalRun(StageRun):
         takes_init = look_takes_init(look)
         for f in frames:
             src, prev_out, prev_src = np.asarray(f.image), self.carry["out"], self.carry["src"]
-            stylized = None
+            stylized = warped = None
             if a <= 0:
                 lk = None
             elif takes_init or prev_src is None:
                 lk = self.ready_link(prev_src, src)
-            else:  # the look needs nothing from the link: work the link out while the look runs
-                pending = self._helper().submit(self.ready_link, prev_src, src)
+            else:  # the look needs nothing from the link: work it out, and warp, while the look runs
+                pending = self._helper().submit(self._carried, prev_src, src, prev_out)
                 try:
                     stylized = self.stylize(look, f)
                 finally:
-                    lk = pending.result()
+                    lk, warped = pending.result()
             self.note_cut(f, lk)
             if lk is None or lk.is_cut:
                 out = stylized if stylized is not None else self.stylize(look, f)
             else:
-                warped = warp(prev_out, lk.pull, cubic=True)
+                if warped is None:
+                    warped = warp(prev_out, lk.pull, cubic=True)
                 if stylized is None:
                     init = blend(src, warped, lk.rel * self.params["init_blend"])
                     stylized = self.stylize(look, f, init=init, init_strength=a)
                 out = blend(stylized, warped, a * lk.rel)
             self.carry = {"src": src, "out": out}
             yield f.replace(image=out, meta={**f.meta, "temporal_source": src})
+
+    def _carried(self, prev_src: np.ndarray, src: np.ndarray, prev_out: np.ndarray):
+        """(the link, the previous output warped onto this frame or None at a cut): all the recursive blend
+        needs besides the stylized frame (run on the helper thread beside the look)."""
+        lk = self.ready_link(prev_src, src)
+        if lk is None or lk.is_cut:
+            return lk, None
+        return lk, warp(prev_out, lk.pull, cubic=True)
 
     def ready_link(self, prev_src: Optional[np.ndarray], src: np.ndarray) -> Optional[Link]:
         """``link`` with its trust and warp flow worked out (so a helper thread does that work too)."""
