@@ -300,9 +300,10 @@ class Pipeline:
         """The frames after each stage's ``prepare`` in workflow order (the first part of ``run``);
         ``include_look=False`` leaves out the look's own (it only stylizes ahead, never changes a frame)."""
         stream: Iterator[Frame] = frames
+        clock = clock_of(self.ctx)
         for name, run in self.runs.items():
             if include_look or run.stage.role != "look":
-                stream = _guard(name, run.prepare, stream, clock_of(self.ctx))
+                stream = _guard(name, run.prepare, stream, clock)
         return stream
 
     def checkpoint(self) -> Optional[dict]:
@@ -337,13 +338,12 @@ class Pipeline:
         look = self.look
         schedule = self.workflow.schedule_step
         stream = self.prepare(frames)
+        clock = clock_of(self.ctx)
         if schedule is None:
-            stream = _guard(look.stage.name, lambda s: _plain_schedule(s, look), stream, clock_of(self.ctx),
-                           calls_look=True)
+            stream = _guard(look.stage.name, lambda s: _plain_schedule(s, look), stream, clock, calls_look=True)
         else:
             sched_run = runs[schedule.name]
-            stream = _guard(schedule.name, lambda s: sched_run.schedule(s, look), stream, clock_of(self.ctx),
-                           calls_look=True)
+            stream = _guard(schedule.name, lambda s: sched_run.schedule(s, look), stream, clock, calls_look=True)
         for name, run in reversed(list(runs.items())):
-            stream = _guard(name, run.finish, stream, clock_of(self.ctx))
+            stream = _guard(name, run.finish, stream, clock)
         return stream

@@ -5,6 +5,7 @@ up to float rounding; the temporal stage's trust map and the metric's occlusion 
 """
 from __future__ import annotations
 
+import functools
 from typing import Tuple
 
 import cv2
@@ -15,6 +16,25 @@ def planes(flow: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """The x and y parts of an (H, W, 2) flow as two contiguous float32 (H, W) arrays."""
     u, v = cv2.split(np.ascontiguousarray(flow, np.float32))
     return u, v
+
+
+@functools.lru_cache(maxsize=4)
+def pixel_grid(h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The pixel coordinates (x, y) of an h x w frame, float32, made once per size and shared
+    read-only (do not write into them)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.setflags(write=False)
+    gy.setflags(write=False)
+    return gx, gy
+
+
+def sample_maps(flow: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap``'s maps for ``out(x) = image(x + flow(x))``: x + flow_x and y + flow_y."""
+    mx, my = planes(flow)
+    gx, gy = pixel_grid(*flow.shape[:2])
+    mx += gx
+    my += gy
+    return mx, my
 
 
 def sq_norm(u: np.ndarray, v: np.ndarray) -> np.ndarray:

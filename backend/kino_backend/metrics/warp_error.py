@@ -9,14 +9,13 @@ the mean of err_t over t = 2..T.
 """
 from __future__ import annotations
 
-import functools
 from typing import Iterable, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..flow import DISFlow, FlowCache
-from ..flow.fields import grad_sq, planes, sq_norm
+from ..flow.fields import grad_sq, planes, sample_maps, sq_norm
 
 
 def as_float01(image: np.ndarray) -> np.ndarray:
@@ -29,21 +28,9 @@ def as_float01(image: np.ndarray) -> np.ndarray:
     return img.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    gx.setflags(write=False)
-    gy.setflags(write=False)
-    return gx, gy
-
-
 def warp_backward(image: np.ndarray, flow: np.ndarray, *, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """``W(x) = image(x + flow(x))`` with border replicate (float32 result for float input)."""
-    h, w = flow.shape[:2]
-    gx, gy = _grid(h, w)
-    mx, my = planes(flow)
-    mx += gx
-    my += gy
+    mx, my = sample_maps(flow)
     return cv2.remap(image, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -274,6 +274,12 @@ def unknown_param_message(key: Any, stage: str, valid: Sequence[str]) -> str:
     return f"{quote(key, 60)} is not a parameter of stage {stage!r}: {hint}its parameters are {', '.join(valid) or 'none'}"
 
 
+def look_takes_init(look) -> bool:
+    """Whether an opened look (a ``StageRun``, or a wrapper with its ``stage``) uses the ``init`` the
+    temporal stage proposes (``Stage.takes_init``: diffusion); others are not given one."""
+    return bool(getattr(getattr(look, "stage", None), "takes_init", True))
+
+
 class Stage:
     """A stage type: name, role, parameter schema; ``open`` makes a ``StageRun`` for a job."""
 

@@ -15,9 +15,9 @@ from typing import Optional
 import numpy as np
 
 from ...flow.scaled import shrink, shrink_flow, work_size
+from ...metrics.warp_error import occlusion_mask, pair_error
 
 FIGURE_SIDE = 480  # the figure's pairs are measured on copies at most this large (a report, not the output)
-from ...metrics.warp_error import occlusion_mask, pair_error
 
 
 class ClipFigure:

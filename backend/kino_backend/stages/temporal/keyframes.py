@@ -25,10 +25,9 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..base import Frame, StageRun
+from ..base import Frame, StageRun, look_takes_init
 from .spans import Pending, Span
 from .warp import blend
-from .stage import look_takes_init
 
 
 class KeyframeScheduler:

@@ -25,7 +25,7 @@ import numpy as np
 from ...flow import flow_cache_for, make_flow
 from ...flow.scaled import grow_flow, grow_map, work_flows_for
 from ...timing import ClipNumbers, Timing
-from ..base import Frame, ParamSpec, Stage, StageError, StageRun
+from ..base import Frame, ParamSpec, Stage, StageError, StageRun, look_takes_init
 from .deflicker import Deflicker
 from .figure import ClipFigure
 from .warp import agreement, blend, reliability, residual, warp
@@ -68,12 +68,6 @@ PARAMS = (
 )
 
 
-def look_takes_init(look) -> bool:
-    """Whether the look uses the init the stage proposes (diffusion): others are not given one, which
-    saves making it (a full-size blend per frame)."""
-    return bool(getattr(getattr(look, "stage", None), "takes_init", True))
-
-
 class Link:
     """The flows between the previous and the current frame, and what follows from them.
 
@@ -93,7 +87,8 @@ class Link:
     def rel_s(self) -> np.ndarray:
         """Trust that the current frame's pixel is seen in the previous frame (working size)."""
         if self._rel_s is None:
-            agree = agreement(self.res, self.back, self.ghost_guard) if self.res is not None and self.ghost_guard > 0 else None
+            guard = self.res is not None and self.ghost_guard > 0
+            agree = agreement(self.res, self.back, self.ghost_guard) if guard else None
             self._rel_s = reliability(self.back, self.fwd, agree=agree)
         return self._rel_s
 
@@ -116,6 +111,10 @@ class Link:
         if self._pull is None:
             self._pull = grow_flow(self.pull_s, self.size)
         return self._pull
+
+    def prepare(self) -> None:
+        """Work out (and keep) the full-size trust and warp flow now, e.g. on a helper thread."""
+        _ = self.rel, self.pull
 
     def rel_backward_s(self) -> np.ndarray:
         """Trust that the previous frame's pixel is seen in the current frame (working size)."""
@@ -281,7 +280,7 @@ class TemporalRun(StageRun):
         """``link`` with its trust and warp flow worked out (so a helper thread does that work too)."""
         lk = self.link(prev_src, src)
         if lk is not None and not lk.is_cut:
-            lk.rel, lk.pull  # noqa: B018  (computed and kept)
+            lk.prepare()
         return lk
 
     def _helper(self) -> ThreadPoolExecutor:

@@ -36,7 +36,8 @@ def checkpoint(run) -> Optional[dict]:
         state.update(deflicker_offset=df._state, deflicker_n=df._n, deflicker_src=run.deflicker_src)
     fig = run.figure
     prev = fig._prev or (None, None, None)
-    state.update(figure_out=prev[0], figure_src=prev[1], figure_work=prev[2], figure_out_errors=np.asarray(fig.out_errors, np.float64),
+    state.update(figure_out=prev[0], figure_src=prev[1], figure_work=prev[2],
+                 figure_out_errors=np.asarray(fig.out_errors, np.float64),
                  figure_src_errors=np.asarray(fig.src_errors, np.float64))
     state.update({f"prov_{k}": run.prov[k] for k in COUNTERS})
     return state

@@ -2,12 +2,10 @@
 hard-cut detection. All flows follow ``A(x) ~ B(x + F(x))`` for a flow F from A to B."""
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
-from ...flow.fields import clip01, grad_sq, planes, sq_norm
+from ...flow.fields import clip01, grad_sq, pixel_grid, planes, sample_maps, sq_norm
 
 
 # The metric's motion-boundary test (docs/metrics.md) flags ~10% of real handheld frames (DIS noise in
@@ -15,25 +13,14 @@ from ...flow.fields import clip01, grad_sq, planes, sq_norm
 MB_TOLERANCE = 10.0
 
 
-@functools.lru_cache(maxsize=4)
-def grid(h: int, w: int):
-    """The pixel coordinates (x, y) of an h x w frame, float32; shared read-only (do not write into them)."""
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    gx.setflags(write=False)
-    gy.setflags(write=False)
-    return gx, gy
+grid = pixel_grid  # the pixel coordinates of an h x w frame (shared read-only)
 
 
 def warp(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndarray:
     """``out(x) = image(x + flow(x))``; float32 out; border replicate."""
-    h, w = flow.shape[:2]
-    gx, gy = grid(h, w)
     src = image if image.dtype == np.float32 else image.astype(np.float32)
-    mx, my = planes(flow)
-    mx += gx
-    my += gy
-    out = cv2.remap(src, mx, my,
-                    cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mx, my = sample_maps(flow)
+    out = cv2.remap(src, mx, my, cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if cubic and image.dtype == np.uint8:
         np.minimum(np.maximum(out, 0.0, out=out), 255.0, out=out)  # in place: np.clip is 3x slower
     return out
@@ -84,13 +71,9 @@ def residual(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> np.
     |cur - prev(x + back(x))|, each channel's global shift removed (a flash or an exposure change is not
     a mismatch)."""
     diff = cv2.subtract(warp(prev_src, back), np.asarray(cur_src, np.float32))
-    if diff.ndim == 2:
-        diff = diff[..., None]
-    c = diff.shape[2]
-    means = cv2.mean(diff)[:c]  # each channel's global shift
-    absd = cv2.absdiff(diff, means + (0.0,) * (4 - c)) if c > 1 else np.abs(diff[..., 0] - means[0])
-    if c == 1:
-        return absd / 255.0
+    c = 1 if diff.ndim == 2 else diff.shape[2]
+    shift = cv2.mean(diff)  # each channel's global shift (4 values, the unused ones 0)
+    absd = cv2.absdiff(diff, shift).reshape(diff.shape[0], diff.shape[1], c)
     return cv2.transform(absd, np.full((1, c), 1.0 / (255.0 * c), np.float32))
 
 
@@ -108,10 +91,8 @@ def cut_score(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> fl
 # wrong there (fast hands, motion blur, a limb crossing the body) even when forward and backward flows
 # agree: blending there doubles outlines. Trust falls from 1 at AGREE_LO to 0 at AGREE_HI of the
 # residual, taken over blobs (AGREE_SIGMA px) rather than thin edges, where a right flow still leaves
-# a sub-pixel residual.
+# a sub-pixel residual; only where things move fast (MOTION_LO to MOTION_HI px a frame).
 AGREE_LO, AGREE_HI, AGREE_SIGMA = 0.06, 0.16, 2.0
-
-
 MOTION_LO, MOTION_HI = 2.0, 6.0
 
 
