@@ -19,3 +19,16 @@ def test_bench_temporal_tiny(capsys):
     assert r["kf_frames_stylized"] == len(r["kf_keyframes"]) + len(r["kf_fallback_frames"]) < 6
     assert 0 < r["temporal_we"] < r["per_frame_we"]
     assert r["source_we"] > 0 and r["mad_to_per_frame"] > 0
+    assert 0 <= r["flow_failure_area"] <= 1 and r["ghost"] >= 0 and r["kf_ghost"] >= 0
+
+
+def test_ghost_counts_only_where_the_flow_fails():
+    import numpy as np
+    per_frame = [np.zeros((4, 5, 3), np.uint8) for _ in range(3)]
+    out = [f.copy() for f in per_frame]
+    out[2][0, 0] = 90  # content left behind at a pixel where the flow failed
+    out[2][3, 4] = 200  # a difference where the flow is fine: not ghosting
+    failures = [np.zeros((4, 5), bool), np.zeros((4, 5), bool)]
+    assert bench.ghost(out, per_frame, failures) == 0.0
+    failures[1][0, 0] = failures[1][1, 1] = True
+    assert bench.ghost(out, per_frame, failures) == 45.0

@@ -6,6 +6,12 @@ from the source (docs/metrics.md), the warping error of each, of the source itse
 difference (0-255) of the temporal outputs to the per-frame look. Targets (issue 5): temporal_we <=
 0.4 x per_frame_we and <= 1.5 x source_we, mad_to_per_frame <= 6; keyframe mode within the same
 bounds with about K times fewer stylized frames.
+
+Ghosting (``ghost``, 0-255, per mode): the mean difference of the output to the per-frame look over
+the pixels where the flow fails — where the previous source frame, carried along the full-size DIS flow,
+still differs from the current one by more than 0.1 (residual blurred over 2 px) — i.e. how much of the
+previous frames the temporal stage leaves where it should not (doubled outlines). ``--ghost-guard``
+sets ``temporal.ghost_guard`` (default: the stage's 0.5).
 """
 from __future__ import annotations
 
@@ -109,6 +115,25 @@ def run_temporal(frames: List[np.ndarray], look: StageRun, params: dict, cache: 
     return out, ctx.provenance["temporal"]
 
 
+def flow_failures(frames: List[np.ndarray], flows: FlowCache) -> List[np.ndarray]:
+    """For each frame after the first, where the previous frame carried along the flow still differs
+    (blurred residual > 0.1): the pixels whose content the flow cannot account for."""
+    from ..stages.temporal.warp import residual
+
+    masks = []
+    for prev, cur in zip(frames[:-1], frames[1:]):
+        res = residual(prev, cur, flows.flow(cur, prev))
+        masks.append(cv2.GaussianBlur(res, (0, 0), 2.0) > 0.1)
+    return masks
+
+
+def ghost(out: List[np.ndarray], per_frame: List[np.ndarray], failures: List[np.ndarray]) -> float:
+    """Mean difference (0-255) of ``out`` to the per-frame look over the flow's failures (0 when none)."""
+    values = [np.abs(o.astype(np.float32) - p).mean(axis=2)[m].mean()
+              for o, p, m in zip(out[1:], per_frame[1:], failures) if m.any()]
+    return float(np.mean(values)) if values else 0.0
+
+
 def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
     look = CountingLook(look_run)
     per_frame = [look.stylize(Frame(i + 1, f, f)) for i, f in enumerate(frames)]
@@ -116,8 +141,12 @@ def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
     cache = {"kino.flow_cache": {flows.backend.key: flows}}  # stage and metric share the clip's flows
     source_we, _ = warping_error(frames, flow_cache=flows)
     pf_we, _ = warping_error(per_frame, frames, flow_cache=flows)
-    result = {"source_we": source_we, "per_frame_we": pf_we, "frames": len(frames)}
+    failures = flow_failures(frames, flows)
+    result = {"source_we": source_we, "per_frame_we": pf_we, "frames": len(frames),
+              "flow_failure_area": float(np.mean([m.mean() for m in failures]))}
     base = dict(getattr(args, "temporal_params", {}))  # the preset's other temporal settings
+    if getattr(args, "ghost_guard", None) is not None:
+        base["ghost_guard"] = args.ghost_guard
     modes = {"": {**base, "strength": args.strength, "keyframe_interval": 0},
              "kf_": {**base, "strength": args.strength, "keyframe_interval": args.k,
                      "keyframe_smoothing": args.kf_smoothing}}
@@ -128,7 +157,7 @@ def bench_clip(frames: List[np.ndarray], look_run: StageRun, args) -> dict:
         mad = float(np.mean([np.abs(a.astype(np.int16) - b).mean() for a, b in zip(out, per_frame)]))
         result.update({f"{prefix}temporal_we": we, f"{prefix}mad_to_per_frame": mad,
                        f"{prefix}frames_stylized": look.calls, f"{prefix}ratio_to_per_frame": we / pf_we,
-                       f"{prefix}ratio_to_source": we / source_we})
+                       f"{prefix}ratio_to_source": we / source_we, f"{prefix}ghost": ghost(out, per_frame, failures)})
         if prefix:
             result["kf_keyframes"] = prov["keyframes"]
             result["kf_fallback_frames"] = prov["fallback_frames"]
@@ -152,6 +181,8 @@ def _args(argv):
     p.add_argument("--kf-smoothing", dest="kf_smoothing", type=float, default=None,
                    help="temporal.keyframe_smoothing for keyframe mode (default: the look preset's value, "
                         "else 0.7)")
+    p.add_argument("--ghost-guard", dest="ghost_guard", type=float, default=None,
+                   help="temporal.ghost_guard (default: the stage's, 0.5; 0 = off)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return p.parse_args(argv)
 
@@ -185,7 +216,8 @@ def main(argv: List[str]) -> int:
     summary = {"look": look_name, "clips": results, "all_meet_targets": all(r["meets_targets"] for r in results.values()),
                "settings": {"frames": args.frames, "start": args.start, "width": args.width,
                             "strength": args.strength, "keyframe_interval": args.k,
-                            "keyframe_smoothing": args.kf_smoothing, "flow": "dis"},
+                            "keyframe_smoothing": args.kf_smoothing, "flow": "dis",
+                            "ghost_guard": args.ghost_guard},
                "seconds": round(time.time() - t0, 1)}
     print(json.dumps(summary) if args.json else f"all meet targets: {summary['all_meet_targets']}")
     return 0
