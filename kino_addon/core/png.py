@@ -35,15 +35,14 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
     if img.ndim != 3 or img.shape[2] not in _COLOR_TYPES or img.shape[0] < 1 or img.shape[1] < 1:
         raise PNGError(f"expected an image shaped (h, w, 1|2|3|4), got {img.shape}")
     h, w, c = img.shape
-    rows = np.ascontiguousarray(img).reshape(h, w * c)
-    up = rows.copy()
-    up[1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps mod 256, as the Up filter wants
+    rows = img.reshape(h, w * c)
     raw = np.empty((h, w * c + 1), np.uint8)
     raw[:, 0] = 2
-    raw[:, 1:] = up
+    raw[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])  # uint8 arithmetic wraps mod 256, as the Up filter wants
     ihdr = struct.pack(">IIBBBBB", w, h, 8, _COLOR_TYPES[c], 0, 0, 0)
     return (SIGNATURE + _chunk(b"IHDR", ihdr)
-            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + _chunk(b"IEND", b""))
+            + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b""))
 
 
 def _read_chunks(data: bytes):
