@@ -18,9 +18,10 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from .cache import FlowCache
+from .cache import FlowCache, image_key
 
 DEFAULT_MAX_SIDE = 960
+REMEMBERED = 24  # working copies kept (with their content keys): a keyframe span and its two keyframes
 CTX_KEY = "kino.work_flows"
 
 
@@ -74,9 +75,10 @@ class WorkFlows:
     """The clip's flows at the working resolution, with the ``FlowCache`` interface for full-size frames.
 
     ``flow(a, b)`` / ``pair(a, b)`` take full-size frames and return full-size flows (computed small,
-    cached small, grown on each call). ``small(image)`` is the working copy of a frame (the last few are
-    remembered by identity, so a frame used by several consumers is shrunk once); ``small_flow`` the
-    cached flow between two working copies. ``computed`` counts flows actually calculated.
+    cached small, grown on each call). ``small(image)`` is the working copy of a frame (read-only; the
+    last ``REMEMBERED`` are remembered by identity with their content keys, so a frame used by several
+    consumers is shrunk and hashed once); ``small_flow`` the cached flow between two working copies.
+    ``computed`` counts flows actually calculated.
     """
 
     def __init__(self, cache: FlowCache, max_side: int = DEFAULT_MAX_SIDE):
@@ -96,16 +98,28 @@ class WorkFlows:
 
     def small(self, image: np.ndarray) -> np.ndarray:
         with self._lock:
-            for img, copy in self._shrunk:
+            for img, copy, _key in self._shrunk:
                 if img is image:
                     return copy
         copy = shrink(image, self.size_of(image))
+        if copy is image:  # already small enough: a copy of our own, so its key below stays true
+            copy = image.copy()
+        copy.flags.writeable = False
+        key = image_key(copy)
         with self._lock:
-            self._shrunk = (self._shrunk + [(image, copy)])[-8:]
+            self._shrunk = (self._shrunk + [(image, copy, key)])[-REMEMBERED:]
         return copy
 
+    def _key(self, small: np.ndarray):
+        """The content key of a working copy made by ``small`` (hashed once), else None."""
+        with self._lock:
+            for _img, copy, key in self._shrunk:
+                if copy is small:
+                    return key
+        return None
+
     def small_flow(self, a_small: np.ndarray, b_small: np.ndarray) -> np.ndarray:
-        return self.cache.flow(a_small, b_small)
+        return self.cache.flow(a_small, b_small, key_a=self._key(a_small), key_b=self._key(b_small))
 
     def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h, w = a.shape[:2]

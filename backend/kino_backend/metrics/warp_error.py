@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..flow import DISFlow, FlowCache
-from ..flow.fields import grad_sq, planes, sample_maps, sq_norm
+from ..flow.fields import grad_sq, planes, sample_map, sq_norm
 
 
 def as_float01(image: np.ndarray) -> np.ndarray:
@@ -30,8 +30,7 @@ def as_float01(image: np.ndarray) -> np.ndarray:
 
 def warp_backward(image: np.ndarray, flow: np.ndarray, *, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """``W(x) = image(x + flow(x))`` with border replicate (float32 result for float input)."""
-    mx, my = sample_maps(flow)
-    return cv2.remap(image, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, sample_map(flow), None, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

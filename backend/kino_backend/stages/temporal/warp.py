@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...flow.fields import clip01, grad_sq, pixel_grid, planes, sample_maps, sq_norm
+from ...flow.fields import clip01, grad_sq, pixel_grid, planes, sample_map, sq_norm
 
 
 # The metric's motion-boundary test (docs/metrics.md) flags ~10% of real handheld frames (DIS noise in
@@ -19,8 +19,8 @@ grid = pixel_grid  # the pixel coordinates of an h x w frame (shared read-only)
 def warp(image: np.ndarray, flow: np.ndarray, *, cubic: bool = False) -> np.ndarray:
     """``out(x) = image(x + flow(x))``; float32 out; border replicate."""
     src = image if image.dtype == np.float32 else image.astype(np.float32)
-    mx, my = sample_maps(flow)
-    out = cv2.remap(src, mx, my, cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(src, sample_map(flow), None, cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
     if cubic and image.dtype == np.uint8:
         np.minimum(np.maximum(out, 0.0, out=out), 255.0, out=out)  # in place: np.clip is 3x slower
     return out
