@@ -1,59 +1,93 @@
-"""``FrameWriter``: encode and write result frames on one background thread.
+"""``FrameWriter``: encode and write result frames off Blender's main thread.
 
-PNG encoding of a large frame takes a few hundred milliseconds (zlib releases the GIL while it
+PNG encoding of a large frame takes a hundred milliseconds or more (zlib releases the GIL while it
 works), so the main thread (Blender's UI) only hands the image over and later collects which frames
-are on disk. Each write is atomic (``frame_files.atomic_write_png``): a frame is complete or absent.
+are on disk. Frames are encoded on up to ``ENCODERS`` threads at once (a 1080p frame arrives faster
+than one core encodes it when the look is fast or runs on a GPU or a cluster), and written, each with
+its ``after`` callback (the resume checkpoint that belongs to it), on one thread in the order they
+were submitted. Each write is atomic (into the folder's ``.partial``, then renamed): a frame is complete
+or absent.
 """
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from .frame_files import atomic_write_png
+from ..protocol.atomic import atomic_write_bytes
+from .frame_files import PARTIAL_DIR
 from .plan import frame_path
+from .png import encode_png
+
+ENCODERS = max(1, min(4, os.cpu_count() or 1))  # frames encoded at once
+
+
+def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> List[Tuple]:
+    """The files of frame ``number`` as [(path, PNG bytes)]: ``frame_NNNN.png``, and when a matte came
+    back (a keyed job) the frame carries it as its alpha (straight RGBA, ready for Alpha Over) and
+    ``matte/frame_NNNN.png`` holds it alone as well (written first)."""
+    if matte is None:
+        return [(frame_path(folder, number), encode_png(image))]
+    alpha = np.asarray(matte, np.uint8).reshape(image.shape[0], image.shape[1], 1)
+    rgba = np.concatenate([np.asarray(image)[..., :3], alpha], axis=2)
+    return [(frame_path(os.path.join(folder, "matte"), number), encode_png(alpha)),
+            (frame_path(folder, number), encode_png(rgba))]
+
+
+def write_files(files: List[Tuple]) -> None:
+    for path, data in files:
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        atomic_write_bytes(path, data, temp_dir=os.path.join(folder, PARTIAL_DIR))
 
 
 def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
-    """``frame_NNNN.png``; when a matte came back (a keyed job) the frame carries it as its alpha
-    (straight RGBA, ready for Alpha Over) and ``matte/frame_NNNN.png`` holds it alone as well."""
-    if matte is not None:
-        alpha = np.asarray(matte, np.uint8).reshape(image.shape[0], image.shape[1], 1)
-        os.makedirs(os.path.join(folder, "matte"), exist_ok=True)
-        atomic_write_png(frame_path(os.path.join(folder, "matte"), number), alpha)
-        image = np.concatenate([np.asarray(image)[..., :3], alpha], axis=2)
-    atomic_write_png(frame_path(folder, number), image)
+    """Encode and write frame ``number`` now (see ``encode_frame``)."""
+    write_files(encode_frame(folder, number, image, matte))
 
 
-def _write(folder: str, number: int, image, matte, after) -> float:
-    """Write one frame (and run ``after``); returns the seconds it took."""
+def _encode(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray]) -> Tuple[List[Tuple], float]:
     t0 = time.perf_counter()
-    if image is not None:
-        write_frame(folder, number, image, matte)
+    files = encode_frame(folder, number, image, matte)
+    return files, time.perf_counter() - t0
+
+
+def _write(encoded: Optional[Future], after) -> float:
+    """Write one encoded frame (and run ``after``); returns the seconds spent encoding and writing it."""
+    seconds = 0.0
+    if encoded is not None:
+        files, seconds = encoded.result()
+        t0 = time.perf_counter()
+        write_files(files)
+        seconds += time.perf_counter() - t0
     if after is not None:
         after()
-    return time.perf_counter() - t0
+    return seconds
 
 
 class FrameWriter:
-    """Writes result frames on one background thread. State: the folder, the thread pool (made on the
-    first frame), ``_pending`` [(number, future)] in submission order until ``collect`` reports them."""
+    """Writes result frames off the main thread. State: the folder, the encoder threads and the writer
+    thread (made on the first frame), ``_pending`` [(number, future)] in submission order until
+    ``collect`` reports them."""
     def __init__(self, folder: str):
         self.folder = folder
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool: Optional[ThreadPoolExecutor] = None  # the one writer thread: order of files and checkpoints
+        self._encoders: Optional[ThreadPoolExecutor] = None
         self._pending: list = []  # (number, future) in submission order
-        self.seconds = 0.0  # time the thread spent encoding and writing the frames collected so far
+        self.seconds = 0.0  # encoding and writing time of the frames collected so far (threads' time)
 
     def submit(self, number: int, image: Optional[np.ndarray], matte: Optional[np.ndarray] = None,
                after: Optional[Callable[[], None]] = None) -> None:
         """Write frame ``number`` (``image`` None: it is on disk already), then run ``after`` (e.g. save
-        the resume checkpoint that belongs to it), in submission order on one thread."""
+        the resume checkpoint that belongs to it), in submission order."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kino-frame-writer")
-        self._pending.append((number, self._pool.submit(_write, self.folder, number, image, matte, after)))
+            self._encoders = ThreadPoolExecutor(max_workers=ENCODERS, thread_name_prefix="kino-frame-encoder")
+        encoded = None if image is None else self._encoders.submit(_encode, self.folder, number, image, matte)
+        self._pending.append((number, self._pool.submit(_write, encoded, after)))
 
     @property
     def pending(self) -> int:
@@ -79,5 +113,6 @@ class FrameWriter:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+            self._pool.shutdown(wait=True)  # waits for every encoding it writes
+            self._encoders.shutdown(wait=True)
+            self._pool = self._encoders = None
