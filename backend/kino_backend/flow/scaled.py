@@ -21,7 +21,7 @@ import numpy as np
 from .cache import FlowCache, image_key
 
 DEFAULT_MAX_SIDE = 960
-REMEMBERED = 24  # working copies kept (with their content keys): a keyframe span and its two keyframes
+REMEMBERED = 16  # working copies kept (with their content keys): a keyframe span (K=10) and its two keyframes, with slack
 CTX_KEY = "kino.work_flows"
 
 
