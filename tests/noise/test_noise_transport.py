@@ -118,3 +118,24 @@ def test_same_seed_same_noise():
     assert np.array_equal(a[0], ClipNoise("fixed", 9).next(frames[0], (6, 8)))  # warped starts from the fixed noise
     with pytest.raises(ValueError):
         ClipNoise("inverted", 9)
+
+
+def test_the_bench_composes_consecutive_flows_over_the_gap():
+    """``bench noise``'s chained flow over 8 frames of a known zoom (2 % a frame about the centre) is the
+    zoom's 8-frame displacement, forward and backward, not the sum of the steps (away from the borders,
+    where the replicated edge stands in for what the zoom brings in)."""
+    from kino_backend.benchmarks.noise import chained_pair
+
+    h, w, s = 48, 64, 1.02
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32) - (w - 1) / 2, np.arange(h, dtype=np.float32) - (h - 1) / 2)
+
+    class Known:  # frames are their indices; the flow i -> j scales positions about the centre by s^(j-i)
+        def flow(self, a, b):
+            return np.dstack([gx, gy]) * np.float32(s ** (b - a) - 1.0)
+
+    fw, bw = chained_pair(list(range(10)), Known(), 1, 9)
+    inner = (slice(12, -12), slice(16, -16))
+    want = np.dstack([gx, gy])[inner]
+    assert np.allclose(fw[inner], want * (s ** 8 - 1), atol=2e-3)
+    assert np.allclose(bw[inner], want * (s ** -8 - 1), atol=2e-3)
+    assert not np.allclose(fw[inner], want * 8 * (s - 1), atol=0.05)  # a plain sum of the steps is not it
