@@ -45,6 +45,33 @@ def test_work_flows_recover_a_pan_at_full_size_and_cache_the_small_flow():
     assert flows.computed == 1
 
 
+def test_working_copies_are_made_and_hashed_once_and_keep_no_frame_alive(monkeypatch):
+    import gc
+    import weakref
+
+    from kino_backend.flow import cache as cache_mod
+    hashed = []
+    real_key = cache_mod.image_key
+    monkeypatch.setattr(cache_mod, "image_key", lambda img: hashed.append(img.shape) or real_key(img))
+    import kino_backend.flow.scaled as scaled_mod
+    monkeypatch.setattr(scaled_mod, "image_key", cache_mod.image_key)
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (120, 200, 3), dtype=np.uint8) for _ in range(2))
+    flows = WorkFlows(FlowCache(DISFlow()), 100)
+    sa, sb = flows.small(a), flows.small(b)
+    assert flows.small(a) is sa and not sa.flags.writeable and sa.shape == (60, 100, 3)
+    for _ in range(3):
+        flows.small_flow(sa, sb)
+        flows.small_flow(sb, sa)
+    assert len(hashed) == 2 and flows.computed == 2  # each copy hashed when made, each flow computed once
+    same = flows.small(np.ascontiguousarray(sa))  # a frame already small: a read-only copy of its own
+    assert same is not sa and np.array_equal(same, sa) and not same.flags.writeable
+    gone = weakref.ref(a)
+    del a
+    gc.collect()
+    assert gone() is None  # remembering a frame's working copy does not keep the frame
+
+
 def test_flow_field_maths_equals_the_textbook_forms():
     rng = np.random.default_rng(3)
     flow = rng.normal(size=(17, 23, 2)).astype(np.float32)

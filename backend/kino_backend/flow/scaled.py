@@ -13,6 +13,7 @@ DIS 135 ms per flow at full size, 32 ms at 960x540.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Tuple
 
 import cv2
@@ -85,7 +86,7 @@ class WorkFlows:
         self.cache = cache
         self.backend = cache.backend
         self.max_side = int(max_side)
-        self._shrunk: list = []  # [(image, its working copy)], newest last
+        self._shrunk: list = []  # [(weak ref to a frame, its working copy, the copy's key)], newest last
         self._lock = threading.Lock()  # the temporal stage's helper thread uses the same object
 
     @property
@@ -98,8 +99,8 @@ class WorkFlows:
 
     def small(self, image: np.ndarray) -> np.ndarray:
         with self._lock:
-            for img, copy, _key in self._shrunk:
-                if img is image:
+            for ref, copy, _key in self._shrunk:
+                if ref() is image:
                     return copy
         copy = shrink(image, self.size_of(image))
         if copy is image:  # already small enough: a copy of our own, so its key below stays true
@@ -107,7 +108,8 @@ class WorkFlows:
         copy.flags.writeable = False
         key = image_key(copy)
         with self._lock:
-            self._shrunk = (self._shrunk + [(image, copy, key)])[-REMEMBERED:]
+            # the frame itself is only weakly referenced: remembering it must not keep it alive
+            self._shrunk = (self._shrunk + [(weakref.ref(image), copy, key)])[-REMEMBERED:]
         return copy
 
     def _key(self, small: np.ndarray):
