@@ -17,9 +17,15 @@ from .png import encode_png
 PARTIAL_DIR = ".partial"
 
 
-def atomic_write_png(path: str, image: np.ndarray, level: int = 1) -> None:
+def atomic_write_frame_file(path: str, data: bytes) -> None:
+    """``data`` to ``path`` atomically, through the folder's ``.partial`` (made, with the folder, when
+    missing)."""
     folder = os.path.dirname(os.path.abspath(path))
-    atomic_write_bytes(path, encode_png(image, level=level), temp_dir=os.path.join(folder, PARTIAL_DIR))
+    atomic_write_bytes(path, data, temp_dir=os.path.join(folder, PARTIAL_DIR))
+
+
+def atomic_write_png(path: str, image: np.ndarray, level: int = 1) -> None:
+    atomic_write_frame_file(path, encode_png(image, level=level))
 
 
 def clear_partial(folder: str) -> None:

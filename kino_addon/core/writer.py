@@ -17,8 +17,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from ..protocol.atomic import atomic_write_bytes
-from .frame_files import PARTIAL_DIR
+from .frame_files import atomic_write_frame_file
 from .plan import frame_path
 from .png import encode_png
 
@@ -39,9 +38,7 @@ def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np
 
 def write_files(files: List[Tuple]) -> None:
     for path, data in files:
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        atomic_write_bytes(path, data, temp_dir=os.path.join(folder, PARTIAL_DIR))
+        atomic_write_frame_file(path, data)
 
 
 def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:

@@ -54,8 +54,9 @@ def _white(seq: list) -> dict:
 
 def chained_pair(frames, flows, a: int, b: int):
     """(flow a -> b, flow b -> a) composed along the consecutive flows (what the noise was moved with)."""
+    from ..stages.temporal.warp import warp
+
     def compose(steps):
-        from ..stages.temporal.warp import warp
         total = steps[0].copy()
         for step in steps[1:]:
             total += warp(step, total)

@@ -42,6 +42,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..flow.scaled import resize_flow as scaled_resize_flow
+
 SUBPIXELS = 8  # k: cells per latent pixel along each axis (at 8, one cell per pixel of the work size)
 
 
@@ -61,12 +63,9 @@ def aggregate(cells: np.ndarray, k: int) -> np.ndarray:
 
 
 def resize_flow(flow: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A flow field (H, W, 2) in pixels resampled to (height, width) and rescaled to that grid's pixels."""
-    h, w = flow.shape[:2]
-    out = cv2.resize(np.ascontiguousarray(flow, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    out[..., 0] *= width / w
-    out[..., 1] *= height / h
-    return out
+    """A flow field (H, W, 2) in pixels resampled (bilinear) to (height, width) and rescaled to that
+    grid's pixels (``flow.scaled.resize_flow``; read-only use: a flow of that size comes back as is)."""
+    return scaled_resize_flow(np.ascontiguousarray(flow, np.float32), (width, height), cv2.INTER_LINEAR)
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
