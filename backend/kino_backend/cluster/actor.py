@@ -1,7 +1,7 @@
 """The Ray actor around a ``WorkerCore``: ``ray::KinoWorker`` in the process list.
 
-Two concurrency groups: ``work`` (one thread: one task at a time, streamed back item by item as a Ray
-generator) and ``control`` (``ping``, ``stats``, ``cancel`` answer while a task runs, so a cancel
+Two concurrency groups: ``work`` (one thread: one task at a time, streamed back as a Ray generator of
+lists of items, ``worker.batched``) and ``control`` (``ping``, ``stats``, ``cancel`` answer while a task runs, so a cancel
 reaches a running task). The actor restarts when its process dies (``max_restarts=-1``); the driver
 resubmits what it was running to another worker.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ray
 
-from .worker import WorkerCore
+from .worker import WorkerCore, batched, run_at_normal_priority
 
 
 @ray.remote(max_restarts=-1, concurrency_groups={"control": 1, "work": 1})
@@ -17,6 +17,7 @@ class KinoWorker:
     """A Kino worker on a Ray cluster: a warm backend that runs Kino tasks (``cluster/tasks.py``)."""
 
     def __init__(self, name: str):
+        run_at_normal_priority()
         self.core = WorkerCore(name)
 
     @ray.method(concurrency_group="control")
@@ -33,4 +34,4 @@ class KinoWorker:
 
     @ray.method(concurrency_group="work")
     def run(self, task: dict, *args):
-        yield from self.core.run(task, *args)
+        yield from batched(self.core.run(task, *args))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from .plan_base import CUT_CHUNK, Plan, Task
+from .plan_base import CUT_CHUNK, Plan, Task, chunk_for
 
 
 class CutFinder:
     """Makes the cut-check tasks of a plan as frames arrive and joins their results in order."""
 
-    def __init__(self, plan: Plan, chunk: int = CUT_CHUNK):
+    def __init__(self, plan: Plan, chunk: int = 0):
         self.plan = plan
-        self.chunk = max(1, chunk)
+        self.chunk = max(1, chunk or chunk_for(plan.n - 1, plan.workers, CUT_CHUNK))
         self.next = 2  # the first frame whose pair (frame - 1, frame) has no task yet
         self.known = 1  # every pair up to this frame is checked
         self.cuts: List[int] = []  # frames that start a new shot, up to ``known``, in order
@@ -26,7 +26,7 @@ class CutFinder:
             if plan.received < end:
                 return
             frames = list(range(self.next - 1, end + 1))
-            plan.task("cuts", frames, [plan.src[i] for i in frames], (0, self.next))
+            plan.task("cuts", frames, [plan.src[i] for i in frames], plan.cut_priority(self.next))
             self.next = end + 1
 
     def commit(self, task: Task) -> None:

@@ -88,7 +88,7 @@ class ClusterRun:
         options = {k: v for k, v in job.options.items() if k != "cluster"}
         self.spec = {"job_id": self.uid, "workflow": job.workflow.to_json(), "frames_total": job.frames_total,
                      "width": job.width, "height": job.height, "seed": job.seed, "options": options}
-        self.plan = make_plan(job.workflow, job.frames_total, executor.put, plan_kind)
+        self.plan = make_plan(job.workflow, job.frames_total, executor.put, plan_kind, len(executor.workers))
         # Checkpoints (resume): the frames plan's are empty (no stage keeps state); the other plans send
         # none, so an interrupted job is computed again from its first frame (exact, as with holds).
         self.stateless = self.plan.kind == "frames" and checkpoint.wanted_every(job.options) > 0

@@ -71,7 +71,7 @@ class RayExecutor:
     def run(self, worker: str, message: dict, args: list) -> Iterator[tuple]:
         ray = self._ray
         for ref in self.handles[worker].run.remote(message, *args):
-            yield ray.get(ref)
+            yield from ray.get(ref)  # the worker sends its items in lists (worker.batched)
 
     def alive(self, worker: str, timeout: float = 2.0) -> bool:
         ray = self._ray

@@ -28,8 +28,20 @@ from ..stages.temporal.post import merged_figure
 from ..workflow import Workflow
 
 _seq = itertools.count()
-CHUNK = 4  # frames per task in the frames plan
-CUT_CHUNK = 8  # frame pairs per cut check
+CHUNK = 4  # fewest frames per task in the frames plan
+CUT_CHUNK = 8  # fewest frame pairs per cut check
+MAX_CHUNK = 16  # most frames (or pairs) per task
+TASKS_PER_WORKER = 4  # tasks per worker a clip is cut into (room to balance, few calls)
+
+
+def chunk_for(n: int, workers: int, least: int) -> int:
+    """Frames per task for ``n`` frames on ``workers`` workers: about ``TASKS_PER_WORKER`` tasks each,
+    at least ``least`` and at most ``MAX_CHUNK`` frames. Each task costs a call, its arrays' lookups and
+    its results' reports (about 3 ms on a 2-core machine: a tenth of a small frame's look), so a short
+    clip on few workers gets fewer, longer tasks. The split never changes a result (each frame, or each
+    pair, is computed alone)."""
+    per = -(-max(1, n) // (TASKS_PER_WORKER * max(1, workers)))
+    return max(least, min(MAX_CHUNK, per))
 
 
 @dataclass
@@ -83,9 +95,10 @@ class Plan:
     taken, the records tasks left for the provenance. ``put(array)`` stores an array for later tasks."""
     kind = ""
 
-    def __init__(self, workflow: Workflow, n: int, put: Callable):
+    def __init__(self, workflow: Workflow, n: int, put: Callable, workers: int = 1):
         self.workflow = workflow
         self.n = n
+        self.workers = max(1, workers)
         self.put = put
         self.src: Dict[int, object] = {}
         self.received = 0
@@ -106,6 +119,10 @@ class Plan:
         self.advance()
 
     # -- tasks -------------------------------------------------------------------------------------
+    def cut_priority(self, first_pair: int) -> tuple:
+        """The priority of the cut check whose first pair ends at ``first_pair`` (before all else)."""
+        return (0, first_pair)
+
     def task(self, kind: str, frames: List[int], args: list, priority: tuple, emits: bool = False, **spec) -> Task:
         t = Task(kind, list(frames), list(args), priority, emits, spec, key=f"{kind}:{frames[0]}-{frames[-1]}")
         self._ready.append(t)
@@ -198,12 +215,12 @@ class ClipPlan(Plan):
 
 
 class FramesPlan(Plan):
-    """Chunks of ``CHUNK`` frames in parallel, each through the whole workflow."""
+    """Chunks of frames in parallel (``chunk_for``), each through the whole workflow."""
     kind = "frames"
 
-    def __init__(self, workflow: Workflow, n: int, put: Callable, chunk: int = CHUNK):
-        super().__init__(workflow, n, put)
-        self.chunk = max(1, chunk)
+    def __init__(self, workflow: Workflow, n: int, put: Callable, workers: int = 1, chunk: int = 0):
+        super().__init__(workflow, n, put, workers)
+        self.chunk = max(1, chunk or chunk_for(n, workers, CHUNK))
         self.next = 1
 
     def advance(self) -> None:

@@ -14,8 +14,8 @@ from .plan_base import Plan, Task, merge_stages
 class ShotsPlan(Plan):
     kind = "shots"
 
-    def __init__(self, workflow: Workflow, n: int, put: Callable):
-        super().__init__(workflow, n, put)
+    def __init__(self, workflow: Workflow, n: int, put: Callable, workers: int = 1):
+        super().__init__(workflow, n, put, workers)
         self.finder = CutFinder(self)
         self.shot_start = 1  # the first frame of the next shot without a task
 

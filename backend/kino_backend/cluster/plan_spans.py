@@ -23,8 +23,8 @@ from .plan_base import Plan, Task, merge_temporal
 class SpansPlan(Plan):
     kind = "spans"
 
-    def __init__(self, workflow: Workflow, n: int, put: Callable):
-        super().__init__(workflow, n, put)
+    def __init__(self, workflow: Workflow, n: int, put: Callable, workers: int = 1):
+        super().__init__(workflow, n, put, workers)
         self.finder = CutFinder(self)
         self.interval = int(workflow.schedule_step.params["keyframe_interval"]) or 20
         self.keys: List[int] = []
@@ -93,6 +93,13 @@ class SpansPlan(Plan):
             self._add_unit(k, end)
 
     # -- tasks -----------------------------------------------------------------------------------------
+    # Priorities go by frame, then cut check < keyframe < span < post pass: a worker finishes the work
+    # on the start of the clip before it checks cuts further on, so a span finds the flows the cut
+    # checks of its frames computed still in the worker's flow cache (bounded: checking the whole clip
+    # first would push them out, and they would be computed again).
+    def cut_priority(self, first_pair: int) -> tuple:
+        return (first_pair - 1, 0)
+
     def _have(self, first: int, last: int) -> bool:
         return self.received >= last
 
@@ -106,7 +113,7 @@ class SpansPlan(Plan):
     def _key_task(self, k: int) -> bool:
         if not self._have(k, k):
             return False
-        self.task("keys", [k], [self.src[k]], (1, k, 0))
+        self.task("keys", [k], [self.src[k]], (k, 1))
         return True
 
     def _span_task(self, k0: int, k1: Optional[int], end: int) -> bool:
@@ -117,7 +124,7 @@ class SpansPlan(Plan):
             return True
         frames = list(range(k0, end + 1))
         args = [self.src[i] for i in frames] + [self.key_out[k0]] + ([self.key_out[k1]] if k1 is not None else [])
-        self.task("span", frames, args, (1, k0, 1), tail=k1 is None)
+        self.task("span", frames, args, (k0, 2), tail=k1 is None)
         return True
 
     def _post_task(self, k: int, unit: dict) -> bool:
@@ -131,7 +138,7 @@ class SpansPlan(Plan):
         if prev is not None:
             args.append(self.carry[prev])
         cuts = [c for c in self.finder.cuts if k <= c <= unit["end"]]
-        self.task("post", frames, args, (1, k, 2), emits=True, carry=prev is not None, cuts=cuts)
+        self.task("post", frames, args, (k, 3), emits=True, carry=prev is not None, cuts=cuts)
         return True
 
     # -- results ---------------------------------------------------------------------------------------

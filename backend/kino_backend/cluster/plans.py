@@ -9,6 +9,9 @@ from .plan_shots import ShotsPlan
 from .plan_spans import SpansPlan
 
 
-def make_plan(workflow: Workflow, n: int, put: Callable, kind: Optional[str] = None) -> Plan:
+def make_plan(workflow: Workflow, n: int, put: Callable, kind: Optional[str] = None, workers: int = 1) -> Plan:
+    """The plan for ``n`` frames of ``workflow`` over ``workers`` workers (its task sizes, never its
+    result, depend on the worker count)."""
     kind = kind or choose_plan(workflow)
-    return {"clip": ClipPlan, "frames": FramesPlan, "shots": ShotsPlan, "spans": SpansPlan}[kind](workflow, n, put)
+    plan = {"clip": ClipPlan, "frames": FramesPlan, "shots": ShotsPlan, "spans": SpansPlan}[kind]
+    return plan(workflow, n, put, workers)

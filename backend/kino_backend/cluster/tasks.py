@@ -84,8 +84,7 @@ def _cuts(task: dict, args: list, pipe: Pipeline, ctx: JobContext) -> Iterator[t
     cuts = []
     for prev, cur in zip(prepared, prepared[1:]):
         ctx.check_cancelled()
-        link = tr.link(np.asarray(prev.image), np.asarray(cur.image))
-        if link is not None and link.is_cut:
+        if tr.is_cut_between(np.asarray(prev.image), np.asarray(cur.image)):
             cuts.append(cur.index)
     yield ("cuts", cuts)
 

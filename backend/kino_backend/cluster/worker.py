@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, List, Optional
 
 from ..job_events import error_from_exception
 from ..resources import Resources
@@ -18,6 +18,28 @@ from .tasks import COUNTED, run_task
 
 JOB_CACHES = 2  # per-job caches kept (the running job and the one before)
 RATE_WINDOW = 30.0  # seconds over which the recent frames/s is measured
+FLUSH_S = 0.25  # frames that come quicker than this travel together, at most this long after the last send
+
+
+def batched(items: Iterable[tuple], flush_s: float = FLUSH_S, clock=time.monotonic) -> Iterator[List[tuple]]:
+    """A task's items in lists, so a fast task makes a few results instead of one per frame (each result
+    a worker streams costs an object and a report to the driver: ~1 ms, a tenth of a small frame's look).
+
+    An item goes out at once when it is not a frame (cuts, a record, an error, a cancel: the last ones),
+    when it took ``flush_s`` or longer since the one before (a slow look streams every frame as it is
+    made), or when the list is ``flush_s`` old; the rest wait for the next item or the end of the task.
+    """
+    batch: List[tuple] = []
+    last_sent = last_item = clock()
+    for item in items:
+        now = clock()
+        batch.append(item)
+        if item[0] != "frame" or now - last_item >= flush_s or now - last_sent >= flush_s:
+            yield batch
+            batch, last_sent = [], now
+        last_item = now
+    if batch:
+        yield batch
 
 
 class WorkerCore:
@@ -40,7 +62,8 @@ class WorkerCore:
     # -- control (any thread) --------------------------------------------------------------------
     def ping(self) -> dict:
         return {"name": self.name, "pid": self.pid, "host": self.host, "device": self.resources.default_device(),
-                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}  # Ray gives each GPU worker its own
+                "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # Ray gives each GPU worker its own
+                "nice": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None}
 
     def cancel(self, job_id: str) -> bool:
         self._flag(job_id).set()
@@ -111,3 +134,17 @@ class WorkerCore:
         return JobContext(job_id=job["job_id"], frames_total=job["frames_total"], width=job["width"],
                           height=job["height"], seed=job.get("seed", 0), device=device, options=options,
                           cache=cache, is_cancelled=flag.is_set, resources=self.resources, models_dir=models_dir)
+
+
+def run_at_normal_priority() -> Optional[int]:
+    """Undo the niceness Ray starts its workers with (15, unless the cluster was started with
+    ``RAY_worker_niceness=0``, as ``kino cluster start`` does): where this process may (root, or
+    CAP_SYS_NICE), it runs at 0 like the local backend. Returns the niceness it runs at."""
+    if not hasattr(os, "getpriority"):
+        return None
+    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+        except OSError:
+            pass  # not allowed: ``cluster status`` shows the niceness (docs/cluster.md says how to set it)
+    return os.getpriority(os.PRIO_PROCESS, 0)

@@ -88,7 +88,9 @@ def status(args) -> int:
         recent = w["recent_frames_per_s"] or 0.0
         print(f"  {w['name']} on {w['host']} pid {w['pid']} ({w['device']}): {w['tasks']} tasks, {w['frames']} frames, "
               f"{fps:.2f} frames/s of work, {recent:.2f} frames/s over the last 30 s"
-              + (f", working on {w['working_on']}" if w.get("working_on") else ", idle"))
+              + (f", working on {w['working_on']}" if w.get("working_on") else ", idle")
+              + (f"; runs at niceness {w['nice']} (start the cluster with RAY_worker_niceness=0: docs/cluster.md)"
+                 if w.get("nice") else ""))
     return 0
 
 

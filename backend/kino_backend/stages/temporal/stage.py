@@ -178,6 +178,14 @@ class TemporalRun(StageRun):
         return Link(back, fwd, score, score > self.params["cut_threshold"], size=(src.shape[1], src.shape[0]),
                     res=res, ghost_guard=self.params["ghost_guard"])
 
+    def is_cut_between(self, prev_src: np.ndarray, src: np.ndarray) -> bool:
+        """``link(prev_src, src).is_cut`` from the backward flow alone (the cluster's cut checks: the
+        forward flow is left to whoever fills the span, which finds the backward one in the cache)."""
+        if prev_src.shape != src.shape:
+            return True
+        a, b = self.flows.small(prev_src), self.flows.small(src)
+        return float(residual(a, b, self.flows.small_flow(b, a)).mean()) > self.params["cut_threshold"]
+
     def stylize(self, look: StageRun, frame: Frame, init=None, init_strength=None) -> np.ndarray:
         self.ctx.check_cancelled()
         self.prov["frames_stylized"] += 1
