@@ -66,3 +66,36 @@ def test_task_sizes_follow_the_clip_and_the_workers():
     assert chunk_for(47, 1, CUT_CHUNK) == 12
     assert chunk_for(100_000, 1, CHUNK) == MAX_CHUNK  # a long clip: bounded tasks (a retry redoes little)
     assert chunk_for(1, 1, CHUNK) == CHUNK and chunk_for(0, 0, CHUNK) == CHUNK
+
+
+def _tasks(n):
+    from kino_backend.cluster.plan_base import Task
+    return [Task("pipeline", [i], [], (1, i)) for i in range(1, n + 1)]
+
+
+def test_a_worker_holds_a_second_task_only_when_no_other_worker_is_idle():
+    from kino_backend.cluster.driver import SLOTS, TaskPool
+    assert SLOTS == 2
+    down = {}
+    pool = TaskPool(["a", "b"], down)
+    pool.add(_tasks(5))
+    first = pool.get("a", timeout=0)
+    assert first.frames == [1]
+    assert pool.get("a", timeout=0) is None  # b has nothing yet: the next task is b's
+    assert pool.get("b", timeout=0).frames == [2]
+    assert pool.get("a", timeout=0).frames == [3]  # now a queues one behind its running task
+    assert pool.get("a", timeout=0) is None  # at most SLOTS
+    pool.release("a")
+    assert pool.get("a", timeout=0).frames == [4]
+    down["b"] = 0.0  # b stopped answering: it no longer holds a back
+    pool.release("b")
+    pool.release("a")
+    assert pool.get("a", timeout=0).frames == [5]
+
+
+def test_one_worker_runs_its_tasks_back_to_back():
+    from kino_backend.cluster.driver import TaskPool
+    pool = TaskPool(["a"])
+    pool.add(_tasks(3))
+    assert [pool.get("a", timeout=0).frames for _ in range(2)] == [[1], [2]]
+    assert pool.get("a", timeout=0) is None

@@ -36,11 +36,21 @@ NO_WORKER_TIMEOUT = 120.0  # seconds with every worker gone before the job fails
 CANCEL_WAIT = 15.0
 
 
-class TaskPool:
-    """Ready tasks by priority; ``get(worker)`` prefers tasks that have not failed on that worker."""
+SLOTS = 2  # tasks a worker holds at once: the next one waits in its queue, arguments fetched, no gap
 
-    def __init__(self, workers: List[str]):
+
+class TaskPool:
+    """Ready tasks by priority; ``get(worker)`` prefers tasks that have not failed on that worker.
+
+    A worker holds up to ``SLOTS`` tasks (one runs, the next waits in the worker's queue, so it starts
+    the moment the first ends instead of after a round trip to the driver). A second task goes to a
+    worker only while no other worker that answers is without one, so queueing never leaves a worker idle.
+    """
+
+    def __init__(self, workers: List[str], down: Optional[dict] = None):
         self.workers = workers
+        self.down = down if down is not None else {}
+        self.held = {w: 0 for w in workers}
         self._heap: list = []
         self._cond = threading.Condition()
         self.closed = False
@@ -52,16 +62,30 @@ class TaskPool:
             self._cond.notify_all()
 
     def get(self, worker: str, timeout: float = 0.2) -> Optional[Task]:
-        """The most urgent task for ``worker``, waiting up to ``timeout``; None when there is none."""
+        """The most urgent task for ``worker``, waiting up to ``timeout``; None when there is none. A
+        task given out counts as held by ``worker`` until ``release``."""
         with self._cond:
             task = self._pick(worker)
             if task is None and not self.closed:
                 self._cond.wait(timeout)
                 task = self._pick(worker)
+            if task is not None:
+                self.held[worker] = self.held.get(worker, 0) + 1
             return task
 
+    def release(self, worker: str) -> None:
+        with self._cond:
+            self.held[worker] = max(0, self.held.get(worker, 0) - 1)
+            self._cond.notify_all()
+
+    def _may_queue(self, worker: str) -> bool:
+        held = self.held.get(worker, 0)
+        if held == 0:
+            return True
+        return held < SLOTS and all(self.held.get(w, 0) > 0 or w in self.down for w in self.workers if w != worker)
+
     def _pick(self, worker: str) -> Optional[Task]:
-        if self.closed:
+        if self.closed or not self._may_queue(worker):
             return None
         for entry in sorted(self._heap):
             t = entry[2]
@@ -93,9 +117,10 @@ class ClusterRun:
         # none, so an interrupted job is computed again from its first frame (exact, as with holds).
         self.stateless = self.plan.kind == "frames" and checkpoint.wanted_every(job.options) > 0
         self.workers = list(executor.workers)
-        self.pool = TaskPool(self.workers)
         self.events: "queue.Queue[tuple]" = queue.Queue()
         self.down: dict = {}  # worker -> since when it does not answer
+        self.pool = TaskPool(self.workers, self.down)
+        self._last_end = {w: 0.0 for w in self.workers}  # when each worker's last task ended (task times)
         self.stats = {"tasks": 0, "retried": 0, "frames_by_worker": {w: 0 for w in self.workers},
                       "seconds_by_kind": {}}
         self._threads: List[threading.Thread] = []
@@ -209,8 +234,8 @@ class ClusterRun:
     # -- threads ---------------------------------------------------------------------------------------
     def _start_threads(self) -> None:
         self._threads = [threading.Thread(target=self._feed, name=f"kino-cluster-input-{self.job.id}", daemon=True)]
-        self._threads += [threading.Thread(target=self._dispatch, args=(w,), name=f"kino-cluster-{w}", daemon=True)
-                          for w in self.workers]
+        self._threads += [threading.Thread(target=self._dispatch, args=(w,), name=f"kino-cluster-{w}-{slot}",
+                                           daemon=True) for w in self.workers for slot in range(SLOTS)]
         for t in self._threads:
             t.start()
 
@@ -243,7 +268,9 @@ class ClusterRun:
                     if item[0] in ("error", "cancelled"):
                         break
                 else:
-                    task.seconds = time.monotonic() - t0
+                    end = time.monotonic()  # it ran from when the task before it on this worker ended
+                    task.seconds = end - max(t0, self._last_end.get(worker, 0.0))
+                    self._last_end[worker] = end
                     self.events.put(("done", task, worker))
             except Exception as exc:
                 if not self.executor.is_lost(exc):
@@ -251,6 +278,8 @@ class ClusterRun:
                     return
                 self.events.put(("lost", task, worker, exc))
                 self._wait_back(worker)
+            finally:
+                self.pool.release(worker)
 
     def _wait_back(self, worker: str) -> None:
         """A lost worker takes tasks again once it answers (Ray restarts a dead worker's process)."""

@@ -24,17 +24,19 @@ class LocalExecutor:
         self.lost: set = set()  # tests: workers whose next task dies after ``die_after`` items
         self.die_after = 1
         self._lock = threading.Lock()
+        self._busy = {name: threading.Lock() for name in self.cores}  # one task at a time, as an actor
 
     def put(self, value):
         return value
 
     def run(self, worker: str, message: dict, args: list) -> Iterator[tuple]:
-        for n, item in enumerate(self.cores[worker].run(message, *args), start=1):
-            yield item
-            with self._lock:
-                if worker in self.lost and n >= self.die_after:
-                    self.lost.discard(worker)
-                    raise WorkerLost(f"worker {worker} died (simulated)")
+        with self._busy[worker]:  # a task given to a busy worker waits for it (the actor's queue)
+            for n, item in enumerate(self.cores[worker].run(message, *args), start=1):
+                yield item
+                with self._lock:
+                    if worker in self.lost and n >= self.die_after:
+                        self.lost.discard(worker)
+                        raise WorkerLost(f"worker {worker} died (simulated)")
 
     def alive(self, worker: str, timeout: float = 2.0) -> bool:
         return True
