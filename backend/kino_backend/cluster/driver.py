@@ -248,8 +248,9 @@ class ClusterRun:
 
     def _feed(self) -> None:
         try:
+            pack = self.plan.packs_inputs  # else each frame goes into the store here, as it arrives
             for frame in self.job.input_frames():
-                self.events.put(("input", frame.index, self.executor.put(frame.source)))
+                self.events.put(("input", frame.index, frame.source if pack else self.executor.put(frame.source)))
             self.events.put(("inputs_done",))
         except Cancelled:
             pass  # the job's thread sees the cancel itself

@@ -109,6 +109,8 @@ class Plan:
         self.records: List[tuple] = []  # (first frame, kind, record) of finished tasks
 
     # -- inputs ------------------------------------------------------------------------------------
+    packs_inputs = False  # True: add_input gets the arrays themselves and the plan stores them (``put``)
+
     def add_input(self, index: int, handle) -> None:
         self.src[index] = handle
         self.received = max(self.received, index)
@@ -215,8 +217,10 @@ class ClipPlan(Plan):
 
 
 class FramesPlan(Plan):
-    """Chunks of frames in parallel (``chunk_for``), each through the whole workflow."""
+    """Chunks of frames in parallel (``chunk_for``), each through the whole workflow. A chunk's frames
+    travel as one object (``packed``): one store and one lookup per task instead of one per frame."""
     kind = "frames"
+    packs_inputs = True
 
     def __init__(self, workflow: Workflow, n: int, put: Callable, workers: int = 1, chunk: int = 0):
         super().__init__(workflow, n, put, workers)
@@ -229,9 +233,9 @@ class FramesPlan(Plan):
             if self.received < end:
                 return
             frames = list(range(self.next, end + 1))
-            self.task("pipeline", frames, [self.src[i] for i in frames], (1, self.next), emits=True)
+            packed = self.put([self.src.pop(i) for i in frames])
+            self.task("pipeline", frames, [packed], (1, self.next), emits=True, packed=True)
             self.next = end + 1
 
     def commit(self, task: Task) -> None:
-        for i in task.frames:
-            self.src.pop(i, None)
+        pass  # the chunk's object goes when its task does

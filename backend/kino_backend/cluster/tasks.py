@@ -12,7 +12,8 @@ items:
 Kinds:
 
 - ``pipeline``: the whole workflow (prepare -> schedule/look -> finish) over the frames, exactly as
-  the local backend runs a job; frames in ``skip`` are computed but not sent again (a retry).
+  the local backend runs a job; frames in ``skip`` are computed but not sent again (a retry); with
+  ``packed`` its one argument is the list of the frames' arrays.
 - ``cuts``: the prepare stages, then the temporal stage's cut test for each consecutive pair.
 - ``keys``: stylize keyframes (looks that ignore ``init``).
 - ``span``: fill the frames between two keyframes (``spans.fill_between``), or a segment's tail.
@@ -61,6 +62,8 @@ def _frames(indices: List[int], arrays: list) -> List[Frame]:
 
 def _pipeline(task: dict, args: list, pipe: Pipeline, ctx: JobContext) -> Iterator[tuple]:
     skip = set(task.get("skip") or ())
+    if task.get("packed"):  # the chunk's frames as one list
+        args = list(args[0])
     stream = pipe.run(iter(_frames(task["frames"], args)))
     try:
         for out in stream:
