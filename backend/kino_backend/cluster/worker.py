@@ -137,14 +137,20 @@ class WorkerCore:
 
 
 def run_at_normal_priority() -> Optional[int]:
-    """Undo the niceness Ray starts its workers with (15, unless the cluster was started with
+    """Undo the niceness Ray adds to its workers (15, unless the cluster was started with
     ``RAY_worker_niceness=0``, as ``kino cluster start`` does): where this process may (root, or
-    CAP_SYS_NICE), it runs at 0 like the local backend. Returns the niceness it runs at."""
+    CAP_SYS_NICE), it runs at its parent's (the raylet's) niceness, like the local backend beside
+    Blender; a node niced on purpose stays niced. Returns the niceness it runs at."""
     if not hasattr(os, "getpriority"):
         return None
-    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        parent = os.getpriority(os.PRIO_PROCESS, os.getppid())
+    except OSError:
+        parent = 0
+    if mine > parent:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, 0)
+            os.setpriority(os.PRIO_PROCESS, 0, parent)
         except OSError:
             pass  # not allowed: ``cluster status`` shows the niceness (docs/cluster.md says how to set it)
     return os.getpriority(os.PRIO_PROCESS, 0)
