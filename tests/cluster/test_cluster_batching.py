@@ -87,8 +87,9 @@ def test_a_worker_holds_a_second_task_only_when_no_other_worker_is_idle():
     assert pool.get("a", timeout=0) is None  # at most SLOTS
     pool.release("a")
     assert pool.get("a", timeout=0).frames == [4]
-    down["b"] = 0.0  # b stopped answering: it no longer holds a back
+    down["b"] = 0.0  # b stopped answering: it no longer holds a back, and gets nothing
     pool.release("b")
+    assert pool.get("b", timeout=0) is None
     pool.release("a")
     assert pool.get("a", timeout=0).frames == [5]
 

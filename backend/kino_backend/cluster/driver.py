@@ -79,6 +79,8 @@ class TaskPool:
             self._cond.notify_all()
 
     def _may_queue(self, worker: str) -> bool:
+        if worker in self.down:  # lost: its other slot waits until it answers again
+            return False
         held = self.held.get(worker, 0)
         if held == 0:
             return True
