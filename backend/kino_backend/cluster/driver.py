@@ -3,7 +3,8 @@
 Threads: the job's input frames are stored for the workers as they arrive (``put``); ``SLOTS``
 dispatchers per worker each take the most urgent ready task (``TaskPool``), run it there and stream
 its items back; the job's thread (``ClusterRun.run``) feeds everything to the plan, sends output
-frames to Blender as soon as they exist (``job.frame``, in any order) and reports progress with the worker count and frames/s.
+frames to Blender as soon as they exist (``job.frame``, in any order) and reports progress with the
+worker count and frames/s.
 
 Faults: a task whose worker died (process killed, node lost) goes back to the pool and runs on
 another worker (a worker it failed on gets it only when no other is there); what it already sent is
