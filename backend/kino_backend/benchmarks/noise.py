@@ -54,15 +54,11 @@ def _white(seq: list) -> dict:
 
 def chained_pair(frames, flows, a: int, b: int):
     """(flow a -> b, flow b -> a) composed along the consecutive flows (what the noise was moved with)."""
-    from ..stages.temporal.warp import warp
+    from functools import reduce
 
-    def compose(steps):
-        total = steps[0].copy()
-        for step in steps[1:]:
-            total += warp(step, total)
-        return total
-    fw = compose([flows.flow(frames[i], frames[i + 1]) for i in range(a, b)])
-    bw = compose([flows.flow(frames[i], frames[i - 1]) for i in range(b, a, -1)])
+    from ..stages.temporal.warp import compose
+    fw = reduce(compose, [flows.flow(frames[i], frames[i + 1]) for i in range(a, b)])
+    bw = reduce(compose, [flows.flow(frames[i], frames[i - 1]) for i in range(b, a, -1)])
     return fw, bw
 
 

@@ -168,23 +168,28 @@ class TemporalRun(StageRun):
     def link(self, prev_src: Optional[np.ndarray], src: np.ndarray) -> Optional[Link]:
         """Flows between two consecutive source frames (cached, at the working resolution), or None at
         the clip's first frame."""
-        if prev_src is None or prev_src.shape != src.shape:
+        found = self._backward(prev_src, src)
+        if found is None:
             return None
-        a, b = self.flows.small(prev_src), self.flows.small(src)
-        back = self.flows.small_flow(b, a)
+        a, b, back, res, score = found
         fwd = self.flows.small_flow(a, b)
-        res = residual(a, b, back)
-        score = float(res.mean())  # cut_score
         return Link(back, fwd, score, score > self.params["cut_threshold"], size=(src.shape[1], src.shape[0]),
                     res=res, ghost_guard=self.params["ghost_guard"])
 
     def is_cut_between(self, prev_src: np.ndarray, src: np.ndarray) -> bool:
-        """``link(prev_src, src).is_cut`` from the backward flow alone (the cluster's cut checks: the
+        """``link(prev_src, src)`` is a cut, from the backward flow alone (the cluster's cut checks: the
         forward flow is left to whoever fills the span, which finds the backward one in the cache)."""
-        if prev_src.shape != src.shape:
-            return True
+        found = self._backward(prev_src, src)
+        return found is not None and found[4] > self.params["cut_threshold"]
+
+    def _backward(self, prev_src: Optional[np.ndarray], src: np.ndarray):
+        """(working copies a, b, the flow b -> a, the residual, the cut score), or None at the first frame."""
+        if prev_src is None or prev_src.shape != src.shape:
+            return None
         a, b = self.flows.small(prev_src), self.flows.small(src)
-        return float(residual(a, b, self.flows.small_flow(b, a)).mean()) > self.params["cut_threshold"]
+        back = self.flows.small_flow(b, a)
+        res = residual(a, b, back)
+        return a, b, back, res, float(res.mean())
 
     def stylize(self, look: StageRun, frame: Frame, init=None, init_strength=None) -> np.ndarray:
         self.ctx.check_cancelled()

@@ -56,14 +56,18 @@ def reliability(back: np.ndarray, fwd: np.ndarray, *, feather: float = 1.5,
     return rel
 
 
+def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """The flow ``first`` followed by ``then`` (``then`` read where ``first`` lands)."""
+    return first + warp(np.ascontiguousarray(then, np.float32), first)
+
+
 def chain(acc_flow: np.ndarray, acc_rel: np.ndarray, step_flow: np.ndarray, step_rel: np.ndarray):
     """Compose ``step`` (t -> t-1) with ``acc`` (t-1 -> k): the flow t -> k and its reliability.
 
     One resampling of the keyframe at the end keeps propagated frames sharp (no blur build-up).
     """
-    acc_at = warp(np.ascontiguousarray(acc_flow, np.float32), step_flow)
     rel_at = warp(np.ascontiguousarray(acc_rel, np.float32), step_flow)
-    return step_flow + acc_at, np.clip(step_rel * rel_at, 0.0, 1.0)
+    return compose(step_flow, acc_flow), np.clip(step_rel * rel_at, 0.0, 1.0)
 
 
 def residual(prev_src: np.ndarray, cur_src: np.ndarray, back: np.ndarray) -> np.ndarray:
