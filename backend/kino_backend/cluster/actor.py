@@ -1,8 +1,8 @@
 """The Ray actor around a ``WorkerCore``: ``ray::KinoWorker`` in the process list.
 
 Two concurrency groups: ``work`` (one thread: one task at a time, streamed back as a Ray generator of
-lists of items, ``worker.batched``) and ``control`` (``ping``, ``stats``, ``cancel`` answer while a task runs, so a cancel
-reaches a running task). The actor restarts when its process dies (``max_restarts=-1``); the driver
+lists of items, ``worker.batched``) and ``control`` (``ping``, ``stats``, ``cancel`` answer while a
+task runs, so a cancel reaches a running task). The actor restarts when its process dies (``max_restarts=-1``); the driver
 resubmits what it was running to another worker.
 """
 from __future__ import annotations
