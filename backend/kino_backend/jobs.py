@@ -19,6 +19,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from kino_addon.core.malloc_tuning import page_faults
 from kino_addon.core.processes import peak_rss_mb
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol import messages as msg_types
@@ -349,7 +350,7 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
         stream_on_cluster(job, ctx, progress, timings)
         return
     look = job.workflow.look_step.name
-    t0 = time.monotonic()
+    t0, faults0 = time.monotonic(), page_faults()
     every, last_checkpoint = checkpoint.wanted_every(job.options), -10 ** 9
     every_s, last_checkpoint_t = checkpoint.wanted_every_s(job.options), -1e18
     with Pipeline(job.workflow, ctx) as pipe:
@@ -379,7 +380,8 @@ def _stream(job: Job, ctx: JobContext, progress: _Progress, timings: dict) -> No
                                 force=len(job.frames_done) == job.frames_total)
         finally:
             stream.close()
-            timings.update(clock.summary(len(job.frames_done)), max_rss_mb=peak_rss_mb())
+            timings.update(clock.summary(len(job.frames_done)), max_rss_mb=peak_rss_mb(),
+                           page_faults_per_frame=round((page_faults() - faults0) / max(1, len(job.frames_done))))
     if len(job.frames_done) != job.frames_total:
         raise StageError(INTERNAL, f"the pipeline produced {len(job.frames_done)} of {job.frames_total} frames; "
                                    "a stage dropped frames", stage=job.workflow.look_step.name)

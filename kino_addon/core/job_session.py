@@ -26,6 +26,7 @@ from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, B
 from . import job_checkpoint as resume
 from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
+from .malloc_tuning import page_faults
 from .png import decode_png
 from .processes import peak_rss_mb
 from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
@@ -102,6 +103,7 @@ class JobSession:
         self.writer = FrameWriter(spec.folder)
         self.seconds = {"extract": 0.0, "send": 0.0}  # this side's time per part (kino.json "timings")
         self._started_at: Optional[float] = None
+        self._faults_at_start = 0
 
     # -- progress --------------------------------------------------------------------------------
     @property
@@ -160,7 +162,7 @@ class JobSession:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
         self.state = "running"
-        self._started_at = time.perf_counter()
+        self._started_at, self._faults_at_start = time.perf_counter(), page_faults()
         self._last_event = time.monotonic()
         self._write_sidecar("running")  # records the settings hash before any frame lands
 
@@ -421,7 +423,8 @@ class JobSession:
         parts = dict(self.seconds, write=self.writer.seconds)
         return {"frames": n, "wall_s": round(wall, 3),
                 "s_per_frame": {k: round(v / n, 4) for k, v in parts.items()} if n else {},
-                "wall_s_per_frame": round(wall / n, 4) if n else None, "max_rss_mb": peak_rss_mb()}
+                "wall_s_per_frame": round(wall / n, 4) if n else None, "max_rss_mb": peak_rss_mb(),
+                "page_faults_per_frame": round((page_faults() - self._faults_at_start) / n) if n else None}
 
 
 def options_for_frames(options: dict, numbers: list, count: int) -> dict:

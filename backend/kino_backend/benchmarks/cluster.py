@@ -114,27 +114,32 @@ def _workflow(look: str, temporal: Optional[dict], params: Optional[dict] = None
 
 def measure_mode(frames, wf: dict, counts: List[int], handles: dict, repeat: int) -> dict:
     from ..cluster.executors import RayExecutor, worker_stats
+    from kino_addon.core.malloc_tuning import page_faults
     names = sorted(handles)
     runs = {"local": []}
     out_local = None
     diffs = []
     busy = {}
+    local_faults = []
     for _ in range(repeat):
+        f0 = page_faults()
         s, out_local, _ = run_once(frames, wf)
+        local_faults.append(round((page_faults() - f0) / len(frames), 1))
         runs["local"].append(s)
         for n in counts:
             sub = {k: handles[k] for k in names[:n]}
-            before = {w["name"]: w.get("busy_s", 0.0) for w in worker_stats(sub)}
+            before = {w["name"]: w for w in worker_stats(sub)}
             s, out, record = run_once(frames, wf, RayExecutor(sub))
-            after = {w["name"]: w.get("busy_s", 0.0) for w in worker_stats(sub)}
+            after = {w["name"]: w for w in worker_stats(sub)}
             runs.setdefault(str(n), []).append(s)
-            busy.setdefault(str(n), []).append({k: round(after[k] - before[k], 3) for k in sub})
+            busy.setdefault(str(n), []).append(_worker_deltas(before, after, len(frames)))
             diffs.append(int(np.abs(out.astype(np.int16) - out_local.astype(np.int16)).max()))
             runs.setdefault(f"{n}_records", []).append(record)
     nframes = len(frames)
     best = {k: min(v) for k, v in runs.items() if not k.endswith("_records")}
     result = {"workflow_temporal": wf["stages"][1]["params"] if len(wf["stages"]) > 1 else "off",
-              "local": {"s": round(best["local"], 3), "frames_per_s": round(nframes / best["local"], 3)},
+              "local": {"s": round(best["local"], 3), "frames_per_s": round(nframes / best["local"], 3),
+                        "page_faults_per_frame": local_faults[runs["local"].index(best["local"])]},
               "runs_s": {k: [round(x, 3) for x in v] for k, v in runs.items() if not k.endswith("_records")},
               "max_diff_vs_local": max(diffs) if diffs else None}
     for n in counts:
@@ -142,7 +147,7 @@ def measure_mode(frames, wf: dict, counts: List[int], handles: dict, repeat: int
         i = runs[k].index(best[k])
         record = runs[f"{n}_records"][i]
         result[f"workers_{n}"] = {"s": round(best[k], 3), "frames_per_s": round(nframes / best[k], 3),
-                                  "worker_busy_s": busy[k][i], "plan": record["plan"], "tasks": record["tasks"],
+                                  **busy[k][i], "plan": record["plan"], "tasks": record["tasks"],
                                   "task_seconds_by_kind": record["task_seconds_by_kind"]}
     if "1" in best:
         result["overhead_1_worker_vs_local"] = round(best["1"] / best["local"] - 1.0, 3)
@@ -153,6 +158,15 @@ def measure_mode(frames, wf: dict, counts: List[int], handles: dict, repeat: int
         for n in counts[1:]:
             result[f"ratio_{n}_vs_1"] = round(best["1"] / best[str(n)], 3)
     return result
+
+
+def _worker_deltas(before: dict, after: dict, nframes: int) -> dict:
+    """Each worker's busy seconds in one run, and the page faults its process took per frame of the job
+    (a worker whose malloc hands memory back to the kernel after every frame shows hundreds)."""
+    return {"worker_busy_s": {k: round(after[k].get("busy_s", 0.0) - before[k].get("busy_s", 0.0), 3) for k in after},
+            "worker_page_faults_per_frame": {
+                k: round((after[k].get("page_faults", 0) - before[k].get("page_faults", 0)) / max(1, nframes), 1)
+                for k in after}}
 
 
 def synthetic_frames(count: int, width: int) -> List[np.ndarray]:

@@ -71,6 +71,8 @@ def run_one(clip: str, out: str, look: str, temporal: str, frames: int, params: 
             "addon_s_per_frame": addon.get("s_per_frame", {}), "addon_max_rss_mb": addon.get("max_rss_mb"),
             "backend_s_per_frame": backend.get("parts_s_per_frame", {}),
             "backend_max_rss_mb": backend.get("max_rss_mb"),
+            "page_faults_per_frame": {"addon": addon.get("page_faults_per_frame"),
+                                      "backend": backend.get("page_faults_per_frame")},
             "look_calls": ((side.get("provenance") or {}).get("stages") or {}).get("temporal", {}).get("frames_stylized")}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ray
 
+from kino_addon.core.malloc_tuning import keep_freed_memory
+
 from .worker import WorkerCore, batched, run_at_normal_priority
 
 
@@ -18,6 +20,7 @@ class KinoWorker:
 
     def __init__(self, name: str):
         run_at_normal_priority()
+        keep_freed_memory()  # Ray's worker process hands every freed frame back to the kernel otherwise
         self.core = WorkerCore(name)
 
     @ray.method(concurrency_group="control")

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Iterable, Iterator, List, Optional
 
+from kino_addon.core.malloc_tuning import page_faults
+
 from ..job_events import error_from_exception
 from ..resources import Resources
 from ..stages.base import Cancelled, JobContext
@@ -79,6 +81,7 @@ class WorkerCore:
             return {**self.ping(), "tasks": self.tasks, "frames": self.frames, "busy_s": round(self.busy_s, 3),
                     "frames_per_s": round(self.frames / self.busy_s, 3) if self.busy_s > 0 else None,
                     "recent_frames_per_s": round(recent / window, 3) if window > 0 else None,
+                    "page_faults": page_faults(),
                     "working_on": self.current}
 
     # -- work (the work thread) -------------------------------------------------------------------

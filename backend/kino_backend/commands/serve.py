@@ -14,6 +14,8 @@ import sys
 import threading
 from typing import List
 
+from kino_addon.core.malloc_tuning import keep_freed_memory
+
 from ..connection_file import remove_connection_file, write_connection_file
 from ..server import Server
 from ..serving.logs import file_handler
@@ -68,6 +70,7 @@ def main(argv: List[str]) -> int:
     except ValueError as exc:
         print(f"kino serve: {exc}", file=sys.stderr)
         return 2
+    keep_freed_memory()  # a frame's arrays reuse the last frame's memory instead of fresh pages from the kernel
     conn_file = os.path.abspath(args.connection_file)
     os.makedirs(os.path.dirname(conn_file), exist_ok=True)
     log_path = os.path.splitext(conn_file)[0] + ".log"
