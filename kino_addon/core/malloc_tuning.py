@@ -22,10 +22,17 @@ MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks up to a 1080p float32 RGB f
 TRIM_THRESHOLD = 256 << 20  # freed heap memory kept for the next frame, at most this much
 
 
+# The same settings for a process started with them: a Ray worker, whose task threads exist (each with
+# its own arena) before any of Kino's code runs in it, gets them through its runtime environment.
+ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+       "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
+
+
 def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds and use one arena for every thread of this process (the
-    arrays are large and few; the arena lock costs nothing beside the work on them). Returns whether they
-    were set (False off glibc: macOS' and Windows' allocators have no ``mallopt``)."""
+    """Raise glibc's mmap and trim thresholds and use one arena for every thread of this process started
+    from now on (the arrays are large and few; the arena lock costs nothing beside the work on them).
+    Call it before starting threads. Returns whether they were set (False off glibc: macOS' and
+    Windows' allocators have no ``mallopt``)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:

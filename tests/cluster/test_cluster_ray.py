@@ -83,6 +83,8 @@ def test_cluster_start_makes_two_named_workers(results):
     assert all(w["device"] == "cpu" for w in start["status"]["workers"])
     # at the local backend's priority, not Ray's default niceness 15 (behind the driver and Ray's daemons)
     assert [w["nice"] for w in start["status"]["workers"]] == [os.getpriority(os.PRIO_PROCESS, 0)] * 2
+    # started with glibc's malloc tuned, so their task threads reuse a frame's memory (malloc_tuning)
+    assert all(w["malloc_tuned"] for w in start["status"]["workers"])
     assert start["proctitles"].count("ray::KinoWorker") == 2, start["proctitles"]
 
 

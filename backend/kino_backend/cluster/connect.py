@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Dict, Optional
 
+from kino_addon.core import malloc_tuning
 from kino_addon.protocol.errors import INVALID_PARAMS
 
 from ..stages.base import StageError
@@ -132,8 +133,8 @@ def start_workers(count: int, timeout: float = WORKER_START_TIMEOUT) -> Dict[str
         if name in existing:
             continue
         opts = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        made[name] = KinoWorker.options(name=name, namespace=NAMESPACE, lifetime="detached",
-                                        get_if_exists=True, **opts).remote(name)
+        made[name] = KinoWorker.options(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+                                        runtime_env={"env_vars": dict(malloc_tuning.ENV)}, **opts).remote(name)
     deadline = time.monotonic() + timeout
     for name, handle in made.items():
         left = max(1.0, deadline - time.monotonic())
