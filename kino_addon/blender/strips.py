@@ -182,6 +182,9 @@ class StripSource:
 
     def _setup(self, tmp) -> None:
         sed = tmp.sequence_editor
+        # each frame is rendered once: the sequencer's caches would only hold every frame read (up to the
+        # preferences' memory cache limit, 4 GB by default: Blender grew 8 MB a 1080p frame)
+        sed.use_cache_raw = sed.use_cache_final = False
         for s in sed.strips_all:
             s.mute = not (s.name == self.name or _feeds(s, self.name))
         for ch in sed.channels:
