@@ -81,17 +81,24 @@ def status(args) -> int:
         return 0
     print(f"cluster {address}: {nodes} node(s), {len(stats)} Kino worker(s)")
     for w in stats:
-        if "pid" not in w:
-            print(f"  {w['name']}: {w.get('state')}")
-            continue
-        fps = w["frames_per_s"] if w["frames_per_s"] is not None else 0.0
-        recent = w["recent_frames_per_s"] or 0.0
-        print(f"  {w['name']} on {w['host']} pid {w['pid']} ({w['device']}): {w['tasks']} tasks, {w['frames']} frames, "
-              f"{fps:.2f} frames/s of work, {recent:.2f} frames/s over the last 30 s"
-              + (f", working on {w['working_on']}" if w.get("working_on") else ", idle")
-              + (f"; runs at niceness {w['nice']} (start the cluster with RAY_worker_niceness=0: docs/cluster.md)"
-                 if w.get("nice") else ""))
+        print(worker_line(w))
     return 0
+
+
+def worker_line(w: dict) -> str:
+    """One worker of ``cluster status``: where it runs, its throughput, and what slows it down."""
+    if "pid" not in w:
+        return f"  {w['name']}: {w.get('state')}"
+    fps = w["frames_per_s"] if w["frames_per_s"] is not None else 0.0
+    recent = w["recent_frames_per_s"] or 0.0
+    return (f"  {w['name']} on {w['host']} pid {w['pid']} ({w['device']}): {w['tasks']} tasks, {w['frames']} frames, "
+            f"{fps:.2f} frames/s of work, {recent:.2f} frames/s over the last 30 s"
+            + (f", working on {w['working_on']}" if w.get("working_on") else ", idle")
+            + (f"; runs at niceness {w['nice']} (start the cluster with RAY_worker_niceness=0: docs/cluster.md)"
+               if w.get("nice") else "")
+            + ("; hands each frame's memory back to the kernel (started without Kino's malloc settings in its "
+               "environment: restart Ray on its node, or scripts/kino cluster stop and start for a local cluster)"
+               if w.get("malloc_tuned") is False else ""))
 
 
 def main(argv: List[str]) -> int:
