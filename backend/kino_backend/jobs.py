@@ -19,8 +19,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
-from kino_addon.core.malloc_tuning import page_faults
-from kino_addon.core.processes import peak_rss_mb
+from kino_addon.core.processes import page_faults, peak_rss_mb
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol import messages as msg_types
 from kino_addon.protocol.errors import CANCELLED, INTERNAL, INVALID_PARAMS, error_object

@@ -26,9 +26,8 @@ from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, B
 from . import job_checkpoint as resume
 from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
-from .malloc_tuning import page_faults
 from .png import decode_png
-from .processes import peak_rss_mb
+from .processes import page_faults, peak_rss_mb
 from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
 from .writer import FrameWriter
 

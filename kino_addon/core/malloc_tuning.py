@@ -1,5 +1,5 @@
-"""glibc malloc tuning for the processes that work frame after frame (the backend, a Ray worker), and
-the page-fault count that shows whether it is needed. Pure Python (ctypes), no bpy.
+"""glibc malloc tuning for the processes that work frame after frame (the backend, a Ray worker); the
+page-fault count that shows whether it is needed is ``processes.page_faults``. Pure Python (ctypes), no bpy.
 
 glibc hands a freed block above its mmap threshold (128 KiB, raised on the fly up to 32 MiB in an
 ordinary process) back to the kernel at once, and the top of a heap above its trim threshold too; a
@@ -43,11 +43,3 @@ def keep_freed_memory() -> bool:
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, 1))
     return all([bool(mallopt(option, value)) for option, value in settings])
 
-
-def page_faults() -> int:
-    """Minor page faults of this process so far (0 where the platform does not say: Windows)."""
-    try:
-        import resource
-    except ImportError:
-        return 0
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)

@@ -63,6 +63,15 @@ def pid_alive(pid: int) -> bool:
     return not zombie(pid)
 
 
+def page_faults() -> int:
+    """Minor page faults of this process so far (0 where the platform does not say: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
 def peak_rss_mb() -> Optional[float]:
     """This process's peak resident memory in MiB (None where the platform does not say: Windows)."""
     try:

@@ -1,5 +1,6 @@
 """A Kino worker keeps the memory a frame frees for the next frame
-(``kino_addon.core.malloc_tuning.keep_freed_memory``, called by the actor and by the backend).
+(``kino_addon.core.malloc_tuning``: ``keep_freed_memory`` in the backend, the same settings as
+environment variables in a Ray worker).
 
 In a Ray worker process glibc's malloc handed every large block back to the kernel when it was freed, so
 each frame's arrays were fresh pages: ~1,900 page faults per 320x240 toon frame, 12-20 % of the look's
@@ -66,7 +67,7 @@ def test_freed_frame_memory_is_reused_instead_of_faulted_in_again():
 
 
 def test_worker_stats_report_page_faults():
-    from kino_addon.core.malloc_tuning import page_faults
+    from kino_addon.core.processes import page_faults
     from kino_backend.cluster.worker import WorkerCore
 
     first = page_faults()

@@ -114,7 +114,7 @@ def _workflow(look: str, temporal: Optional[dict], params: Optional[dict] = None
 
 def measure_mode(frames, wf: dict, counts: List[int], handles: dict, repeat: int) -> dict:
     from ..cluster.executors import RayExecutor, worker_stats
-    from kino_addon.core.malloc_tuning import page_faults
+    from kino_addon.core.processes import page_faults
     names = sorted(handles)
     runs = {"local": []}
     out_local = None
@@ -215,6 +215,7 @@ def main(argv: List[str]) -> int:
     from kino_addon.core.malloc_tuning import keep_freed_memory
 
     from ..cluster import RAY_MISSING, ray_available
+
     keep_freed_memory()  # "the backend alone" is measured as ``kino serve`` runs it
     if not ray_available():
         print(f"kino bench cluster: {RAY_MISSING}", file=sys.stderr)

@@ -2,14 +2,13 @@
 
 Two concurrency groups: ``work`` (one thread: one task at a time, streamed back as a Ray generator of
 lists of items, ``worker.batched``) and ``control`` (``ping``, ``stats``, ``cancel`` answer while a
-task runs, so a cancel reaches a running task). The actor restarts when its process dies (``max_restarts=-1``); the driver
-resubmits what it was running to another worker.
+task runs, so a cancel reaches a running task). The actor restarts when its process dies
+(``max_restarts=-1``); the driver resubmits what it was running to another worker. Its process starts
+with Kino's malloc settings in its environment (``connect.start_workers``, ``malloc_tuning.ENV``).
 """
 from __future__ import annotations
 
 import ray
-
-from kino_addon.core.malloc_tuning import keep_freed_memory
 
 from .worker import WorkerCore, batched, run_at_normal_priority
 
@@ -20,7 +19,6 @@ class KinoWorker:
 
     def __init__(self, name: str):
         run_at_normal_priority()
-        keep_freed_memory()  # Ray's worker process hands every freed frame back to the kernel otherwise
         self.core = WorkerCore(name)
 
     @ray.method(concurrency_group="control")

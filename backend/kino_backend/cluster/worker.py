@@ -11,8 +11,8 @@ import threading
 import time
 from typing import Iterable, Iterator, List, Optional
 
-from kino_addon.core import malloc_tuning
-from kino_addon.core.malloc_tuning import page_faults
+from kino_addon.core.malloc_tuning import ENV as MALLOC_ENV
+from kino_addon.core.processes import page_faults
 
 from ..job_events import error_from_exception
 from ..resources import Resources
@@ -67,7 +67,7 @@ class WorkerCore:
         return {"name": self.name, "pid": self.pid, "host": self.host, "device": self.resources.default_device(),
                 "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),  # Ray gives each GPU worker its own
                 "nice": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
-                "malloc_tuned": all(os.environ.get(k) == v for k, v in malloc_tuning.ENV.items())}
+                "malloc_tuned": all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())}
 
     def cancel(self, job_id: str) -> bool:
         self._flag(job_id).set()
