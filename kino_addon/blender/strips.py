@@ -7,8 +7,8 @@ muted, the strip's spatial transform/crop/flip is reset (they are carried over t
 instead, so the stylized frames keep the source's full resolution), the resolution is the source's
 own and the view transform is Standard, so the `none` look returns the source pixels exactly. One
 frame is rendered per ``read(number)`` call (a one-frame animation render: a still render of a
-non-active scene comes out black in bpy 5.0.1) to a BMP in a private work folder and read back with
-numpy. The user's scene is never touched.
+non-active scene comes out black in bpy 5.0.1) to an uncompressed TIFF in a private work folder and read
+back with numpy (``core.tiff``: faster to write and to read than a BMP). The user's scene is never touched.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import bpy
 import numpy as np
 
 from ..core import tempdirs
-from ..core.bmp import BMPError, read_bmp
 from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
 from ..core.job_session import SourceError
+from ..core.tiff import TIFFError, read_tiff
 from . import compat
 
 SUPPORTED = ("MOVIE", "IMAGE")
@@ -143,6 +143,17 @@ def _feeds(strip, target) -> bool:
 AHEAD = 8  # the most frames one render call makes (read ahead of the frame asked for)
 
 
+def frame_file_settings(render) -> None:
+    """A render's output as the frame files Kino reads back: 8-bit RGB, uncompressed TIFF (``core.tiff``).
+    At 1920x1080 Blender writes one in 42 ms (a BMP 51 ms) and it reads in ~2 ms (a BMP's bottom-up BGR
+    rows 9 ms); the pixels are the same."""
+    settings = render.image_settings
+    settings.file_format = 'TIFF'
+    settings.color_mode = 'RGB'
+    settings.color_depth = '8'
+    settings.tiff_codec = 'NONE'
+
+
 class StripSource:
     """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3).
 
@@ -202,8 +213,7 @@ class StripSource:
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
         r.use_sequencer, r.use_compositing, r.use_border = True, False, False
         r.use_stamp = False
-        r.image_settings.file_format = 'BMP'
-        r.image_settings.color_mode = 'RGB'
+        frame_file_settings(r)
         r.filepath = os.path.join(self.work, "src_####")
         vs = tmp.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
@@ -218,8 +228,8 @@ class StripSource:
         self._last = frame
         path = self._ahead.pop(frame)
         try:
-            image = read_bmp(path)
-        except (OSError, BMPError) as exc:
+            image = read_tiff(path)
+        except (OSError, TIFFError) as exc:
             raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {frame} "
                               f"({exc})") from None
         finally:

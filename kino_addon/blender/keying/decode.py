@@ -2,8 +2,8 @@
 for ``scripts/kino composite``.
 
 Decoding renders the input as a strip in a throw-away scene (Standard view transform, so pixels come
-out as they went in) to BMP files; the background is rendered at the actor's size with the strip's
-"Scale to Fill" fit, which is exactly "scaled to cover".
+out as they went in) to uncompressed TIFF files (``strips.frame_file_settings``); the background is
+rendered at the actor's size with the strip's "Scale to Fill" fit, which is exactly "scaled to cover".
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import List, Optional
 import bpy
 import numpy as np
 
-from ...core.bmp import read_bmp
 from ...core.job_session import SourceError
+from ...core.tiff import read_tiff
 from .. import compat
-from ..strips import add_input_strip
+from ..strips import add_input_strip, frame_file_settings
 
 
 class DecodeError(RuntimeError):
@@ -26,7 +26,7 @@ class DecodeError(RuntimeError):
 
 @dataclass
 class Decoded:
-    """Frames of one input rendered to BMP files; ``read(n)`` (1-based) -> uint8 (h, w, 3), cut to
+    """Frames of one input rendered to TIFF files; ``read(n)`` (1-based) -> uint8 (h, w, 3), cut to
     ``crop`` (x, y, w, h) when set. ``identity`` says what they came from (path, size, file stamps,
     frames, crop): it keys the resume. ``total``: the clip's own length; ``first``: its first frame here."""
 
@@ -40,7 +40,7 @@ class Decoded:
     first: int = 1
 
     def read(self, number: int) -> np.ndarray:
-        image = read_bmp(self.paths[number - 1])
+        image = read_tiff(self.paths[number - 1])
         if self.crop:
             x, y, w, h = self.crop
             image = np.ascontiguousarray(image[y:y + h, x:x + w])
@@ -91,8 +91,7 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         w, h = size or (elem.orig_width, elem.orig_height)
         r.resolution_x, r.resolution_y, r.resolution_percentage = int(w), int(h), 100
         r.use_sequencer, r.use_compositing, r.use_stamp = True, False, False
-        r.image_settings.file_format = 'BMP'
-        r.image_settings.color_mode = 'RGB'
+        frame_file_settings(r)
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0

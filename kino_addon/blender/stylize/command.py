@@ -188,7 +188,8 @@ def main(argv) -> int:
         result = run(args, OutputFolder(args.out))
         for note in result["notes"]:
             print(f"kino stylize: note: {note}", file=sys.stderr)
-        print(f"kino stylize: {result['frames']} frames in {result['out']}"
+        n = result["frames"]
+        print(f"kino stylize: {n} frame{'' if n == 1 else 's'} in {result['out']}"
               + (f" ({result['reused']} reused)" if result["reused"] else "")
               + (f"; scene saved to {result['blend']}" if result["blend"] else ""))
         return 0

@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from kino_addon.core.bmp import decode_bmp
 from kino_addon.core.png import PNGError, check_png, decode_png, encode_png, png_info
 
 
@@ -45,15 +44,6 @@ def test_check_png_rejects_truncated_and_wrong_size(tmp_path):
     assert not check_png(str(tmp_path / "missing.png"))
     with pytest.raises(PNGError):
         decode_png(b"not a png at all")
-
-
-@pytest.mark.parametrize("width", [5, 8])  # 5: rows need padding
-def test_bmp_matches_opencv(tmp_path, width):
-    img = np.random.default_rng(width).integers(0, 256, (7, width, 3), dtype=np.uint8)
-    path = os.path.join(tmp_path, "a.bmp")
-    cv2.imwrite(path, img[:, :, ::-1])
-    with open(path, "rb") as fh:
-        assert np.array_equal(decode_bmp(fh.read()), img)
 
 
 def test_source_pngs_of_any_depth_and_colour_type_are_whole_and_torn_ones_are_not():
