@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", required=True, help="a video file (or a name in --footage)")
     p.add_argument("--frames", type=int, default=24, help="frames from the clip's start (default 24)")
     p.add_argument("--look", default="toon", help="the look measured (default toon)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the measured look's runs, as scripts/kino stylize takes it "
+                        "(repeatable; e.g. model=PATH steps=4 for --look diffusion)")
     p.add_argument("--keyframe-interval", type=int, default=10, help="K of the keyframe-mode run (default 10)")
     p.add_argument("--memory", action="store_true", help="also run the look with temporal on 2x the frames "
                    "and compare peak memory")
@@ -101,18 +104,18 @@ def ratios(runs: dict, startup_s: float) -> dict:
 
 
 def run_bench(args, clip: str, work: str) -> dict:
-    look, n = args.look, args.frames
+    look, n, lp = args.look, args.frames, list(args.param)
     plan = [("startup", "none", "off", 1, []), ("none", "none", "off", n, []),
-            ("look_off", look, "off", n, []), ("look_on", look, "on", n, []),
-            ("look_keyframes", look, "on", n, [f"temporal.keyframe_interval={args.keyframe_interval}"])]
+            ("look_off", look, "off", n, lp), ("look_on", look, "on", n, lp),
+            ("look_keyframes", look, "on", n, lp + [f"temporal.keyframe_interval={args.keyframe_interval}"])]
     if args.memory:
-        plan.append(("look_on_2x", look, "on", 2 * n, []))
+        plan.append(("look_on_2x", look, "on", 2 * n, lp))
     runs = {}
     for name, lk, temporal, frames, params in plan:
         print(f"bench pipeline: {name} ({lk}, temporal {temporal}, {frames} frames)", file=sys.stderr)
         runs[name] = run_one(clip, os.path.join(work, name), lk, temporal, frames, params, args.blender)
     startup = runs.pop("startup")["wall_s"]
-    report = {"clip": clip, "frames": n, "look": look, "startup_s": startup, "runs": runs,
+    report = {"clip": clip, "frames": n, "look": look, "params": lp, "startup_s": startup, "runs": runs,
               "ratios": ratios({k: v for k, v in runs.items() if k != "look_on_2x"}, startup),
               "machine": machine()}
     if args.memory:
