@@ -89,7 +89,8 @@ def decode_tiff(data: bytes) -> np.ndarray:
     if contiguous:
         flat = np.frombuffer(data, np.uint8, count=size, offset=offsets[0])
     else:
-        flat = np.concatenate([np.frombuffer(data, np.uint8, count=c, offset=o) for o, c in zip(offsets, counts)])[:size]
+        parts = [np.frombuffer(data, np.uint8, count=c, offset=o) for o, c in zip(offsets, counts)]
+        flat = np.concatenate(parts)[:size]
     pixels = flat.reshape(height, width, samples)
     if samples == 4:
         return np.ascontiguousarray(pixels[:, :, :3])

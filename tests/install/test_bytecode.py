@@ -13,6 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv-backend"
 MARK = VENV / ".kino-bytecode"
+NEEDS_BACKEND_ENV = pytest.mark.skipif(
+    not (VENV / "bin" / "python").exists() or Path(sys.prefix).resolve() != VENV.resolve(),
+    reason="runs in the backend environment scripts/setup_env.sh makes (.venv-backend: its Python's bytecode tag)")
 
 
 def _setup_backend():
@@ -32,8 +35,7 @@ def _pyc_source_mtime(source: Path) -> int:
     return mtime
 
 
-@pytest.mark.skipif(not (VENV / "bin" / "python").exists(), reason="needs the backend environment (scripts/setup_env.sh backend)")
-@pytest.mark.skipif(Path(sys.prefix).resolve() != VENV.resolve(), reason="runs in .venv-backend (its Python's bytecode tag)")
+@NEEDS_BACKEND_ENV
 def test_setup_precompiles_the_add_on_and_the_backend():
     _setup_backend()
     for source in (REPO / "kino_addon" / "core" / "png.py", REPO / "backend" / "kino_backend" / "server.py",
@@ -42,8 +44,7 @@ def test_setup_precompiles_the_add_on_and_the_backend():
     assert MARK.is_file()
 
 
-@pytest.mark.skipif(not (VENV / "bin" / "python").exists(), reason="needs the backend environment (scripts/setup_env.sh backend)")
-@pytest.mark.skipif(Path(sys.prefix).resolve() != VENV.resolve(), reason="runs in .venv-backend (its Python's bytecode tag)")
+@NEEDS_BACKEND_ENV
 def test_a_source_newer_than_the_mark_is_compiled_again():
     _setup_backend()
     source = REPO / "kino_addon" / "core" / "png.py"
