@@ -14,7 +14,8 @@ reliability r0; the same towards k1 gives r1. They are blended with weights (k1 
 (j - k0) r1 (the nearer keyframe counts more); where neither is reliable the nearer one wins. If more
 than ``fallback_area`` of the frame is reachable from neither keyframe (r < 0.5 in both), that frame
 is stylized too and fills those holes (counted in ``frames_stylized``, listed in
-``fallback_frames``). Only the frames up to the next keyframe are buffered. The filling itself is
+``fallback_frames``). Only the frames up to the next keyframe are buffered; the flows from them to the next keyframe are
+worked out beside that keyframe's stylization. The filling itself is
 ``spans.Span``, which the cluster runs span by span. The temporal stage then runs
 the whole stream through the same flow-warped recursive blend as per-frame mode (``strength``), which
 smooths the hand-over between keyframes.
@@ -98,8 +99,14 @@ class KeyframeScheduler:
         return self.tr.stylize(self.look, pend.frame, init=init, init_strength=a)
 
     def _close(self, key: Pending) -> Iterator[Frame]:
-        """``key`` becomes a keyframe; fill the pending frames from both keyframes."""
-        out = self._stylize_key(key)
+        """``key`` becomes a keyframe; fill the pending frames from both keyframes. The direct flows
+        between the pending frames and the new keyframe are worked out on the helper thread while the
+        look stylizes it (a GPU look leaves the CPU free meanwhile); filling them then finds them cached."""
+        ahead = self.tr.beside_look(self.span.prefetch_to, key.src)
+        try:
+            out = self._stylize_key(key)
+        finally:
+            ahead.result()
         yield from self.span.close(key, out)
         yield self._mark_key(key.frame, key.src, out)
 

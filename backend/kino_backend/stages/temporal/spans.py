@@ -21,6 +21,9 @@ from ..base import Frame, StageRun
 from .warp import blend, chain, reliability, warp
 
 
+PREFETCH_FRAMES = 12  # 24 flows, under half the flow cache (64 flows at the working size)
+
+
 @dataclass
 class Pending:
     """An in-between frame waiting for its next keyframe."""
@@ -83,6 +86,17 @@ class Span:
             return Pending(f, src, None, None)
         p0, r0 = reach(self.tr.flows, self.key_out, self.key_src, src, self.acc_flow, self.acc_rel)
         return Pending(f, src, p0, r0)
+
+    def prefetch_to(self, key_src: np.ndarray) -> None:
+        """Work out the direct flows between the pending frames (nearest the keyframe first, as ``close``
+        uses them) and the next keyframe's source ``key_src`` into the clip's flow cache, at most
+        ``PREFETCH_FRAMES`` frames' worth so they never push each other out of it."""
+        flows = self.tr.flows
+        small_key = flows.small(key_src)
+        for pend in self.pending[::-1][:PREFETCH_FRAMES]:
+            small_src = flows.small(pend.src)
+            flows.small_flow(small_src, small_key)
+            flows.small_flow(small_key, small_src)
 
     def close(self, key: Pending, out: np.ndarray) -> List[Frame]:
         """``key`` is the next keyframe, stylized as ``out``: the pending frames filled from both

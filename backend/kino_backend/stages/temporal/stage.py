@@ -296,6 +296,10 @@ class TemporalRun(StageRun):
             lk.prepare()
         return lk
 
+    def beside_look(self, fn, *args):
+        """Run ``fn(*args)`` on the helper thread (e.g. while the look works); returns its future."""
+        return self._helper().submit(fn, *args)
+
     def _helper(self) -> ThreadPoolExecutor:
         """One helper thread for work that runs beside the look (OpenCV and NumPy release the GIL)."""
         if self._pool is None:
