@@ -14,9 +14,9 @@ reliability r0; the same towards k1 gives r1. They are blended with weights (k1 
 (j - k0) r1 (the nearer keyframe counts more); where neither is reliable the nearer one wins. If more
 than ``fallback_area`` of the frame is reachable from neither keyframe (r < 0.5 in both), that frame
 is stylized too and fills those holes (counted in ``frames_stylized``, listed in
-``fallback_frames``). Only the frames up to the next keyframe are buffered; the flows from them to the next keyframe are
-worked out beside that keyframe's stylization. The filling itself is
-``spans.Span``, which the cluster runs span by span. The temporal stage then runs
+``fallback_frames``). Only the frames up to the next keyframe are buffered; their flows to the next
+keyframe are worked out beside that keyframe's stylization. The filling itself is ``spans.Span``,
+which the cluster runs span by span. The temporal stage then runs
 the whole stream through the same flow-warped recursive blend as per-frame mode (``strength``), which
 smooths the hand-over between keyframes.
 """
