@@ -13,7 +13,7 @@ from noise_support import footage
 pytestmark = pytest.mark.slow  # long real-clip runs
 
 # (clip, the motion_ratio it must reach): the hand-held walk is camera motion; the talking head deforms
-CLIPS = [("handheld_park.mp4", 0.5), ("talking_head.mp4", 0.55)]
+CLIPS = [("handheld_park.mp4", 0.45), ("talking_head.mp4", 0.5)]  # measured 0.363 and 0.459 (20 frames)
 
 
 @pytest.mark.parametrize("name,ratio", CLIPS)
@@ -31,4 +31,4 @@ def test_warped_noise_is_white_and_follows_real_footage(name, ratio):
     assert r["fixed"]["motion_error"] > 1.2  # fixed noise does not follow it
     assert r["motion_ratio"] <= ratio, r["motion_ratio"]
     # along the flow it was moved with, the noise is closer still to the 0.39 of exact transport
-    assert r["motion_ratio_chained"] <= 0.46, r["motion_ratio_chained"]
+    assert r["motion_ratio_chained"] <= 0.43, r["motion_ratio_chained"]  # measured 0.361, 0.395

@@ -139,3 +139,25 @@ def test_the_bench_composes_consecutive_flows_over_the_gap():
     assert np.allclose(fw[inner], want * (s ** 8 - 1), atol=2e-3)
     assert np.allclose(bw[inner], want * (s ** -8 - 1), atol=2e-3)
     assert not np.allclose(fw[inner], want * 8 * (s - 1), atol=0.05)  # a plain sum of the steps is not it
+
+
+def test_a_stretched_open_cell_shares_the_nearest_sample_instead_of_fresh_noise():
+    """Cells from column 10 on move one cell right: column 10 is left empty between samples, so each
+    of its cells shares the sample next to it (conditional split): the pair adds up to sqrt(2) times
+    that sample, each cell stays unit Gaussian, and nothing there is fresh noise."""
+    t, _, rng = _start(7)
+    before = t.cells.copy()
+    hk, wk = t.cell_shape
+    flow = np.zeros((hk, wk, 2), np.float32)
+    flow[:, 10:, 0] = 1.0
+    t.step(flow, None, rng)
+    after = t.cells
+    assert np.allclose(after[:, :, 12:], before[:, :, 11:-1])  # moved as they were
+    assert np.allclose(after[:, :, :10], before[:, :, :10])
+    pair = after[:, 1:-1, 10] + after[:, 1:-1, 11]  # the top and bottom rows have too few neighbours
+    assert np.allclose(pair, np.sqrt(2.0) * before[:, 1:-1, 10], atol=1e-5)
+    assert t.stats["split"] == hk - 2 and t.stats["fresh"] == 2  # only the two end cells (4 neighbours) are fresh
+    diff = (after[:, 1:-1, 10] - after[:, 1:-1, 11]) / np.sqrt(2.0)  # the fresh part: independent of the sample
+    assert abs(np.corrcoef(diff.ravel(), before[:, 1:-1, 10].ravel())[0, 1]) < 4.0 / np.sqrt(diff.size)
+    s = white_stats(t.latent())
+    assert abs(s["std"] - 1) < 0.06
