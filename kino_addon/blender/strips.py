@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Optional
 
 import bpy
 import numpy as np
@@ -143,13 +144,13 @@ def _feeds(strip, target) -> bool:
 AHEAD = 8  # the most frames one render call makes (read ahead of the frame asked for)
 
 
-def frame_file_settings(render) -> None:
-    """A render's output as the frame files Kino reads back: 8-bit RGB, uncompressed TIFF (``core.tiff``).
-    At 1920x1080 Blender writes one in 42 ms (a BMP 51 ms) and it reads in ~2 ms (a BMP's bottom-up BGR
-    rows 9 ms); the pixels are the same."""
+def frame_file_settings(render, alpha: bool = False) -> None:
+    """A render's output as the frame files Kino reads back: 8-bit RGB (RGBA, straight, with ``alpha``),
+    uncompressed TIFF (``core.tiff``). At 1920x1080 Blender writes one in 42 ms
+    (a BMP 51 ms) and it reads in ~2 ms (a BMP's bottom-up BGR rows 9 ms); the pixels are the same."""
     settings = render.image_settings
     settings.file_format = 'TIFF'
-    settings.color_mode = 'RGB'
+    settings.color_mode = 'RGBA' if alpha else 'RGB'
     settings.color_depth = '8'
     settings.tiff_codec = 'NONE'
 
@@ -158,7 +159,10 @@ class StripSource:
     """Renders frames of one strip; ``read(timeline_frame)`` -> uint8 (h, w, 3).
 
     State: the strip's and its scene's names (looked up again on each read), its size, a private work
-    folder and the throw-away extraction scene (``tmp_name``); ``close()`` removes both."""
+    folder and the throw-away extraction scene (``tmp_name``); ``close()`` removes both. ``alpha``:
+    whether the strip's pictures are transparent anywhere (image sequences or movies with an alpha
+    channel), decided on the first frame read (None before): frames are rendered with alpha until then,
+    and from then on only when it is True."""
 
     def __init__(self, scene, strip):
         check_strip(strip)
@@ -170,6 +174,7 @@ class StripSource:
         self.tmp_name = ""
         self._ahead: dict = {}  # timeline frame -> its rendered file, not read yet
         self._last, self._run = -(2 ** 31), 1  # the last frame read, the current batch size
+        self.alpha: Optional[bool] = None
         self._make_tmp(scene)
 
     @property
@@ -213,14 +218,22 @@ class StripSource:
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
         r.use_sequencer, r.use_compositing, r.use_border = True, False, False
         r.use_stamp = False
-        frame_file_settings(r)
+        frame_file_settings(r, alpha=self.alpha is not False)
         r.filepath = os.path.join(self.work, "src_####")
         vs = tmp.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
 
     def read(self, timeline_frame: int) -> np.ndarray:
-        """The strip's picture at ``timeline_frame``. Reading frame after frame renders them in batches
-        (one render call for up to ``AHEAD`` frames: a third less time per frame at 1080p)."""
+        """The strip's picture at ``timeline_frame``, uint8 RGB (a transparent picture over black)."""
+        image = self.read_with_alpha(timeline_frame)
+        if image.shape[2] == 3:
+            return image
+        return ((image[..., :3].astype(np.uint32) * image[..., 3:] + 127) // 255).astype(np.uint8)
+
+    def read_with_alpha(self, timeline_frame: int) -> np.ndarray:
+        """The strip's picture at ``timeline_frame``: uint8 RGB, or RGBA with straight alpha when the
+        strip is transparent (``alpha``). Reading frame after frame renders them in batches (one
+        render call for up to ``AHEAD`` frames: a third less time per frame at 1080p)."""
         frame = int(timeline_frame)
         if frame not in self._ahead:
             self._clear_ahead()
@@ -228,14 +241,25 @@ class StripSource:
         self._last = frame
         path = self._ahead.pop(frame)
         try:
-            image = read_tiff(path)
+            image = read_tiff(path, keep_alpha=self.alpha is not False)
         except (OSError, TIFFError) as exc:
             raise SourceError(f"strip {self.name!r}: Blender could not render timeline frame {frame} "
                               f"({exc})") from None
         finally:
             if os.path.exists(path):
                 os.remove(path)
-        return image
+        return self._alpha_checked(image)
+
+    def _alpha_checked(self, image: np.ndarray) -> np.ndarray:
+        """Decide ``alpha`` on the first frame (an opaque one: render RGB from now on); RGBA frames of a
+        transparent strip come back as they are (straight alpha), the others as RGB."""
+        if image.shape[2] == 3:
+            return image
+        if self.alpha is None:
+            self.alpha = bool((image[..., 3] < 255).any())
+            if not self.alpha:
+                frame_file_settings(self.tmp.render, alpha=False)
+        return image if self.alpha else np.ascontiguousarray(image[..., :3])
 
     def _batch(self, frame: int) -> int:
         """How many frames from ``frame`` on to render at once: doubling while reads go frame after frame

@@ -100,6 +100,8 @@ class JobSession:
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
+        self._alphas: dict = {}  # output number -> the alpha of a transparent source frame, until written
+        self.alpha_frames = 0  # frames whose source was transparent (their results carry its alpha)
         self.seconds = {"extract": 0.0, "send": 0.0}  # this side's time per part (kino.json "timings")
         self._started_at: Optional[float] = None
         self._faults_at_start = 0
@@ -241,13 +243,17 @@ class JobSession:
             self._last_event = time.monotonic()  # silence: a stage may buffer look-ahead frames, feed one more
         number = self.todo[self.sent]
         t0 = time.perf_counter()
-        image = np.ascontiguousarray(self.read_frame(number), dtype=np.uint8)
+        image = np.asarray(self.read_frame(number), dtype=np.uint8)
         t1 = time.perf_counter()
         self.seconds["extract"] += t1 - t0
         want = (self.spec.height, self.spec.width, 3)
-        if image.shape != want:
+        if image.shape[:2] != want[:2] or image.ndim != 3 or image.shape[2] not in (3, 4):
             raise SourceError(f"source frame {number} is {image.shape[1]}x{image.shape[0]}, expected "
                               f"{want[1]}x{want[0]}; the strip's size changed during the job")
+        if image.shape[2] == 4:  # a transparent source: the look gets the colour, the result its alpha
+            self._alphas[number] = image[..., 3].copy()
+            self.alpha_frames += 1
+        image = np.ascontiguousarray(image[..., :3])
         self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want)
         self.seconds["send"] += time.perf_counter() - t1
         self.sent += 1
@@ -287,13 +293,14 @@ class JobSession:
             self.latest, self.independent = ck, ck.stateless
             if self.keeper.wanted(ck):
                 after = self.keeper.writer(ck)
+        alpha = self._alphas.pop(number, None)
         if number in self.skip:
             self.writer.submit(number, None, after=after)
             return
         image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
         matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
                       for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)
-        self.writer.submit(number, image, matte, after=after)
+        self.writer.submit(number, image, matte, after=after, alpha=alpha)
 
     def _collect(self, wait: bool = False) -> None:
         """Count the frames the writer has finished; a write error (disk full...) ends the job."""
@@ -403,6 +410,8 @@ class JobSession:
         frames = {"count": spec.count, "pattern": FRAME_PATTERN.replace("{:04d}", "%04d"),
                   "width": spec.width, "height": spec.height, "first_timeline_frame": spec.first_timeline_frame,
                   "done": self.frames_on_disk}
+        if self.alpha_frames:  # transparent source frames: their results carry the source's alpha
+            frames["alpha_from_source"] = self.alpha_frames
         try:
             write_sidecar(spec.folder, build_sidecar(
                 status=state, source=spec.source, workflow=spec.workflow, options=spec.options, frames=frames,
@@ -411,7 +420,6 @@ class JobSession:
                 frames_independent=self.independent, timings=self.timings()))
         except OSError as exc:
             self.error = (self.error + "; " if self.error else "") + f"could not write kino.json ({exc})"
-
 
     def timings(self) -> dict:
         """Where this run's time went on the add-on's side (kino.json ``timings``; the backend's parts are

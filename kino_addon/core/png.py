@@ -106,6 +106,16 @@ def check_png(path: str, width: int | None = None, height: int | None = None) ->
 _ANY_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # every PNG colour type (3 = palette indices)
 
 
+def png_has_alpha(path: str) -> bool:
+    """True when the PNG at ``path`` has an alpha channel (colour type 4 or 6; reads its header only)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return False
+    return len(head) == 26 and head[:8] == SIGNATURE and head[12:16] == b"IHDR" and head[25] in (4, 6)
+
+
 def png_is_whole(data: bytes) -> bool:
     """True for a complete PNG of any bit depth, colour type or interlacing (what Blender reads, e.g.
     16-bit or palette sources): signature, chunk CRCs, IEND, and image data that inflates to the size

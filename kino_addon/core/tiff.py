@@ -71,8 +71,10 @@ def _check(tags: dict) -> tuple:
     return width, height, samples
 
 
-def decode_tiff(data: bytes) -> np.ndarray:
-    """uint8 RGB array (h, w, 3), top row first (an alpha channel is dropped)."""
+def decode_tiff(data: bytes, keep_alpha: bool = False) -> np.ndarray:
+    """uint8 RGB array (h, w, 3), top row first; an alpha channel is dropped, or with ``keep_alpha``
+    kept: (h, w, 4) as stored (the sequencer's frames, rendered with the strip blending Replace, are
+    straight alpha: Blender 4.5, 5.0 and 5.3, 8- and 16-bit sources alike)."""
     if data[:4] not in (b"II*\x00", b"MM\x00*"):
         raise TIFFError("not a TIFF file (BigTIFF and other variants are not read)")
     order = "<" if data[:2] == b"II" else ">"
@@ -92,16 +94,17 @@ def decode_tiff(data: bytes) -> np.ndarray:
         parts = [np.frombuffer(data, np.uint8, count=c, offset=o) for o, c in zip(offsets, counts)]
         flat = np.concatenate(parts)[:size]
     pixels = flat.reshape(height, width, samples)
-    if samples == 4:
+    if samples == 4 and not keep_alpha:
         return np.ascontiguousarray(pixels[:, :, :3])
     return pixels if pixels.flags.writeable else pixels.copy()  # a view of a bytearray's pixels as they are
 
 
-def read_tiff(path: str) -> np.ndarray:
+def read_tiff(path: str, keep_alpha: bool = False) -> np.ndarray:
     """The file's pixels (read once into a buffer the array then views: no further copy)."""
     with open(path, "rb") as fh:
         data = bytearray(fh.seek(0, 2))
         fh.seek(0)
         if fh.readinto(data) != len(data):
             raise TIFFError(f"{path}: the file changed while it was read")
-    return decode_tiff(data)
+    return decode_tiff(data, keep_alpha)
+

@@ -24,16 +24,26 @@ from .png import encode_png
 ENCODERS = max(1, min(4, os.cpu_count() or 1))  # frames encoded at once
 
 
-def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> List[Tuple]:
-    """The files of frame ``number`` as [(path, PNG bytes)]: ``frame_NNNN.png``, and when a matte came
-    back (a keyed job) the frame carries it as its alpha (straight RGBA, ready for Alpha Over) and
-    ``matte/frame_NNNN.png`` holds it alone as well (written first)."""
-    if matte is None:
+def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None,
+                 alpha: Optional[np.ndarray] = None) -> List[Tuple]:
+    """The files of frame ``number`` as [(path, PNG bytes)]: ``frame_NNNN.png``, straight RGBA (ready
+    for Alpha Over) when a matte came back (a keyed job) or the source frame was transparent
+    (``alpha``: its alpha channel), with both the product of the two. A matte is also written alone as
+    ``matte/frame_NNNN.png`` (first)."""
+    h, w = image.shape[:2]
+    if matte is None and alpha is None:
         return [(frame_path(folder, number), encode_png(image))]
-    alpha = np.asarray(matte, np.uint8).reshape(image.shape[0], image.shape[1], 1)
-    rgba = np.concatenate([np.asarray(image)[..., :3], alpha], axis=2)
-    return [(frame_path(os.path.join(folder, "matte"), number), encode_png(alpha)),
-            (frame_path(folder, number), encode_png(rgba))]
+    files = []
+    if matte is not None:
+        matte = np.asarray(matte, np.uint8).reshape(h, w, 1)
+        files.append((frame_path(os.path.join(folder, "matte"), number), encode_png(matte)))
+    if alpha is not None:
+        alpha = np.asarray(alpha, np.uint8).reshape(h, w, 1)
+        if matte is not None:
+            alpha = ((matte.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
+    rgba = np.concatenate([np.asarray(image)[..., :3], matte if alpha is None else alpha], axis=2)
+    files.append((frame_path(folder, number), encode_png(rgba)))
+    return files
 
 
 def write_files(files: List[Tuple]) -> None:
@@ -41,14 +51,16 @@ def write_files(files: List[Tuple]) -> None:
         atomic_write_frame_file(path, data)
 
 
-def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None) -> None:
+def write_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None,
+                alpha: Optional[np.ndarray] = None) -> None:
     """Encode and write frame ``number`` now (see ``encode_frame``)."""
-    write_files(encode_frame(folder, number, image, matte))
+    write_files(encode_frame(folder, number, image, matte, alpha))
 
 
-def _encode(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray]) -> Tuple[List[Tuple], float]:
+def _encode(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray],
+            alpha: Optional[np.ndarray]) -> Tuple[List[Tuple], float]:
     t0 = time.perf_counter()
-    files = encode_frame(folder, number, image, matte)
+    files = encode_frame(folder, number, image, matte, alpha)
     return files, time.perf_counter() - t0
 
 
@@ -77,13 +89,14 @@ class FrameWriter:
         self.seconds = 0.0  # encoding and writing time of the frames collected so far (threads' time)
 
     def submit(self, number: int, image: Optional[np.ndarray], matte: Optional[np.ndarray] = None,
-               after: Optional[Callable[[], None]] = None) -> None:
-        """Write frame ``number`` (``image`` None: it is on disk already), then run ``after`` (e.g. save
-        the resume checkpoint that belongs to it), in submission order."""
+               after: Optional[Callable[[], None]] = None, alpha: Optional[np.ndarray] = None) -> None:
+        """Write frame ``number`` (``image`` None: it is on disk already; ``matte``, ``alpha``: see
+        ``encode_frame``), then run ``after`` (e.g. save the resume checkpoint that belongs to it), in
+        submission order."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kino-frame-writer")
             self._encoders = ThreadPoolExecutor(max_workers=ENCODERS, thread_name_prefix="kino-frame-encoder")
-        encoded = None if image is None else self._encoders.submit(_encode, self.folder, number, image, matte)
+        encoded = None if image is None else self._encoders.submit(_encode, self.folder, number, image, matte, alpha)
         self._pending.append((number, self._pool.submit(_write, encoded, after)))
 
     @property

@@ -1,6 +1,7 @@
 """Frame accuracy through the real add-on and backend: the `none` look must return exactly the
 source pixels the sequencer shows at each timeline frame (trims, offsets), and the result strip must
 sit aligned in a free channel above the source."""
+import json
 import os
 
 import bpy
@@ -180,3 +181,36 @@ def test_strip_source_reads_any_order_frame_exact_and_leaves_nothing(scene, medi
     finally:
         src.close()
     assert not os.path.exists(src.work), "the extraction folder must go with close()"
+
+
+def test_a_transparent_image_strip_keeps_its_alpha_and_its_colour(scene, media, kino, none_look, tmp_path):
+    """RGBA source images: the look gets the straight colour (not darkened over black), each result
+    frame carries its source frame's alpha, and the result strip blends Alpha Over; the opaque strip
+    of the test above gives RGB frames."""
+    folder = tmp_path / "rgba"
+    os.makedirs(folder)
+    frames = []
+    for i in range(1, 5):
+        rgba = np.dstack([index_frame(i), np.full(index_frame(i).shape[:2], 255, np.uint8)])
+        rgba[:, :16, 3] = 0
+        rgba[:, 16:40, 3] = 60 * i  # semi-transparent, different on each frame
+        frames.append(rgba)
+        with open(folder / f"frame_{i:04d}.png", "wb") as fh:
+            fh.write(kino.png.encode_png(rgba))
+    strip = add_image_strip(scene, folder, name="alpha", start=1)
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino)
+    for n, want in enumerate(frames, 1):
+        out = kino.png.read_png(os.path.join(job.folder, f"frame_{n:04d}.png"))
+        assert out.shape == want.shape and np.array_equal(out[..., 3], want[..., 3]), n
+        seen = want[..., 3] > 0
+        assert np.abs(out[..., :3][seen].astype(int) - want[..., :3][seen]).max() <= 1, n  # straight colour
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert result.blend_type == 'ALPHA_OVER' and result.alpha_mode == 'STRAIGHT'
+    side = json.loads(open(os.path.join(job.folder, "kino.json")).read())
+    assert side["frames"]["alpha_from_source"] == 4
+    opaque = add_image_strip(scene, media / "idx", name="opaque", channel=5, start=1)
+    select_only(scene, opaque)
+    job = _run_stylize(kino)
+    assert kino.png.read_png(os.path.join(job.folder, "frame_0001.png")).shape[2] == 3  # opaque: RGB

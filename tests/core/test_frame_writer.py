@@ -65,3 +65,29 @@ def test_a_write_that_fails_is_reported_with_its_frame_number(tmp_path):
     done, error = w.collect(wait=True)
     w.close()
     assert done == [] and error is not None and error[0] == 7 and isinstance(error[1], OSError)
+
+
+def test_a_transparent_source_frame_keeps_its_alpha_times_a_keyed_matte(tmp_path):
+    """The source's alpha alone becomes the frame's alpha (no matte/ file); with a matte too, their
+    product (rounded), and matte/ holds the keyer's matte as it came."""
+    from kino_addon.core.png import png_has_alpha
+    from kino_addon.core.writer import encode_frame
+    img = _frame(6, 10, 3)
+    alpha = np.full((6, 10), 255, np.uint8)
+    alpha[:, :5] = 100
+    files = encode_frame(str(tmp_path), 1, img, alpha=alpha)
+    assert [os.path.basename(p) for p, _ in files] == ["frame_0001.png"]
+    matte = np.full((6, 10), 128, np.uint8)
+    files = dict(encode_frame(str(tmp_path), 2, img, matte=matte, alpha=alpha))
+    from kino_addon.core.png import decode_png
+    rgba = decode_png(files[os.path.join(str(tmp_path), "frame_0002.png")])
+    assert np.array_equal(rgba[..., :3], img)
+    assert set(np.unique(rgba[:, :5, 3])) == {50} and set(np.unique(rgba[:, 5:, 3])) == {128}  # 100*128/255
+    assert np.array_equal(decode_png(files[os.path.join(str(tmp_path), "matte", "frame_0002.png")]).reshape(6, 10), matte)
+    w = FrameWriter(str(tmp_path))
+    w.submit(3, img, alpha=alpha)
+    w.submit(4, img)
+    w.collect(wait=True)
+    assert png_has_alpha(os.path.join(str(tmp_path), "frame_0003.png"))
+    assert not png_has_alpha(os.path.join(str(tmp_path), "frame_0004.png"))
+    assert not png_has_alpha(os.path.join(str(tmp_path), "missing.png"))

@@ -220,3 +220,28 @@ def test_a_job_that_ends_as_it_opens_reports_its_own_reason(tmp_path):
     assert s.run() == "failed"
     assert "frame_0001.png is 9x9 but the clip is 12x8 (stage keyframes) [INVALID_PARAMS]" in s.error
     assert "no queued or running job" not in s.error
+
+
+def test_a_transparent_source_sends_its_colour_and_the_result_keeps_its_alpha(tmp_path):
+    """RGBA source frames (a transparent strip): the backend gets the colour only, each result is
+    written RGBA with that frame's alpha, and kino.json counts them; RGB frames stay RGB."""
+    def rgba_source(number):
+        img = np.zeros((H, W, 4), np.uint8)
+        img[..., :3] = number * 10
+        img[..., 3] = np.arange(W, dtype=np.uint8) * 20 + number  # differs per frame
+        return img if number != 3 else img[..., :3]
+
+    client = FakeClient()
+    spec = JobSpec(folder=str(tmp_path / "out"), count=4, width=W, height=H,
+                   workflow={"version": 1, "look": "toon", "stages": []})
+    s = JobSession(client, spec, rgba_source, poll=0.0)
+    assert s.run() == "completed"
+    assert [px for _, _, px in client.received] == [10, 20, 30, 40]  # the colour went, 3 channels
+    for n in (1, 2, 4):
+        out = read_png(frame_path(s.spec.folder, n))
+        want = rgba_source(n)
+        assert out.shape == (H, W, 4) and np.array_equal(out[..., :3], 255 - want[..., :3])
+        assert np.array_equal(out[..., 3], want[..., 3])
+    assert read_png(frame_path(s.spec.folder, 3)).shape == (H, W, 3)
+    side = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert side["frames"]["alpha_from_source"] == 3 and not s._alphas  # nothing left behind

@@ -59,10 +59,12 @@ def test_reads_hand_written_tiffs_exactly(img, order, gap):
     assert np.array_equal(decode_tiff(make_tiff(img, order=order, gap=gap)), img)  # bytes too (copied)
 
 
-def test_rgba_drops_alpha(img):
+def test_rgba_drops_alpha_or_keeps_it_when_asked(img):
     rgba = np.dstack([img, np.full(img.shape[:2], 200, np.uint8)])
     out = decode_tiff(make_tiff(rgba, extra={338: (3, [2])}))
     assert np.array_equal(out, img) and out.flags.c_contiguous
+    kept = decode_tiff(make_tiff(rgba, extra={338: (3, [2])}), keep_alpha=True)
+    assert kept.shape == rgba.shape and np.array_equal(kept, rgba)  # as stored, alpha last
 
 
 def test_reads_what_opencv_writes_uncompressed(tmp_path, img):

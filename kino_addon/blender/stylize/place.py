@@ -1,12 +1,13 @@
 """Put stylized frames on the timeline: an sRGB image-sequence strip in a free channel above the
 source, aligned frame for frame, named ``<strip>_<look>``, with the source's spatial transform. A keyed
-job's frames (its workflow runs the ``key`` stage) carry the matte as alpha: that strip blends Alpha
-Over the strips below it."""
+job's frames (its workflow runs the ``key`` stage) carry the matte as alpha, a transparent source's
+frames its alpha: that strip blends Alpha Over the strips below it."""
 from __future__ import annotations
 
 import os
 
 from ...core.plan import frame_path
+from ...core.png import png_has_alpha
 from .. import compat
 from ..blend_paths import blend_relative
 
@@ -39,7 +40,8 @@ def _copy_look(source, result) -> None:
 
 
 def place_result(scene, source, folder: str, first_frame: int, count: int, look: str, keyed: bool = False):
-    """Create (or replace) the result strip; returns it."""
+    """Create (or replace) the result strip; returns it. Frames with alpha (a keyed job's, or those of a
+    transparent source, which keep its alpha) blend Alpha Over the strips below."""
     sed = scene.sequence_editor
     name = f"{source.name}_{look}"
     old = sed.strips.get(name)
@@ -56,7 +58,7 @@ def place_result(scene, source, folder: str, first_frame: int, count: int, look:
         strip.elements.append(os.path.basename(frame_path(folder, n)))
     strip.directory = blend_relative(strip.directory)  # moves with the .blend and its kino/ folder
     strip.colorspace_settings.name = "sRGB"
-    if keyed:  # RGBA frames over the strips below
+    if keyed or png_has_alpha(frame_path(folder, 1)):  # RGBA frames over the strips below
         strip.alpha_mode = 'STRAIGHT'
         strip.blend_type = 'ALPHA_OVER'
     strip.select = False  # keep the user's selection: a re-run stylizes the source, not the result

@@ -89,7 +89,7 @@ class StripJob(QueuedJob):
         return self.session.spec.folder
 
     def _read(self, number: int):
-        return self.source.read(self.plan.timeline_frame(number))
+        return self.source.read_with_alpha(self.plan.timeline_frame(number))  # a transparent strip: RGBA
 
     def on_completed(self) -> None:
         scene = bpy.data.scenes.get(self.scene_name)
