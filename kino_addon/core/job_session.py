@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -100,7 +101,7 @@ class JobSession:
         self._cancel_at: Optional[float] = None
         self._last_event = time.monotonic()
         self.writer = FrameWriter(spec.folder)
-        self._alphas: dict = {}  # output number -> the alpha of a transparent source frame, until written
+        self._alphas: dict = {}  # output number -> a transparent source frame's alpha (zlib), until written
         self.alpha_frames = 0  # frames whose source was transparent (their results carry its alpha)
         self.seconds = {"extract": 0.0, "send": 0.0}  # this side's time per part (kino.json "timings")
         self._started_at: Optional[float] = None
@@ -251,7 +252,8 @@ class JobSession:
             raise SourceError(f"source frame {number} is {image.shape[1]}x{image.shape[0]}, expected "
                               f"{want[1]}x{want[0]}; the strip's size changed during the job")
         if image.shape[2] == 4:  # a transparent source: the look gets the colour, the result its alpha
-            self._alphas[number] = image[..., 3].copy()
+            # kept compressed: a cluster job sends every frame before the first result comes back
+            self._alphas[number] = zlib.compress(np.ascontiguousarray(image[..., 3]).tobytes(), 1)
             self.alpha_frames += 1
         image = np.ascontiguousarray(image[..., :3])
         self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want)
@@ -294,6 +296,8 @@ class JobSession:
             if self.keeper.wanted(ck):
                 after = self.keeper.writer(ck)
         alpha = self._alphas.pop(number, None)
+        if alpha is not None:
+            alpha = np.frombuffer(zlib.decompress(alpha), np.uint8).reshape(self.spec.height, self.spec.width)
         if number in self.skip:
             self.writer.submit(number, None, after=after)
             return
