@@ -46,6 +46,10 @@ SEQUENCER_SCENE = _has_prop(bpy.types.WorkSpace, "sequencer_scene")
 #: 5.1+: strip timing as handles and content (the frame_final_*/frame_offset_* names go in 6.0).
 STRIP_HANDLES = _has_prop(bpy.types.Strip, "left_handle")
 
+#: the option a path property that takes "//" (relative to the .blend) needs (4.5 to 5.3 have it);
+#: without it, assigning a "//" path prints 'does not support blend relative "//" prefix'.
+BLEND_RELATIVE = {'PATH_SUPPORTS_BLEND_RELATIVE'}
+
 # new name -> the name before 5.1 (same meaning, same units)
 _OLD_TIMING = {
     "left_handle": "frame_final_start",          # first timeline frame the strip shows

@@ -15,6 +15,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 from ...core.job_workflow import JobChoices, look_stage, offered_looks, preset_workflow, stage_params
 from ..connection import BACKEND
+from ..compat import BLEND_RELATIVE
 
 _ENUM_CACHE: dict = {}  # Blender needs the item tuples of dynamic enums kept alive
 
@@ -81,7 +82,7 @@ class KinoParam(bpy.types.PropertyGroup):
     float_value: FloatProperty(name="Value", precision=3, update=_touch)
     bool_value: BoolProperty(name="Value", update=_touch)
     str_value: StringProperty(name="Value", update=_touch)
-    path_value: StringProperty(name="Value", subtype='FILE_PATH', update=_touch)
+    path_value: StringProperty(name="Value", subtype='FILE_PATH', update=_touch, options=BLEND_RELATIVE)
     enum_value: EnumProperty(name="Value", items=_enum_value_items, get=_get_enum, set=_set_enum, update=_touch)
 
     def value_prop(self) -> str:

@@ -9,6 +9,7 @@ from bpy.props import EnumProperty, FloatProperty, IntProperty, PointerProperty,
 
 from ...core.lora_training import default_lora_path
 from .. import addon
+from ..compat import BLEND_RELATIVE
 
 
 class KinoTrainProps(bpy.types.PropertyGroup):
@@ -18,8 +19,8 @@ class KinoTrainProps(bpy.types.PropertyGroup):
         ('FOLDER', "Folder", "A folder of images (an <image>.txt beside one is its caption)")])
     every: IntProperty(name="Every Nth Frame", default=5, min=1, max=1000,
                        description="Use every N-th frame of each strip (neighbouring video frames are very alike)")
-    folder: StringProperty(name="Folder", subtype='DIR_PATH', description="Folder of training images")
-    model: StringProperty(name="Base Model", subtype='FILE_PATH', description="SD 1.x checkpoint to train "
+    folder: StringProperty(name="Folder", subtype='DIR_PATH', options=BLEND_RELATIVE, description="Folder of training images")
+    model: StringProperty(name="Base Model", subtype='FILE_PATH', options=BLEND_RELATIVE, description="SD 1.x checkpoint to train "
                           "on (file or diffusers folder; a relative name is looked up in the models folder)")
     prompt: StringProperty(name="Instance Prompt", default="a photo of kino_subject",
                            description="The words that will call the character or style in the look's prompt")
@@ -28,9 +29,9 @@ class KinoTrainProps(bpy.types.PropertyGroup):
     resolution: IntProperty(name="Resolution", default=512, min=64, max=2048, step=64)
     lr: FloatProperty(name="Learning Rate", default=1e-4, min=1e-7, max=1.0, precision=6)
     name: StringProperty(name="Name", default="character", description="Name of the LoRA file")
-    out: StringProperty(name="Output", subtype='FILE_PATH',
+    out: StringProperty(name="Output", subtype='FILE_PATH', options=BLEND_RELATIVE,
                         description="The LoRA file to write (empty: //kino/lora/<name>.safetensors)")
-    trained: StringProperty(name="Trained LoRA", subtype='FILE_PATH', description="The last LoRA trained")
+    trained: StringProperty(name="Trained LoRA", subtype='FILE_PATH', options=BLEND_RELATIVE, description="The last LoRA trained")
 
 
 def out_path(props) -> str:
