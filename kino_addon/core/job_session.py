@@ -296,11 +296,11 @@ class JobSession:
             if self.keeper.wanted(ck):
                 after = self.keeper.writer(ck)
         alpha = self._alphas.pop(number, None)
-        if alpha is not None:
-            alpha = np.frombuffer(zlib.decompress(alpha), np.uint8).reshape(self.spec.height, self.spec.width)
         if number in self.skip:
             self.writer.submit(number, None, after=after)
             return
+        if alpha is not None:
+            alpha = np.frombuffer(zlib.decompress(alpha), np.uint8).reshape(self.spec.height, self.spec.width)
         image = _buffer_image(msg.buffers[0], (self.spec.height, self.spec.width, 3))
         matte = next((_buffer_image((spec, data), (self.spec.height, self.spec.width, 1))
                       for spec, data in msg.buffers[1:] if spec.get("name") == "matte"), None)

@@ -83,7 +83,8 @@ def test_a_transparent_source_frame_keeps_its_alpha_times_a_keyed_matte(tmp_path
     rgba = decode_png(files[os.path.join(str(tmp_path), "frame_0002.png")])
     assert np.array_equal(rgba[..., :3], img)
     assert set(np.unique(rgba[:, :5, 3])) == {50} and set(np.unique(rgba[:, 5:, 3])) == {128}  # 100*128/255
-    assert np.array_equal(decode_png(files[os.path.join(str(tmp_path), "matte", "frame_0002.png")]).reshape(6, 10), matte)
+    matte_file = files[os.path.join(str(tmp_path), "matte", "frame_0002.png")]
+    assert np.array_equal(decode_png(matte_file).reshape(6, 10), matte)
     w = FrameWriter(str(tmp_path))
     w.submit(3, img, alpha=alpha)
     w.submit(4, img)

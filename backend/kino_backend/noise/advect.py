@@ -146,12 +146,12 @@ class NoiseTransport:
         for c in range(self.channels):
             flat[c] = np.bincount(idx, weights=values[c], minlength=n) * scale
         mean_off = [_cell_mean(idx, off, count, landed) for off in (offx, offy)]
-        filled = spread_into_holes(flat, landed, mean_off, (hk, wk), rng)
+        has = landed.reshape(hk, wk).astype(np.float32)
+        near = cv2.boxFilter(has, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)  # landed neighbours
+        filled = spread_into_holes(flat, landed, near.ravel(), mean_off, wk, rng)
         flat[:, ~filled] = rng.standard_normal((self.channels, int((~filled).sum())), dtype=np.float32)
         cells = flat.reshape(self.channels, hk, wk)
         offsets = np.zeros_like(self.offsets)
-        has = landed.reshape(hk, wk).astype(np.float32)
-        near = cv2.boxFilter(has, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
         for axis, mean in enumerate(mean_off):
             grid = mean.reshape(hk, wk).astype(np.float32)
             # a fresh cell takes its landed neighbours' mean offset: it moves in step with them
@@ -217,16 +217,15 @@ def _cell_mean(idx: np.ndarray, values: np.ndarray, count: np.ndarray, landed: n
     return mean
 
 
-def spread_into_holes(flat: np.ndarray, landed: np.ndarray, mean_off: list, shape: tuple,
+def spread_into_holes(flat: np.ndarray, landed: np.ndarray, around: np.ndarray, mean_off: list, wk: int,
                       rng: np.random.Generator) -> np.ndarray:
-    """Give each empty cell that has at least ``SPREAD_MIN_LANDED`` landed neighbours a share of its
-    nearest neighbouring sample (by the sample's position: cell centre + mean offset). A cell's value
-    ``v`` spread over ``m`` cells (itself and the holes that chose it) becomes ``v / sqrt(m) + w_i -
-    mean(w)`` in each, ``w_i`` fresh N(0, 1): independent unit Gaussians adding up to ``sqrt(m) v``.
-    ``flat`` (C, n) is changed in place; returns the cells that now hold a value (landed or spread)."""
-    hk, wk = shape
-    has = landed.reshape(hk, wk).astype(np.float32)
-    around = cv2.boxFilter(has, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT).ravel()
+    """Give each empty cell that has at least ``SPREAD_MIN_LANDED`` landed neighbours (``around``, per
+    cell) a share of its nearest neighbouring sample (by the sample's position: cell centre + mean
+    offset). A cell's value ``v`` spread over ``m`` cells (itself and the holes that chose it) becomes
+    ``v / sqrt(m) + w_i - mean(w)`` in each, ``w_i`` fresh N(0, 1): independent unit Gaussians adding up
+    to ``sqrt(m) v``. ``flat`` (C, n) is changed in place (``wk`` cells a row); returns the cells that now
+    hold a value (landed or spread)."""
+    hk = landed.size // wk
     holes = np.flatnonzero(~landed & (around >= SPREAD_MIN_LANDED))
     if holes.size == 0:
         return landed.copy()

@@ -19,9 +19,11 @@ class KinoTrainProps(bpy.types.PropertyGroup):
         ('FOLDER', "Folder", "A folder of images (an <image>.txt beside one is its caption)")])
     every: IntProperty(name="Every Nth Frame", default=5, min=1, max=1000,
                        description="Use every N-th frame of each strip (neighbouring video frames are very alike)")
-    folder: StringProperty(name="Folder", subtype='DIR_PATH', options=BLEND_RELATIVE, description="Folder of training images")
-    model: StringProperty(name="Base Model", subtype='FILE_PATH', options=BLEND_RELATIVE, description="SD 1.x checkpoint to train "
-                          "on (file or diffusers folder; a relative name is looked up in the models folder)")
+    folder: StringProperty(name="Folder", subtype='DIR_PATH', options=BLEND_RELATIVE,
+                           description="Folder of training images")
+    model: StringProperty(name="Base Model", subtype='FILE_PATH', options=BLEND_RELATIVE,
+                          description="SD 1.x checkpoint to train on (file or diffusers folder; a relative "
+                                      "name is looked up in the models folder)")
     prompt: StringProperty(name="Instance Prompt", default="a photo of kino_subject",
                            description="The words that will call the character or style in the look's prompt")
     steps: IntProperty(name="Steps", default=500, min=1, max=100000)
@@ -31,7 +33,8 @@ class KinoTrainProps(bpy.types.PropertyGroup):
     name: StringProperty(name="Name", default="character", description="Name of the LoRA file")
     out: StringProperty(name="Output", subtype='FILE_PATH', options=BLEND_RELATIVE,
                         description="The LoRA file to write (empty: //kino/lora/<name>.safetensors)")
-    trained: StringProperty(name="Trained LoRA", subtype='FILE_PATH', options=BLEND_RELATIVE, description="The last LoRA trained")
+    trained: StringProperty(name="Trained LoRA", subtype='FILE_PATH', options=BLEND_RELATIVE,
+                            description="The last LoRA trained")
 
 
 def out_path(props) -> str:
