@@ -39,3 +39,33 @@ def test_default_plan_is_toon_without_params(monkeypatch, tmp_path):
     pipeline.run_bench(pipeline.build_parser().parse_args(["--clip", "c.mp4"]), "c.mp4", str(tmp_path))
     assert [c[0] for c in calls] == ["none", "none", "toon", "toon", "toon"]
     assert calls[-1][3] == ["temporal.keyframe_interval=10"] and calls[2][3] == []
+
+
+def test_rounds_alternate_and_a_noisy_round_does_not_decide(monkeypatch, tmp_path):
+    calls = []
+    inner = fake_run(calls)
+
+    def run_one(clip, out, look, temporal, frames, params, blender):
+        r = inner(clip, out, look, temporal, frames, params, blender)
+        if len(calls) == 9 and temporal == "on":  # round 2's temporal run: the machine got busy
+            r = {**r, "wall_s": r["wall_s"] * 3, "wall_s_per_frame": r["wall_s_per_frame"] * 3}
+        return r
+
+    monkeypatch.setattr(pipeline, "run_one", run_one)
+    args = pipeline.build_parser().parse_args(["--clip", "c.mp4", "--rounds", "3"])
+    report = pipeline.run_bench(args, "c.mp4", str(tmp_path))
+    assert [c[0] for c in calls] == ["none", "none", "toon", "toon", "toon"] * 3  # in turn, not 3 x each
+    rounds = report["rounds"]
+    assert len(rounds) == 3
+    assert rounds[1]["ratios"]["with_startup"]["temporal_on_over_off"] > 2.5  # the busy round, on its own
+    on_off = report["ratios"]["with_startup"]["temporal_on_over_off"]
+    assert abs(on_off - rounds[0]["ratios"]["with_startup"]["temporal_on_over_off"]) < 1e-9  # the medians
+    assert abs(on_off - (1.5 + 0.6 * 24) / (1.5 + 0.4 * 24)) < 0.01
+
+
+def test_rounds_must_be_positive(monkeypatch, tmp_path):
+    import pytest
+    monkeypatch.setattr(pipeline, "run_one", fake_run([]))
+    args = pipeline.build_parser().parse_args(["--clip", "c.mp4", "--rounds", "0"])
+    with pytest.raises(ValueError, match="--rounds"):
+        pipeline.run_bench(args, "c.mp4", str(tmp_path))

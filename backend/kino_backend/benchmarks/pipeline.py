@@ -13,7 +13,10 @@ the frame in Blender, sending it, encoding + writing the result) and the backend
 Ratios (issue targets in docs/performance.md): ``temporal_on_over_off`` (<= 1.5 at 1080p),
 ``none_over_look_off`` (<= 0.3), ``keyframes_speedup`` (per-frame-on over keyframes, >= 4), each
 with and without start-up. ``--memory`` adds the temporal run on twice the frames and compares the
-peak memory of both processes (flat with clip length: growth ratio near 1).
+peak memory of both processes (flat with clip length: growth ratio near 1). ``--rounds N`` runs the whole
+plan N times in turn (start-up, none, off, on, keyframes, start-up, none, ...): each run kind is reported
+by its median round and the ratios come from those medians, with every round's own ratios beside them
+(``rounds``), so one noisy run on a busy machine does not decide the figure.
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true", help="also run the look with temporal on 2x the frames "
                    "and compare peak memory")
     p.add_argument("--blender", default=None, help="passed to scripts/kino (a release: 4.5|5.0|5.2|5.3, or a path)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the whole plan this many times in turn; report each run's median (default 1)")
     p.add_argument("--keep", default=None, help="keep the output folders here (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     add_footage_argument(p)
@@ -103,23 +108,44 @@ def ratios(runs: dict, startup_s: float) -> dict:
     return out
 
 
-def run_bench(args, clip: str, work: str) -> dict:
+def plan_of(args, with_memory: bool) -> list:
+    """(run name, look, temporal, frames, params) of each ``scripts/kino stylize`` run, in order."""
     look, n, lp = args.look, args.frames, list(args.param)
     plan = [("startup", "none", "off", 1, []), ("none", "none", "off", n, []),
             ("look_off", look, "off", n, lp), ("look_on", look, "on", n, lp),
             ("look_keyframes", look, "on", n, lp + [f"temporal.keyframe_interval={args.keyframe_interval}"])]
-    if args.memory:
+    if with_memory:
         plan.append(("look_on_2x", look, "on", 2 * n, lp))
-    runs = {}
-    for name, lk, temporal, frames, params in plan:
-        print(f"bench pipeline: {name} ({lk}, temporal {temporal}, {frames} frames)", file=sys.stderr)
-        runs[name] = run_one(clip, os.path.join(work, name), lk, temporal, frames, params, args.blender)
+    return plan
+
+
+def median_run(runs: List[dict]) -> dict:
+    """The run with the median wall time (the lower one of the middle two for an even count)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+
+
+def run_bench(args, clip: str, work: str) -> dict:
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be 1 or more, got {args.rounds}")
+    rounds: List[dict] = []
+    for k in range(args.rounds):
+        runs = {}
+        for name, lk, temporal, frames, params in plan_of(args, args.memory and k == 0):
+            print(f"bench pipeline: round {k + 1}/{args.rounds}: {name} ({lk}, temporal {temporal}, "
+                  f"{frames} frames)", file=sys.stderr)
+            runs[name] = run_one(clip, os.path.join(work, name), lk, temporal, frames, params, args.blender)
+        rounds.append(runs)
+    runs = {name: median_run([r[name] for r in rounds if name in r]) for name in rounds[0]}
     startup = runs.pop("startup")["wall_s"]
-    report = {"clip": clip, "frames": n, "look": look, "params": lp, "startup_s": startup, "runs": runs,
-              "ratios": ratios({k: v for k, v in runs.items() if k != "look_on_2x"}, startup),
-              "machine": machine()}
+    timed = {k: v for k, v in runs.items() if k != "look_on_2x"}
+    report = {"clip": clip, "frames": args.frames, "look": args.look, "params": list(args.param),
+              "startup_s": startup, "runs": runs, "ratios": ratios(timed, startup), "machine": machine()}
+    if args.rounds > 1:
+        report["rounds"] = [{"wall_s": {name: r["wall_s"] for name, r in one.items()},
+                             "ratios": ratios({k: v for k, v in one.items() if k not in ("startup", "look_on_2x")},
+                                              one["startup"]["wall_s"])} for one in rounds]
     if args.memory:
-        one, two = runs["look_on"], runs["look_on_2x"]
+        one, two = rounds[0]["look_on"], rounds[0]["look_on_2x"]  # the same round
         report["memory_growth_2x"] = {side: _ratio(two[f"{side}_max_rss_mb"] or 0, one[f"{side}_max_rss_mb"] or 0)
                                       for side in ("addon", "backend")}
     return report
@@ -140,7 +166,7 @@ def main(argv: List[str]) -> int:
     work = args.keep or tempfile.mkdtemp(prefix="kino-bench-pipeline-")
     try:
         report = run_bench(args, clip, work)
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
         print(f"kino bench pipeline: {exc}", file=sys.stderr)
         return 1
     finally:
