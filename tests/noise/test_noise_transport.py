@@ -161,3 +161,24 @@ def test_a_stretched_open_cell_shares_the_nearest_sample_instead_of_fresh_noise(
     assert abs(np.corrcoef(diff.ravel(), before[:, 1:-1, 10].ravel())[0, 1]) < 4.0 / np.sqrt(diff.size)
     s = white_stats(t.latent())
     assert abs(s["std"] - 1) < 0.06
+
+
+def test_a_sample_pushed_aside_remembers_where_it_really_is():
+    """Column 10 moves 0.9 cell right, onto column 11, which stays: column 11's samples keep their cells
+    (nearer their centres) and column 10's are pushed back into the cells they left. Their offsets
+    still point at where they really are (cell 10 + 0.9), not half a cell short, so each frame they
+    move on from their true position and a push does not become a displacement that adds up."""
+    t, _, rng = _start(8)
+    before = t.cells.copy()
+    hk, wk = t.cell_shape
+    flow = np.zeros((hk, wk, 2), np.float32)
+    flow[:, 10, 0] = 0.9
+    t.step(flow, None, rng)
+    assert np.allclose(t.cells, before)  # nobody lost a cell, nothing merged or fresh
+    assert t.stats["fresh"] == 0 and t.stats["merged"] == 0
+    assert np.allclose(t.offsets[0][:, 10], 0.9) and np.allclose(t.offsets[0][:, 11], 0.0)
+    t.step(np.zeros((hk, wk, 2), np.float32), None, rng)  # a still frame: the same again, no swapping
+    assert np.allclose(t.cells, before) and np.allclose(t.offsets[0][:, 10], 0.9)
+    t.step(translation(hk, wk, 1.0), None, rng)  # one cell right: both columns move on in step
+    assert np.allclose(t.cells[:, :, 11:13], before[:, :, 10:12])
+    assert np.allclose(t.offsets[0][:, 11], 0.9) and np.allclose(t.offsets[0][:, 12], 0.0)

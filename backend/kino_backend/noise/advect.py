@@ -5,10 +5,11 @@ channel. Warping a noise image along optical flow breaks that: bilinear sampling
 (the variance drops, the noise blurs), nearest sampling copies samples (neighbours become equal).
 
 Kino keeps the noise at ``k`` x ``k`` times the latent resolution, as a grid of *cells*. Every cell
-holds one independent N(0, 1) value per channel and a sub-cell offset (where inside the cell its
-sample currently sits). A latent pixel's value is the sum of its k*k cells divided by k: a sum of
-k^2 independent unit Gaussians scaled to unit variance, so exactly N(0, 1), and two latent pixels
-never share a cell, so they are independent.
+holds one independent N(0, 1) value per channel and an offset (where its sample currently sits,
+from the cell's centre: within half a cell unless the sample was pushed aside, below). A latent
+pixel's value is the sum of its k*k cells divided by k: a sum of k^2 independent unit Gaussians
+scaled to unit variance, so exactly N(0, 1), and two latent pixels never share a cell, so they are
+independent.
 
 From one frame to the next every cell's sample moves along the forward flow from its exact
 position (cell centre + offset) and lands in the nearest cell of the new grid:
@@ -17,7 +18,9 @@ position (cell centre + offset) and lands in the nearest cell of the new grid:
   reaches (the flow's occlusion test is often wrong on flat, textureless areas) and are dropped
   otherwise, so hidden noise never mixes into what covers it;
 - a sample that lands in a cell already taken moves to a free cell up to three cells away (flow noise
-  and stretching push samples together here and apart there; moving them keeps both intact);
+  and stretching push samples together here and apart there; moving them keeps both intact), and
+  remembers where it really is: its offset points there, so next frame it moves on from its true
+  position and the displacements do not pile up;
 - a cell that still receives ``c >= 1`` samples holds ``sum / sqrt(c)`` of them: again exactly N(0, 1),
   and cells never share a sample, so the grid stays independent white noise; its offset is the
   mean of the arrivals' offsets, so slow motion (a fraction of a cell per frame) accumulates instead
@@ -118,7 +121,7 @@ class NoiseTransport:
         flow = resize_flow(forward, hk, wk)
         px = self._gx + self.offsets[0]
         py = self._gy + self.offsets[1]
-        # the flow at each sample's exact position (bilinear; samples sit within half a cell of a centre)
+        # the flow at each sample's exact position (bilinear)
         fx = cv2.remap(flow[..., 0], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fy = cv2.remap(flow[..., 1], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         nx, ny = px + fx, py + fy
@@ -168,8 +171,9 @@ class NoiseTransport:
     def _relocate(self, idx: np.ndarray, offx: np.ndarray, offy: np.ndarray, filler: np.ndarray):
         """Samples that land in an already taken cell move to a free cell at most three cells away when
         there is one (towards where they really are first), so flow noise and stretching do not merge
-        samples and leave holes beside them; visible samples before ``filler`` ones. Only positions and
-        visibility decide who moves: the values stay independent."""
+        samples and leave holes beside them; visible samples before ``filler`` ones. A moved sample's
+        offset still points at its true position, so the displacement does not add up over frames.
+        Only positions and visibility decide who moves: the values stay independent."""
         hk, wk = self.cell_shape
         n = hk * wk
         for _ in range(2):
@@ -193,8 +197,10 @@ class NoiseTransport:
                 cells, first_pick = np.unique(cand[ok], return_index=True)  # one sample per free cell
                 moved = picks[first_pick]
                 idx[moved] = cells
-                offx[moved] = np.clip(offx[moved] - np.broadcast_to(dx, ok.shape)[ok][first_pick], -0.5, 0.5)
-                offy[moved] = np.clip(offy[moved] - np.broadcast_to(dy, ok.shape)[ok][first_pick], -0.5, 0.5)
+                # the offset keeps where the sample really is (up to 3.5 cells from its new cell), so it
+                # moves on from there next frame instead of from the cell it was pushed into
+                offx[moved] -= np.broadcast_to(dx, ok.shape)[ok][first_pick]
+                offy[moved] -= np.broadcast_to(dy, ok.shape)[ok][first_pick]
                 taken[cells] = True
                 still = np.ones(len(extra), bool)
                 still[np.flatnonzero(ok)[first_pick]] = False
