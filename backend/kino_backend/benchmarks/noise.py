@@ -15,7 +15,10 @@ For each clip (the first ``--frames`` frames, at the look's work size; latent = 
   (consecutive frames, every visible pixel: mostly sub-pixel motion, where fixed noise is nearly the
   moved noise, so this one favours fixed noise) and ``motion_ratio_chained`` (as ``motion_ratio``, but
   along the consecutive flows composed over the gap, the flow the noise was moved with: how closely
-  the transport follows its flow, without the direct flow's own errors).
+  the transport follows its flow, without the direct flow's own errors);
+- ``by_flow_agreement``: ``motion_ratio`` split by how far the direct and the chained flow disagree at
+  each latent pixel (0-0.25, 0.25-0.5, 0.5-1, 1-2, 2+ latent px): the share of pixels, the ratio there
+  and its part of the whole (the parts add up to ``motion_ratio``).
 """
 from __future__ import annotations
 
@@ -77,6 +80,38 @@ def _motion(frames, seqs: dict, flows, gap: int, min_motion: float, chained: boo
     return {m: (s / n if n else float("nan")) for m, (s, n) in tot.items()} | {"values": tot["fixed"][1]}
 
 
+AGREEMENT_BINS = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))  # latent px between the direct and the chained flow
+
+
+def by_flow_agreement(frames, seqs: dict, flows, gap: int, min_motion: float = 1.0) -> list:
+    """``motion_ratio`` split by how far the direct flow over the gap (the measure's) and the consecutive
+    flows composed over it (the ones the noise was moved with) disagree at each latent pixel: where they
+    agree the figure says how closely the transport follows the motion, where they do not it mostly says
+    which flow is right. Each bin: the disagreement range, its share of the counted pixels, the ratio
+    there, and its part of the whole ratio."""
+    from ..noise.advect import resize_flow
+    from ..noise.stats import motion_error_map
+    n = len(AGREEMENT_BINS) - 1
+    err, count = {m: np.zeros(n) for m in seqs}, np.zeros(n)
+    for t in range(gap, len(frames)):
+        fw, bw = flows.pair(frames[t - gap], frames[t])
+        chained, _ = chained_pair(frames, flows, t - gap, t)
+        _, h, w = seqs["fixed"][t].shape
+        apart = np.hypot(*(resize_flow(fw, h, w) - resize_flow(chained, h, w)).transpose(2, 0, 1))
+        bins = np.digitize(apart, AGREEMENT_BINS[1:-1])
+        for m, seq in seqs.items():
+            e, counted = motion_error_map(seq[t - gap], seq[t], fw, bw, min_motion=min_motion)
+            err[m] += np.bincount(bins[counted], weights=e[counted], minlength=n)
+            if m == "fixed":
+                count += np.bincount(bins[counted], minlength=n)
+    total_fixed = err["fixed"].sum()
+    return [{"disagreement_latent_px": [lo, hi if np.isfinite(hi) else None],
+             "share": round(float(count[i] / max(count.sum(), 1)), 4),
+             "motion_ratio": round(float(err["warped"][i] / err["fixed"][i]), 4) if err["fixed"][i] else None,
+             "part_of_ratio": round(float(err["warped"][i] / total_fixed), 4) if total_fixed else None}
+            for i, (lo, hi) in enumerate(zip(AGREEMENT_BINS[:-1], AGREEMENT_BINS[1:]))]
+
+
 def measure_clip(path: str, a: argparse.Namespace) -> dict:
     from ..flow import DISFlow, FlowCache
     from ..metrics.frames import read_frames
@@ -110,6 +145,7 @@ def measure_clip(path: str, a: argparse.Namespace) -> dict:
     for key, d in (("motion_ratio", gap_moving), ("motion_ratio_all", gap_all), ("motion_ratio_gap1", gap1),
                    ("motion_ratio_chained", gap_chained)):
         out[key] = d["warped"] / d["fixed"] if d["fixed"] else float("nan")
+    out["by_flow_agreement"] = by_flow_agreement(frames, seqs, flows, a.gap)
     return out
 
 
@@ -124,6 +160,11 @@ def _finite(obj):
     return obj
 
 
+def _span(bounds) -> str:
+    lo, hi = bounds
+    return f"{lo:g}+ px" if hi is None else f"{lo:g}-{hi:g} px"
+
+
 def main(argv: List[str]) -> int:
     a = parse_args(argv)
     from .footage import resolve_clip
@@ -136,6 +177,9 @@ def main(argv: List[str]) -> int:
             ratio = f"{r['motion_ratio']:.3f}; {r['motion_ratio_chained']:.3f}" if mode == "warped" else ""
             print(f"{r['clip'][:26]:26s} {mode:6s} {m['std']:6.3f} {m['corr_x']:7.4f} {m['corr_y']:7.4f} "
                   f"{m['motion_error']:7.3f}  {ratio}")
+        parts = ", ".join(f"{_span(b['disagreement_latent_px'])}: {b['share']:.0%} of pixels at {b['motion_ratio']:.2f}"
+                          for b in r["by_flow_agreement"] if b["share"] > 0 and b["motion_ratio"] is not None)
+        print(f"{'':26s} by direct/chained flow disagreement: {parts}")
     if a.json:
         print(json.dumps({"clips": _finite(results), "settings": {"frames": a.frames, "gap": a.gap, "seed": a.seed,
                                                          "resolution": a.resolution, "flow": "OpenCV DIS medium",

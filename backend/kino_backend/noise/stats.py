@@ -42,24 +42,33 @@ def latent_visible(forward: np.ndarray, backward: np.ndarray, height: int, width
     return area <= 1e-6
 
 
-def motion_terms(prev: np.ndarray, cur: np.ndarray, forward: np.ndarray, backward: np.ndarray, *,
-                 min_motion: float = 0.0) -> tuple:
-    """(sum of squared differences, number of values) between ``prev`` and ``cur`` warped back along
-    ``forward`` over the visible latent pixels that move by at least ``min_motion`` latent pixels."""
+def motion_error_map(prev: np.ndarray, cur: np.ndarray, forward: np.ndarray, backward: np.ndarray, *,
+                     min_motion: float = 0.0) -> tuple:
+    """(squared difference per latent pixel, averaged over channels (h, w), the pixels that count (h, w)
+    bool) between ``prev`` and ``cur`` warped back along ``forward``: visible, inside the frame and
+    moving by at least ``min_motion`` latent pixels."""
     c, h, w = prev.shape
     flow = resize_flow(forward, h, w)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     mx, my = gx + flow[..., 0], gy + flow[..., 1]
     inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-    visible = latent_visible(forward, backward, h, w) & inside
+    counted = latent_visible(forward, backward, h, w) & inside
     if min_motion > 0:
-        visible &= np.hypot(flow[..., 0], flow[..., 1]) >= min_motion
-    if not visible.any():
-        return 0.0, 0
+        counted &= np.hypot(flow[..., 0], flow[..., 1]) >= min_motion
     warped = np.stack([cv2.remap(np.ascontiguousarray(cur[i], np.float32), mx, my, cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE) for i in range(c)])
-    diff = (warped - prev)[:, visible].astype(np.float64)
-    return float((diff ** 2).sum()), int(diff.size)
+    return ((warped - prev).astype(np.float64) ** 2).mean(axis=0), counted
+
+
+def motion_terms(prev: np.ndarray, cur: np.ndarray, forward: np.ndarray, backward: np.ndarray, *,
+                 min_motion: float = 0.0) -> tuple:
+    """(sum of squared differences, number of values) between ``prev`` and ``cur`` warped back along
+    ``forward`` over the visible latent pixels that move by at least ``min_motion`` latent pixels."""
+    err, counted = motion_error_map(prev, cur, forward, backward, min_motion=min_motion)
+    if not counted.any():
+        return 0.0, 0
+    c = prev.shape[0]
+    return float(err[counted].sum() * c), int(counted.sum()) * c
 
 
 def motion_error(prev: np.ndarray, cur: np.ndarray, forward: np.ndarray, backward: np.ndarray, *,
