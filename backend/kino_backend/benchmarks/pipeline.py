@@ -14,9 +14,9 @@ Ratios (issue targets in docs/performance.md): ``temporal_on_over_off`` (<= 1.5 
 ``none_over_look_off`` (<= 0.3), ``keyframes_speedup`` (per-frame-on over keyframes, >= 4), each
 with and without start-up. ``--memory`` adds the temporal run on twice the frames and compares the
 peak memory of both processes (flat with clip length: growth ratio near 1). ``--rounds N`` runs the whole
-plan N times in turn (start-up, none, off, on, keyframes, start-up, none, ...): each run kind is reported
-by its median round and the ratios come from those medians, with every round's own ratios beside them
-(``rounds``), so one noisy run on a busy machine does not decide the figure.
+plan N times in turn (start-up, none, off, on, keyframes, start-up, none, ...): each ratio is the median
+of the rounds' own ratios (each still of two runs made back to back), each run's parts are those of its
+median round, and every round's ratios are listed (``rounds``), so one noisy run does not decide.
 """
 from __future__ import annotations
 
@@ -124,6 +124,19 @@ def median_run(runs: List[dict]) -> dict:
     return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
 
 
+def median_ratios(per_round: List[dict]) -> dict:
+    """Each ratio (and each s/frame) as the median over the rounds of that round's own value: a ratio
+    stays one of two runs made back to back, as the issue measures it."""
+    def median(values):
+        values = sorted(v for v in values if v is not None)
+        return values[(len(values) - 1) // 2] if values else None
+
+    return {label: {key: ({name: median([r[label][key][name] for r in per_round]) for name in value}
+                         if isinstance(value, dict) else median([r[label][key] for r in per_round]))
+                    for key, value in per_round[0][label].items()}
+            for label in per_round[0]}
+
+
 def run_bench(args, clip: str, work: str) -> dict:
     if args.rounds < 1:
         raise ValueError(f"--rounds must be 1 or more, got {args.rounds}")
@@ -135,15 +148,15 @@ def run_bench(args, clip: str, work: str) -> dict:
                   f"{frames} frames)", file=sys.stderr)
             runs[name] = run_one(clip, os.path.join(work, name), lk, temporal, frames, params, args.blender)
         rounds.append(runs)
+    per_round = [ratios({k: v for k, v in one.items() if k not in ("startup", "look_on_2x")},
+                        one["startup"]["wall_s"]) for one in rounds]
     runs = {name: median_run([r[name] for r in rounds if name in r]) for name in rounds[0]}
     startup = runs.pop("startup")["wall_s"]
-    timed = {k: v for k, v in runs.items() if k != "look_on_2x"}
     report = {"clip": clip, "frames": args.frames, "look": args.look, "params": list(args.param),
-              "startup_s": startup, "runs": runs, "ratios": ratios(timed, startup), "machine": machine()}
+              "startup_s": startup, "runs": runs, "ratios": median_ratios(per_round), "machine": machine()}
     if args.rounds > 1:
-        report["rounds"] = [{"wall_s": {name: r["wall_s"] for name, r in one.items()},
-                             "ratios": ratios({k: v for k, v in one.items() if k not in ("startup", "look_on_2x")},
-                                              one["startup"]["wall_s"])} for one in rounds]
+        report["rounds"] = [{"wall_s": {name: r["wall_s"] for name, r in one.items()}, "ratios": own}
+                            for one, own in zip(rounds, per_round)]
     if args.memory:
         one, two = rounds[0]["look_on"], rounds[0]["look_on_2x"]  # the same round
         report["memory_growth_2x"] = {side: _ratio(two[f"{side}_max_rss_mb"] or 0, one[f"{side}_max_rss_mb"] or 0)
