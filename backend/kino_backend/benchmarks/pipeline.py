@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "and compare peak memory")
     p.add_argument("--blender", default=None, help="passed to scripts/kino (a release: 4.5|5.0|5.2|5.3, or a path)")
     p.add_argument("--rounds", type=int, default=1,
-                   help="run the whole plan this many times in turn; report each run's median (default 1)")
+                   help="run the whole plan this many times in turn; each ratio is the median of the "
+                        "rounds' own (default 1)")
     p.add_argument("--keep", default=None, help="keep the output folders here (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     add_footage_argument(p)
