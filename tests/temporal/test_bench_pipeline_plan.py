@@ -69,3 +69,15 @@ def test_rounds_must_be_positive(monkeypatch, tmp_path):
     args = pipeline.build_parser().parse_args(["--clip", "c.mp4", "--rounds", "0"])
     with pytest.raises(ValueError, match="--rounds"):
         pipeline.run_bench(args, "c.mp4", str(tmp_path))
+
+
+def test_a_run_no_longer_than_the_start_up_has_no_steady_figure():
+    runs = {"none": {"frames": 4, "wall_s": 1.4, "wall_s_per_frame": 0.35},
+            "look_off": {"frames": 4, "wall_s": 3.0, "wall_s_per_frame": 0.75},
+            "look_on": {"frames": 4, "wall_s": 3.4, "wall_s_per_frame": 0.85},
+            "look_keyframes": {"frames": 4, "wall_s": 3.2, "wall_s_per_frame": 0.8}}
+    r = pipeline.ratios(runs, 1.5)
+    assert r["steady"]["s_per_frame"]["none"] is None and r["steady"]["none_over_look_off"] is None
+    assert abs(r["steady"]["temporal_on_over_off"] - 1.9 / 1.5) < 0.01
+    assert abs(r["with_startup"]["none_over_look_off"] - 0.35 / 0.75) < 0.01
+    assert pipeline.median_ratios([r, r, r]) == r

@@ -85,16 +85,17 @@ def run_one(clip: str, out: str, look: str, temporal: str, frames: int, params: 
             "look_calls": ((side.get("provenance") or {}).get("stages") or {}).get("temporal", {}).get("frames_stylized")}
 
 
-def _ratio(a: float, b: float) -> Optional[float]:
-    return round(a / b, 3) if b else None
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return round(a / b, 3) if a is not None and b else None
 
 
 def ratios(runs: dict, startup_s: float) -> dict:
     """The issue's ratios from the runs, with start-up included (as a user sees a short clip) and
-    without it (steady: what each frame costs once everything is running)."""
+    without it (steady: what each frame costs once everything is running; None for a run no longer
+    than the start-up run, where the machine's noise is all there is to measure)."""
     def steady(name):
         r = runs[name]
-        return max(1e-6, (r["wall_s"] - startup_s) / r["frames"])
+        return (r["wall_s"] - startup_s) / r["frames"] if r["wall_s"] > startup_s else None
 
     def whole(name):
         return runs[name]["wall_s_per_frame"]
@@ -105,7 +106,8 @@ def ratios(runs: dict, startup_s: float) -> dict:
                       "none_over_look_off": _ratio(fn("none"), fn("look_off")),
                       "keyframes_speedup": _ratio(fn("look_on"), fn("look_keyframes"))}
         for name in runs:
-            out[label].setdefault("s_per_frame", {})[name] = round(fn(name), 4)
+            value = fn(name)
+            out[label].setdefault("s_per_frame", {})[name] = None if value is None else round(value, 4)
     return out
 
 
