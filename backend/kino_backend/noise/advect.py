@@ -173,39 +173,39 @@ class NoiseTransport:
         there is one (towards where they really are first), so flow noise and stretching do not merge
         samples and leave holes beside them; visible samples before ``filler`` ones. A moved sample's
         offset still points at its true position, so the displacement does not add up over frames.
-        Only positions and visibility decide who moves: the values stay independent."""
+        Only positions and visibility decide who moves: the values stay independent. One pass is all
+        there is: a move only fills a free cell, so a sample that finds none finds none later either."""
         hk, wk = self.cell_shape
         n = hk * wk
-        for _ in range(2):
-            first = _first_in_cell(idx, offx, offy, filler)
-            extra = np.flatnonzero(~first)
+        first = _first_in_cell(idx, offx, offy, filler)
+        extra = np.flatnonzero(~first)
+        if extra.size == 0:
+            return idx, offx, offy
+        extra = extra[np.argsort(filler[extra], kind="stable")]  # visible samples pick free cells first
+        taken = np.zeros(n, bool)
+        taken[idx] = True
+        sx, sy = np.sign(offx[extra]).astype(np.int64), np.sign(offy[extra]).astype(np.int64)
+        for step in STEPS:
             if extra.size == 0:
                 break
-            extra = extra[np.argsort(filler[extra], kind="stable")]  # visible samples pick free cells first
-            taken = np.zeros(n, bool)
-            taken[idx] = True
-            sx, sy = np.sign(offx[extra]).astype(np.int64), np.sign(offy[extra]).astype(np.int64)
-            for step in STEPS:
-                if extra.size == 0:
-                    break
-                dx, dy = _step(step, sx, sy)
-                x, y = idx[extra] % wk + dx, idx[extra] // wk + dy
-                ok = (x >= 0) & (x < wk) & (y >= 0) & (y < hk)
-                cand = np.where(ok, y * wk + x, 0)
-                ok &= ~taken[cand]
-                picks = extra[ok]
-                cells, first_pick = np.unique(cand[ok], return_index=True)  # one sample per free cell
-                moved = picks[first_pick]
-                idx[moved] = cells
-                # the offset keeps where the sample really is (up to 3.5 cells from its new cell), so it
-                # moves on from there next frame instead of from the cell it was pushed into
-                offx[moved] -= np.broadcast_to(dx, ok.shape)[ok][first_pick]
-                offy[moved] -= np.broadcast_to(dy, ok.shape)[ok][first_pick]
-                taken[cells] = True
-                still = np.ones(len(extra), bool)
-                still[np.flatnonzero(ok)[first_pick]] = False
-                extra = extra[still]
-                sx, sy = sx[still], sy[still]
+            dx, dy = _step(step, sx, sy)
+            x, y = idx[extra] % wk + dx, idx[extra] // wk + dy
+            ok = (x >= 0) & (x < wk) & (y >= 0) & (y < hk)
+            cand = np.where(ok, y * wk + x, 0)
+            ok &= ~taken[cand]
+            picks = extra[ok]
+            cells, first_pick = np.unique(cand[ok], return_index=True)  # one sample per free cell
+            moved = picks[first_pick]
+            idx[moved] = cells
+            # the offset keeps where the sample really is (up to 3.5 cells from its new cell), so it
+            # moves on from there next frame instead of from the cell it was pushed into
+            offx[moved] -= np.broadcast_to(dx, ok.shape)[ok][first_pick]
+            offy[moved] -= np.broadcast_to(dy, ok.shape)[ok][first_pick]
+            taken[cells] = True
+            still = np.ones(len(extra), bool)
+            still[np.flatnonzero(ok)[first_pick]] = False
+            extra = extra[still]
+            sx, sy = sx[still], sy[still]
         return idx, offx, offy
 
 
