@@ -24,6 +24,7 @@ from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
 from ..core.job_session import SourceError
 from ..core.tiff import TIFFError, read_tiff
+from ..core.writer import times_alpha
 from . import compat
 
 SUPPORTED = ("MOVIE", "IMAGE")
@@ -228,7 +229,7 @@ class StripSource:
         image = self.read_with_alpha(timeline_frame)
         if image.shape[2] == 3:
             return image
-        return ((image[..., :3].astype(np.uint32) * image[..., 3:] + 127) // 255).astype(np.uint8)
+        return times_alpha(image[..., :3], image[..., 3:])
 
     def read_with_alpha(self, timeline_frame: int) -> np.ndarray:
         """The strip's picture at ``timeline_frame``: uint8 RGB, or RGBA with straight alpha when the

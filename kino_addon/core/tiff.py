@@ -107,4 +107,3 @@ def read_tiff(path: str, keep_alpha: bool = False) -> np.ndarray:
         if fh.readinto(data) != len(data):
             raise TIFFError(f"{path}: the file changed while it was read")
     return decode_tiff(data, keep_alpha)
-

@@ -24,6 +24,11 @@ from .png import encode_png
 ENCODERS = max(1, min(4, os.cpu_count() or 1))  # frames encoded at once
 
 
+def times_alpha(values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """8-bit ``values`` times an 8-bit ``alpha`` (255 = 1), rounded to nearest: uint8."""
+    return ((values.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
+
+
 def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np.ndarray] = None,
                  alpha: Optional[np.ndarray] = None) -> List[Tuple]:
     """The files of frame ``number`` as [(path, PNG bytes)]: ``frame_NNNN.png``, straight RGBA (ready
@@ -40,7 +45,7 @@ def encode_frame(folder: str, number: int, image: np.ndarray, matte: Optional[np
     if alpha is not None:
         alpha = np.asarray(alpha, np.uint8).reshape(h, w, 1)
         if matte is not None:
-            alpha = ((matte.astype(np.uint32) * alpha + 127) // 255).astype(np.uint8)
+            alpha = times_alpha(matte, alpha)
     rgba = np.concatenate([np.asarray(image)[..., :3], matte if alpha is None else alpha], axis=2)
     files.append((frame_path(folder, number), encode_png(rgba)))
     return files

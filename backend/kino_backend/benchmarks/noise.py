@@ -65,14 +65,11 @@ def chained_pair(frames, flows, a: int, b: int):
     return fw, bw
 
 
-def _motion(frames, seqs: dict, flows, gap: int, min_motion: float, chained: bool = False) -> dict:
+def _motion(frames, seqs: dict, flows, gap: int, min_motion: float) -> dict:
     from ..noise.stats import motion_terms
     tot = {m: [0.0, 0] for m in seqs}
     for t in range(gap, len(frames)):
-        if chained:
-            fw, bw = chained_pair(frames, flows, t - gap, t)
-        else:
-            fw, bw = flows.pair(frames[t - gap], frames[t])
+        fw, bw = flows.pair(frames[t - gap], frames[t])
         for m, seq in seqs.items():
             s, n = motion_terms(seq[t - gap], seq[t], fw, bw, min_motion=min_motion)
             tot[m][0] += s
@@ -83,20 +80,23 @@ def _motion(frames, seqs: dict, flows, gap: int, min_motion: float, chained: boo
 AGREEMENT_BINS = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))  # latent px between the direct and the chained flow
 
 
-def by_flow_agreement(frames, seqs: dict, flows, gap: int, min_motion: float = 1.0) -> list:
-    """``motion_ratio`` split by how far the direct flow over the gap (the measure's) and the consecutive
-    flows composed over it (the ones the noise was moved with) disagree at each latent pixel: where they
-    agree the figure says how closely the transport follows the motion, where they do not it mostly says
-    which flow is right. Each bin: the disagreement range, its share of the counted pixels, the ratio
-    there, and its part of the whole ratio."""
+def gap_measures(frames, seqs: dict, flows, gap: int, min_motion: float = 1.0) -> dict:
+    """One pass over the frame pairs ``gap`` apart, over the latent pixels moving by ``min_motion`` or more:
+    ``direct`` and ``chained``, each mode's warping error along the direct flow (with ``values``, how
+    many values counted) and along the consecutive flows composed over the gap (``_motion``'s form),
+    and ``by_flow_agreement``, the direct figure split by how far the two flows disagree at each latent
+    pixel: where they agree it says how closely the transport follows the motion, where they do not it
+    mostly says which flow is right. Each bin: the disagreement range, its share of the counted pixels,
+    the ratio there, and its part of the whole ratio."""
     from ..noise.advect import resize_flow
-    from ..noise.stats import motion_error_map
+    from ..noise.stats import motion_error_map, motion_terms
     n = len(AGREEMENT_BINS) - 1
     err, count = {m: np.zeros(n) for m in seqs}, np.zeros(n)
+    along_chain = {m: [0.0, 0] for m in seqs}
     for t in range(gap, len(frames)):
         fw, bw = flows.pair(frames[t - gap], frames[t])
-        chained, _ = chained_pair(frames, flows, t - gap, t)
-        _, h, w = seqs["fixed"][t].shape
+        chained, chained_back = chained_pair(frames, flows, t - gap, t)
+        c, h, w = seqs["fixed"][t].shape
         apart = np.hypot(*(resize_flow(fw, h, w) - resize_flow(chained, h, w)).transpose(2, 0, 1))
         bins = np.digitize(apart, AGREEMENT_BINS[1:-1])
         for m, seq in seqs.items():
@@ -104,12 +104,25 @@ def by_flow_agreement(frames, seqs: dict, flows, gap: int, min_motion: float = 1
             err[m] += np.bincount(bins[counted], weights=e[counted], minlength=n)
             if m == "fixed":
                 count += np.bincount(bins[counted], minlength=n)
+            s, k = motion_terms(seq[t - gap], seq[t], chained, chained_back, min_motion=min_motion)
+            along_chain[m][0] += s
+            along_chain[m][1] += k
+    total = count.sum()
+    direct = {m: (float(err[m].sum() / total) if total else float("nan")) for m in seqs}
+    direct["values"] = int(total) * seqs["fixed"][0].shape[0]
     total_fixed = err["fixed"].sum()
-    return [{"disagreement_latent_px": [lo, hi if np.isfinite(hi) else None],
-             "share": round(float(count[i] / max(count.sum(), 1)), 4),
-             "motion_ratio": round(float(err["warped"][i] / err["fixed"][i]), 4) if err["fixed"][i] else None,
-             "part_of_ratio": round(float(err["warped"][i] / total_fixed), 4) if total_fixed else None}
-            for i, (lo, hi) in enumerate(zip(AGREEMENT_BINS[:-1], AGREEMENT_BINS[1:]))]
+    split = [{"disagreement_latent_px": [lo, hi if np.isfinite(hi) else None],
+              "share": round(float(count[i] / max(total, 1)), 4),
+              "motion_ratio": round(float(err["warped"][i] / err["fixed"][i]), 4) if err["fixed"][i] else None,
+              "part_of_ratio": round(float(err["warped"][i] / total_fixed), 4) if total_fixed else None}
+             for i, (lo, hi) in enumerate(zip(AGREEMENT_BINS[:-1], AGREEMENT_BINS[1:]))]
+    chain = {m: (s / k if k else float("nan")) for m, (s, k) in along_chain.items()}
+    return {"direct": direct, "chained": chain, "by_flow_agreement": split}
+
+
+def by_flow_agreement(frames, seqs: dict, flows, gap: int, min_motion: float = 1.0) -> list:
+    """``gap_measures``' split of ``motion_ratio`` by how far the direct and the chained flow disagree."""
+    return gap_measures(frames, seqs, flows, gap, min_motion)["by_flow_agreement"]
 
 
 def measure_clip(path: str, a: argparse.Namespace) -> dict:
@@ -130,8 +143,8 @@ def measure_clip(path: str, a: argparse.Namespace) -> dict:
         seqs[mode] = [src.next(f, lat) for f in frames]
         secs[mode] = (time.perf_counter() - t0) / len(frames)
         info[mode] = src.describe()
-    gap_moving = _motion(frames, seqs, flows, a.gap, 1.0)
-    gap_chained = _motion(frames, seqs, flows, a.gap, 1.0, chained=True)
+    over_gap = gap_measures(frames, seqs, flows, a.gap, 1.0)
+    gap_moving, gap_chained = over_gap["direct"], over_gap["chained"]
     gap_all = _motion(frames, seqs, flows, a.gap, 0.0)
     gap1 = _motion(frames, seqs, flows, 1, 0.0)
     out = {"clip": os.path.basename(os.path.normpath(path)), "frames": len(frames), "latent": list(lat),
@@ -145,7 +158,7 @@ def measure_clip(path: str, a: argparse.Namespace) -> dict:
     for key, d in (("motion_ratio", gap_moving), ("motion_ratio_all", gap_all), ("motion_ratio_gap1", gap1),
                    ("motion_ratio_chained", gap_chained)):
         out[key] = d["warped"] / d["fixed"] if d["fixed"] else float("nan")
-    out["by_flow_agreement"] = by_flow_agreement(frames, seqs, flows, a.gap)
+    out["by_flow_agreement"] = over_gap["by_flow_agreement"]
     return out
 
 

@@ -122,17 +122,22 @@ def plan_of(args, with_memory: bool) -> list:
     return plan
 
 
+def lower_median(items: list, key=None):
+    """The median item (the lower one of the middle two for an even count); None for no items."""
+    items = sorted(items, key=key)
+    return items[(len(items) - 1) // 2] if items else None
+
+
 def median_run(runs: List[dict]) -> dict:
-    """The run with the median wall time (the lower one of the middle two for an even count)."""
-    return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+    """The run with the median wall time."""
+    return lower_median(runs, key=lambda r: r["wall_s"])
 
 
 def median_ratios(per_round: List[dict]) -> dict:
     """Each ratio (and each s/frame) as the median over the rounds of that round's own value: a ratio
     stays one of two runs made back to back, as the issue measures it."""
     def median(values):
-        values = sorted(v for v in values if v is not None)
-        return values[(len(values) - 1) // 2] if values else None
+        return lower_median([v for v in values if v is not None])
 
     return {label: {key: ({name: median([r[label][key][name] for r in per_round]) for name in value}
                          if isinstance(value, dict) else median([r[label][key] for r in per_round]))

@@ -13,7 +13,6 @@ from ...core.painted_keyframes import KeyframeChoiceError, painted_numbers, pars
 from ...core.plan import safe_name
 from .. import compat
 from ..addon import output_base
-from ..compat import BLEND_RELATIVE
 from ..strips import SUPPORTED, StripSource
 from .job import mark_strip, strip_keyframes_dir
 
@@ -65,7 +64,7 @@ class KINO_OT_export_keyframes(bpy.types.Operator):
 
     frames: StringProperty(name="Frames", options={'SKIP_SAVE'},
                            description="Which frames (empty: the panel's choice)")
-    folder: StringProperty(name="Folder", subtype='DIR_PATH', options={'SKIP_SAVE', *BLEND_RELATIVE},
+    folder: StringProperty(name="Folder", subtype='DIR_PATH', options={'SKIP_SAVE', *compat.BLEND_RELATIVE},
                            description="Where to write them (empty: the strip's keyframes folder, else "
                                        "//kino/<strip>_keyframes/)")
 
@@ -104,7 +103,7 @@ class KINO_OT_use_keyframes(bpy.types.Operator):
     bl_label = "Use Painted Folder"
     bl_options = {'REGISTER'}
 
-    directory: StringProperty(name="Folder", subtype='DIR_PATH', options={'SKIP_SAVE', *BLEND_RELATIVE})
+    directory: StringProperty(name="Folder", subtype='DIR_PATH', options={'SKIP_SAVE', *compat.BLEND_RELATIVE})
 
     @classmethod
     def poll(cls, context):

@@ -9,7 +9,6 @@ import bpy
 from bpy.props import StringProperty
 
 from .. import compat
-from ..compat import BLEND_RELATIVE
 from . import tracking, transforms, trees
 
 RESTORE_SCENE = "Kino Restore Camera"
@@ -42,7 +41,7 @@ class KINO_OT_stabilize_trees(bpy.types.Operator):
 
     track_region: StringProperty(name="Track Region", description="X,Y,W,H in source pixels, or face; "
                                  "empty: lock the camera to the static background")
-    stylized_dir: StringProperty(name="Stylized Frames", subtype='DIR_PATH', options=BLEND_RELATIVE,
+    stylized_dir: StringProperty(name="Stylized Frames", subtype='DIR_PATH', options=compat.BLEND_RELATIVE,
                                  description="Folder of stylized frame_NNNN.png to restore the camera motion on")
 
     @classmethod
