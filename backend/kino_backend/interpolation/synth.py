@@ -28,11 +28,14 @@ def _samples(i0: np.ndarray, i1: np.ndarray, t: float, flows: PairFlows) -> Iter
     uncovered, comes from the one frame that sees it). The still candidate (no motion, the frames as
     they are, mixed by time) counts where the flows around the pixel stay under ``STILL_SPEED``: there
     it needs no resampling, which blurs texture and cannot average the sensor noise as evenly, so its
-    match cost gets ``STILL_BONUS`` off."""
+    match cost gets ``STILL_BONUS`` off. The frames are sampled bicubically (as the temporal stage and the
+    keyframes look warp pictures): bilinear sampling at a half-pixel offset averages two pixels and
+    softens texture (measured: bench interpolate, docs/keyframes.md)."""
     seen_in_1 = reliability(flows.f01, flows.f10)  # a frame-0 pixel is visible in frame 1
     seen_in_0 = reliability(flows.f10, flows.f01)  # a frame-1 pixel is visible in frame 0
     for to0, to1, valid in candidates(i0, i1, flows, t):
-        yield (warp(i0, to0), warp(i1, to1), valid, (1.0 - t) * (SEEN_FLOOR + warp(seen_in_0, to1)),
+        yield (warp(i0, to0, cubic=True), warp(i1, to1, cubic=True), valid,
+               (1.0 - t) * (SEEN_FLOOR + warp(seen_in_0, to1)),
                t * (SEEN_FLOOR + warp(seen_in_1, to0)), 0.0)
     speed = np.maximum(np.linalg.norm(flows.f01, axis=2), np.linalg.norm(flows.f10, axis=2))
     still = cv2.dilate(speed, np.ones((MATCH_WINDOW, MATCH_WINDOW), np.uint8)) < STILL_SPEED
@@ -78,8 +81,10 @@ def plain_blend(i0: np.ndarray, i1: np.ndarray, t: float) -> np.ndarray:
     return _u8(i0.astype(np.float32) * (1.0 - t) + i1.astype(np.float32) * t)
 
 
-def symmetric_warp(i0: np.ndarray, i1: np.ndarray, t: float, f01: np.ndarray, f10: np.ndarray) -> np.ndarray:
-    """Baseline: both frames moved by their own flow read at the target pixel, then cross-faded."""
-    a = warp(i0, -t * f01)
-    b = warp(i1, -(1.0 - t) * f10)
+def symmetric_warp(i0: np.ndarray, i1: np.ndarray, t: float, f01: np.ndarray, f10: np.ndarray, *,
+                   cubic: bool = False) -> np.ndarray:
+    """Baseline: both frames moved by their own flow read at the target pixel (bilinear sampling; bicubic
+    with ``cubic``), then cross-faded."""
+    a = warp(i0, -t * f01, cubic=cubic)
+    b = warp(i1, -(1.0 - t) * f10, cubic=cubic)
     return _u8(a * (1.0 - t) + b * t)
