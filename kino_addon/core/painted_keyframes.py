@@ -74,3 +74,17 @@ def parse_frame_choice(text: str, count: int, current: int = 0) -> list:
     if bad:
         raise KeyframeChoiceError(f"frame(s) {', '.join(map(str, bad[:5]))} lie outside the strip's frames 1-{count}")
     return sorted(out)
+
+
+def fill_note(provenance: dict) -> str | None:
+    """After a keyframes job, from its provenance: how much of the frames no painted keyframe reached
+    and which frames to paint next (the panel shows the same), or None for another look."""
+    kf = ((provenance or {}).get("stages") or {}).get("keyframes") or {}
+    if not kf.get("frames"):
+        return None
+    text = (f"{kf.get('fill_mean', 0) * 100:.1f}% of the frames filled on average (no painted keyframe saw it), "
+            f"most {kf.get('fill_max', 0) * 100:.1f}% at frame {kf.get('fill_max_frame')}")
+    suggest = kf.get("suggest") or []
+    if suggest:
+        return text + f"; paint frame{'s' if len(suggest) > 1 else ''} {', '.join(map(str, suggest))} next"
+    return text + "; every frame is covered by your keyframes"

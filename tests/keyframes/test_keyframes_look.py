@@ -161,3 +161,36 @@ def test_bad_input_gets_a_clear_message(tmp_path):
     os.remove(part / "frame_0001.png")
     (part / "frame_0002.png").write_bytes(b"not a png at all")
     assert "cannot read the painted keyframe" in _error(tmp_path, clip, dir=str(part))
+
+
+def test_a_painting_damaged_after_its_header_is_the_artists_to_fix(tmp_path):
+    """A painted PNG whose header reads but whose pixels do not (saved half-way): the job stops at that
+    frame with INVALID_PARAMS naming the file, not an internal error."""
+    clip = pan_clip(6)
+    folder = tmp_path / "cut_short"
+    write_keyframes(folder, clip, [1, 4])
+    data = (folder / "frame_0004.png").read_bytes()
+    (folder / "frame_0004.png").write_bytes(data[:len(data) // 3])
+    msg = _error(tmp_path, clip, dir=str(folder))
+    assert "frame_0004.png" in msg and "cannot read the painted keyframe" in msg
+
+
+def test_frames_painted_in_another_format_are_named(tmp_path):
+    clip = pan_clip(4)
+    folder = tmp_path / "jpegs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "frame_0001.jpg"), clip[0])
+    msg = _error(tmp_path, clip, dir=str(folder))
+    assert "no painted keyframes" in msg and "frame_0001.jpg must be saved as PNG" in msg
+
+
+def test_the_command_line_says_how_much_was_filled_and_what_to_paint_next(tmp_path):
+    from kino_addon.core.painted_keyframes import fill_note
+    clip = pan_clip(16, dx=2.5, dy=0.0)
+    write_keyframes(tmp_path, clip, [1])
+    _, prov = run_workflow(keyframes_workflow(tmp_path), clip)
+    note = fill_note({"stages": prov})
+    kf = prov["keyframes"]
+    assert f"most {kf['fill_max'] * 100:.1f}% at frame 16" in note
+    assert f"paint frame{'s' if len(kf['suggest']) > 1 else ''} {kf['suggest'][0]}" in note
+    assert fill_note({"stages": {"temporal": {}}}) is None

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 NAME = re.compile(r"^frame_(\d{4,})\.png$", re.IGNORECASE)
+OTHER_FORMAT = re.compile(r"^frame_(\d{4,})\.(jpe?g|tiff?|bmp|exr|webp|tga|psd|kra|xcf)$", re.IGNORECASE)
 
 
 class KeyframeError(ValueError):
@@ -55,8 +56,11 @@ class PaintedKeyframes:
             if m and os.path.isfile(os.path.join(folder, name)):
                 self.paths[int(m.group(1))] = os.path.join(folder, name)
         if not self.paths:
+            other = sorted(n for n in os.listdir(folder) if OTHER_FORMAT.match(n))
+            hint = (f"; {', '.join(other[:3])}{' ...' if len(other) > 3 else ''} must be saved as PNG (same name, "
+                    ".png)" if other else "")
             raise KeyframeError(f"no painted keyframes in {folder}: it needs at least one frame_NNNN.png "
-                                "(NNNN = the clip's frame number, e.g. frame_0001.png)")
+                                f"(NNNN = the clip's frame number, e.g. frame_0001.png){hint}")
         self.numbers: List[int] = sorted(self.paths)
 
     def check(self, clip_total: int, width: int, height: int, used: Iterable[int]) -> List[int]:

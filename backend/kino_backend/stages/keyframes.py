@@ -62,7 +62,7 @@ class KeyframesRun(StageRun):
         # the clip's flows at the default working resolution: shared with the temporal stage's
         flows = work_flows_for(self.ctx.cache, flow_cache_for(self.ctx.cache, DISFlow()))
         prop = Propagator(flows, lambda it: it.number in self.used,
-                          lambda it: self.painted.image(it.number, it.src),
+                          self._painting,
                           cut_threshold=self.params["cut_threshold"], refine=self.params["refine"])
         items = (Item(self.numbers.of(f.index), np.asarray(f.image), f) for f in frames)
         for res in prop.run(items):
@@ -75,6 +75,12 @@ class KeyframesRun(StageRun):
                 self._summarize(prop.cuts)
             yield f.replace(meta=meta)
         self._summarize(prop.cuts)
+
+    def _painting(self, item: Item) -> np.ndarray:
+        try:
+            return self.painted.image(item.number, item.src)
+        except KeyframeError as exc:  # a painting damaged or changed since the job started: the artist's to fix
+            raise StageError(INVALID_PARAMS, str(exc), frame=item.payload.index, stage="keyframes") from None
 
     def _record(self, number: int, fill: float) -> None:
         self.fill[number] = fill

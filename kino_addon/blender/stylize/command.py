@@ -149,7 +149,10 @@ def run(args, folder: OutputFolder) -> dict:
 
 def job_notes(job, frame_range) -> list:
     """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
+    from kino_addon.core.painted_keyframes import fill_note
     out = [job.session.notice] if job.session.notice else []
+    fill = fill_note(job.session.provenance)
+    out += [fill] if fill else []
     out += list((job.session.spec.options.get("stabilize") or {}).get("notes") or [])
     if frame_range and frame_range[1] > frame_range[0] + job.plan.count - 1:
         last = frame_range[0] + job.plan.count - 1
