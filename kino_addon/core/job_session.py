@@ -33,6 +33,7 @@ from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, wri
 from .writer import FrameWriter
 
 TERMINAL = ("completed", "cancelled", "failed", "interrupted")
+SIDECAR_EVERY_S = 5.0  # while frames land, kino.json is rewritten at most this often (frames.done)
 
 
 class SourceError(RuntimeError):
@@ -106,6 +107,7 @@ class JobSession:
         self.seconds = {"extract": 0.0, "send": 0.0}  # this side's time per part (kino.json "timings")
         self._started_at: Optional[float] = None
         self._faults_at_start = 0
+        self._sidecar_at = 0.0  # when kino.json was last written
 
     # -- progress --------------------------------------------------------------------------------
     @property
@@ -310,6 +312,8 @@ class JobSession:
         """Count the frames the writer has finished; a write error (disk full...) ends the job."""
         done, error = self.writer.collect(wait)
         self.written += len([n for n in done if n not in self.skip])
+        if done and self.state == "running" and time.monotonic() - self._sidecar_at >= SIDECAR_EVERY_S:
+            self._write_sidecar("running")  # a killed run's kino.json still says how far it got
         if error is not None and not self.done:
             number, exc = error
             self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
@@ -410,6 +414,7 @@ class JobSession:
                 pass  # the older checkpoint stays: the next run recomputes a few more frames
 
     def _write_sidecar(self, state: str) -> None:
+        self._sidecar_at = time.monotonic()
         spec = self.spec
         frames = {"count": spec.count, "pattern": FRAME_PATTERN.replace("{:04d}", "%04d"),
                   "width": spec.width, "height": spec.height, "first_timeline_frame": spec.first_timeline_frame,

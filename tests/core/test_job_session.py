@@ -43,6 +43,23 @@ def test_full_run_writes_every_frame_and_sidecar(tmp_path):
     assert timings["wall_s"] >= 0 and timings["max_rss_mb"] > 10
 
 
+def test_kino_json_follows_the_frames_while_the_job_runs(tmp_path, monkeypatch):
+    """A run killed outright (no chance to write its last kino.json) leaves one that says how far it got."""
+    import kino_addon.core.job_session as js
+    client = FakeClient()
+    s = make(tmp_path, client, max_in_flight=1)
+    monkeypatch.setattr(js, "SIDECAR_EVERY_S", 3600.0)
+    while s.frames_on_disk < 2:
+        s.step()
+    side = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert side["status"] == "running" and side["frames"]["done"] == 0  # not yet: at most every SIDECAR_EVERY_S
+    monkeypatch.setattr(js, "SIDECAR_EVERY_S", 0.0)
+    while s.frames_on_disk < 4:
+        s.step()
+    side = json.loads((tmp_path / "out" / "kino.json").read_text())
+    assert side["status"] == "running" and side["frames"]["done"] == s.frames_on_disk >= 4
+
+
 def test_extraction_time_is_counted_per_frame(tmp_path):
     import time
 

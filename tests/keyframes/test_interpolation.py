@@ -141,10 +141,22 @@ def test_command_bad_input_says_what_to_do(tmp_path):
     _write(tmp_path / "mixed", [pan_clip(1)[0], texture(40, 40, 1)])
     run = _cmd(tmp_path / "mixed", "--factor", 2, "--out", tmp_path / "o3")
     assert run.returncode == 1 and "same size" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "o3").exists()  # the frames made before the bad one are not left behind
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "busy")
     assert run.returncode == 2 and "empty folder" in run.stderr and (tmp_path / "busy" / "notes.txt").exists()
     (tmp_path / "none").mkdir()
     run = _cmd(tmp_path / "none", "--factor", 2, "--out", tmp_path / "o4")
-    assert run.returncode == 1 and "holds no images" in run.stderr
+    assert run.returncode == 1 and "holds no images" in run.stderr and not (tmp_path / "o4").exists()
+
+
+def test_a_failed_run_leaves_the_earlier_result_in_its_folder(tmp_path):
+    _write(tmp_path / "in", pan_clip(3, dx=2.0))
+    assert _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "out").returncode == 0
+    before = {n: (tmp_path / "out" / n).read_bytes() for n in os.listdir(tmp_path / "out")}
+    _write(tmp_path / "broken", pan_clip(3, dx=2.0))
+    (tmp_path / "broken" / "in_002.png").write_bytes(b"\x89PNG\r\n\x1a\n not the rest")
+    run = _cmd(tmp_path / "broken", "--factor", 3, "--out", tmp_path / "out")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert {n: (tmp_path / "out" / n).read_bytes() for n in os.listdir(tmp_path / "out")} == before

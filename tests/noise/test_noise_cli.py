@@ -44,5 +44,24 @@ def test_cli_bad_input_is_one_clear_line(tmp_path):
     assert r.returncode == 1 and "needs --model" in r.stderr and "Traceback" not in r.stderr
     r = _noise(tmp_path / "missing.mp4", "--mode", "fixed", "--out", tmp_path / "y")
     assert r.returncode == 1 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "y").exists()
     r = _noise(clip, "--mode", "fixed", "--frames", "9:3", "--out", tmp_path / "z")
     assert r.returncode != 0 and "START" in r.stderr
+
+
+def test_cli_failing_half_way_keeps_the_earlier_fields(tmp_path):
+    """Fields written before a frame that cannot be read do not stay behind without their kino.json, and
+    an earlier run's fields in the same folder stay as they were."""
+    import cv2
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(frames / f"f_{i:02d}.png"), np.full((64, 96, 3), 40 * i, np.uint8))
+    assert _noise(frames, "--mode", "warped", "--out", tmp_path / "out").returncode == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    (frames / "f_02.png").write_bytes(b"\x89PNG\r\n\x1a\n not the rest")
+    r = _noise(frames, "--mode", "fixed", "--out", tmp_path / "out")
+    assert r.returncode == 1 and "f_02.png" in r.stderr and "Traceback" not in r.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    r = _noise(frames, "--mode", "fixed", "--out", tmp_path / "new")
+    assert r.returncode == 1 and not (tmp_path / "new").exists()

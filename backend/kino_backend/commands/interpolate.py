@@ -17,11 +17,13 @@ from typing import List
 
 import cv2
 
+from kino_addon.core.frame_files import OutputFolderError
 from kino_addon.protocol.atomic import atomic_write_json
 
 from ..interpolation.sequence import CUT_THRESHOLD, Interpolator
 from ..metrics.frames import read_frames
 from ..provenance import versions
+from .output_dir import OutputDir
 
 FRAME_RE = re.compile(r"^frame_\d{4,}\.png$")
 
@@ -33,15 +35,6 @@ class UsageError(ValueError):
 def _check_out(src: str, out: str) -> None:
     if os.path.abspath(src) == os.path.abspath(out):
         raise UsageError("--out must be another folder than the input frames")
-    if os.path.isdir(out):
-        other = [n for n in os.listdir(out) if not (FRAME_RE.match(n) or n == "kino.json")]
-        if other:
-            raise UsageError(f"{out} holds files that are not frames of an earlier run ({', '.join(sorted(other)[:3])}); "
-                             "use an empty folder")
-        for n in os.listdir(out):
-            if FRAME_RE.match(n):
-                os.remove(os.path.join(out, n))  # an earlier run's frames: the new count may differ
-    os.makedirs(out, exist_ok=True)
 
 
 def _write(path: str, image) -> None:
@@ -55,11 +48,18 @@ def run(args) -> dict:
     if not os.path.exists(args.frames):
         raise UsageError(f"{args.frames} does not exist; give a folder of frames (or a video)")
     _check_out(args.frames, args.out)
+    with OutputDir(args.out, FRAME_RE, "frames") as out:  # lands in args.out only when complete
+        doc = _interpolate(args, out.staging)
+        atomic_write_json(os.path.join(out.staging, "kino.json"), doc, indent=2)
+    return doc
+
+
+def _interpolate(args, folder: str) -> dict:
     interp = Interpolator(args.factor, cut_threshold=args.cut_threshold, curved=not args.straight)
     size = None
     for n, image in enumerate(interp.run(read_frames(args.frames)), start=1):
         size = size or (image.shape[1], image.shape[0])
-        _write(os.path.join(args.out, f"frame_{n:04d}.png"), image)
+        _write(os.path.join(folder, f"frame_{n:04d}.png"), image)
     rep = interp.report
     if rep.inputs == 0:
         raise UsageError(f"{args.frames} holds no frames")
@@ -76,7 +76,6 @@ def run(args) -> dict:
            "cuts": rep.cuts, "held_pairs": rep.held_pairs,
            "settings": {"cut_threshold": args.cut_threshold, "curved_paths": not args.straight, "flow": "dis"},
            "versions": versions()}
-    atomic_write_json(os.path.join(args.out, "kino.json"), doc, indent=2)
     return doc
 
 
@@ -94,7 +93,7 @@ def main(argv: List[str]) -> int:
         return 2
     try:
         doc = run(args)
-    except UsageError as exc:
+    except (UsageError, OutputFolderError) as exc:
         print(f"kino interpolate: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # unreadable or mismatched frames: the reason is in the message

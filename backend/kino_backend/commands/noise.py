@@ -11,11 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from typing import List
 
 import numpy as np
+
+from kino_addon.protocol.atomic import atomic_write_json
+
+from .output_dir import OutputDir
+
+NOISE_RE = re.compile(r"^noise_\d{4,}\.npy$")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,11 +63,17 @@ def _inverter(args, size):
 
 def run(args, argv: List[str]) -> dict:
     from ..commands.metrics import _frame_range
+    start, count = _frame_range(args.frames)
+    if not os.path.exists(args.clip):
+        raise FileNotFoundError(f"{args.clip} does not exist; give a video file or a folder of images")
+    with OutputDir(args.out, NOISE_RE, "noise fields") as out:  # lands in args.out only when complete
+        return _write_noise(args, argv, start, count, out.staging)
+
+
+def _write_noise(args, argv: List[str], start: int, count, folder: str) -> dict:
     from ..metrics.frames import read_frames
     from ..noise.clip import ClipNoise
     from ..stages.diffusion.engine import work_size
-    start, count = _frame_range(args.frames)
-    os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
     source = ClipNoise(args.mode if args.mode != "inverted" else "fixed", args.seed)
     invert = extra = size = None
@@ -73,7 +86,7 @@ def run(args, argv: List[str]) -> dict:
                 invert, extra = _inverter(args, size)
         n += 1
         noise = invert(frame) if invert else source.next(frame, (size[0] // 8, size[1] // 8))
-        np.save(os.path.join(args.out, f"noise_{n:04d}.npy"), np.ascontiguousarray(noise, np.float32))
+        np.save(os.path.join(folder, f"noise_{n:04d}.npy"), np.ascontiguousarray(noise, np.float32))
     if n == 0:
         raise ValueError(f"{args.clip}: no frames in the selected range")
     record = {"command": ["kino", "noise", *argv], "clip": os.path.abspath(args.clip),
@@ -81,8 +94,7 @@ def run(args, argv: List[str]) -> dict:
               "work_size": [size[1], size[0]], "noise_shape": [4, size[0] // 8, size[1] // 8],
               "noise": source.describe() if args.mode != "inverted" else dict(extra, mode="inverted"),
               "seconds": round(time.perf_counter() - t0, 2), "versions": _versions()}
-    with open(os.path.join(args.out, "kino.json"), "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=2)
+    atomic_write_json(os.path.join(folder, "kino.json"), record, indent=2)
     return record
 
 
