@@ -123,7 +123,7 @@ def run(args, folder: OutputFolder) -> dict:
     except strips.SourceError as exc:
         raise CommandError(str(exc)) from None
     use_strip_as_scene(scene, strip)
-    notes = []
+    notes = input_notes(os.path.abspath(args.input))
     try:
         INTERRUPT.check()
         bpy.ops.kino.backend_start()
@@ -145,6 +145,16 @@ def run(args, folder: OutputFolder) -> dict:
         connection.BACKEND.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
             "blend": os.path.abspath(args.blend) if args.blend else None, "notes": notes + job_notes(job, frame_range)}
+
+
+def input_notes(path: str) -> list:
+    """What the user should know about the input before the job (an image folder of mixed frame sizes)."""
+    from kino_addon.core.image_size import mixed_size_note
+    from kino_addon.core.media import image_files
+    if not os.path.isdir(path):
+        return []
+    note = mixed_size_note(path, [os.path.join(path, n) for n in image_files(path)])
+    return [note] if note else []
 
 
 def job_notes(job, frame_range) -> list:

@@ -1,0 +1,41 @@
+"""Image sizes from file headers (no decoding) and the note for an image folder of mixed frame sizes."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from kino_addon.core.image_size import image_size, mismatched_sizes, mixed_size_note
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".tif"])
+def test_size_from_the_header_of_each_format(tmp_path, ext):
+    for w, h in ((321, 179), (64, 300)):
+        path = str(tmp_path / f"f_{w}{ext}")
+        assert cv2.imwrite(path, np.full((h, w, 3), 90, np.uint8))
+        assert image_size(path) == (w, h)
+
+
+def test_sixteen_bit_and_grey_pngs(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 30), np.uint16))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((21, 31, 4), np.uint8))
+    assert image_size(str(tmp_path / "a.png")) == (30, 20) and image_size(str(tmp_path / "b.png")) == (31, 21)
+
+
+def test_unreadable_headers_give_none(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n")
+    (tmp_path / "y.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00")
+    (tmp_path / "z.exr").write_bytes(b"v/1\x01" + b"\0" * 40)
+    assert [image_size(str(tmp_path / n)) for n in ("x.png", "y.jpg", "z.exr", "missing.png")] == [None] * 4
+
+
+def test_a_folder_of_mixed_sizes_is_noted(tmp_path):
+    paths = []
+    for i, (w, h) in enumerate([(240, 180)] * 4 + [(320, 240)] * 3 + [(240, 180)]):
+        paths.append(str(tmp_path / f"frame_{i + 1:04d}.png"))
+        cv2.imwrite(paths[-1], np.zeros((h, w, 3), np.uint8))
+    assert mismatched_sizes(paths) == [(5, (320, 240)), (6, (320, 240)), (7, (320, 240))]
+    note = mixed_size_note(str(tmp_path), paths)
+    assert "3 frames" in note and "frame 1's size 240x180" in note and "5 (320x240)" in note
+    assert "scale the frames to one size" in note
+    assert mixed_size_note(str(tmp_path), paths[:4]) is None
