@@ -63,6 +63,24 @@ def test_none_look_is_exact_and_refuses_what_it_would_ignore(tmp_path, kino_mods
     assert stages == [{"name": "none", "enabled": True, "params": {}}]
 
 
+def test_inputs_the_sequencer_does_not_show_whole_are_noted(tmp_path, kino_mods):
+    """A folder whose frames are not all frame 1's size, and a variable-frame-rate phone-style movie whose
+    frames the sequencer does not all show: the run goes on as the sequencer shows it and ends with a note."""
+    write_sequence(tmp_path / "seq", 3)
+    png = kino_mods.png
+    with open(tmp_path / "seq" / "frame_0004.png", "wb") as fh:
+        fh.write(png.encode_png(np.zeros((20, 30, 3), np.uint8)))
+    run = kino(tmp_path / "seq", "--look", "none", "--out", tmp_path / "mixed")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 frame of" in run.stderr and "4 (30x20)" in run.stderr and "scale the frames to one size" in run.stderr
+    clip = FOOTAGE / "handheld_park.mp4"  # 245 frames, two of them 20 ms after the one before
+    if not clip.exists():
+        pytest.skip(f"real footage not found at {clip} (../shared/footage is absent)")
+    run = kino(clip, "--look", "none", "--frames", "1:2", "--out", tmp_path / "vfr")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "variable frame rate: it holds 245 frames, of which Blender's sequencer shows 244" in run.stderr
+
+
 def test_unknown_param_lists_valid_keys(tmp_path):
     write_sequence(tmp_path / "seq", 2)
     run = kino(tmp_path / "seq", "--look", "toon", "--param", "nope=1", "--out", tmp_path / "out")

@@ -161,6 +161,7 @@ def job_notes(job, frame_range) -> list:
     """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
     from kino_addon.core.painted_keyframes import fill_note
     out = [job.session.notice] if job.session.notice else []
+    out += [job.warning] if job.warning else []  # e.g. a variable-frame-rate movie (strip_job)
     fill = fill_note(job.session.provenance)
     out += [fill] if fill else []
     out += list((job.session.spec.options.get("stabilize") or {}).get("notes") or [])
