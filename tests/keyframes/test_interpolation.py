@@ -160,3 +160,54 @@ def test_a_failed_run_leaves_the_earlier_result_in_its_folder(tmp_path):
     run = _cmd(tmp_path / "broken", "--factor", 3, "--out", tmp_path / "out")
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert {n: (tmp_path / "out" / n).read_bytes() for n in os.listdir(tmp_path / "out")} == before
+
+
+def test_transparent_frames_keep_their_alpha_and_no_empty_colour_bleeds_in(tmp_path):
+    """A Kino result with alpha (e.g. a keyed actor): RGBA in, RGBA out, the inputs bit for bit. The made
+    frame's textured square sits half-way, and its colours are the square's: the random colour that the
+    straight-alpha files hold where they are transparent is weighted by its alpha (0), so none mixes in."""
+    rng = np.random.default_rng(5)
+    patch = texture(24, 24, 3)
+
+    def frame(x):
+        img = rng.integers(0, 256, (56, 96, 4), dtype=np.uint8)  # colour under alpha 0 is anything
+        img[..., 3] = 0
+        img[16:40, x:x + 24, :3] = patch
+        img[16:40, x:x + 24, 3] = 255
+        return img
+    frames = [frame(x) for x in (12, 28, 44)]
+    os.makedirs(tmp_path / "in")
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / "in" / f"f_{i}.png"), cv2.cvtColor(f, cv2.COLOR_RGBA2BGRA))
+    run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    read = lambda n: cv2.cvtColor(cv2.imread(str(tmp_path / "out" / f"frame_{n:04d}.png"), cv2.IMREAD_UNCHANGED),  # noqa: E731
+                                  cv2.COLOR_BGRA2RGBA)
+    for i, f in enumerate(frames):
+        assert np.array_equal(read(2 * i + 1), f)
+    made, truth = read(2), frame(20)
+    assert made.shape == (56, 96, 4)
+    assert np.abs(made[..., 3].astype(int) - truth[..., 3]).mean() < 3.0  # the square moved half-way
+    inside = (made[..., 3] > 128) & (truth[..., 3] > 128)
+    assert inside.sum() > 0.9 * 24 * 24
+    assert np.abs(made[inside][:, :3].astype(int) - truth[inside][:, :3]).mean() < 6.0
+    assert json.loads((tmp_path / "out" / "kino.json").read_text())["frames"]["format"] == "RGBA, 8-bit"
+
+
+def test_sixteen_bit_frames_stay_sixteen_bit(tmp_path):
+    clip = pan_clip(3, dx=2.0, dy=0.0)
+    os.makedirs(tmp_path / "in")
+    deep = []
+    for i, f in enumerate(clip):
+        d = np.minimum(f.astype(np.int32) * 257 + 7 * i, 65535).astype(np.uint16)  # low bits 8 bits would lose
+        deep.append(d)
+        cv2.imwrite(str(tmp_path / "in" / f"f_{i}.png"), cv2.cvtColor(d, cv2.COLOR_RGB2BGR))
+    run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    out = [cv2.cvtColor(cv2.imread(str(tmp_path / "out" / f"frame_{n:04d}.png"), cv2.IMREAD_UNCHANGED),
+                        cv2.COLOR_BGR2RGB) for n in range(1, 6)]
+    assert all(o.dtype == np.uint16 for o in out)
+    assert all(np.array_equal(out[2 * i], d) for i, d in enumerate(deep))
+    made8 = np.clip(np.rint(out[1] / 257.0), 0, 255).astype(np.uint8)
+    eight = list(Interpolator(2).run(clip))[1]  # the same frames at 8 bits
+    assert np.abs(made8.astype(int) - eight.astype(int)).mean() < 0.5

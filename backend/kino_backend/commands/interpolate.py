@@ -15,13 +15,11 @@ import shlex
 import sys
 from typing import List
 
-import cv2
-
 from kino_addon.core.frame_files import OutputFolderError
 from kino_addon.protocol.atomic import atomic_write_json
 
+from ..interpolation.formats import conform, format_of, from_work, read_inputs, to_work, write_frame
 from ..interpolation.sequence import CUT_THRESHOLD, Interpolator
-from ..metrics.frames import read_frames
 from ..provenance import versions
 from .output_dir import OutputDir
 
@@ -38,10 +36,36 @@ def _check_out(src: str, out: str) -> None:
 
 
 def _write(path: str, image) -> None:
-    tmp = path + ".part.png"
-    if not cv2.imwrite(tmp, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+    if not write_frame(path, image):
         raise OSError(f"cannot write {path} (disk full or no permission?)")
-    os.replace(tmp, path)
+
+
+class _Inputs:
+    """The input frames as work frames for the interpolator, remembering each one's stored form until it
+    has been written back (unchanged) and the clip's format (the first frame's)."""
+
+    def __init__(self, path: str):
+        self.path, self.format = path, None
+        self._held: dict = {}  # id(work) -> (work, stored frame), in input order
+
+    def __iter__(self):
+        for frame in read_inputs(self.path):
+            self.format = self.format or format_of(frame)
+            frame = conform(frame, self.format)
+            work = to_work(frame, self.format)
+            self._held[id(work)] = (work, frame)
+            yield work
+
+    def stored(self, work):
+        """The frame to write for an output: an input as it was read, a made frame in the clip's format."""
+        held = self._held.get(id(work))
+        if held is None or held[0] is not work:
+            return from_work(work, self.format)
+        for key in list(self._held):  # inputs before this one are never output again
+            if key == id(work):
+                break
+            del self._held[key]
+        return held[1]
 
 
 def run(args) -> dict:
@@ -56,10 +80,11 @@ def run(args) -> dict:
 
 def _interpolate(args, folder: str) -> dict:
     interp = Interpolator(args.factor, cut_threshold=args.cut_threshold, curved=not args.straight)
+    inputs = _Inputs(args.frames)
     size = None
-    for n, image in enumerate(interp.run(read_frames(args.frames)), start=1):
-        size = size or (image.shape[1], image.shape[0])
-        _write(os.path.join(folder, f"frame_{n:04d}.png"), image)
+    for n, work in enumerate(interp.run(iter(inputs)), start=1):
+        size = size or (work.shape[1], work.shape[0])
+        _write(os.path.join(folder, f"frame_{n:04d}.png"), inputs.stored(work))
     rep = interp.report
     if rep.inputs == 0:
         raise UsageError(f"{args.frames} holds no frames")
@@ -72,6 +97,7 @@ def _interpolate(args, folder: str) -> dict:
     doc = {"kino_interpolate": 1, "status": "completed", "command": shlex.join(command),
            "input": os.path.abspath(args.frames), "factor": args.factor,
            "frames": {"count": rep.outputs, "pattern": "frame_%04d.png", "width": size[0], "height": size[1],
+                      "format": inputs.format.describe(),
                       "inputs": rep.inputs, "input_positions": [1 + i * args.factor for i in range(rep.inputs)]},
            "cuts": rep.cuts, "held_pairs": rep.held_pairs,
            "settings": {"cut_threshold": args.cut_threshold, "curved_paths": not args.straight, "flow": "dis"},

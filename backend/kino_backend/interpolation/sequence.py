@@ -24,8 +24,20 @@ class Report:
     held_pairs: int = 0
 
 
+def motion_view(frame: np.ndarray) -> np.ndarray:
+    """What flows and cuts are measured on: the frame itself when it is uint8 RGB, else its colour as uint8
+    RGB (a premultiplied RGBA or a float frame in 0..255 levels: ``interpolation.formats``)."""
+    if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    rgb = frame[..., :3] if frame.ndim == 3 else np.repeat(frame[..., None], 3, axis=2)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
 class Interpolator:
-    """``run(frames)`` yields every output frame in order (uint8 RGB); ``report`` says what was done."""
+    """``run(frames)`` yields every output frame in order; ``report`` says what was done. Frames are uint8
+    RGB, or float32 RGB / premultiplied RGBA in 0..255 levels (``interpolation.formats``: 16-bit and
+    transparent frames); the made frames have the inputs' type and channels, the inputs come back as they
+    were given."""
 
     def __init__(self, factor: int, *, cut_threshold: float = CUT_THRESHOLD, curved: bool = True,
                  flows: Optional[FlowCache] = None):
@@ -37,13 +49,18 @@ class Interpolator:
         self.flows = flows or FlowCache(DISFlow())
 
     def is_cut(self, a: np.ndarray, b: np.ndarray) -> bool:
+        a, b = motion_view(a), motion_view(b)
         return cut_score(a, b, self.flows.flow(b, a)) > self.cut_threshold
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.flows.flow(self._views[id(a)], self._views[id(b)])
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Stream the frames through: only four input frames are held at a time."""
         self.report = Report(self.factor)
         source = iter(frames)
         shape = None
+        self._views: dict = {}  # id(frame) -> its motion_view, for the frames held
 
         def take() -> Optional[np.ndarray]:
             nonlocal shape
@@ -55,6 +72,7 @@ class Interpolator:
             if f.shape != shape:
                 raise ValueError(f"input frame {self.report.inputs} is {f.shape[1]}x{f.shape[0]} but frame 1 is "
                                  f"{shape[1]}x{shape[0]}; all frames must have the same size")
+            self._views[id(f)] = motion_view(f)
             return f
 
         prev, a = None, take()
@@ -68,12 +86,13 @@ class Interpolator:
                 yield from self._between(prev, a, b, c, cut_pa, cut_ab, cut_bc)
             prev, a, b = a, b, c
             cut_pa, cut_ab = cut_ab, cut_bc
+            self._views = {id(x): self._views[id(x)] for x in (prev, a, b) if x is not None}  # the frames held
             c = take() if b is not None else None
 
     def _cut(self, a, b, number: int) -> bool:
         if a is None or b is None:
             return False
-        cut = cut_score(a, b, self.flows.flow(b, a)) > self.cut_threshold
+        cut = cut_score(self._views[id(a)], self._views[id(b)], self._flow(b, a)) > self.cut_threshold
         if cut:
             self.report.cuts.append(number)
         return cut
@@ -91,10 +110,10 @@ class Interpolator:
             for j in range(1, k):
                 yield self._out(a if j / k < 0.5 else b)
             return
-        flows = PairFlows(self.flows.flow(a, b), self.flows.flow(b, a))
+        flows = PairFlows(self._flow(a, b), self._flow(b, a))
         if self.curved and prev is not None and not cut_pa:
-            flows.f0p = self.flows.flow(a, prev)
+            flows.f0p = self._flow(a, prev)
         if self.curved and c is not None and not cut_bc:
-            flows.f12 = self.flows.flow(b, c)
+            flows.f12 = self._flow(b, c)
         for j in range(1, k):
             yield self._out(interpolate_pair(a, b, j / k, flows))

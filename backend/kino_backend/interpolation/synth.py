@@ -21,6 +21,17 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(x + 0.5, 0, 255).astype(np.uint8)
 
 
+def _like(x: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The made frame in the inputs' type: uint8, or float32 in 0..255 levels (16-bit and RGBA inputs)."""
+    return _u8(x) if frame.dtype == np.uint8 else np.clip(x, 0, 255).astype(np.float32)
+
+
+def _sample(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` read bicubically along ``flow``, within 0..255 levels whatever its type."""
+    out = warp(image, flow, cubic=True)
+    return out if image.dtype == np.uint8 else np.clip(out, 0.0, 255.0, out=out)
+
+
 def _samples(i0: np.ndarray, i1: np.ndarray, t: float, flows: PairFlows) -> Iterator[Tuple]:
     """Each candidate motion's two samples and their mixing weights: ``(a, b, valid, w0, w1, bonus)``.
 
@@ -34,7 +45,7 @@ def _samples(i0: np.ndarray, i1: np.ndarray, t: float, flows: PairFlows) -> Iter
     seen_in_1 = reliability(flows.f01, flows.f10)  # a frame-0 pixel is visible in frame 1
     seen_in_0 = reliability(flows.f10, flows.f01)  # a frame-1 pixel is visible in frame 0
     for to0, to1, valid in candidates(i0, i1, flows, t):
-        yield (warp(i0, to0, cubic=True), warp(i1, to1, cubic=True), valid,
+        yield (_sample(i0, to0), _sample(i1, to1), valid,
                (1.0 - t) * (SEEN_FLOOR + warp(seen_in_0, to1)),
                t * (SEEN_FLOOR + warp(seen_in_1, to0)), 0.0)
     speed = np.maximum(np.linalg.norm(flows.f01, axis=2), np.linalg.norm(flows.f10, axis=2))
@@ -73,12 +84,12 @@ def interpolate_pair(i0: np.ndarray, i1: np.ndarray, t: float, flows: PairFlows)
         nearer[missing] = (i0 if t <= 0.5 else i1)[missing]
     cost = cv2.GaussianBlur(np.where(np.isfinite(best_cost), best_cost, GHOST_HIGH), (0, 0), 2.0)
     ghost = np.clip((cost - GHOST_LOW) / (GHOST_HIGH - GHOST_LOW), 0.0, 1.0)[..., None]
-    return _u8(out * (1.0 - ghost) + nearer * ghost)
+    return _like(out * (1.0 - ghost) + nearer * ghost, i0)
 
 
 def plain_blend(i0: np.ndarray, i1: np.ndarray, t: float) -> np.ndarray:
     """Baseline: a cross-fade."""
-    return _u8(i0.astype(np.float32) * (1.0 - t) + i1.astype(np.float32) * t)
+    return _like(i0.astype(np.float32) * (1.0 - t) + i1.astype(np.float32) * t, i0)
 
 
 def symmetric_warp(i0: np.ndarray, i1: np.ndarray, t: float, f01: np.ndarray, f10: np.ndarray, *,
@@ -87,4 +98,4 @@ def symmetric_warp(i0: np.ndarray, i1: np.ndarray, t: float, f01: np.ndarray, f1
     with ``cubic``), then cross-faded."""
     a = warp(i0, -t * f01, cubic=cubic)
     b = warp(i1, -(1.0 - t) * f10, cubic=cubic)
-    return _u8(a * (1.0 - t) + b * t)
+    return _like(a * (1.0 - t) + b * t, i0)
