@@ -25,3 +25,27 @@ def is_movie(path: str) -> bool:
 
 def is_image(path: str) -> bool:
     return path.lower().endswith(IMAGE_EXTS)
+
+
+def numbering_gaps(names: list) -> list:
+    """``[(number, next number), ...]`` where the frame numbers in an image sequence's names
+    (``shot_0007.png``; the last group of digits that changes from name to name) do not go up by one:
+    the sequence is read in name order as consecutive frames all the same."""
+    import re
+    groups = [re.findall(r"\d+", os.path.splitext(n)[0]) for n in names]
+    if len(names) < 2 or not groups[0] or any(len(g) != len(groups[0]) for g in groups):
+        return []  # not one numbered sequence
+    varying = [i for i in range(len(groups[0])) if len({g[i] for g in groups}) > 1]
+    if not varying:
+        return []
+    numbers = [int(g[varying[-1]]) for g in groups]
+    return [(a, b) for a, b in zip(numbers, numbers[1:]) if b != a + 1]
+
+
+def numbering_note(folder: str, names: list) -> str | None:
+    gaps = numbering_gaps(names)
+    if not gaps:
+        return None
+    shown = ", ".join(f"{a} -> {b}" for a, b in gaps[:4]) + (" ..." if len(gaps) > 4 else "")
+    return (f"the frame numbers of {folder} skip ({shown}); its {len(names)} images are taken in name order as "
+            f"consecutive frames 1-{len(names)}, and the results are numbered so (frame_0001.png ...)")

@@ -39,3 +39,15 @@ def test_a_folder_of_mixed_sizes_is_noted(tmp_path):
     assert "3 frames" in note and "frame 1's size 240x180" in note and "5 (320x240)" in note
     assert "scale the frames to one size" in note
     assert mixed_size_note(str(tmp_path), paths[:4]) is None
+
+
+def test_numbering_gaps_are_noted():
+    from kino_addon.core.media import numbering_gaps, numbering_note
+    assert numbering_gaps(["frame_0001.png", "frame_0002.png", "frame_0005.png", "frame_0010.png"]) == [(2, 5), (5, 10)]
+    assert numbering_gaps(["a_10.png", "a_11.png", "a_9.png"]) == [(11, 9)]  # name order is not number order
+    assert numbering_gaps(["sky.png", "sea.png"]) == []  # not numbered: nothing to say
+    assert numbering_gaps(["shot7_0001_v2.png", "shot7_0003_v2.png"]) == [(1, 3)]  # the number that changes
+    assert numbering_gaps(["shot7_0001_v2.png", "shot7_0002_v2.png"]) == []
+    note = numbering_note("/f", ["frame_0001.png", "frame_0002.png", "frame_0005.png"])
+    assert "skip (2 -> 5)" in note and "consecutive frames 1-3" in note
+    assert numbering_note("/f", ["frame_0001.png", "frame_0002.png"]) is None

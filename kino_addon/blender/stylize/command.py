@@ -148,13 +148,14 @@ def run(args, folder: OutputFolder) -> dict:
 
 
 def input_notes(path: str) -> list:
-    """What the user should know about the input before the job (an image folder of mixed frame sizes)."""
+    """What the user should know about an image folder: numbers that skip, frames of mixed sizes."""
     from kino_addon.core.image_size import mixed_size_note
-    from kino_addon.core.media import image_files
+    from kino_addon.core.media import image_files, numbering_note
     if not os.path.isdir(path):
         return []
-    note = mixed_size_note(path, [os.path.join(path, n) for n in image_files(path)])
-    return [note] if note else []
+    names = image_files(path)
+    notes = [numbering_note(path, names), mixed_size_note(path, [os.path.join(path, n) for n in names])]
+    return [n for n in notes if n]
 
 
 def job_notes(job, frame_range) -> list:
