@@ -58,6 +58,7 @@ _OLD_TIMING = {
     "left_handle_offset": "frame_offset_start",  # handle trim from the content's start
     "right_handle_offset": "frame_offset_end",   # handle trim from the content's end
     "content_start": "frame_start",              # timeline frame where the source's first frame sits
+    "content_duration": "frame_duration",        # the content's length in timeline frames, before handles
     "content_trim_start": "animation_offset_start",  # source frames skipped at the start
     "content_trim_end": "animation_offset_end",
 }

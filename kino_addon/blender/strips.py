@@ -26,6 +26,7 @@ from ..core.job_session import SourceError
 from ..core.tiff import TIFFError, read_tiff
 from ..core.writer import times_alpha
 from . import compat
+from .strip_settings import look_settings
 
 SUPPORTED = ("MOVIE", "IMAGE")
 
@@ -89,6 +90,11 @@ def check_strip(strip) -> None:
     if strip.type not in SUPPORTED:
         raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; Kino stylizes movie and "
                           "image strips")
+    parent = meta_parent(strip)
+    if parent is not None:
+        raise SourceError(f"strip {strip.name!r} is inside the meta strip {parent.name!r}; Kino stylizes strips "
+                          "on the top level of the sequencer: ungroup the meta strip (Strip > Ungroup), "
+                          "stylize the strip, and group it again with its result if you like")
     if compat.strip_time(strip, "duration") <= 0:
         raise SourceError(f"strip {strip.name!r} is empty (it shows no frames)")
     files = strip_files(strip)
@@ -104,8 +110,17 @@ def check_strip(strip) -> None:
                           "check that the file is a readable video or image")
 
 
+def meta_parent(strip):
+    """The meta strip that holds ``strip``, or None for a strip on the top level."""
+    sed = getattr(strip.id_data, "sequence_editor", None)
+    if sed is None or sed.strips.get(strip.name) is not None:
+        return None
+    return next((m for m in sed.strips_all if m.type == "META" and m.strips.get(strip.name) is not None), None)
+
+
 def source_identity(strip) -> dict:
-    """What the strip shows: files (with size and mtime) and every timing property."""
+    """What the strip shows: files (with size and mtime), every timing property, and the settings that
+    change its picture (``strip_settings``)."""
     files = []
     for path in strip_files(strip)[:2] + strip_files(strip)[-1:]:
         try:
@@ -120,9 +135,13 @@ def source_identity(strip) -> dict:
         ("animation_offset_end", "content_trim_end"))}
     timing.update({k: getattr(strip, k, None) for k in ("use_reverse_frames", "strobe")})
     retime = [k.timeline_frame for k in getattr(strip, "retiming_keys", [])]
-    return {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
-            "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
-            "size": list(source_size(strip))}
+    identity = {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
+                "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
+                "size": list(source_size(strip))}
+    look = look_settings(strip)  # colour settings, modifiers, effects fed by it: only when not plain
+    if look:
+        identity["look"] = look
+    return identity
 
 
 def _decodable(path: str) -> bool:
@@ -276,7 +295,11 @@ class StripSource:
             for frame in range(first, first + count):
                 self._check_image(t, frame)
         tmp.frame_start, tmp.frame_end = first, first + count - 1
-        bpy.ops.render.render(animation=True, scene=tmp.name)
+        try:
+            bpy.ops.render.render(animation=True, scene=tmp.name)
+        except RuntimeError as exc:
+            raise SourceError(f"strip {self.name!r}: Blender could not render timeline frames {first}-"
+                              f"{first + count - 1} ({str(exc).strip().splitlines()[-1]})") from None
         self._ahead = {frame: tmp.render.frame_path(frame=frame) for frame in range(first, first + count)}
 
     def _check_image(self, t, timeline_frame: int) -> None:

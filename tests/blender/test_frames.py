@@ -6,6 +6,7 @@ import os
 
 import bpy
 import numpy as np
+import pytest
 
 from kino_media import add_image_strip, bar_index, index_frame, select_only
 
@@ -214,3 +215,54 @@ def test_a_transparent_image_strip_keeps_its_alpha_and_its_colour(scene, media, 
     select_only(scene, opaque)
     job = _run_stylize(kino)
     assert kino.png.read_png(os.path.join(job.folder, "frame_0001.png")).shape[2] == 3  # opaque: RGB
+
+
+def test_a_strip_inside_a_meta_strip_is_refused_with_what_to_do(scene, media, kino, none_look):
+    """Before: its meta strip was muted for extraction, so Blender rendered nothing (or the 3D camera) and
+    the job raised a traceback or wrote black frames."""
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    meta = scene.sequence_editor.strips.new_meta(name="grp", channel=2, frame_start=1)
+    strip.move_to_meta(meta)
+    inner = scene.sequence_editor.strips_all["idx"]
+    select_only(scene, inner)
+    scene.kino.look_name = none_look
+    with pytest.raises(RuntimeError, match="inside the meta strip 'grp'.*Ungroup"):
+        bpy.ops.kino.stylize()
+    assert not kino.strip_job.QUEUE.active and [s.name for s in bpy.data.scenes] == [scene.name]
+
+
+def test_changing_what_the_strip_shows_makes_a_new_result(scene, media, kino, none_look):
+    """Modifiers, colour settings and effects fed by the strip are rendered into its frames, so they are part
+    of the job's settings: after a change Stylize makes new frames instead of reusing the old ones."""
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    first = _run_stylize(kino, frame_first=1, frame_last=3)
+    folders = {first.folder}
+    for change in (lambda: setattr(strip, "color_saturation", 0.0),
+                   lambda: setattr(strip, "color_multiply", 0.5),
+                   lambda: strip.modifiers.new("bc", 'BRIGHT_CONTRAST'),
+                   lambda: setattr(strip.modifiers["bc"], "bright", 20.0)):
+        change()
+        job = _run_stylize(kino, frame_first=1, frame_last=3)
+        assert job.folder not in folders and job.session.reused == 0
+        folders.add(job.folder)
+    out = kino.png.read_png(os.path.join(job.folder, "frame_0002.png")).astype(int)
+    assert np.abs(out - index_frame(2)).mean() > 5  # the change is in the frames
+    again = _run_stylize(kino, frame_first=1, frame_last=3)
+    assert again.folder == job.folder and again.session.reused == 3  # nothing changed: reused
+
+
+def test_the_result_blends_like_its_source_and_says_what_it_covers(scene, media, kino, none_look):
+    low = add_image_strip(scene, media / "idx", name="low", start=1, channel=1)
+    strip = add_image_strip(scene, media / "idx", start=1, channel=2)
+    strip.blend_type, strip.blend_alpha = 'ADD', 0.5
+    strip.transform.filter = 'NEAREST'
+    title = add_image_strip(scene, media / "idx", name="title", start=2, channel=3)
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    job = _run_stylize(kino, frame_first=1, frame_last=4)
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert (result.blend_type, result.blend_alpha, result.transform.filter) == ('ADD', 0.5, 'NEAREST')
+    assert result.channel == 4 and "'title'" in job.warning and "move them above channel 4" in job.warning
+    assert low.channel == 1 and title.channel == 3  # nothing of the user's was moved

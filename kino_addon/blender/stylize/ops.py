@@ -49,7 +49,12 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return compat.sequencer_scene(context) is not None and not QUEUE.active and bool(selected_source_strips(context))
+        if compat.sequencer_scene(context) is None or QUEUE.active:
+            return False
+        if not selected_source_strips(context):
+            cls.poll_message_set("Select the movie or image strip to stylize")
+            return False
+        return True
 
     def execute(self, context):
         strips = selected_source_strips(context)

@@ -74,6 +74,8 @@ def draw_run(layout) -> None:
     elif QUEUE.finished and not QUEUE.active:
         last = QUEUE.finished[-1]
         layout.label(text=f"Last: {last.label} {last.state}", icon='CHECKMARK')
+        if getattr(last, "warning", ""):  # e.g. strips the result now covers, a variable frame rate
+            wrap(layout.box(), last.warning, icon='INFO')
         draw_figure(layout, last.session.provenance)
 
 

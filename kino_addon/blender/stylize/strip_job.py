@@ -21,7 +21,7 @@ from ..keyframes.job import job_setup as keyframes_job_setup
 from ..stabilize.tracking import TrackingError
 from ..stabilize.transforms import StabilizeError, stabilization_for_input
 from ..strips import StripSource, source_identity, strip_files
-from .place import place_result
+from .place import covered_note, place_result
 
 QUEUE = job_pump.register_queue("stylize")
 
@@ -75,7 +75,7 @@ class StripJob(QueuedJob):
         files = strip_files(strip)
         input_path = files[0] if strip.type == "MOVIE" else os.path.dirname(files[0])
         if strip.type == "MOVIE":
-            vfr = variable_rate_note(input_path, strip.frame_duration)
+            vfr = variable_rate_note(input_path, compat.strip_time(strip, "content_duration"))
             self.warning = "; ".join(w for w in (self.warning, vfr) if w)
         spec = JobSpec(folder=folder, count=self.plan.count, width=self.source.width, height=self.source.height,
                        workflow=workflow, options=options, source=dict(identity, input=input_path),
@@ -101,8 +101,11 @@ class StripJob(QueuedJob):
         if strip is None:
             self.fail(f"strip {self.strip_name!r} was removed; the frames are in {self.folder}")
             return
-        self.result_strip = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
-                                         keyed=self.keyed).name
+        result = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
+                              keyed=self.keyed)
+        self.result_strip = result.name
+        note = covered_note(scene.sequence_editor, strip, result)
+        self.warning = "; ".join(w for w in (self.warning, note) if w)
 
     def close(self) -> None:
         self.source.close()
