@@ -25,6 +25,7 @@ import numpy as np
 from ..protocol import messages
 from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, BackendError
 from . import job_checkpoint as resume
+from . import previous_result
 from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
 from .png import decode_png
@@ -144,7 +145,8 @@ class JobSession:
             self.error, self.state = str(exc), "failed"
             return
         clear_partial(spec.folder)
-        self._drop_stale_frames()
+        previous_result.settle(spec.folder)  # a killed run's predecessor
+        self._set_aside_stale_frames()
         missing = missing_frames(spec.folder, spec.count, spec.width, spec.height)
         self.reused = spec.count - len(missing)
         side = read_sidecar(spec.folder) or {}
@@ -184,12 +186,13 @@ class JobSession:
         self.skip = set(self.todo) - set(missing)
         return start
 
-    def _drop_stale_frames(self) -> None:
+    def _set_aside_stale_frames(self) -> None:
+        """Frames made with other settings are replaced, but kept aside until this run has made a frame
+        (``core.previous_result``): a run that fails at once does not cost the earlier result."""
         old = read_sidecar(self.spec.folder)
         if old is None or not self.spec.settings_hash or old.get("settings_hash") == self.spec.settings_hash:
             return
-        for number in existing_frames(self.spec.folder):
-            os.remove(frame_path(self.spec.folder, number))
+        previous_result.set_aside(self.spec.folder)
         resume.clear(self.spec.folder)
 
     def interrupt(self) -> None:
@@ -376,8 +379,10 @@ class JobSession:
         self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
         self.writer.close()
         if state != "completed" and not existing_frames(self.spec.folder):
-            self._remove_empty()  # nothing was made: leave no folder and no kino.json behind
+            self._remove_empty()  # nothing was made: leave no folder and no kino.json behind ...
+            previous_result.restore(self.spec.folder)  # ... but the result it was to replace, as it was
             return
+        previous_result.discard(self.spec.folder)
         self._keep_checkpoint(state)
         self._write_sidecar(state)
 

@@ -262,3 +262,43 @@ def test_a_transparent_source_sends_its_colour_and_the_result_keeps_its_alpha(tm
     assert read_png(frame_path(s.spec.folder, 3)).shape == (H, W, 3)
     side = json.loads((tmp_path / "out" / "kino.json").read_text())
     assert side["frames"]["alpha_from_source"] == 3 and not s._alphas  # nothing left behind
+
+
+def _hashed(tmp_path, client, digest, count=4):
+    spec = JobSpec(folder=str(tmp_path / "out"), count=count, width=W, height=H,
+                   workflow={"version": 1, "look": "toon", "stages": []}, source={"file": "x"}, settings_hash=digest)
+    return JobSession(client, spec, source, poll=0.0)
+
+
+def test_a_run_with_other_settings_that_fails_at_once_keeps_the_earlier_result(tmp_path):
+    """Before, the frames made with the old settings were deleted when the new run started, so a run that
+    then failed (a wrong model file, a dead backend) left an empty folder where a finished result was."""
+    assert _hashed(tmp_path, FakeClient(), "aaa").run() == "completed"
+    folder = tmp_path / "out"
+    before = {n: (folder / n).read_bytes() for n in os.listdir(folder) if not n.startswith(".")}
+    failing = _hashed(tmp_path, FakeClient(fail_submit=BackendError(INVALID_PARAMS, "bad model file")), "bbb")
+    assert failing.run() == "failed"
+    assert {n: (folder / n).read_bytes() for n in os.listdir(folder) if not n.startswith(".")} == before
+    assert json.loads((folder / "kino.json").read_text())["settings_hash"] == "aaa"
+    assert not (folder / ".kino-previous").exists()
+    again = _hashed(tmp_path, FakeClient(), "aaa")  # the old settings find their frames again
+    assert again.run() == "completed" and again.reused == 4
+    new = _hashed(tmp_path, FakeClient(), "bbb")  # a run that makes frames replaces them
+    assert new.run() == "completed" and new.reused == 0 and not (folder / ".kino-previous").exists()
+    assert json.loads((folder / "kino.json").read_text())["settings_hash"] == "bbb"
+
+
+def test_a_killed_replacing_run_is_settled_by_the_next(tmp_path):
+    from kino_addon.core import previous_result
+    assert _hashed(tmp_path, FakeClient(), "aaa").run() == "completed"
+    folder = str(tmp_path / "out")
+    previous_result.set_aside(folder)  # what a run with other settings does before it is killed
+    assert existing_frames(folder) == []
+    s = _hashed(tmp_path, FakeClient(), "aaa")
+    assert s.run() == "completed" and s.reused == 4  # its predecessor came back
+    previous_result.set_aside(folder)
+    frame = frame_path(folder, 1)
+    with open(frame, "wb") as fh:  # the killed run had made a frame: the old result is gone for good
+        fh.write(open(os.path.join(folder, ".kino-previous", "frame_0001.png"), "rb").read())
+    previous_result.settle(folder)
+    assert not os.path.exists(os.path.join(folder, ".kino-previous")) and existing_frames(folder) == [1]
