@@ -261,8 +261,11 @@ def stabilize(points, width: int, height: int, *, model: str = "similarity",
     """
     al = align(points, model=model, inlier_px=inlier_px, seed=seed)
     if not al.track_ok.any():
-        raise ValueError("no usable tracks: every track was too short or inconsistent; track more "
-                         "features (lower the detection threshold) or pick a region with texture")
+        frames = int(np.asarray(points).shape[0])
+        raise ValueError("no usable tracks: " + (f"a track needs at least 3 frames and the range has {frames}; "
+                                                  "stabilize a longer range" if frames < 3 else
+                                                  "every track was too short or inconsistent; pick a region "
+                                                  "with texture (--track-region) or a range without a cut"))
     cam = _centered_params(geo.invert(al.to_reference), width, height)   # reference -> frame t
     mode = choose_smoothing(cam, width, height) if smoothing == "auto" else smoothing
     if mode == "lock":

@@ -90,3 +90,30 @@ def test_unavailable_condition_type_fails_before_the_model_loads(make_ctx, tiny)
     with pytest.raises(StageError) as err:
         stage.open(params, make_ctx())
     assert err.value.code == "MODEL_MISSING" and "depth" in err.value.message and "torchvision" in err.value.message
+
+
+def test_a_bad_weight_or_type_after_an_existing_file_is_named_not_called_missing(tmp_path):
+    lora = tmp_path / "style.safetensors"
+    lora.write_bytes(b"x")
+    with pytest.raises(ParamError, match="weight 'abc' is not a number"):
+        parse_lora(f"{lora}:abc")
+    cn = tmp_path / "cn"
+    cn.mkdir()
+    with pytest.raises(ParamError, match="'bogus' is not a ControlNet type; the types are canny"):
+        parse_controlnet(f"{cn}:bogus")
+    assert parse_lora("/no/such:abc") == LoraItem("/no/such:abc", 1.0)  # then it is a missing path
+
+
+def test_wrong_model_files_say_what_they_are_and_what_to_do(tmp_path, tiny):
+    from kino_backend.models.load_parts import check_checkpoint
+    whole = open(tiny["sd15-tiny.safetensors"], "rb").read()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(StageError, match="is truncated: it holds .* Download or copy it again"):
+        check_checkpoint(str(cut), None)
+    pickle = tmp_path / "old.ckpt"
+    pickle.write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(StageError, match="convert it: scripts/kino models convert"):
+        check_checkpoint(str(pickle), None)
+    with pytest.raises(StageError, match="is an ip_adapter file|is a motion_adapter file.*motion_adapter="):
+        check_checkpoint(tiny["motion-adapter-tiny"], None)

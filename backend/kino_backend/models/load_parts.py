@@ -23,11 +23,21 @@ def pipeline_class(arch: str, controlnet: bool):
     return getattr(diffusers, PIPELINES[(arch, controlnet)])
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def check_checkpoint(model_path: str, arch: str | None) -> dict:
     info = classify(model_path)
+    if info["kind"] == "unknown":
+        raise StageError(INVALID_PARAMS, f"{model_path} is not a model Kino recognises as a Stable Diffusion "
+                         "checkpoint" + (f": {info['note']}" if info.get("note") else
+                                         "; pick an SD 1.5 or SDXL checkpoint (a .safetensors file or a diffusers "
+                                         "folder) as model (scripts/kino models list DIR shows what a folder holds)"))
     if info["kind"] != "checkpoint":
-        raise StageError(INVALID_PARAMS, f"{model_path} is a {info['kind']} file, not a Stable Diffusion checkpoint; "
-                         "give it with the matching parameter (lora=, vae=, controlnet=, ip_adapter=) and pick a checkpoint as model.")
+        raise StageError(INVALID_PARAMS, f"{model_path} is {_article(info['kind'])} {info['kind']} file, not a Stable "
+                         "Diffusion checkpoint; give it with the matching parameter (lora=, vae=, controlnet=, "
+                         "ip_adapter=, motion_adapter=) and pick a checkpoint as model.")
     if info["arch"] not in ("sd15", "sdxl"):
         raise StageError(INVALID_PARAMS, f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
                          "Kino loads SD 1.5 and SDXL checkpoints.")

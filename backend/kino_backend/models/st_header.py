@@ -45,8 +45,19 @@ def read_header(path: str) -> dict:
         raise StageError(MODEL_MISSING, f"{path} is not a valid .safetensors file (bad header: {exc}). "
                          "Download it again.") from None
     header.pop("__metadata__", None)
+    _check_whole(path, len(raw), header)
     return {k: {"dtype": v.get("dtype"), "shape": list(v.get("shape", []))}
             for k, v in header.items() if isinstance(v, dict)}
+
+
+def _check_whole(path: str, header_bytes: int, header: dict) -> None:
+    """A download cut short keeps its header: the tensors it lists must all lie within the file."""
+    ends = [v.get("data_offsets", [0, 0])[1] for v in header.values() if isinstance(v, dict)]
+    need = 8 + header_bytes + max((int(e) for e in ends if isinstance(e, int)), default=0)
+    have = os.path.getsize(path)
+    if have < need:
+        raise StageError(MODEL_MISSING, f"{path} is truncated: it holds {have:,} of the {need:,} bytes its header "
+                         "lists (an interrupted download or copy). Download or copy it again.")
 
 
 def header_sha256(path: str) -> str:

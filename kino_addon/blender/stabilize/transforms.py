@@ -51,9 +51,13 @@ def fit_region(region: tuple, width: int, height: int) -> tuple:
     """(region clipped to the frame, note or ""); a region with no pixel in the frame is refused."""
     x, y, w, h = region
     x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    if x1 <= x0 or y1 <= y0:
         raise StabilizeError(f"track region {x:g},{y:g},{w:g},{h:g} lies outside the {width}x{height} frame; give "
                              "X,Y,W,H in source pixels of the first frame, origin top-left")
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise StabilizeError(f"track region {x:g},{y:g},{w:g},{h:g} is too small inside the {width}x{height} "
+                             f"frame ({x1 - x0:g}x{y1 - y0:g} px); give a region of at least a few dozen pixels "
+                             "around something with texture")
     fitted = (x0, y0, x1 - x0, y1 - y0)
     if fitted == tuple(region):
         return fitted, ""

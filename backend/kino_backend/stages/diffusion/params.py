@@ -111,6 +111,9 @@ def parse_lora(item) -> LoraItem:
         try:
             weight = float(tail)
         except ValueError:
+            if os.path.exists(os.path.expanduser(head)) and not os.path.exists(os.path.expanduser(text)):
+                raise ParamError("lora", f"{quote(text)}: the weight {quote(tail)} is not a number; write "
+                                         "PATH:WEIGHT, e.g. style.safetensors:0.8") from None
             return LoraItem(text)
         if not -10.0 <= weight <= 10.0:
             raise ParamError("lora", f"{quote(text)}: weight {weight} is outside -10..10")
@@ -124,6 +127,11 @@ def parse_controlnet(item) -> ControlItem:
     parts = text.split(":")
     at = next((i for i in range(1, len(parts)) if parts[i] in CONTROL_TYPES), None)
     if at is None:
+        head = ":".join(parts[:-1])
+        if len(parts) > 1 and head and os.path.exists(os.path.expanduser(head)) and \
+                not os.path.exists(os.path.expanduser(text)):
+            raise ParamError("controlnet", f"{quote(text)}: {quote(parts[-1])} is not a ControlNet type; "
+                                           f"the types are {', '.join(sorted(CONTROL_TYPES))}")
         return ControlItem(text)
     path, kind, rest = ":".join(parts[:at]), parts[at], parts[at + 1:]
     if len(rest) not in (0, 1, 3):
