@@ -104,3 +104,17 @@ def mixed_size_note(folder: str, paths: List[str]) -> Optional[str]:
     return (f"{len(odd)} frame{'s' if len(odd) > 1 else ''} of {folder} differ from frame 1's size {w}x{h}: {shown}; "
             "they are stylized as Blender's sequencer shows them, centred at their own size (cropped, or with "
             "a border); scale the frames to one size first if that is not what you want")
+
+
+def folder_notes(path: str) -> list:
+    """What the user should know about an image folder used as footage: frame numbers that skip, frames of
+    mixed sizes (nothing for a movie file or a folder without images)."""
+    from .media import MediaError, image_files, numbering_note
+    if not os.path.isdir(path):
+        return []
+    try:
+        names = image_files(path)
+    except MediaError:
+        return []
+    notes = [numbering_note(path, names), mixed_size_note(path, [os.path.join(path, n) for n in names])]
+    return [n for n in notes if n]

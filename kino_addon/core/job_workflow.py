@@ -189,6 +189,10 @@ def unknown_param_message(hello: dict, workflow: dict, main: str, key: str) -> s
     names = {st["name"] for st in workflow["stages"]}
     extra = sorted(e["name"] for e in hello.get("stages", []) if e.get("name") not in names and addable(hello, e["name"]))
     more = f"; --param can also add the stages {', '.join(extra)} (e.g. {extra[0]}.KEY=VALUE)" if extra else ""
+    stage = key.partition(".")[0] if "." in key else ""
+    if stage and stage != main and any(e.get("name") == stage for e in hello.get("stages", [])):
+        theirs = ", ".join(f"{stage}.{p['name']}" for p in stage_params(hello, stage)) or "none"
+        return f"unknown parameter {key!r} for look {workflow['look']!r}: {hint}the {stage} stage's parameters are {theirs}{more}"
     return f"unknown parameter {key!r} for look {workflow['look']!r}: {hint}this look's parameters are {in_flow}{more}"
 
 

@@ -111,12 +111,12 @@ def test_params_of_an_addable_stage_add_it_and_the_reproduce_command_round_trips
                              temporal=True)
     assert again == wf
     # every parameter `looks` lists is accepted: stabilize.* is kept for the stabilize stage (the command
-    # turns stabilizing on); an unknown key is refused with the look's keys
+    # turns stabilizing on); an unknown key of a stage is refused with that stage's keys
     assert parse_param_args(HELLO, base, ["stabilize.border=black"]) == {"stabilize": {"border": "black"}}
     with pytest.raises(WorkflowChoiceError) as err:
         parse_param_args(HELLO, base, ["stabilize.nope=black"])
     listed = str(err.value).split("parameters are")[1]
-    assert "edges, levels, temporal.strength" in listed and "face_score, key" in listed
+    assert "stabilize.border" in listed and "edges" not in listed and "face_score, key" in listed
 
 
 def test_panel_switches_and_flags_are_stage_entries_of_one_workflow():
@@ -176,3 +176,6 @@ def test_a_param_typo_says_what_is_wrong_first_and_suggests_the_closest_key():
     with pytest.raises(WorkflowChoiceError) as err:
         parse_param_args(hello, base, ["zzzzzz=1"])
     assert "did you mean" not in str(err.value)
+    with pytest.raises(WorkflowChoiceError) as err:  # another stage's key: that stage's keys are listed
+        parse_param_args(hello, base, ["key.bogus=1"])
+    assert "the key stage's parameters are key.key_color" in str(err.value) and "toon's" not in str(err.value)

@@ -58,3 +58,19 @@ def test_parse_key_colour():
     for bad in ("0,177", "a,b,c", "0,300,0"):
         with pytest.raises(ValueError, match="R,G,B|three numbers"):
             parse_key_color(bad)
+
+
+def test_a_clip_without_a_screen_is_doubted_and_real_screens_are_not(footage):
+    """A composite of an actor shot without a green or blue screen keyed its largest flat colour (foliage)
+    without a word; now the key stage notes that the colour does not look like a screen."""
+    from kino_backend.keying.keycolor import screen_doubt
+    import cv2
+    for clip in _clips(footage):
+        path = os.path.join(footage, "keycolor", clip["file"])
+        count = int(cv2.VideoCapture(path).get(cv2.CAP_PROP_FRAME_COUNT))
+        assert screen_doubt(detect_key_color(read_frames(path, np.linspace(0, count - 1, 4).astype(int)))) is None
+    assert screen_doubt(detect_key_color(read_frames(os.path.join(footage, "greenscreen_actor.mp4"), [0, 40]))) is None
+    park = detect_key_color(read_frames(os.path.join(footage, "handheld_park.mp4"), [0, 40, 80]))
+    note = screen_doubt(park)
+    assert note and "does not look like a green or blue screen" in note and "key.key_color" in note
+    assert screen_doubt((0, 0, 0)) is None and screen_doubt((120, 120, 124)) is not None

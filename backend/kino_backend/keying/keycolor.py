@@ -44,6 +44,12 @@ def _flat_pixels(image: np.ndarray, max_side: int = 160) -> np.ndarray:
     return small.reshape(-1, 3)[flat.reshape(-1)]
 
 
+MIN_SCREEN_CHROMA = 24  # levels between a screen colour's strongest and weakest channel (green/blue screens:
+# 54-175 on the project's keying clips, a very dark one included; the flat colour of clips without a
+# screen: foliage 15, walls 20-21, a white backdrop 7)
+BLACK_SCREEN_MAX = 40  # a flat colour this dark is a black screen (keyed on luma), not a grey wall
+
+
 def detect_key_color(frames: Iterable[np.ndarray]) -> RGB:
     """Return the screen colour (sRGB 0-255) of one or more 8-bit RGB frames.
 
@@ -67,8 +73,19 @@ def detect_key_color(frames: Iterable[np.ndarray]) -> RGB:
     score = pooled.reshape(-1) * (1.0 + 0.5 * sat)
     best = centres[int(np.argmax(score))]
     near = pix[np.abs(pix.astype(np.float32) - best).max(1) <= 1.5 * (256 // _BINS)]
-    key = np.median(near.astype(np.float32), axis=0)
-    return tuple(int(round(v)) for v in key)  # type: ignore[return-value]
+    key = tuple(int(round(v)) for v in np.median(near.astype(np.float32), axis=0))
+    return key  # type: ignore[return-value]
+
+
+def screen_doubt(key: RGB):
+    """A note when a detected key colour does not look like a keying screen: nearly grey and not black (a
+    wall, the sky, foliage: the clip has probably no screen, and its matte will be a patchwork); None
+    for green, blue and black screens."""
+    if max(key) - min(key) >= MIN_SCREEN_CHROMA or max(key) <= BLACK_SCREEN_MAX:
+        return None
+    return (f"the clip's largest flat colour, {key[0]},{key[1]},{key[2]}, is nearly grey: it does not look like a "
+            "green or blue screen, so the matte may be a patchwork; if the clip has a screen, give its colour "
+            "(key.key_color=R,G,B), else stylize the clip without keying")
 
 
 def _shift_sum(cube: np.ndarray, axis: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from ..keying import KeyParams, detect_bars, detect_key_color, garbage_mask, parse_key_color, parse_rect, pull_key
+from ..keying.keycolor import screen_doubt
 from .base import Frame, ParamError, ParamSpec, Stage, StageError, StageRun
 from kino_addon.protocol.errors import INVALID_PARAMS
 
@@ -75,6 +76,9 @@ class KeyRun(StageRun):
                                       "garbage_matte": list(self.rect) if self.rect else None,
                                       "bars_removed_picture_area": list(bars) if bars else None,
                                       "params": dict(self.params)}
+        doubt = screen_doubt(self.key_rgb) if source == "auto" else None
+        if doubt:
+            self.ctx.provenance["key"]["note"] = doubt
 
     def _key(self, frame: Frame) -> Frame:
         if frame.image.shape[:2] != self.mask.shape:

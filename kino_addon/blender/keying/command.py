@@ -25,6 +25,7 @@ import shlex
 import shutil
 import sys
 
+from ...core.image_size import folder_notes
 from ...core.placement import PlacementError, check as check_placement, parse_offset
 from ...core.plan import PlanError, parse_frame_range
 from ..cli import INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, run_command, verify_out
@@ -204,6 +205,7 @@ def run(args, folder: OutputFolder) -> dict:
     work = tempdirs.make("kino-composite-")
     try:
         actor, background, layout, notes = decode_plates(decode, args, work)
+        notes = folder_notes(os.path.abspath(args.actor)) + folder_notes(os.path.abspath(args.background)) + notes
         size = (actor.width, actor.height)
         try:
             check_placement(args.actor_scale, args.offset, *size)
@@ -230,6 +232,7 @@ def run(args, folder: OutputFolder) -> dict:
     finally:
         connection.BACKEND.stop()
         shutil.rmtree(work, ignore_errors=True)
+    notes += [job.key["note"]] if job.key.get("note") else []  # e.g. no green or blue screen in sight
     return {"out": out, "frames": len(actor), "width": size[0], "height": size[1],
             "key_color": job.key.get("key_color"), "blend": blend, "notes": notes,
             "picture_area": layout["picture"]}

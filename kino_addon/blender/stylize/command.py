@@ -123,7 +123,8 @@ def run(args, folder: OutputFolder) -> dict:
     except strips.SourceError as exc:
         raise CommandError(str(exc)) from None
     use_strip_as_scene(scene, strip)
-    notes = input_notes(os.path.abspath(args.input))
+    from kino_addon.core.image_size import folder_notes
+    notes = folder_notes(os.path.abspath(args.input))
     try:
         INTERRUPT.check()
         bpy.ops.kino.backend_start()
@@ -145,17 +146,6 @@ def run(args, folder: OutputFolder) -> dict:
         connection.BACKEND.stop()
     return {"out": out, "frames": job.plan.count, "reused": job.session.reused, "strip": job.result_strip,
             "blend": os.path.abspath(args.blend) if args.blend else None, "notes": notes + job_notes(job, frame_range)}
-
-
-def input_notes(path: str) -> list:
-    """What the user should know about an image folder: numbers that skip, frames of mixed sizes."""
-    from kino_addon.core.image_size import mixed_size_note
-    from kino_addon.core.media import image_files, numbering_note
-    if not os.path.isdir(path):
-        return []
-    names = image_files(path)
-    notes = [numbering_note(path, names), mixed_size_note(path, [os.path.join(path, n) for n in names])]
-    return [n for n in notes if n]
 
 
 def job_notes(job, frame_range) -> list:
