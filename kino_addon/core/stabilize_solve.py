@@ -79,6 +79,33 @@ def _tukey(r: np.ndarray, c: float) -> np.ndarray:
     return (1.0 - u ** 2) ** 2
 
 
+class ShotBreak(ValueError):
+    """The tracking breaks after frame ``index`` (0-based in the range; ``unlinked_frames``): a hard cut,
+    or a jump the tracker lost. Across it the camera's motion is unknown, and
+    stabilizing would move both shots by a guess and fill each one's borders from the other."""
+
+    def __init__(self, index: int):
+        self.index = index
+        super().__init__(f"the tracking breaks between frames {index + 1} and {index + 2} of the range (a hard cut "
+                         "or a jump the tracker lost); stabilize each shot on its own")
+
+
+CUT_LOST_SHARE, CUT_MIN_TRACKS = 0.8, 10  # a cut: this share of at least this many tracks lost at once
+
+
+def unlinked_frames(valid: np.ndarray) -> list:
+    """0-based frames t (of ``valid``: frames x tracks) after which the tracking breaks: no feature links t
+    to t+1 while both have features, or ``CUT_LOST_SHARE`` of t's features (``CUT_MIN_TRACKS`` or more)
+    are lost at once. Blender's tracker loses nearly all its tracks at a hard cut (178 of 187 on a
+    real cut) and matches the few left to something unrelated in the next shot; along real footage it
+    loses a few a frame (at most 5 of 62 on the project's hand-held clips)."""
+    has = valid.any(1)
+    alive = valid[:-1].sum(1)
+    kept = (valid[1:] & valid[:-1]).sum(1)
+    broken = ((kept == 0) & has[1:] & has[:-1]) | ((alive >= CUT_MIN_TRACKS) & (kept < (1 - CUT_LOST_SHARE) * alive))
+    return [int(t) for t in np.flatnonzero(broken)]
+
+
 def _initial(points, valid, model, inlier_px, rng):
     """Chain RANSAC fits between consecutive frames: a starting guess for A_t (reference = frame 0)."""
     t_count = points.shape[0]
@@ -119,6 +146,9 @@ def align(points, *, model: str = "similarity", inlier_px: float = 1.5, referenc
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(geo.MODELS)}")
     valid = np.isfinite(points).all(-1)
     valid &= (valid.sum(0) >= min_track_len)[None, :]
+    breaks = unlinked_frames(valid)
+    if breaks:
+        raise ShotBreak(breaks[0])
     p = np.where(valid[..., None], points, 0.0)
     a = _initial(np.where(valid[..., None], points, np.nan), valid, model, inlier_px, np.random.default_rng(seed))
     q0 = np.where(valid[..., None], geo.apply(a, p), np.nan)

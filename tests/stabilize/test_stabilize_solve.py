@@ -140,3 +140,23 @@ def test_residual_jitter_definition():
     assert ss.residual_jitter(np.c_[3 * t, -t]) < 1e-9        # a steady pan has no jitter
     alt = np.c_[np.where(t % 2 == 0, 1.0, -1.0), np.zeros(40)]
     assert abs(ss.residual_jitter(alt) - np.sqrt(1 - (1 / 9) ** 2 * 0) * (1 - 1 / 9) ** 0 * 1.0) < 0.12
+
+
+def test_a_hard_cut_is_refused_not_bridged_by_a_guess():
+    """Two shots: every track of the first ends at frame 4, the second's start at frame 5. Before, the
+    solver chained an identity across the cut and moved both shots (by 16-18 px on a real cut clip) and
+    the border fill mixed them; now the break is named so each shot is stabilized on its own."""
+    rng = np.random.default_rng(3)
+    shot_a = rng.uniform(20, 200, (1, 12, 2)).repeat(4, 0) + np.arange(4)[:, None, None] * [1.0, 0.5]
+    shot_b = rng.uniform(20, 200, (1, 12, 2)).repeat(4, 0) - np.arange(4)[:, None, None] * [0.7, 0.2]
+    points = np.full((8, 24, 2), np.nan)
+    points[:4, :12], points[4:, 12:] = shot_a, shot_b
+    assert ss.unlinked_frames(np.isfinite(points).all(-1)) == [3]
+    with pytest.raises(ss.ShotBreak) as err:
+        ss.stabilize(points, 240, 240)
+    assert err.value.index == 3 and "hard cut" in str(err.value)
+    points[3:5, :2] = [[[150.0, 150.0], [60.0, 40.0]], [[151.0, 150.5], [61.0, 40.0]]]  # 2 of 12 carry on:
+    assert ss.unlinked_frames(np.isfinite(points).all(-1)) == [3]  # still a cut (what Blender's tracker does)
+    points[4, :12] = points[3, :12] + 0.5  # every feature carries on: one shot
+    points[5:, :12] = points[4, :12]
+    assert ss.unlinked_frames(np.isfinite(points).all(-1)) == []

@@ -110,6 +110,12 @@ def stabilization_for_clip(clip, first: int, last: int, track_region=None, *, zo
             result = solve.stabilize(points, width, height, zoom=zoom)
         else:
             result = solve.stabilize_region(points, region, width, height, zoom=zoom)
+    except solve.ShotBreak as exc:
+        cut = first + exc.index
+        raise StabilizeError(f"the tracking breaks between clip frames {cut} and {cut + 1} (the tracked features are "
+                             "lost at once): a hard cut, or a jump the tracker lost, across which the camera's motion "
+                             f"is unknown; stabilize each shot on its own (--frames {first}:{cut} and --frames "
+                             f"{cut + 1}:{last})") from None
     except (tracking.TrackingError, ValueError) as exc:
         raise StabilizeError(str(exc)) from None
     out = {"matrices": np.round(result.matrices, 9).tolist(), "width": width, "height": height, "mode": mode,
