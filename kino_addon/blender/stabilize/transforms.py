@@ -132,9 +132,10 @@ def stabilization_for_path(path: str, first: int = 1, last: int | None = None, t
                            zoom=False, client=None) -> dict:
     """Matrices for source frames ``first..last`` of a video file or image folder."""
     clip = tracking.load_clip(tracking.clip_path_for_input(path))
+    asked = f"{first}:{last}" if last is not None else f"{first}:"
     last = clip.frame_duration if last is None else min(last, clip.frame_duration)
     if first < 1 or last < first:
-        raise StabilizeError(f"frame range {first}:{last} is outside the clip's 1..{clip.frame_duration}")
+        raise StabilizeError(f"frame range {asked} is outside the clip's frames 1-{clip.frame_duration}")
     return stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path),
                                   client=client)
 
