@@ -38,19 +38,21 @@ def rna_values(struct) -> dict:
     return out
 
 
+def feeds(strip, target: str) -> bool:
+    """True for effect strips (e.g. Speed) whose inputs lead to the strip named ``target``."""
+    for name in ("input_1", "input_2"):
+        inp = getattr(strip, name, None)
+        if inp is not None and (inp.name == target or feeds(inp, target)):
+            return True
+    return False
+
+
 def _feeding_effects(strip) -> list:
     """Effect strips whose input chain leads to ``strip`` (what the extraction renders with it)."""
     sed = getattr(strip.id_data, "sequence_editor", None)
     if sed is None:
         return []
-
-    def feeds(s) -> bool:
-        for name in ("input_1", "input_2"):
-            inp = getattr(s, name, None)
-            if inp is not None and (inp.name == strip.name or feeds(inp)):
-                return True
-        return False
-    return sorted((s for s in sed.strips_all if feeds(s)), key=lambda s: s.name)
+    return sorted((s for s in sed.strips_all if feeds(s, strip.name)), key=lambda s: s.name)
 
 
 def look_settings(strip) -> dict:

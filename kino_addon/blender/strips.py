@@ -26,7 +26,7 @@ from ..core.job_session import SourceError
 from ..core.tiff import TIFFError, read_tiff
 from ..core.writer import times_alpha
 from . import compat
-from .strip_settings import look_settings
+from .strip_settings import feeds, look_settings
 
 SUPPORTED = ("MOVIE", "IMAGE")
 
@@ -152,15 +152,6 @@ def _decodable(path: str) -> bool:
     return os.path.getsize(path) > 0
 
 
-def _feeds(strip, target) -> bool:
-    """True for effect strips (e.g. Speed) whose inputs lead to ``target``."""
-    for name in ("input_1", "input_2"):
-        inp = getattr(strip, name, None)
-        if inp is not None and (inp.name == target or _feeds(inp, target)):
-            return True
-    return False
-
-
 AHEAD = 8  # the most frames one render call makes (read ahead of the frame asked for)
 
 
@@ -222,7 +213,7 @@ class StripSource:
         # preferences' memory cache limit, 4 GB by default: Blender grew 8 MB a 1080p frame)
         sed.use_cache_raw = sed.use_cache_final = False
         for s in sed.strips_all:
-            s.mute = not (s.name == self.name or _feeds(s, self.name))
+            s.mute = not (s.name == self.name or feeds(s, self.name))
         for ch in sed.channels:
             ch.mute = False
         t = sed.strips_all[self.name]

@@ -10,6 +10,7 @@ from ...core.plan import frame_path
 from ...core.png import png_has_alpha
 from .. import compat
 from ..blend_paths import blend_relative
+from ..strip_settings import feeds
 
 MAX_CHANNEL = 128
 
@@ -55,8 +56,7 @@ def covered_strips(sed, source, result) -> list:
         if not source.channel < s.channel < result.channel or s.mute or s.name.startswith(f"{source.name}_"):
             continue
         left, right = compat.strip_span(s)
-        fed = any(getattr(getattr(s, k, None), "name", None) == source.name for k in ("input_1", "input_2"))
-        if left < end and start < right and not fed:
+        if left < end and start < right and not feeds(s, source.name):
             out.append(s.name)
     return out
 
