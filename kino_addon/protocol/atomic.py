@@ -32,6 +32,20 @@ def file_mode(base: int = 0o666) -> int:
     return base & ~current_umask()
 
 
+def _temp_file(tmp_dir: str, prefix: str):
+    """``mkstemp`` in ``tmp_dir``, made when missing. Another thread's write may remove the shared folder
+    (when it is empty) between the two steps: then it is made again (a frame writer and the kino.json
+    writer share ``.partial``)."""
+    for attempt in range(10):
+        try:
+            os.makedirs(tmp_dir, exist_ok=True)  # FileExistsError when it went between mkdir and its check
+            return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=tmp_dir)  # created 0600
+        except (FileNotFoundError, FileExistsError):
+            if attempt == 9:
+                raise
+    raise AssertionError("unreachable")
+
+
 def atomic_write_bytes(path: str, data: bytes, *, temp_dir: Optional[str] = None, owner_only: bool = False) -> None:
     """Write ``data`` to ``path`` atomically. ``owner_only`` makes the file mode 0600 (secrets), else the
     mode any new file gets under the umask (0644 with the usual 022), so other users and render nodes
@@ -39,8 +53,7 @@ def atomic_write_bytes(path: str, data: bytes, *, temp_dir: Optional[str] = None
     temporary file, so a crash leaves a stray file there, never in the target's folder."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp_dir = temp_dir or folder
-    os.makedirs(tmp_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=tmp_dir)  # created 0600
+    fd, tmp = _temp_file(tmp_dir, f".{os.path.basename(path)}.")
     try:
         if not owner_only and hasattr(os, "fchmod"):
             os.fchmod(fd, file_mode())

@@ -38,3 +38,27 @@ def test_frames_mattes_and_json_follow_the_umask(tmp_path, umask):
 def test_the_connection_file_stays_private(tmp_path, umask):
     atomic_write_json(str(tmp_path / "backend.json"), {"port": 1}, owner_only=True)
     assert mode(tmp_path / "backend.json") == 0o600
+
+
+def test_writers_sharing_a_temp_folder_never_lose_it_under_each_other(tmp_path):
+    """The frame writer and the kino.json writer share ``.partial``, which each removes when empty: one
+    could remove it between the other's ``makedirs`` and ``mkstemp`` (a stylize run failed with "could not
+    write frame 4 ... No such file or directory" once kino.json was rewritten while frames landed)."""
+    import threading
+
+    from kino_addon.protocol.atomic import atomic_write_bytes
+    temp = str(tmp_path / ".partial")
+    errors = []
+
+    def write(name):
+        try:
+            for i in range(400):
+                atomic_write_bytes(str(tmp_path / f"{name}.bin"), b"x" * 64, temp_dir=temp)
+        except OSError as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=write, args=(n,)) for n in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin", "c.bin", "d.bin"]
