@@ -90,7 +90,7 @@ def check_strip(strip) -> None:
     if strip.type not in SUPPORTED:
         raise SourceError(f"strip {strip.name!r} is a {strip.type.lower()} strip; Kino stylizes movie and "
                           "image strips")
-    parent = meta_parent(strip)
+    parent = strip.parent_meta()
     if parent is not None:
         raise SourceError(f"strip {strip.name!r} is inside the meta strip {parent.name!r}; Kino stylizes strips "
                           "on the top level of the sequencer: ungroup the meta strip (Strip > Ungroup), "
@@ -108,14 +108,6 @@ def check_strip(strip) -> None:
     if w <= 0 or h <= 0:
         raise SourceError(f"strip {strip.name!r}: Blender cannot decode {files[0]} (no frame size); "
                           "check that the file is a readable video or image")
-
-
-def meta_parent(strip):
-    """The meta strip that holds ``strip``, or None for a strip on the top level."""
-    sed = getattr(strip.id_data, "sequence_editor", None)
-    if sed is None or sed.strips.get(strip.name) is not None:
-        return None
-    return next((m for m in sed.strips_all if m.type == "META" and m.strips.get(strip.name) is not None), None)
 
 
 def source_identity(strip) -> dict:

@@ -80,26 +80,23 @@ def image_size(path: str) -> Optional[Size]:
     return (int(size[0]), int(size[1])) if size else None
 
 
-def mismatched_sizes(paths: List[str]) -> List[Tuple[int, Size]]:
+def mismatched_sizes(paths: List[str], first: Optional[Size] = None) -> List[Tuple[int, Size]]:
     """(1-based frame number, size) of every frame whose header size differs from the first frame's
-    (frames whose size cannot be read from the header are left out)."""
-    first = image_size(paths[0]) if paths else None
+    (``first``, read when not given; frames whose size cannot be read from the header are left out)."""
+    first = first or (image_size(paths[0]) if paths else None)
     if first is None:
         return []
-    out = []
-    for i, path in enumerate(paths[1:], start=2):
-        size = image_size(path)
-        if size is not None and size != first:
-            out.append((i, size))
-    return out
+    sizes = ((i, image_size(path)) for i, path in enumerate(paths[1:], start=2))
+    return [(i, size) for i, size in sizes if size is not None and size != first]
 
 
 def mixed_size_note(folder: str, paths: List[str]) -> Optional[str]:
     """One line for the command line when an image sequence's frames are not all the first frame's size."""
-    odd = mismatched_sizes(paths)
+    first = image_size(paths[0]) if paths else None
+    odd = mismatched_sizes(paths, first) if first else []
     if not odd:
         return None
-    w, h = image_size(paths[0])
+    w, h = first
     shown = ", ".join(f"{n} ({sw}x{sh})" for n, (sw, sh) in odd[:4]) + (" ..." if len(odd) > 4 else "")
     return (f"{len(odd)} frame{'s' if len(odd) > 1 else ''} of {folder} differ from frame 1's size {w}x{h}: {shown}; "
             "they are stylized as Blender's sequencer shows them, centred at their own size (cropped, or with "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".exr", ".webp", ".tga")
 MOVIE_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ogv")
@@ -31,7 +32,6 @@ def numbering_gaps(names: list) -> list:
     """``[(number, next number), ...]`` where the frame numbers in an image sequence's names
     (``shot_0007.png``; the last group of digits that changes from name to name) do not go up by one:
     the sequence is read in name order as consecutive frames all the same."""
-    import re
     groups = [re.findall(r"\d+", os.path.splitext(n)[0]) for n in names]
     if len(names) < 2 or not groups[0] or any(len(g) != len(groups[0]) for g in groups):
         return []  # not one numbered sequence

@@ -73,8 +73,7 @@ def detect_key_color(frames: Iterable[np.ndarray]) -> RGB:
     score = pooled.reshape(-1) * (1.0 + 0.5 * sat)
     best = centres[int(np.argmax(score))]
     near = pix[np.abs(pix.astype(np.float32) - best).max(1) <= 1.5 * (256 // _BINS)]
-    key = tuple(int(round(v)) for v in np.median(near.astype(np.float32), axis=0))
-    return key  # type: ignore[return-value]
+    return tuple(int(round(v)) for v in np.median(near.astype(np.float32), axis=0))  # type: ignore[return-value]
 
 
 def screen_doubt(key: RGB):

@@ -9,6 +9,8 @@ from typing import Dict, Iterable, List, Optional
 import cv2
 import numpy as np
 
+from kino_addon.core.image_size import image_size
+
 NAME = re.compile(r"^frame_(\d{4,})\.png$", re.IGNORECASE)
 OTHER_FORMAT = re.compile(r"^frame_(\d{4,})\.(jpe?g|tiff?|bmp|exr|webp|tga|psd|kra|xcf)$", re.IGNORECASE)
 
@@ -93,11 +95,8 @@ class PaintedKeyframes:
 
     def _size(self, n: int):
         """(height, width) from the PNG header (the image itself only when the header is unusual)."""
-        with open(self.paths[n], "rb") as fh:
-            head = fh.read(24)
-        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-            return int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big")
-        return _read(self.paths[n]).shape[:2]
+        size = image_size(self.paths[n])
+        return (size[1], size[0]) if size else _read(self.paths[n]).shape[:2]
 
     def image(self, number: int, source: Optional[np.ndarray] = None) -> np.ndarray:
         """The painted frame (uint8 RGB), exactly as saved; an RGBA frame is laid over ``source``."""
