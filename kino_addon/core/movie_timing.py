@@ -94,12 +94,13 @@ def video_timing(path: str) -> Optional[dict]:
 
 
 def variable_rate_note(path: str, shown_frames: int) -> Optional[str]:
-    """One line when a variable-frame-rate movie holds another number of frames than the sequencer shows."""
+    """One line when a variable-frame-rate movie holds another number of frames than Blender shows
+    (``shown_frames``: the sequencer strip's or the movie clip's length); None for anything else."""
     timing = video_timing(path)
     if timing is None or timing["uniform"] or timing["frames"] == shown_frames:
         return None
     return (f"{os.path.basename(path)} has a variable frame rate: it holds {timing['frames']} frames, of which "
             f"Blender's sequencer shows {shown_frames} at the scene's frame rate (where frames come closer "
             "together one is skipped, where they come further apart one is shown twice), and those are the "
-            "frames stylized; to keep every frame, write its frames to a folder and stylize the folder (e.g. "
-            "ffmpeg -i IN -fps_mode passthrough frames/frame_%05d.png)")
+            "frames Kino works on; to keep every frame, write its frames to a folder and give Kino the folder "
+            "(e.g. ffmpeg -i IN -fps_mode passthrough frames/frame_%05d.png)")

@@ -54,6 +54,15 @@ def test_letterboxed_actor_reaches_the_frame_edge(tmp_path, media):
     assert img.shape[:2] == (512, 512) and matte[490:].min() > 250 and img[490:].max() < 30
 
 
+def test_a_variable_frame_rate_background_is_noted(tmp_path, media):
+    bg = footage("handheld_park.mp4")  # 245 frames unevenly spaced, of which the sequencer shows 244
+    run = composite("--actor", media / "actor", "--background", bg, "--actor-look", "none",
+                    "--background-look", "none", "--frames", "1:1", "--out", tmp_path / "o")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "note: handheld_park.mp4 has a variable frame rate: it holds 245 frames" in run.stderr
+    assert "actor" not in run.stderr.split("variable frame rate")[0].splitlines()[-1]  # said of the background
+
+
 def test_actor_placement_scales_about_the_bottom_centre(tmp_path, media):
     out = tmp_path / "placed"
     run = composite("--actor", media / "actor", "--background", media / "bg.png", "--actor-look", "none",
@@ -89,6 +98,19 @@ def test_bad_composite_options_are_one_line(tmp_path, media, args, want):
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert want in run.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()  # a failed run leaves no empty folder
+
+
+def test_a_wrong_param_is_found_before_the_plates_are_decoded(tmp_path, media):
+    """The plates are decoded by Blender first thing (minutes for a long shot): a mistyped parameter must
+    not wait for that. An actor that cannot be decoded shows which came first."""
+    (tmp_path / "actor.mp4").write_text("not a movie")
+    run = composite("--actor", tmp_path / "actor.mp4", "--background", media / "bg.png",
+                    "--param", "key.nope=1", "--out", tmp_path / "o")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "unknown parameter 'key.nope'" in run.stderr.strip().splitlines()[-1]
+    run = composite("--actor", tmp_path / "actor.mp4", "--background", media / "bg.png", "--out", tmp_path / "o")
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "unknown parameter" not in run.stderr and "actor.mp4" in run.stderr.strip().splitlines()[-1]
 
 
 def test_out_that_cannot_be_created_is_a_clear_message(tmp_path, media):

@@ -60,3 +60,14 @@ def test_stylized_and_stabilized_handheld_frames_have_no_stretched_borders(tmp_p
     assert run.returncode == 0, run.stderr[-2000:]
     widths = bands(stab)
     assert len(widths) == 16 and max(widths) <= 1, widths
+
+
+def test_a_variable_frame_rate_clip_is_noted(tmp_path):
+    """handheld_park.mp4 holds 245 frames unevenly spaced; Blender's movie clip shows 244: the tracker
+    works on what Blender shows, and the run says so (as stylize does)."""
+    clip = footage("handheld_park.mp4")
+    run = subprocess.run([str(REPO / "scripts" / "kino"), "stabilize", clip, "--frames", "1:4",
+                          "--out", str(tmp_path / "stab")], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "note: handheld_park.mp4 has a variable frame rate: it holds 245 frames" in run.stderr
+    assert "shows 244" in run.stderr

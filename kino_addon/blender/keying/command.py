@@ -26,6 +26,7 @@ import shutil
 import sys
 
 from ...core.image_size import folder_notes
+from ...core.movie_timing import variable_rate_note
 from ...core.placement import PlacementError, check as check_placement, parse_offset
 from ...core.plan import PlanError, parse_frame_range
 from ..cli import INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, run_command, verify_out
@@ -70,6 +71,7 @@ def check_args(args) -> None:
     try:
         args.frame_range = parse_frame_range(args.frames) if args.frames else None
         args.offset = parse_offset(args.actor_offset)
+        check_placement(args.actor_scale, (0.0, 0.0), 1, 1)  # the scale now; the offset once the size is known
     except (PlanError, PlacementError) as exc:
         raise CommandError(str(exc), 2) from None
     bad = [p for p in args.param if not p.startswith(PARAM_PREFIXES) or "=" not in p]
@@ -184,6 +186,8 @@ def decode_plates(decode, args, work: str) -> tuple:
     except decode.DecodeError:  # shorter than the actor's first frame: start at its own first frame
         background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
                                    limit=len(actor))
+    notes += [n for n in (variable_rate_note(os.path.abspath(p), plate.total)
+                          for p, plate in ((args.actor, actor), (args.background, background))) if n]
     return actor, background, {"first": first, "picture": list(picture) if picture else None,
                                "source_size": list(source_size)}, notes
 
@@ -204,6 +208,8 @@ def run(args, folder: OutputFolder) -> dict:
     bpy.context.preferences.addons[module].preferences.python_path = ""  # KINO_BACKEND_PYTHON or the checkout's
     work = tempdirs.make("kino-composite-")
     try:
+        client = connection.BACKEND.ensure()
+        workflows(connection.BACKEND.hello, args)  # a wrong --param fails before the plates are decoded
         actor, background, layout, notes = decode_plates(decode, args, work)
         notes = folder_notes(os.path.abspath(args.actor)) + folder_notes(os.path.abspath(args.background)) + notes
         size = (actor.width, actor.height)
@@ -212,7 +218,6 @@ def run(args, folder: OutputFolder) -> dict:
         except PlacementError as exc:
             raise CommandError(str(exc), 2) from None
         INTERRUPT.check()
-        client = connection.BACKEND.ensure()
         actor_wf, background_wf = workflows(connection.BACKEND.hello, args,
                                             tuple(layout["picture"]) if actor.crop else None)
         record = {"bars": args.bars, "picture_area": layout["picture"], "actor_scale": args.actor_scale,

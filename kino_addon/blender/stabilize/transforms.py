@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from ...core import stabilize_solve as solve
+from ...core.movie_timing import variable_rate_note
 from ...core.plan import FramePlan
 from .. import compat
 from . import face, tracking
@@ -136,8 +137,11 @@ def stabilization_for_path(path: str, first: int = 1, last: int | None = None, t
     last = clip.frame_duration if last is None else min(last, clip.frame_duration)
     if first < 1 or last < first:
         raise StabilizeError(f"frame range {asked} is outside the clip's frames 1-{clip.frame_duration}")
-    return stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path),
-                                  client=client)
+    result = stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path),
+                                    client=client)
+    vfr = variable_rate_note(os.path.abspath(path), clip.frame_duration)
+    result["notes"] = result["notes"] + ([vfr] if vfr else [])
+    return result
 
 
 def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *, zoom=False, client=None) -> dict:
