@@ -34,7 +34,7 @@ def test_variable_and_constant_rates(tmp_path):
     assert video_timing(cfr) == {"frames": 120, "uniform": True}
     note = variable_rate_note(vfr, 244)
     assert "variable frame rate" in note and "holds 245 frames" in note and "shows 244" in note
-    assert "stylize the folder" in note
+    assert "give Kino the folder" in note
     assert variable_rate_note(vfr, 245) is None and variable_rate_note(cfr, 119) is None
 
 
