@@ -9,7 +9,7 @@ import pytest
 
 import blender_ext
 import bpy
-from kino_blender_keying_support import ACTOR, REPO, SCREEN
+from kino_blender_keying_support import ACTOR, REPO, SCREEN, write_png
 
 from kino_addon.core.png import read_png
 
@@ -83,3 +83,36 @@ def test_bad_arguments_exit_with_one_line_reasons(media, tmp_path):
     proc = _composite("--actor", tmp_path / "nope", "--background", media / "bg.png", "--out", tmp_path / "o",
                       expect=1)
     assert "does not exist" in proc.stderr
+
+
+def test_an_actor_plate_already_transparent_is_its_own_matte(media, tmp_path):
+    """An actor keyed elsewhere (RGBA frames): its alpha is the matte, nothing is keyed. Before, the keyer
+    saw the colour over black, took black as the screen and keyed the actor's dark coat out too."""
+    h, w = 48, 64
+    yy, xx = np.mgrid[:h, :w]
+    for n in range(3):
+        frame = np.zeros((h, w, 4), np.uint8)
+        frame[..., :3] = (20, 18, 16)  # a dark coat ...
+        frame[yy < 16, :3] = (230, 200, 170)  # ... under a light face
+        r = np.hypot(xx - (24 + 3 * n), yy - 24)
+        frame[..., 3] = np.clip((20.5 - r) * 64, 0, 255).astype(np.uint8)  # a disc with a soft edge
+        write_png(tmp_path / "keyed" / f"k_{n:03d}.png", frame)
+    bg = np.zeros((h, w, 3), np.uint8)
+    bg[..., 0], bg[..., 2] = (xx * 4).astype(np.uint8), (yy * 5).astype(np.uint8)
+    write_png(tmp_path / "bg.png", bg)
+    out = tmp_path / "out"
+    run = _composite("--actor", tmp_path / "keyed", "--background", tmp_path / "bg.png", "--actor-look", "none",
+                     "--background-look", "none", "--key-color", "0,200,0", "--out", out)
+    assert "already transparent: its own alpha is the matte and it is not keyed (--key-color not used)" in run.stderr
+    bg = bg.astype(float)
+    for n in range(3):
+        src = read_png(str(tmp_path / "keyed" / f"k_{n:03d}.png")).astype(float)
+        a = src[..., 3:] / 255.0
+        want = a * src[..., :3] + (1 - a) * bg[..., :3]
+        got = read_png(str(out / f"frame_{n + 1:04d}.png")).astype(float)
+        matte = read_png(str(out / "matte" / f"frame_{n + 1:04d}.png"))[..., 0]
+        assert np.abs(matte.astype(int) - src[..., 3]).max() <= 1
+        assert np.abs(got - want).max() <= 2, np.abs(got - want).max()
+    side = json.loads((out / "kino.json").read_text())
+    assert [s["name"] for s in side["workflow"]["actor"]["stages"]][0] != "key"
+    assert side["composite"]["matte"] == "the actor plate's own alpha"

@@ -25,6 +25,8 @@ import shlex
 import shutil
 import sys
 
+import numpy as np
+
 from ...core.image_size import folder_notes
 from ...core.movie_timing import variable_rate_note
 from ...core.placement import PlacementError, check as check_placement, parse_offset
@@ -91,10 +93,11 @@ def _plate_choices(hello: dict, look: str, items: list, extra: dict):
     return build_workflow(hello, JobChoices(look=look, params=params))
 
 
-def workflows(hello: dict, args, crop=None) -> tuple:
+def workflows(hello: dict, args, crop=None, keyed: bool = True) -> tuple:
     """(actor, background) workflows: the actor's look with the key stage first (``--param key.*`` and
-    ``actor.*``), the background's look (``background.*``). ``crop``: the picture area the actor plate
-    was cut to (the garbage matte is given in source pixels of the uncut frame)."""
+    ``actor.*``; no key stage unless ``keyed``: an actor plate that is already transparent), the
+    background's look (``background.*``). ``crop``: the picture area the actor plate was cut to (the
+    garbage matte is given in source pixels of the uncut frame)."""
     from kino_addon.core.job_workflow import WorkflowChoiceError
     key_params = {"key_color": args.key_color.replace(" ", "") if args.key_color else "auto"}
     if args.garbage_matte:
@@ -105,8 +108,11 @@ def workflows(hello: dict, args, crop=None) -> tuple:
     items = {name: [p[len(name) + 1:] for p in args.param if p.startswith(name + ".")]
              for name in ("actor", "background")}
     try:
-        actor = _plate_choices(hello, args.actor_look, items["actor"] + [p for p in args.param if p.startswith("key.")],
-                               {"key": key_params})
+        if keyed:
+            actor = _plate_choices(hello, args.actor_look,
+                                   items["actor"] + [p for p in args.param if p.startswith("key.")], {"key": key_params})
+        else:
+            actor = _plate_choices(hello, args.actor_look, items["actor"], {})
         background = _plate_choices(hello, args.background_look, items["background"], {})
     except WorkflowChoiceError as exc:
         raise CommandError(str(exc)) from None
@@ -161,19 +167,33 @@ def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:
     return blend
 
 
+def transparent_actor_note(args) -> str:
+    """What a composite does with an actor plate that is already transparent (keyed elsewhere)."""
+    unused = [flag for flag, given in (("--key-color", args.key_color), ("--garbage-matte", args.garbage_matte),
+                                       ("--param key.*", any(p.startswith("key.") for p in args.param))) if given]
+    return ("the actor plate is already transparent: its own alpha is the matte and it is not keyed"
+            + (f" ({', '.join(unused)} not used)" if unused else ""))
+
+
 def decode_plates(decode, args, work: str) -> tuple:
     """(actor plate, background plate, layout {first, picture, source_size}, notes): the actor's frames
     (cut to its picture area with --bars crop), the background rendered to cover that size."""
     from kino_addon.core.bars import picture_area
     first, last = args.frame_range or (1, None)
     limit = None if last is None else last - first + 1
-    actor = decode.decode(os.path.abspath(args.actor), os.path.join(work, "actor"), limit=limit, first=first)
+    actor = decode.decode(os.path.abspath(args.actor), os.path.join(work, "actor"), limit=limit, first=first,
+                          alpha=True)
     notes = []
     if last is not None and first + len(actor) - 1 < last:
         notes.append(f"--frames {first}:{last} goes past the actor's last frame; compositing {first}:"
                      f"{first + len(actor) - 1} ({len(actor)} frames)")
     source_size = (actor.width, actor.height)
-    picture = picture_area([actor.read(n) for n in sorted({1, (len(actor) + 1) // 2, len(actor)})])
+    samples = [actor.read(n) for n in sorted({1, (len(actor) + 1) // 2, len(actor)})]
+    if all(bool((s[..., 3] == 255).all()) for s in samples):
+        actor, samples = actor.opaque(), [np.ascontiguousarray(s[..., :3]) for s in samples]
+    else:
+        notes.append(transparent_actor_note(args))
+    picture = None if actor.alpha else picture_area(samples)  # a transparent plate's outside is not a bar
     if picture and args.bars == "crop":
         actor = actor.cropped(picture)
         notes.append(f"the actor plate has black bars: both plates are cut to its picture area "
@@ -219,8 +239,9 @@ def run(args, folder: OutputFolder) -> dict:
             raise CommandError(str(exc), 2) from None
         INTERRUPT.check()
         actor_wf, background_wf = workflows(connection.BACKEND.hello, args,
-                                            tuple(layout["picture"]) if actor.crop else None)
-        record = {"bars": args.bars, "picture_area": layout["picture"], "actor_scale": args.actor_scale,
+                                            tuple(layout["picture"]) if actor.crop else None, keyed=not actor.alpha)
+        record = {"matte": "the actor plate's own alpha" if actor.alpha else "key",
+                  "bars": args.bars, "picture_area": layout["picture"], "actor_scale": args.actor_scale,
                   "actor_offset": list(args.offset), "actor_scale_pivot": "bottom centre"}
         job = composite_job.CompositeJob(client, connection.BACKEND.hello, actor, background, actor_wf,
                                          background_wf, prefs.job_options(), out, command_line(args),

@@ -26,9 +26,10 @@ class DecodeError(RuntimeError):
 
 @dataclass
 class Decoded:
-    """Frames of one input rendered to TIFF files; ``read(n)`` (1-based) -> uint8 (h, w, 3), cut to
-    ``crop`` (x, y, w, h) when set. ``identity`` says what they came from (path, size, file stamps,
-    frames, crop): it keys the resume. ``total``: the clip's own length; ``first``: its first frame here."""
+    """Frames of one input rendered to TIFF files; ``read(n)`` (1-based) -> uint8 (h, w, 3), or
+    (h, w, 4) with straight alpha when ``alpha``, cut to ``crop`` (x, y, w, h) when set. ``identity``
+    says what they came from (path, size, file stamps, frames, crop): it keys the resume. ``total``: the
+    clip's own length; ``first``: its first frame here."""
 
     paths: List[str]
     width: int
@@ -38,9 +39,10 @@ class Decoded:
     crop: Optional[tuple] = None
     total: int = 0
     first: int = 1
+    alpha: bool = False
 
     def read(self, number: int) -> np.ndarray:
-        image = read_tiff(self.paths[number - 1])
+        image = read_tiff(self.paths[number - 1], keep_alpha=self.alpha)
         if self.crop:
             x, y, w, h = self.crop
             image = np.ascontiguousarray(image[y:y + h, x:x + w])
@@ -50,7 +52,12 @@ class Decoded:
         """These frames cut to ``rect`` (x, y, w, h)."""
         rect = tuple(int(v) for v in rect)
         return Decoded(self.paths, rect[2], rect[3], self.fps, dict(self.identity or {}, crop=list(rect)), rect,
-                       self.total, self.first)
+                       self.total, self.first, self.alpha)
+
+    def opaque(self) -> "Decoded":
+        """These frames read as RGB (the alpha of frames that turned out fully opaque dropped)."""
+        return Decoded(self.paths, self.width, self.height, self.fps, self.identity, self.crop, self.total,
+                       self.first)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,10 +81,10 @@ def input_identity(path: str) -> dict:
 
 
 def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None,
-           first: int = 1) -> Decoded:
+           first: int = 1, alpha: bool = False) -> Decoded:
     """Render ``path`` through the sequencer into ``work``. ``size`` (w, h): render at that size with
     the strip scaled to cover it (Scale to Fill); else at the input's own size. Frames ``first`` .. (at
-    most ``limit`` of them, never past the clip's end)."""
+    most ``limit`` of them, never past the clip's end); RGBA (straight alpha) with ``alpha``."""
     scene = bpy.data.scenes.new(".kino_decode")
     try:
         r = scene.render
@@ -91,7 +98,7 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
         w, h = size or (elem.orig_width, elem.orig_height)
         r.resolution_x, r.resolution_y, r.resolution_percentage = int(w), int(h), 100
         r.use_sequencer, r.use_compositing, r.use_stamp = True, False, False
-        frame_file_settings(r)
+        frame_file_settings(r, alpha=alpha)
         r.filepath = os.path.join(work, "f_####")
         vs = scene.view_settings
         vs.view_transform, vs.look, vs.exposure, vs.gamma = 'Standard', 'None', 0.0, 1.0
@@ -109,4 +116,4 @@ def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[i
     if missing:
         raise DecodeError(f"Blender did not render {len(missing)} frame(s) of {path}")
     identity = dict(input_identity(path), size=[int(w), int(h)], frames=count, first=first)
-    return Decoded(paths, int(w), int(h), fps, identity, total=total, first=first)
+    return Decoded(paths, int(w), int(h), fps, identity, total=total, first=first, alpha=alpha)
