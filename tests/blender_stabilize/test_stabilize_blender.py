@@ -140,7 +140,11 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["frames"] == 10
     names = sorted(os.listdir(out))
-    assert names == [f"frame_{i:04d}.png" for i in range(1, 11)] + ["transforms.json"]
+    assert names == [f"frame_{i:04d}.png" for i in range(1, 11)] + ["kino.json", "transforms.json"]
+    side = json.loads((out / "kino.json").read_text())  # what reproduces the folder
+    assert side["status"] == "completed" and side["frames"]["count"] == 10 and side["frames"]["source_first"] == 2
+    assert side["command"].startswith("scripts/kino stabilize ") and "--frames 2:11" in side["command"]
+    assert side["provenance"]["stabilize"]["mode"] == "camera" and side["versions"]["blender"]
     doc = json.loads((out / "transforms.json").read_text())
     assert doc["width"] == W and doc["height"] == H
     assert [f["frame"] for f in doc["frames"]] == list(range(1, 11))

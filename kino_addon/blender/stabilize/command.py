@@ -5,18 +5,22 @@ Tracks INPUT (a video file or a folder of images) with Blender's tracker, solves
 transforms with Kino's robust solver and writes ``DIR/transforms.json`` and the stabilized
 ``DIR/frame_NNNN.png`` (the pixels are warped by a local backend interpreter, which has OpenCV, as a
 one-shot ``warp_frames`` command; ``--track-region face`` asks the add-on's backend connection,
-``face.find``, started as the preferences or ``KINO_BACKEND_PYTHON`` say). DIR holds
-nothing else. ``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the
+``face.find``, started as the preferences or ``KINO_BACKEND_PYTHON`` say), then ``DIR/kino.json``
+(the command that reproduces DIR, the tracking's figures, versions). DIR holds nothing else. ``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the
 frames just enough to hide every border; ``--json`` prints a summary object on the last line.
 """
 from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import sys
 from typing import List
 
+from ...core.frame_files import PARTIAL_DIR
 from ...core.plan import PlanError, parse_frame_range
+from ...core.sidecar import SIDECAR, build_sidecar, write_sidecar
 from ...core.stabilize_solve import transforms_document
 from ..cli import ArgParser, CommandError, OutputFolder, run_command
 from ..connection import BACKEND, run_backend_tool
@@ -43,12 +47,42 @@ def prepare_out_dir(out: str) -> None:
     """Create DIR, or clear Kino's earlier output in it; refuse a folder holding anything else."""
     OutputFolder(out).open()
     names = os.listdir(out)
-    foreign = [n for n in names if not (n == TRANSFORMS or (n.startswith(FRAME_PREFIX) and n.endswith(".png")))]
+    ours = (TRANSFORMS, SIDECAR, PARTIAL_DIR)
+    foreign = [n for n in names if not (n in ours or (n.startswith(FRAME_PREFIX) and n.endswith(".png")))]
     if foreign:
         raise CommandError(f"--out {out} already holds other files ({', '.join(sorted(foreign)[:3])}); "
                            "give an empty or new folder")
     for n in names:
-        os.remove(os.path.join(out, n))
+        path = os.path.join(out, n)
+        if os.path.isdir(path):  # a killed run's temporary folder
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def command_line(args) -> str:
+    """The ``kino.json`` reproduce line."""
+    parts = ["scripts/kino", "stabilize", args.input]
+    parts += ["--track-region", args.track_region] if args.track_region else []
+    parts += ["--frames", args.frames] if args.frames else []
+    parts += ["--zoom"] if args.zoom else []
+    return " ".join(shlex.quote(p) for p in parts + ["--out", args.out])
+
+
+def write_record(args, out: str, summary: dict, first: int, notes: list) -> None:
+    """``DIR/kino.json``: what was tracked and how, and the command that makes DIR again."""
+    import bpy
+    from .. import addon
+    data = build_sidecar(
+        status="completed", source={"input": os.path.abspath(args.input), "width": summary["width"],
+                                    "height": summary["height"]},
+        workflow={"stabilize": {"track_region": args.track_region or "", "zoom": bool(args.zoom)}},
+        options={}, frames={"count": summary["frames"], "first": 1, "source_first": first, "done": summary["frames"]},
+        provenance={"stabilize": {k: v for k, v in summary.items() if k not in ("out", "frames")}, "notes": notes,
+                    "transforms": TRANSFORMS},
+        versions={"kino": addon.version(), "blender": bpy.app.version_string}, command=command_line(args),
+        reused=0, frames_independent=True)
+    write_sidecar(out, data)
 
 
 def warp_with_backend(input_path: str, transforms: str, out: str, first: int, last: int) -> None:
@@ -81,7 +115,9 @@ def stabilize(args) -> dict:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
     warp_with_backend(os.path.abspath(args.input), path, out, first, last)
-    return dict(extra, frames=last - first + 1, out=out, width=result["width"], height=result["height"])
+    summary = dict(extra, frames=last - first + 1, out=out, width=result["width"], height=result["height"])
+    write_record(args, out, summary, first, notes)
+    return summary
 
 
 def main(argv: List[str]) -> int:
