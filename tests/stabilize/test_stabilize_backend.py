@@ -119,7 +119,10 @@ def test_warp_frames_command_writes_warped_pngs(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps(doc))
     out = tmp_path / "out"
     assert warp_frames.main([str(src), "--transforms", str(tmp_path / "t.json"), "--out", str(out), "--frames", "2:3"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["frame_0001.png", "frame_0002.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["frame_0001.png", "frame_0002.png", "kino.json"]
+    side = json.loads((out / "kino.json").read_text())
+    assert side["frames"]["count"] == 2 and side["frames"]["source_first"] == 2
+    assert "--frames 2:3" in side["command"] and side["versions"]["kino"]
     got = cv2.cvtColor(cv2.imread(str(out / "frame_0002.png")), cv2.COLOR_BGR2RGB)
     want = cv2.warpAffine(np.roll(img, 2, axis=1), m[1], (80, 64), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT101)
     from kino_backend.stages.stabilize_fill import coverage

@@ -6,19 +6,24 @@ so the pixels are warped here). ``--inverse`` applies the inverse matrices (rest
 motion of stabilized frames). ``--frames START:END`` (1-based, inclusive) picks the source frames;
 output frames are numbered from 1 and use the transforms' frames 1, 2, ... ``--border fill`` (the
 default) fills what the warp uncovers from the neighbouring frames along the motion
-(``stages.stabilize_fill``), never by stretching edge pixels.
+(``stages.stabilize_fill``), never by stretching edge pixels. ``DIR/kino.json`` records the command
+that makes DIR again (``scripts/kino stabilize`` replaces it with its own, fuller record).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
 from typing import List
 
 import cv2
 import numpy as np
 
+from kino_addon.protocol.atomic import atomic_write_json
+
+from ..provenance import versions
 from ..stabilize_metrics import iter_frames
 from ..stages.stabilize import BORDER_CHOICES, INTERPOLATIONS, warp
 from ..stages.stabilize_fill import NeighbourFill, Warped, coverage
@@ -75,8 +80,24 @@ def main(argv: List[str]) -> int:
             raise OSError(f"cannot write {path}")
     if n < len(m):
         raise ValueError(f"{args.input} gave {n} frames for {len(m)} transforms; check --frames")
+    write_record(args, n, first)
     print(json.dumps({"frames": n, "out": os.path.abspath(args.out)}))
     return 0
+
+
+def write_record(args, count: int, first: int) -> None:
+    """``DIR/kino.json``: the command that writes these frames again, and what they came from."""
+    command = ["python", "-m", "kino_backend", "warp_frames", os.path.abspath(args.input), "--transforms",
+               os.path.abspath(args.transforms), "--out", os.path.abspath(args.out)]
+    command += ["--frames", f"{args.frames[0]}:{args.frames[1]}"] if args.frames else []
+    command += ["--inverse"] if args.inverse else []
+    command += ["--border", args.border, "--interpolation", args.interpolation]
+    doc = {"kino_warp_frames": 1, "status": "completed", "command": shlex.join(command),
+           "source": {"input": os.path.abspath(args.input), "transforms": os.path.abspath(args.transforms)},
+           "frames": {"count": count, "first": 1, "source_first": first, "pattern": "frame_%04d.png"},
+           "settings": {"inverse": args.inverse, "border": args.border, "interpolation": args.interpolation},
+           "versions": versions()}
+    atomic_write_json(os.path.join(args.out, "kino.json"), doc, indent=2)
 
 
 if __name__ == "__main__":
