@@ -70,6 +70,8 @@ def run(flow: dict, frames: list, first: int = 1, resume=None, stop_after=None):
 
 CASES = {
     "stabilize+per-frame": ("toon", {}, None, "handheld_seattle.avi"),
+    # frames wider than the flicker figure's 480 px: it keeps the expanded canvas at its own aspect ratio
+    "stabilize+per-frame, figure smaller than the canvas": ("toon", {}, None, "runner_tracking_shot.mp4", 560),
     "per-frame": ("toon", {}, None, "handheld_park.mp4"),
     "per-frame, flow at a working size": ("toon", {"flow_resolution": 64}, None, "handheld_park.mp4"),
     "per-frame+deflicker": ("watercolor", {"deflicker": True}, None, "handheld_park.mp4"),
@@ -81,8 +83,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_resumed_equals_uninterrupted(case):
-    look, temporal, key, name = CASES[case]
-    frames = clip(name, 13)
+    look, temporal, key, name, *width = CASES[case]
+    frames = clip(name, 13, *width)
     flow = workflow(look, temporal=temporal, key=key, stabilize=case.startswith("stabilize"))
     full, checkpoints = run(flow, frames)
     assert len(full) == 13 and checkpoints, "no checkpoint at all"

@@ -14,7 +14,6 @@ import numpy as np
 
 from kino_addon.protocol.errors import INVALID_PARAMS
 
-from ...flow.scaled import work_size
 from ..base import StageError
 
 COUNTERS = ("frames_stylized", "frames")
@@ -43,14 +42,15 @@ def checkpoint(run) -> Optional[dict]:
     return state
 
 
-def _image(state: dict, key: str, shape: tuple) -> Optional[np.ndarray]:
-    """An image of the state (the frames the stage sees may be larger than the job's: an expanded
-    stabilize canvas), checked to be an image at least that large."""
+def _image(state: dict, key: str, shape: Optional[tuple]) -> Optional[np.ndarray]:
+    """An image of the state, checked to be one at least ``shape`` large (the frames the stage sees may
+    be larger than the job's: an expanded stabilize canvas). ``shape`` None: any size (the flicker
+    figure's copies are scaled to its own size from that canvas, whose aspect ratio is not the job's)."""
     value = state.get(key)
     if value is None:
         return None
-    if not isinstance(value, np.ndarray) or value.ndim not in (2, 3) or value.shape[0] < shape[0] \
-            or value.shape[1] < shape[1]:
+    image = isinstance(value, np.ndarray) and value.ndim in (2, 3) and min(value.shape[:2]) >= 1
+    if not image or (shape is not None and (value.shape[0] < shape[0] or value.shape[1] < shape[1])):
         raise StageError(INVALID_PARAMS, f"the resume state's {key} is not an image of these frames",
                          stage="temporal")
     return value
@@ -73,11 +73,11 @@ def restore(run, state: dict) -> None:
         run.deflicker._state = np.asarray(state["deflicker_offset"], np.float32)
         run.deflicker._n = int(state.get("deflicker_n") or 0)
         run.deflicker_src = _image(state, "deflicker_src", shape)
-    fig = run.figure
-    w, h = work_size(shape[1], shape[0], run.flows.max_side)  # the figure keeps the working-size source
-    fw, fh = work_size(w, h, fig.max_side)  # and copies at its own size
-    out, src = _image(state, "figure_out", (fh, fw)), _image(state, "figure_src", (fh, fw))
-    work = _image(state, "figure_work", (h, w))
+    fig = run.figure  # keeps the working-size source and copies at its own size
+    out, src, work = (_image(state, key, None) for key in ("figure_out", "figure_src", "figure_work"))
+    if out is not None and src is not None and out.shape[:2] != src.shape[:2]:
+        raise StageError(INVALID_PARAMS, "the resume state's figure_out and figure_src differ in size",
+                         stage="temporal")
     fig._prev = None if out is None or src is None or work is None else (out, src, work)
     fig.out_errors = [float(v) for v in np.ravel(state.get("figure_out_errors", ()))]
     fig.src_errors = [float(v) for v in np.ravel(state.get("figure_src_errors", ()))]
