@@ -39,7 +39,7 @@ def test_tracker_markers_follow_the_known_motion(shaken, scene):
     # a background feature seen on frame 1 must be where the true camera motion puts it
     world = geo.apply(geo.invert(cam[0]), pts[0])
     predicted = geo.apply(cam, np.broadcast_to(world, pts.shape))
-    err = np.linalg.norm(pts - predicted, axis=-1)
+    err = np.linalg.norm(pts - predicted, axis=-1)[:, np.isfinite(pts[0]).all(-1)]  # tracks seen on frame 1
     per_track = np.nanmedian(err, axis=0)
     good = per_track[np.isfinite(per_track)] < 0.5
     assert good.mean() > 0.6, f"median marker errors: {np.round(per_track, 2)}"
@@ -63,9 +63,10 @@ def test_camera_lock_from_a_file_rejects_the_walking_person(shaken, scene):
     pts = solve.tracks_to_points(tracking.read_tracks(clip), 1, T, W, H)
     on_person = []
     for p in pts.transpose(1, 0, 2):         # where each track starts, relative to the person then
-        f = int(np.flatnonzero(np.isfinite(p).all(-1))[0])
-        d = (p[f] - people[f].mean(0)) / (30.0, 60.0)
-        on_person.append(np.hypot(*d) < 0.9)
+        seen = np.flatnonzero(np.isfinite(p).all(-1))
+        d = (p[seen[0]] - people[seen[0]].mean(0)) / (30.0, 60.0)
+        # a track of 3 frames at the range's end may start at the person's edge and keep 2 good frames
+        on_person.append(np.hypot(*d) < 0.9 and len(seen) >= 4)
     on_person = np.array(on_person)
     names = [t.name for t in clip.tracking.tracks]
     assert on_person.sum() >= 2 and not set(np.array(names)[on_person]) & set(res["used_tracks"])
@@ -83,6 +84,21 @@ def test_strip_range_maps_to_clip_frames(shaken, scene):
     res = job.stabilization_for_input(scene, strip, (3, 12), None)
     assert res["frames"] == [3, 12] and len(res["matrices"]) == 10
     shift, deg = locked_error(res["matrices"], cam[2:12])
+    assert shift < 0.15 and deg < 0.05
+
+
+def test_a_late_range_is_tracked_on_its_own_frames(shaken, scene):
+    """Features are found on the range's frames and tracked through the range only. Headless, the clip
+    editor's frame stayed at 1: features were found on frame 1 and tracked through every frame before
+    the range (a strip 200 frames into a clip took 31 s instead of 3, with 32 tracks of 195 left)."""
+    folder, cam, _ = shaken
+    clip = tracking.load_clip(tracking.clip_path_for_input(folder))
+    names = tracking.detect_and_track(clip, 11, 15)
+    frames = [m.frame for n in names for m in clip.tracking.tracks[n].markers if not m.mute]
+    assert names and min(frames) >= 11 and max(frames) <= 15, (min(frames), max(frames))
+    res = job.stabilization_for_path(folder, 11, 15)
+    assert res["tracks_used"] >= 10
+    shift, deg = locked_error(res["matrices"], cam[10:15])
     assert shift < 0.15 and deg < 0.05
 
 

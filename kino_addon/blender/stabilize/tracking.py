@@ -96,6 +96,15 @@ def clip_editor(clip, scene=None):
         area.type = old_type
 
 
+def go_to(scene, frame: int) -> None:
+    """Make ``frame`` the current frame of the scene and of the clip editor :func:`clip_editor` opened.
+    The tracker's operators work on the editor's own frame, which Blender moves with the scene's only
+    when it redraws: without a window loop (headless, a script) it stayed at 1, so features were
+    detected on frame 1 and tracked through every frame up to the range."""
+    scene.frame_current = frame
+    bpy.context.space_data.clip_user.frame_current = frame
+
+
 def artist_tracks(clip) -> list:
     return [t for t in clip.tracking.tracks if not t.name.startswith(KINO_PREFIX)]
 
@@ -157,7 +166,7 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.005, m
         for key in _keyframes(first, last, keyframe_step):
             for t in clip.tracking.tracks:
                 t.select = False
-            scene.frame_current = key
+            go_to(scene, key)
             before = set(t.name for t in clip.tracking.tracks)
             bpy.ops.clip.detect_features(threshold=threshold, min_distance=min_distance, margin=margin)
             new = [t.name for t in clip.tracking.tracks if t.name not in before]
@@ -176,7 +185,7 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.005, m
             if key < last:
                 bpy.ops.clip.track_markers(backwards=False, sequence=True)
             if key > first:
-                scene.frame_current = key
+                go_to(scene, key)
                 bpy.ops.clip.track_markers(backwards=True, sequence=True)
     if not made:
         raise TrackingError("Blender's tracker found no features to track; the clip (or the track region) "
