@@ -102,6 +102,25 @@ def test_a_late_range_is_tracked_on_its_own_frames(shaken, scene):
     assert shift < 0.15 and deg < 0.05
 
 
+def test_a_strip_whose_time_is_changed_is_refused(shaken, scene):
+    """The tracker reads the clip frame after frame: a Speed effect fed by the strip, or reversed
+    playback, would give matrices for other frames than the job sends (3.8 px off at x2 speed)."""
+    folder, _, _ = shaken
+    files = sorted(os.listdir(folder))
+    sed = scene.sequence_editor
+    strip = sed.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]), channel=1, frame_start=1)
+    for f in files[1:]:
+        strip.elements.append(f)
+    assert job.time_changes(strip) == []
+    compat.new_effect(sed.strips, "fast", 'SPEED', channel=2, frame_start=1, input1=strip)
+    with pytest.raises(job.StabilizeError, match="retimed by the Speed effect 'fast'.*retime the result strip"):
+        job.stabilization_for_input(scene, strip, (1, 8), None)
+    sed.strips.remove(sed.strips["fast"])
+    strip.use_reverse_frames = True
+    with pytest.raises(job.StabilizeError, match="played in reverse"):
+        job.stabilization_for_input(scene, strip, (1, 8), None)
+
+
 def test_region_lock_holds_the_person(shaken, scene):
     folder, cam, people = shaken
     p0 = people[0]

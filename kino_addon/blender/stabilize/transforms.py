@@ -22,6 +22,7 @@ from ...core import stabilize_solve as solve
 from ...core.movie_timing import variable_rate_note
 from ...core.plan import FramePlan
 from .. import compat
+from ..strip_settings import feeds
 from . import face, tracking
 
 
@@ -144,13 +145,31 @@ def stabilization_for_path(path: str, first: int = 1, last: int | None = None, t
     return result
 
 
+def time_changes(strip) -> list:
+    """How the strip's frames are not its clip's frames in order: a Speed effect it feeds, retiming
+    keys, reversed or strobed playback (empty for a plain strip)."""
+    sed = getattr(strip.id_data, "sequence_editor", None)
+    speed = [s.name for s in (sed.strips_all if sed else []) if s.type == 'SPEED' and feeds(s, strip.name)]
+    out = [f"retimed by the Speed effect {speed[0]!r}"] if speed else []
+    out += ["retimed (retiming keys)"] if len(getattr(strip, "retiming_keys", ())) else []
+    out += ["played in reverse"] if getattr(strip, "use_reverse_frames", False) else []
+    out += ["strobed"] if (getattr(strip, "strobe", 1.0) or 1.0) > 1.0 else []
+    return out
+
+
 def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *, zoom=False, client=None) -> dict:
     """Matrices for the frames a job on ``strip`` sends (``frame_range`` as the Stylize operator has it:
     1-based within the strip's visible frames, inclusive, or None for all), one per job frame.
 
-    The tracker reads the strip's own file; speed effects and retiming are not followed (the clip
-    frame of timeline frame t is ``t - content_start + content_trim_start + 1``).
+    The tracker reads the strip's own file, frame after frame (the clip frame of timeline frame t is
+    ``t - content_start + content_trim_start + 1``): a strip whose time is changed (a Speed effect fed
+    by it, retiming, reversed or strobed playback) is refused, since its frames are not those.
     """
+    retimed = time_changes(strip)
+    if retimed:
+        raise StabilizeError(f"strip {strip.name!r} is {' and '.join(retimed)}: the tracker follows the clip's own "
+                             "frames, not these; stabilize (and stylize) the strip without them, then retime "
+                             "the result strip")
     plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
     path = tracking.clip_path_for_strip(strip)
     clip = tracking.load_clip(path)
