@@ -91,11 +91,29 @@ def source(scene, tmp_path):
     return strip
 
 
+def test_two_shots_never_share_a_paintings_folder(scene, kino, source, tmp_path):
+    """Same strip name in another scene, names that differ in accents only or after 48 characters: each
+    gets its own folder (one shot was given another's paintings); the same strip always the same one."""
+    ops = blender_ext.addon_submodule("kino_addon.blender.keyframes.ops")
+    other_scene = bpy.data.scenes.new("shot 2")
+    other_scene.sequence_editor_create()
+    write(tmp_path / "src2", {i: texture_frame(i + 3) for i in range(1, N + 1)})
+    twin = add_image_strip(other_scene, tmp_path / "src2", name="src", start=1, channel=1)
+    folders = {ops.default_folder(source), ops.default_folder(twin)}
+    for name in ("Szene \u00e9", "Szene \u00e8", "x" * 48 + "_v001", "x" * 48 + "_v002"):
+        source.name = name
+        folders.add(ops.default_folder(source))
+    assert len(folders) == 6
+    assert ops.default_folder(source) == ops.default_folder(source)
+    bpy.data.scenes.remove(other_scene)
+
+
 def test_export_paint_stylize_and_see_the_fill(scene, kino, backend, source, tmp_path):
     scene.kino_keyframes.frames = "every 4"
     assert bpy.ops.kino.export_keyframes() == {'FINISHED'}
     folder = bpy.path.abspath(source["kino_keyframes"])
-    assert source["kino_keyframes"].startswith("//") and folder.endswith("src_keyframes")
+    assert source["kino_keyframes"].startswith("//") and folder.endswith("_keyframes")
+    assert os.path.basename(folder).startswith("src_")
     assert sorted(os.listdir(folder)) == ["frame_0001.png", "frame_0005.png", "frame_0009.png"]
     for n in (1, 5, 9):
         assert np.array_equal(read(os.path.join(folder, f"frame_{n:04d}.png")), texture_frame(n))

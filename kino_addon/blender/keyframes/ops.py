@@ -2,6 +2,8 @@
 painted frames) as the strip's painted keyframes; the panel's frame choice (``Scene.kino_keyframes``)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 import bpy
@@ -13,7 +15,7 @@ from ...core.painted_keyframes import KeyframeChoiceError, painted_numbers, pars
 from ...core.plan import safe_name
 from .. import compat
 from ..addon import output_base
-from ..strips import SUPPORTED, StripSource
+from ..strips import SUPPORTED, StripSource, strip_files
 from .job import mark_strip, strip_keyframes_dir
 
 
@@ -31,8 +33,13 @@ def source_strip(context):
 
 
 def default_folder(strip) -> str:
+    """``<output base>/<strip>_<hash>_keyframes``: the hash is of the scene, the strip's whole name and
+    its media, so two shots never share paintings (same strip name in two scenes, names that differ
+    only in accents or after 48 characters, another .blend's strip in the unsaved-files folder)."""
     base, _ = output_base()
-    return os.path.join(base, f"{safe_name(strip.name)}_keyframes")
+    media = strip_files(strip)[:1]
+    key = json.dumps([strip.id_data.name, strip.name, media], ensure_ascii=True)
+    return os.path.join(base, f"{safe_name(strip.name)}_{hashlib.sha1(key.encode()).hexdigest()[:8]}_keyframes")
 
 
 def export_frames(scene, strip, numbers, folder: str) -> tuple:
