@@ -145,7 +145,7 @@ def align(points, *, model: str = "similarity", inlier_px: float = 1.5, referenc
     if model not in geo.MODELS:
         raise ValueError(f"unknown model {model!r}; use one of {', '.join(geo.MODELS)}")
     valid = np.isfinite(points).all(-1)
-    valid &= (valid.sum(0) >= min_track_len)[None, :]
+    valid &= (valid.sum(0) >= min(min_track_len, max(2, len(points))))[None, :]  # a 2-frame range: 2
     breaks = unlinked_frames(valid)
     if breaks:
         raise ShotBreak(breaks[0])
@@ -292,10 +292,11 @@ def stabilize(points, width: int, height: int, *, model: str = "similarity",
     al = align(points, model=model, inlier_px=inlier_px, seed=seed)
     if not al.track_ok.any():
         frames = int(np.asarray(points).shape[0])
-        raise ValueError("no usable tracks: " + (f"a track needs at least 3 frames and the range has {frames}; "
-                                                  "stabilize a longer range" if frames < 3 else
+        raise ValueError("no usable tracks: " + (f"a track needs at least 2 frames and the range has {frames}; "
+                                                  "stabilize a longer range" if frames < 2 else
                                                   "every track was too short or inconsistent; pick a region "
-                                                  "with texture (--track-region) or a range without a cut"))
+                                                  "with texture (--track-region, or Lock to: Region in Kino's "
+                                                  "panel) or a range without a cut"))
     cam = _centered_params(geo.invert(al.to_reference), width, height)   # reference -> frame t
     mode = choose_smoothing(cam, width, height) if smoothing == "auto" else smoothing
     if mode == "lock":

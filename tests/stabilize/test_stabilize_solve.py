@@ -160,3 +160,15 @@ def test_a_hard_cut_is_refused_not_bridged_by_a_guess():
     points[4, :12] = points[3, :12] + 0.5  # every feature carries on: one shot
     points[5:, :12] = points[4, :12]
     assert ss.unlinked_frames(np.isfinite(points).all(-1)) == []
+
+
+def test_a_two_frame_range_is_stabilized():
+    """Two frames are enough for two-frame tracks (a track of three was asked for, so a 2-frame strip
+    was refused while a 1-frame strip was accepted)."""
+    pts, cam = shaken_scene()
+    st = ss.stabilize(pts[:2], W, H, smoothing="lock")
+    assert st.alignment.track_ok.sum() > 60
+    rel = geo.params(geo.compose(st.matrices, cam[:2]))  # world -> stabilized: one transform for both
+    assert np.abs(rel[1] - rel[0])[2:].max() < 0.15 and abs(rel[1, 1] - rel[0, 1]) < np.radians(0.03)
+    with pytest.raises(ValueError, match="no usable tracks"):
+        ss.stabilize(np.full((2, 5, 2), np.nan), W, H)

@@ -9,7 +9,7 @@ import numpy as np
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def list_images(folder: str, what: str = "--images") -> List[str]:
+def list_images(folder: str, what: str = "training images") -> List[str]:
     if not os.path.isdir(folder):
         raise ValueError(f"{what}: {folder!r} is not a folder; give a folder of PNG/JPEG images "
                          "(photos or frames of the character, or style images).")
@@ -50,7 +50,7 @@ def caption_for(path: str, default: str) -> str:
     return default
 
 
-def load_folder(folder: str, size: int, prompt: str, what: str = "--images",
+def load_folder(folder: str, size: int, prompt: str, what: str = "training images",
                 limit: Optional[int] = None) -> Tuple[np.ndarray, List[str]]:
     """(images uint8 [N, size, size, 3], captions) of a folder."""
     files = list_images(folder, what)[:limit]

@@ -189,8 +189,9 @@ def detect_and_track(clip, first: int, last: int, *, threshold: float = 0.005, m
                 bpy.ops.clip.track_markers(backwards=True, sequence=True)
     if not made:
         raise TrackingError("Blender's tracker found no features to track; the clip (or the track region) "
-                            "may be blank, very dark or very soft: stabilize a clip with visible detail, or give "
-                            "--track-region around a part of the picture with texture")
+                            "may be blank, very dark or very soft: stabilize a clip with visible detail, or give a "
+                            "track region around a part of the picture with texture (--track-region X,Y,W,H, or "
+                            "Lock to: Region under Stabilize in Kino's panel)")
     return made
 
 
