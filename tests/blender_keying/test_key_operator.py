@@ -31,3 +31,19 @@ def test_key_tree_operator_from_strips(fresh, media, tmp_path):
     with pytest.raises(RuntimeError, match="garbage matte must be X,Y,W,H"):
         bpy.ops.kino.key_tree(garbage_matte="1,2")
     assert bg.name == "bg"
+
+
+def test_key_tree_follows_a_trimmed_strip_and_leaves_no_copies(fresh, media):
+    """The tree's frames are the ones the actor strip shows; building it again replaces the earlier
+    tree's images instead of piling up copies (actor.001, actor.002 ...)."""
+    sed = fresh.sequence_editor_create()
+    actor = sed.strips.new_image(name="actor", filepath=str(media / "actor" / "a_000.png"), channel=2, frame_start=1)
+    for n in ("a_001.png", "a_002.png"):
+        actor.elements.append(n)
+    compat.set_strip_time(actor, "left_handle_offset", 1)
+    sed.active_strip = actor
+    for _ in range(3):
+        assert bpy.ops.kino.key_tree(key_color=[v / 255 for v in SCREEN], garbage_matte="") == {'FINISHED'}
+    scene = bpy.data.scenes["Kino Key"]
+    assert (scene.frame_start, scene.frame_end) == (2, 3)
+    assert len([i for i in bpy.data.images if i.name.startswith("a_000")]) == 2  # the actor and its plate

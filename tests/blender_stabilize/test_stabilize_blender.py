@@ -255,6 +255,35 @@ def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
     assert comp.render.resolution_x == W and comp.render.resolution_y == H
 
 
+def test_trees_of_a_trimmed_strip_cover_its_frames_and_restore_each_frames_motion(shaken, scene, tmp_path):
+    """A strip showing clip frames 5-12: both scenes cover those frames, and stylized frame 1 (clip
+    frame 5) gets clip frame 5's motion back, not clip frame 1's."""
+    folder, _, _ = shaken
+    files = sorted(os.listdir(folder))
+    strip = scene.sequence_editor.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]),
+                                                   channel=1, frame_start=1)
+    for f in files[1:]:
+        strip.elements.append(f)
+    compat.set_strip_time(strip, "left_handle_offset", 4)
+    compat.set_strip_time(strip, "right_handle_offset", T - 12)
+    scene.sequence_editor.active_strip = strip
+    assert bpy.ops.kino.stabilize_trees() == {'FINISHED'}
+    comp = bpy.data.scenes["Kino Stabilize"]
+    assert (comp.frame_start, comp.frame_end) == (5, 12)
+    stylized = tmp_path / "sty"  # stand-in for the stylized frames: the stabilized clip frames 5-8
+    stylized.mkdir()
+    for i, path in enumerate(trees.render_tree(comp, str(tmp_path / "stab"), 5, 8), start=1):
+        os.replace(path, stylized / f"frame_{i:04d}.png")
+    assert bpy.ops.kino.stabilize_trees(stylized_dir=str(stylized)) == {'FINISHED'}
+    restore = bpy.data.scenes["Kino Restore Camera"]
+    assert (restore.frame_start, restore.frame_end) == (5, 8)
+    back = [png.read_png(p).astype(float) for p in trees.render_tree(restore, str(tmp_path / "back"))]
+    inner = (slice(25, H - 25), slice(70, W - 30))
+    for n, b in zip(range(5, 9), back):
+        src = png.read_png(os.path.join(folder, files[n - 1])).astype(float)
+        assert np.abs(b[inner] - src[inner]).mean() < 3.0, n
+
+
 def test_one_frame_needs_no_tracking_and_is_left_as_it_is(shaken, scene):
     """A one-frame range (a still, or --frames N:N) has no motion: identity, no tracks, any lock mode."""
     folder, _cam, _people = shaken

@@ -9,6 +9,7 @@ import bpy
 from bpy.props import FloatVectorProperty, StringProperty
 
 from .. import compat
+from ..strips import clip_frames
 from . import tree
 
 SCENE_NAME = "Kino Key"
@@ -38,7 +39,13 @@ def build_for_strips(actor, background, key_rgb, garbage=None):
         for link in list(plate.links):
             nodes["tree"].links.remove(link)
     if old is not None and old != nodes["tree"]:
+        media = [n.clip if n.bl_idname == "CompositorNodeMovieClip" else getattr(n, "image", None) for n in old.nodes]
         compat.remove_compositor_tree(old)
+        for data in media:  # the earlier tree's clips and images, unless something else uses them
+            if data is not None and data.users == 0:
+                (bpy.data.movieclips if isinstance(data, bpy.types.MovieClip) else bpy.data.images).remove(data)
+    first, last = clip_frames(actor)  # the frames the actor strip shows, not its whole clip
+    scene.frame_start, scene.frame_end = first, min(last, scene.frame_end)
     return scene
 
 

@@ -22,13 +22,14 @@ def build_trees_for_strip(scene, strip, track_region=None, stylized_dir: str = "
     result = transforms.stabilization_for_input(scene, strip, None, track_region)
     clip = bpy.data.movieclips[result["clip"]]
     trees.set_clip_stabilization(clip, result["used_tracks"], rotation=True, anchor_frame=result["frames"][0])
-    comp = trees.comp_scene(clip)
+    frames = tuple(result["frames"])  # the clip frames the strip shows
+    comp = trees.comp_scene(clip, frames=frames)
     made = [trees.build_stabilize_tree(comp, clip).name]
     first = os.path.join(bpy.path.abspath(stylized_dir), "frame_0001.png") if stylized_dir else ""
     if first and os.path.isfile(first):
         count = len([n for n in os.listdir(os.path.dirname(first)) if n.startswith("frame_") and n.endswith(".png")])
-        restore = trees.comp_scene(clip, RESTORE_SCENE)
-        made.append(trees.build_restore_tree(restore, clip, first, count).name)
+        restore = trees.comp_scene(clip, RESTORE_SCENE, frames=(frames[0], frames[0] + count - 1))
+        made.append(trees.build_restore_tree(restore, clip, first, count, first_clip_frame=frames[0]).name)
     return {"scene": comp.name, "trees": made, "clip": clip.name, "tracks": len(result["used_tracks"])}
 
 

@@ -59,8 +59,9 @@ def set_clip_stabilization(clip, track_names, *, rotation: bool = True, scale: b
     return len(stab.tracks)
 
 
-def comp_scene(clip, name: str = STAB_SCENE):
-    """A scene (created or reused) sized like the clip, Standard view, PNG RGB 8-bit, frames = clip's."""
+def comp_scene(clip, name: str = STAB_SCENE, frames=None):
+    """A scene (created or reused) sized like the clip, Standard view, PNG RGB 8-bit; its frames are the
+    clip's ``frames`` (first, last: clip frame numbers, e.g. a strip's visible part), else all of them."""
     scene = bpy.data.scenes.get(name) or bpy.data.scenes.new(name)
     r = scene.render
     r.resolution_x, r.resolution_y, r.resolution_percentage = int(clip.size[0]), int(clip.size[1]), 100
@@ -71,7 +72,8 @@ def comp_scene(clip, name: str = STAB_SCENE):
     scene.view_settings.view_transform = 'Standard'
     if bpy.app.background:
         compat.cpu_compositor(scene)
-    scene.frame_start, scene.frame_end = int(clip.frame_start), int(clip.frame_start) + clip.frame_duration - 1
+    first, last = frames or (1, clip.frame_duration)
+    scene.frame_start, scene.frame_end = int(clip.frame_start) + first - 1, int(clip.frame_start) + last - 1
     return scene
 
 
@@ -99,9 +101,12 @@ def build_stabilize_tree(scene, clip, name: str = "Kino Stabilize"):
     return tree
 
 
-def build_restore_tree(scene, clip, first_image: str, count: int, name: str = "Kino Restore Camera"):
+def build_restore_tree(scene, clip, first_image: str, count: int, name: str = "Kino Restore Camera",
+                       first_clip_frame: int = 1):
     """Stylized image sequence (``first_image`` and its numbered siblings) -> Stabilize 2D with Invert
-    -> Group Output: puts the clip's camera motion back on stabilized, stylized frames."""
+    -> Group Output: puts the clip's camera motion back on stabilized, stylized frames. Stylized frame 1
+    is clip frame ``first_clip_frame`` (a strip that shows the clip from a later frame), so each frame
+    gets its own frame's motion back."""
     tree = _new_tree(scene, name)
     n, link = tree.nodes, tree.links.new
     img = bpy.data.images.load(os.path.abspath(first_image), check_existing=False)
@@ -109,7 +114,7 @@ def build_restore_tree(scene, clip, first_image: str, count: int, name: str = "K
     seq = n.new("CompositorNodeImage")
     seq.image = img
     seq.frame_duration = count
-    seq.frame_start = int(clip.frame_start)
+    seq.frame_start = int(clip.frame_start) + first_clip_frame - 1
     seq.location = (-300, 0)
     inv = n.new("CompositorNodeStabilize")
     inv.clip = clip
