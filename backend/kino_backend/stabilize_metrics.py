@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, List, Sequence
 import cv2
 import numpy as np
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+from .metrics.frames import list_images, read_image
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
@@ -91,17 +91,14 @@ def border_cut_mad(a: np.ndarray, b: np.ndarray, cut: float = 0.1) -> float:
 
 
 def iter_frames(path: str, first: int = 1, last: int | None = None) -> Iterator[np.ndarray]:
-    """RGB frames ``first..last`` (1-based, inclusive) of a video file or a folder of images (sorted
-    by name), one at a time."""
+    """RGB frames ``first..last`` (1-based, inclusive) of a video file or a folder of images (its
+    numbered sequence), one at a time."""
     if os.path.isdir(path):
-        names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS))
+        names = list_images(path)
         if not names:
             raise ValueError(f"the folder {path} holds no images; give a video file or a folder of images")
         for n in names[first - 1:last]:
-            img = cv2.imread(os.path.join(path, n), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f"cannot read image {os.path.join(path, n)}")
-            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            yield read_image(n)
         return
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():

@@ -12,12 +12,85 @@ class MediaError(ValueError):
     """An input Kino cannot read as footage; the message says which and why."""
 
 
-def image_files(folder: str) -> list:
-    """The image file names in ``folder``, sorted (hidden files left out). Raises ``MediaError`` when none."""
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS) and not n.startswith("."))
+DIGITS = re.compile(r"\d+")
+
+
+def _shape(name: str) -> str | None:
+    """``shot_v002.0001.png`` -> ``shot_v#.#.png`` (every number a #); None for a name without one."""
+    stem, ext = os.path.splitext(name)
+    return DIGITS.sub("#", stem) + ext.lower() if DIGITS.search(stem) else None
+
+
+def _numbered(names: list) -> list:
+    """Of names of one shape, the largest run of one sequence in frame order: the frame number is the
+    last number that changes from name to name; names differing in an earlier number (``_v001`` /
+    ``_v002``: two versions of a shot) are separate runs."""
+    numbers = [DIGITS.findall(os.path.splitext(n)[0]) for n in names]
+    varying = [i for i in range(len(numbers[0])) if len({g[i] for g in numbers}) > 1] or [len(numbers[0]) - 1]
+    frame, others = varying[-1], varying[:-1]
+    runs: dict = {}
+    for n, g in zip(names, numbers):
+        runs.setdefault(tuple(g[i] for i in others), []).append((int(g[frame]), n))
+    best = max(runs.values(), key=len)  # the first of the largest (names come sorted)
+    return [n for _, n in sorted(best)]
+
+
+def sequence_files(folder: str) -> tuple:
+    """``(frames, left_out)``: the image names of ``folder`` that make its image sequence, in frame
+    order, and the other images. The sequence is the largest set of names that differ only in their
+    frame number (``frame_0001.png``, ``frame_0002.png`` ...; ``frame_9.png`` comes before
+    ``frame_10.png``); a slate, a thumbnail, a reference picture or another version's frames beside it
+    are left out. A folder without such a set (fewer than two numbered names alike) is taken whole, in
+    name order. Hidden files are never read. Raises ``MediaError`` when the folder holds no images."""
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS) and not n.startswith(".")
+                   and os.path.isfile(os.path.join(folder, n)))
     if not names:
         raise MediaError(f"the folder {folder} holds no images ({', '.join(IMAGE_EXTS)})")
-    return names
+    shapes: dict = {}
+    for n in names:
+        shape = _shape(n)
+        if shape is not None:
+            shapes.setdefault(shape, []).append(n)
+    runs = [_numbered(group) for group in shapes.values() if len(group) > 1]
+    best = max(runs, key=len, default=[])
+    if len(best) < 2:
+        return names, []
+    chosen = set(best)
+    return best, [n for n in names if n not in chosen]
+
+
+def image_files(folder: str) -> list:
+    """The image names of ``folder``'s image sequence, in frame order (``sequence_files``)."""
+    return sequence_files(folder)[0]
+
+
+def left_out_note(folder: str) -> str | None:
+    """One line naming the images of ``folder`` that are not part of its numbered sequence."""
+    frames, other = sequence_files(folder)
+    if not other:
+        return None
+    shown = ", ".join(other[:4]) + (f" and {len(other) - 4} more" if len(other) > 4 else "")
+    return (f"{len(other)} image(s) in {folder} are not frames of its sequence {frames[0]} ... {frames[-1]} "
+            f"({len(frames)} frames) and are left out: {shown}")
+
+
+def read_outside_blender(path: str) -> str | None:
+    """Why frames at ``path`` (a file, or a folder's sequence) cannot be read by the commands that read
+    files without Blender (``interpolate``, ``stabilize``'s warp, the metrics), or None. OpenCV reads
+    no TGA, and EXR's float scene-linear values need a view transform: Blender's sequencer gives them."""
+    name = path
+    if os.path.isdir(path):
+        try:
+            name = image_files(path)[0]
+        except MediaError:
+            return None
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in (".exr", ".tga"):
+        return None
+    what = "float (HDR) EXR" if ext == ".exr" else "TGA"
+    return (f"{os.path.basename(name)} is {what}, which this command does not read; write the frames as PNG or "
+            "TIFF first (16-bit keeps the most; Blender's sequencer can render them, or scripts/kino stylize "
+            "--look none gives the 8-bit frames Kino sees)")
 
 
 def is_movie(path: str) -> bool:

@@ -81,6 +81,19 @@ def test_inputs_the_sequencer_does_not_show_whole_are_noted(tmp_path, kino_mods)
     assert "variable frame rate: it holds 245 frames, of which Blender's sequencer shows 244" in run.stderr
 
 
+def test_a_slate_in_the_frames_folder_is_left_out_and_named(tmp_path, kino_mods):
+    """Slate.png sorted before frame_0001.png and became frame 1, every frame after it one late."""
+    write_sequence(tmp_path / "seq", 3)
+    with open(tmp_path / "seq" / "Slate.png", "wb") as fh:
+        fh.write(kino_mods.png.encode_png(np.full(index_frame(1).shape, 255, np.uint8)))
+    run = kino(tmp_path / "seq", "--look", "none", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "are not frames of its sequence" in run.stderr and "Slate.png" in run.stderr
+    for n in range(1, 4):
+        assert np.array_equal(kino_mods.png.read_png(str(tmp_path / "out" / f"frame_{n:04d}.png")), index_frame(n))
+    assert not (tmp_path / "out" / "frame_0004.png").exists()
+
+
 def test_unknown_param_lists_valid_keys(tmp_path):
     write_sequence(tmp_path / "seq", 2)
     run = kino(tmp_path / "seq", "--look", "toon", "--param", "nope=1", "--out", tmp_path / "out")

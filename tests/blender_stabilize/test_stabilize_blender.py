@@ -196,6 +196,14 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.stabilize.command", folder + "_missing", "--out",
                           str(tmp_path / "o2")], capture_output=True, text=True, cwd=root)
     assert bad.returncode != 0 and "does not exist" in bad.stderr.strip().splitlines()[-1]
+    exr = tmp_path / "exr"  # refused before tracking: the warp cannot read it (it failed after the tracking)
+    exr.mkdir()
+    for n in (1, 2, 3):
+        (exr / f"shot.{1000 + n}.exr").write_bytes(b"v/1\x01" + bytes(40))
+    bad = subprocess.run([sys.executable, "-m", "kino_addon.blender.stabilize.command", str(exr), "--out",
+                          str(tmp_path / "o3")], capture_output=True, text=True, cwd=root)
+    assert bad.returncode != 0 and "is float (HDR) EXR" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o3").exists()
 
 
 @pytest.mark.release_smoke

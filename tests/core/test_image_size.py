@@ -51,3 +51,31 @@ def test_numbering_gaps_are_noted():
     note = numbering_note("/f", ["frame_0001.png", "frame_0002.png", "frame_0005.png"])
     assert "skip (2 -> 5)" in note and "consecutive frames 1-3" in note
     assert numbering_note("/f", ["frame_0001.png", "frame_0002.png"]) is None
+
+
+def _files(folder, names):
+    folder.mkdir(exist_ok=True)
+    for n in names:
+        cv2.imwrite(str(folder / n), np.zeros((4, 6, 3), np.uint8))
+    return str(folder)
+
+
+def test_the_numbered_sequence_is_the_footage_and_strays_are_left_out(tmp_path):
+    """A slate or thumbnail beside the frames became frame 1 (capitals sort first) and shifted every
+    frame; unpadded numbers were taken in name order (1, 10, 11, 12, 2 ...)."""
+    from kino_addon.core.media import image_files, left_out_note, sequence_files
+    frames = [f"frame_{i:04d}.png" for i in range(1, 11)]
+    folder = _files(tmp_path / "a", frames + ["Slate.png", "Thumbs_preview.jpg"])
+    assert sequence_files(folder) == (frames, ["Slate.png", "Thumbs_preview.jpg"])
+    note = left_out_note(folder)
+    assert "2 image(s)" in note and "frame_0001.png ... frame_0010.png (10 frames)" in note and "Slate.png" in note
+    unpadded = [f"frame_{i}.png" for i in range(1, 13)]
+    assert image_files(_files(tmp_path / "b", unpadded)) == unpadded  # 1, 2 ... 12
+    assert left_out_note(str(tmp_path / "b")) is None
+    # VFX names: the frame number is the last number that changes; two versions are two sequences
+    shot = [f"shot_v002.{1000 + i}.png" for i in range(1, 6)] + [f"shot_v001.{1000 + i}.png" for i in range(1, 4)]
+    assert image_files(_files(tmp_path / "c", shot)) == shot[:5]
+    kept = ["shot7_0001_v2.png", "shot7_0002_v2.png", "shot7_0003_v2.png"]
+    assert image_files(_files(tmp_path / "d", kept + ["notes.png"])) == kept
+    loose = ["sky.png", "sea.png", "cliff.jpg"]  # no sequence at all: every image, in name order
+    assert sequence_files(_files(tmp_path / "e", loose)) == (sorted(loose), [])

@@ -149,6 +149,24 @@ def test_command_bad_input_says_what_to_do(tmp_path):
     (tmp_path / "none").mkdir()
     run = _cmd(tmp_path / "none", "--factor", 2, "--out", tmp_path / "o4")
     assert run.returncode == 1 and "holds no images" in run.stderr and not (tmp_path / "o4").exists()
+    (tmp_path / "exr").mkdir()  # OpenCV's own error was "OpenEXR codec is disabled ... OPENCV_IO_ENABLE_OPENEXR"
+    for n in (1, 2):
+        (tmp_path / "exr" / f"shot.{1000 + n}.exr").write_bytes(b"v/1\x01" + bytes(40))
+    run = _cmd(tmp_path / "exr", "--factor", 2, "--out", tmp_path / "o5")
+    last = run.stderr.strip().splitlines()[-1]
+    assert run.returncode == 1 and "shot.1001.exr is float (HDR) EXR" in last and "PNG or TIFF" in last
+    assert "OpenCV" not in run.stderr and not (tmp_path / "o5").exists()
+
+
+def test_a_slate_beside_the_frames_is_not_a_frame(tmp_path):
+    """The folder's numbered sequence is the clip: a slate whose name sorts first is left out."""
+    clip = pan_clip(3, dx=2.0)
+    _write(tmp_path / "in", clip)
+    cv2.imwrite(str(tmp_path / "in" / "Slate.png"), np.full_like(clip[0], 255))
+    run = _cmd(tmp_path / "in", "--factor", 2, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    first = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "frame_0001.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(first, clip[0]) and len(os.listdir(tmp_path / "out")) == 5 + 1
 
 
 def test_a_failed_run_leaves_the_earlier_result_in_its_folder(tmp_path):

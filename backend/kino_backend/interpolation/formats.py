@@ -15,6 +15,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from kino_addon.core.media import read_outside_blender
+
 from ..metrics.frames import list_images, read_frames
 
 
@@ -36,6 +38,9 @@ def format_of(frame: np.ndarray) -> FrameFormat:
 
 
 def _read_unchanged(path: str) -> np.ndarray:
+    unreadable = read_outside_blender(path)
+    if unreadable:
+        raise ValueError(unreadable)
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ValueError(f"cannot read image {path}")
@@ -47,7 +52,7 @@ def _read_unchanged(path: str) -> np.ndarray:
 
 
 def read_inputs(path: str) -> Iterator[np.ndarray]:
-    """The frames of a folder (sorted by name) as stored: uint8 or uint16, RGB or RGBA; a video's as uint8 RGB."""
+    """The frames of a folder (its numbered sequence) as stored: uint8 or uint16, RGB or RGBA; a video's as uint8 RGB."""
     if not os.path.isdir(path):
         yield from read_frames(path)
         return

@@ -1,4 +1,4 @@
-"""Reading a clip as RGB uint8 frames: a folder of images (sorted by name) or a video file."""
+"""Reading a clip as RGB uint8 frames: a folder of images (its numbered sequence) or a video file."""
 from __future__ import annotations
 
 import os
@@ -7,16 +7,22 @@ from typing import Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
+from kino_addon.core.media import IMAGE_EXTS, MediaError, image_files, read_outside_blender
 
 
 def list_images(folder: str) -> List[str]:
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS)
-                   and os.path.isfile(os.path.join(folder, n)))
-    return [os.path.join(folder, n) for n in names]
+    """The folder's image sequence in frame order, as everywhere in Kino (``kino_addon.core.media``:
+    a slate or thumbnail beside the numbered frames is left out); [] when it holds no images."""
+    try:
+        return [os.path.join(folder, n) for n in image_files(folder)]
+    except MediaError:
+        return []
 
 
 def read_image(path: str) -> np.ndarray:
+    unreadable = read_outside_blender(path)
+    if unreadable:
+        raise ValueError(unreadable)
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"cannot read image {path}")

@@ -19,6 +19,7 @@ import sys
 from typing import List
 
 from ...core.frame_files import PARTIAL_DIR
+from ...core.media import read_outside_blender
 from ...core.plan import PlanError, parse_frame_range
 from ...core.sidecar import SIDECAR, build_sidecar, write_sidecar
 from ...core.stabilize_solve import transforms_document
@@ -98,6 +99,9 @@ def stabilize(args) -> dict:
     asked = last
     if not os.path.exists(args.input):
         raise CommandError(f"input {args.input} does not exist; give a video file or a folder of images")
+    unreadable = read_outside_blender(args.input)  # the warp reads the files with OpenCV
+    if unreadable:
+        raise CommandError(unreadable)
     result = stabilization_for_path(args.input, first, last, args.track_region, zoom=args.zoom)
     first, last = result["frames"]
     notes = list(result.get("notes") or [])

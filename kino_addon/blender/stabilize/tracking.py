@@ -15,9 +15,9 @@ import bpy
 import numpy as np
 
 from ...core import stabilize_geom as geo
+from ...core.media import MediaError, image_files
 
 KINO_PREFIX = "kino_"
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp")
 
 
 class TrackingError(RuntimeError):
@@ -29,11 +29,11 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def first_image(folder: str) -> str:
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS))
-    if not names:
-        raise TrackingError(f"the folder {folder} holds no images ({', '.join(IMAGE_EXTS)}); give a video file "
-                            "or a folder of numbered images")
-    return os.path.join(folder, names[0])
+    """The first frame of the folder's image sequence (``core.media``): Blender loads the clip from it."""
+    try:
+        return os.path.join(folder, image_files(folder)[0])
+    except MediaError as exc:
+        raise TrackingError(f"{exc}; give a video file or a folder of numbered images") from None
 
 
 def clip_path_for_input(path: str) -> str:
