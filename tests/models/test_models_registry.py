@@ -34,6 +34,12 @@ def test_odd_files_are_listed_with_a_reason(tmp_path):
     found = {e["name"]: e for e in scan(str(tmp_path), hf_cache=False)}
     assert found["old.ckpt"]["kind"] == "unknown" and "models convert" in found["old.ckpt"]["note"]
     assert found["broken.safetensors"]["kind"] == "invalid" and "broken.safetensors" in found["broken.safetensors"]["error"]
+    # a link to a moved model or an unmounted drive: listed with the reason, the rest still listed (the
+    # whole scan failed with FileNotFoundError, so the panel's model list came back empty)
+    os.symlink(str(tmp_path / "gone" / "model.safetensors"), str(tmp_path / "moved.safetensors"))
+    found = {e["name"]: e for e in scan(str(tmp_path), hf_cache=False)}
+    assert found["moved.safetensors"]["kind"] == "invalid" and "does not exist" in found["moved.safetensors"]["error"]
+    assert "old.ckpt" in found and found["moved.safetensors"]["size"] == 0
 
 
 def test_control_type_from_file_name(tiny_dir, tmp_path):

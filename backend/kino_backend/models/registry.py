@@ -47,13 +47,20 @@ class ScanBudget:
 def _entry(path: str, info: dict, root: str, source: str) -> dict:
     rel = os.path.relpath(path, root) if source == "models_dir" else path
     name = rel
-    size = sum(os.path.getsize(f) for f in files.weight_files(path)) if os.path.isdir(path) else os.path.getsize(path)
+    try:
+        size = sum(os.path.getsize(f) for f in files.weight_files(path)) if os.path.isdir(path) else os.path.getsize(path)
+    except OSError:  # a broken link, or a file removed meanwhile
+        size = 0
     out = {"name": name, "path": os.path.abspath(path), "size": size, "source": source}
     out.update(info)
     return out
 
 
 def _classify_file(path: str) -> dict:
+    if not os.path.exists(path):
+        target = os.readlink(path) if os.path.islink(path) else path
+        return {"kind": "invalid", "arch": None, "format": "single_file",
+                "error": f"a link to {target}, which does not exist (moved, or on a drive that is not mounted)"}
     if path.lower().endswith(files.PICKLE_EXT):
         return {"kind": "unknown", "arch": None, "format": "pickle",
                 "note": "pickle files are not loaded (unsafe); convert it: scripts/kino models convert FILE"}
