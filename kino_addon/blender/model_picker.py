@@ -29,7 +29,7 @@ def picker_kind(item) -> str:
 
 def entries_of(kind: str, param: str = "") -> list:
     variants = PARAM_VARIANTS.get(param)
-    return [e for e in MODELS["entries"] if e.get("kind") == kind
+    return [e for e in MODELS["entries"] if e.get("kind") == kind and not e.get("made_for")  # inpainting ...
             and (variants is None or e.get("variant", variants[0]) in variants)]
 
 

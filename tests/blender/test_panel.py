@@ -267,3 +267,18 @@ def test_face_and_reference_images_get_a_file_browser_and_take_frame(scene, kino
                           .choices_from_scene(scene.kino, backend.hello))
     params = next(s for s in flow["stages"] if s["name"] == "diffusion")["params"]
     assert params["face_reference"] == "frame" and params["reference"].endswith("actor.png")
+
+
+def test_the_model_menu_leaves_out_checkpoints_no_look_can_use():
+    """An inpainting checkpoint is listed by the registry with its note, but not offered as model."""
+    picker = blender_ext.addon_submodule("kino_addon.blender.model_picker")
+    saved = dict(picker.MODELS)
+    try:
+        picker.MODELS["entries"] = [
+            {"kind": "checkpoint", "arch": "sd15", "name": "a.safetensors", "path": "/m/a.safetensors"},
+            {"kind": "checkpoint", "arch": "sd15", "name": "b-inpainting.safetensors",
+             "path": "/m/b-inpainting.safetensors", "made_for": "inpainting", "unet_in_channels": 9}]
+        assert [e["name"] for e in picker.entries_of("checkpoint", "model")] == ["a.safetensors"]
+    finally:
+        picker.MODELS.clear()
+        picker.MODELS.update(saved)

@@ -108,3 +108,26 @@ def test_identity_files_are_listed_by_kind_and_variant(tiny_dir):
     assert found["pulid-tiny.safetensors"]["kind"] == "pulid" and found["pulid-tiny.safetensors"]["arch"] == "sdxl"
     assert found["eva-clip-tiny.safetensors"]["kind"] == "eva_clip"
     json.dumps(list(found.values()))  # goes over the wire as models.list
+
+
+def test_inpainting_and_misshapen_checkpoints_are_refused_by_name(tiny_dir, tmp_path):
+    """An inpainting checkpoint (9 UNet input channels) was listed as a usable SD 1.5 checkpoint and
+    failed at frame 1 with INTERNAL; a file with SDXL's tensor names but other shapes, likewise."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from kino_backend.models.load_parts import check_checkpoint, config_folder
+    sd = load_file(str(tiny_dir / "sd15-tiny.safetensors"))
+    key = "model.diffusion_model.input_blocks.0.0.weight"
+    sd[key] = torch.cat([sd[key], torch.zeros(sd[key].shape[0], 5, *sd[key].shape[2:])], 1)
+    save_file(sd, str(tmp_path / "inpaint.safetensors"))
+    found = {e["name"]: e for e in scan(str(tmp_path), hf_cache=False)}
+    assert found["inpaint.safetensors"]["made_for"] == "inpainting"
+    assert "9 input channels" in found["inpaint.safetensors"]["note"]
+    with pytest.raises(StageError, match="inpainting checkpoint .*regular \\(non-inpainting\\) version"):
+        check_checkpoint(str(tmp_path / "inpaint.safetensors"), None)
+    plain = {e["name"]: e for e in scan(str(tiny_dir), hf_cache=False)}
+    assert "made_for" not in plain["sd15-tiny.safetensors"] and "made_for" not in plain["sd15-tiny"]
+    odd = {k: torch.zeros(1) for k in load_file(str(tiny_dir / "sdxl-tiny.safetensors"))}
+    save_file(odd, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(StageError, match="tensor names of an sdxl checkpoint but not their shapes"):
+        config_folder(str(tmp_path / "odd.safetensors"), "sdxl")

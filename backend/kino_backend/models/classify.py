@@ -48,6 +48,24 @@ def _ip_variant(keys) -> str:
     return "plus" if any(k.startswith("image_proj.latents") for k in keys) else "plain"
 
 
+UNET_INPUT_KINDS = {9: "inpainting", 8: "instruct-pix2pix", 5: "depth-to-image"}
+
+
+def unet_inputs(channels) -> dict:
+    """``{}`` for a text-to-image UNet (4 latent channels in); else what the checkpoint is made for and a
+    note: inpainting (9: latent, mask, masked picture), instruct-pix2pix (8), depth (5)."""
+    try:
+        channels = int(channels)
+    except (TypeError, ValueError):
+        return {}
+    if channels == 4:
+        return {}
+    made_for = UNET_INPUT_KINDS.get(channels, f"{channels}-channel")
+    return {"unet_in_channels": channels, "made_for": made_for,
+            "note": f"an {made_for} checkpoint (its UNet takes {channels} input channels, not 4): Kino's looks "
+                    "need a regular text-to-image checkpoint"}
+
+
 def checkpoint_arch(shapes: dict) -> str | None:
     if any(k.startswith("conditioner.embedders.1.") for k in shapes) or "model.diffusion_model.label_emb.0.0.weight" in shapes:
         return "sdxl"
@@ -73,7 +91,9 @@ def classify_tensors(shapes: dict, path: str) -> dict:
     """Classify one safetensors file by its tensor names and shapes."""
     keys = list(shapes)
     if any(k.startswith("model.diffusion_model.") for k in keys):
-        return {"kind": "checkpoint", "arch": checkpoint_arch(shapes), "format": "single_file"}
+        info = {"kind": "checkpoint", "arch": checkpoint_arch(shapes), "format": "single_file"}
+        conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
+        return dict(info, **unet_inputs(conv_in[1])) if conv_in is not None and len(conv_in) == 4 else info
     from ..animatediff.adapter import classify_motion, is_motion_state
     if is_motion_state(keys):  # AnimateDiff motion modules (diffusers or original layout)
         return classify_motion(shapes, path)
@@ -127,7 +147,9 @@ def classify_folder(path: str) -> dict:
     if index:
         cls = index.get("_class_name", "")
         arch = "sdxl" if ("XL" in cls or "text_encoder_2" in index) else "sd15"
-        return {"kind": "checkpoint", "arch": arch, "format": "diffusers", "class": cls}
+        unet = _read_json(os.path.join(path, "unet", "config.json"))
+        return dict({"kind": "checkpoint", "arch": arch, "format": "diffusers", "class": cls},
+                    **unet_inputs(unet.get("in_channels", 4)))
     cfg = _read_json(os.path.join(path, "config.json"))
     cls = cfg.get("_class_name") or (cfg.get("architectures") or [""])[0]
     if cls == "ControlNetModel":

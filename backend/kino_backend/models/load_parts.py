@@ -38,6 +38,9 @@ def check_checkpoint(model_path: str, arch: str | None) -> dict:
         raise StageError(INVALID_PARAMS, f"{model_path} is {_article(info['kind'])} {info['kind']} file, not a Stable "
                          "Diffusion checkpoint; give it with the matching parameter (lora=, vae=, controlnet=, "
                          "ip_adapter=, motion_adapter=) and pick a checkpoint as model.")
+    if info.get("unet_in_channels"):
+        raise StageError(INVALID_PARAMS, f"{model_path} is {info['note']}; pick the regular (non-{info['made_for']}) "
+                         "version of the model as model=.")
     if info["arch"] not in ("sd15", "sdxl"):
         raise StageError(INVALID_PARAMS, f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
                          "Kino loads SD 1.5 and SDXL checkpoints.")
@@ -51,7 +54,12 @@ def config_folder(model_path: str, arch: str) -> str:
     out = os.path.join(cache_root(), "configs", f"{arch}-{header_sha256(model_path)[:20]}")
     if not os.path.isfile(os.path.join(out, "model_index.json")):
         tmp = out + f".tmp{os.getpid()}"
-        configs.write_config_folder(read_shapes(model_path), arch, tmp)
+        try:
+            configs.write_config_folder(read_shapes(model_path), arch, tmp)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # names of the arch, shapes of none
+            raise StageError(INVALID_PARAMS, f"{model_path} has the tensor names of an {arch} checkpoint but not "
+                             f"their shapes ({exc}); the file is damaged or not a Stable Diffusion checkpoint; "
+                             "pick another model=") from None
         os.makedirs(os.path.dirname(out), exist_ok=True)
         try:
             os.replace(tmp, out)
