@@ -32,6 +32,19 @@ def file_mode(base: int = 0o666) -> int:
     return base & ~current_umask()
 
 
+def usual_file_modes(*paths: str) -> None:
+    """Give the files at ``paths`` (and under those that are folders) the mode a new file gets under the
+    umask: writers that create their files 0600 (safetensors' ``save_file``, and so diffusers'
+    ``save_pretrained``) would leave a model or LoRA unreadable to other users and render nodes."""
+    mode = file_mode()
+    for path in paths:
+        files = [path] if os.path.isfile(path) else [os.path.join(here, n) for here, _, names in os.walk(path)
+                                                     for n in names]
+        for f in files:
+            if not os.path.islink(f):
+                os.chmod(f, mode)
+
+
 def _temp_file(tmp_dir: str, prefix: str):
     """``mkstemp`` in ``tmp_dir``, made when missing. Another thread's write may remove the shared folder
     (when it is empty) between the two steps: then it is made again (a frame writer and the kino.json

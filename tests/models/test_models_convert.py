@@ -26,6 +26,8 @@ def test_checkpoint_wrapper_is_unwrapped_and_bookkeeping_left_out(tmp_path):
     assert set(out) == {"a.weight", "b.view", "b.full"} and torch.equal(out["a.weight"], w)
     assert torch.equal(out["b.view"], torch.ones(3))  # a view of shared storage becomes its own tensor
     assert sorted(done["skipped"]) == ["epoch", "global_step"]
+    from kino_addon.protocol.atomic import file_mode
+    assert os.stat(done["output"]).st_mode & 0o777 == file_mode()  # not safetensors' own 0600
 
 
 def test_nested_lists_flatten_with_dots(tmp_path):

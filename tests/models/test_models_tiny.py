@@ -31,6 +31,10 @@ def test_every_file_written(tiny_dir):
                 "motion-adapter-tiny/diffusion_pytorch_model.safetensors"):
         assert (tiny_dir / rel).is_file(), rel
         assert (tiny_dir / rel).stat().st_size > 0
+    # readable by others under the usual umask, as any new file (safetensors itself writes 0600)
+    from kino_addon.protocol.atomic import file_mode
+    modes = {p.relative_to(tiny_dir): p.stat().st_mode & 0o777 for p in tiny_dir.rglob("*") if p.is_file()}
+    assert {m for m in modes.values()} == {file_mode()}, {p: oct(m) for p, m in modes.items() if m != file_mode()}
 
 
 def test_single_file_is_ldm_layout(tiny_dir):

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 
+from kino_addon.protocol.atomic import usual_file_modes
+from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
+
 from ..stages.base import StageError
 from .files import PICKLE_EXT
-from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
+
 WRAPPERS = ("state_dict", "module", "model", "params_ema")
 
 
@@ -95,6 +98,7 @@ def convert(src: str, dst: str | None = None, *, overwrite: bool = False) -> dic
         meta["skipped"] = ",".join(skipped)[:2000]
     tmp = dst + ".part"
     save_file(tensors, tmp, metadata=meta)
+    usual_file_modes(tmp)  # save_file makes it 0600
     os.replace(tmp, dst)
     return {"source": os.path.abspath(src), "output": os.path.abspath(dst), "tensors": len(tensors),
             "bytes": os.path.getsize(dst), "skipped": skipped}

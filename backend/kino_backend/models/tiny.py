@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from kino_addon.protocol.atomic import usual_file_modes
+
 from . import tiny_specs as S
 from .tiny_adapters import add_ip_attention_weights, tiny_faceid_plus_state, tiny_faceid_state
 from .tokenizer import generated_vocab, write_tokenizer
@@ -175,4 +177,5 @@ def make_tiny(out_dir: str) -> dict:
     face = _face_pack(os.path.join(out_dir, "face-tiny"))
     if face:
         out["face-tiny"] = face
+    usual_file_modes(*out.values())  # safetensors writes 0600: other users and render nodes read them too
     return out

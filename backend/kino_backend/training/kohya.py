@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Dict
 
+from kino_addon.protocol.atomic import usual_file_modes
+
 
 def _kohya_prefix(prefix: str, module_path: str) -> str:
     if prefix == "lora_te" and not module_path.startswith("text_model."):
@@ -40,4 +42,5 @@ def save_kohya(path: str, unet, text_encoder, rank: int, alpha: float, info: dic
     meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
             "kino_training": json.dumps(info, sort_keys=True)}
     save_file(state, path, metadata=meta)
+    usual_file_modes(path)  # save_file makes it 0600: a LoRA is shared with render nodes and other users
     return sum(1 for k in state if k.endswith(".alpha"))
