@@ -25,12 +25,15 @@ class PlanError(ValueError):
     """Bad frame range or empty strip; the message says what to change."""
 
 
+MAX_FRAME = 2 ** 31 - 1  # Blender's frame properties are 32-bit
+
+
 def parse_frame_range(text: str) -> tuple:
     """``"START:END"`` (1-based, inclusive) -> (start, end)."""
     m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text or "")
     if not m:
         raise PlanError(f"--frames must look like START:END (1-based, inclusive), got {text!r}")
-    start, end = int(m.group(1)), int(m.group(2))
+    start, end = (min(int(v), MAX_FRAME) for v in m.groups())  # past any clip: the clip's end applies
     if start < 1 or end < start:
         raise PlanError(f"--frames {text}: START must be >= 1 and END >= START")
     return start, end

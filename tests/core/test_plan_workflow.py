@@ -40,6 +40,9 @@ def test_frame_plan_whole_strip_and_range():
     with pytest.raises(PlanError, match="after the strip"):
         FramePlan.for_strip(15, 55, (41, 45))
     assert parse_frame_range("1:4") == (1, 4)
+    # past Blender's 32-bit frame numbers (a traceback from the operator): the clip's end applies
+    assert parse_frame_range("1:3000000000") == (1, 2 ** 31 - 1)
+    assert parse_frame_range("3000000000:3000000001") == (2 ** 31 - 1, 2 ** 31 - 1)
     for bad in ("4:1", "0:3", "x", "1-4"):
         with pytest.raises(PlanError):
             parse_frame_range(bad)
