@@ -319,7 +319,9 @@ class JobSession:
             self._write_sidecar("running")  # a killed run's kino.json still says how far it got
         if error is not None and not self.done:
             number, exc = error
-            self._abort(f"could not write frame {number} to {self.spec.folder} ({exc.strerror or exc}); "
+            what = (f"the resume checkpoint after frame {number}" if getattr(exc, "kino_after_frame", False)
+                    else f"frame {number}")
+            self._abort(f"could not write {what} to {self.spec.folder} ({exc.strerror or exc}); "
                         "free some disk space or pick another folder, then run again to resume")
 
     def _on_done(self, msg) -> None:

@@ -78,7 +78,11 @@ def _write(encoded: Optional[Future], after) -> float:
         write_files(files)
         seconds += time.perf_counter() - t0
     if after is not None:
-        after()
+        try:
+            after()
+        except OSError as exc:  # the frame is on disk: say it was what came after it (a resume checkpoint)
+            exc.kino_after_frame = True
+            raise
     return seconds
 
 

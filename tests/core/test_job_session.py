@@ -149,6 +149,15 @@ def test_write_error_ends_the_job_with_a_reason(tmp_path):
     assert "frame_0001.png" in os.listdir(s.spec.folder)
 
 
+def test_a_checkpoint_write_error_is_not_called_a_frame_error(tmp_path):
+    """The frame was written, the resume checkpoint after it was not (disk full): say which."""
+    s = make(tmp_path, FakeClient(stateful=True))
+    os.makedirs(os.path.join(s.spec.folder, ".kino-resume", "checkpoint.npz"))  # where the checkpoint must go
+    assert s.run() == "failed"
+    assert s.error.startswith("could not write the resume checkpoint after frame 1 to "), s.error
+    assert "frame_0001.png" in os.listdir(s.spec.folder)
+
+
 def _stateful_reference(tmp_path, count=8):
     ref = make(tmp_path / "ref", FakeClient(stateful=True), count=count)
     assert ref.run() == "completed"
