@@ -19,6 +19,7 @@ from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from kino_addon.core.malloc_tuning import release_freed_memory
 from kino_addon.core.processes import page_faults, peak_rss_mb
 from kino_addon.protocol import MAX_ENVELOPE_BYTES
 from kino_addon.protocol import messages as msg_types
@@ -309,6 +310,9 @@ class Worker:
                 if self.current is job:
                     self.current = None
                 self._jobs.pop(job.id, None)
+                idle = not self._jobs
+            if idle:  # the frames the jobs held, freed but kept by malloc: back to the system
+                release_freed_memory()
 
 
 def _context(job: Job, resources, progress: _Progress) -> JobContext:

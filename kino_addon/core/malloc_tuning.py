@@ -9,8 +9,9 @@ when they empty. The next frame's arrays are then fresh pages the kernel must fa
 than without them), a 320x240 frame in a Ray worker, where something turns the on-the-fly raising off,
 ~1,900 (12-20 %). ``keep_freed_memory`` raises both thresholds and puts every thread on the main arena,
 so a frame's memory is reused by the next frame (50-700 faults a 1080p frame); memory then stays at the
-peak of one frame's working set plus at most ``TRIM_THRESHOLD`` of freed heap, flat with the clip.
-Not applied to Blender's own process: there it removed a third of the faults and none of the time.
+peak of one frame's working set plus at most ``TRIM_THRESHOLD`` of freed heap at the heap's top, flat
+with the clip. Freed blocks below others stay mapped too: ``release_freed_memory`` gives all of them back
+when the backend has no job left (a burst of buffered input frames took 2 GB that stayed). Not applied to Blender's own process: there it removed a third of the faults and none of the time.
 """
 from __future__ import annotations
 
@@ -43,3 +44,18 @@ def keep_freed_memory() -> bool:
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, 1))
     return all([bool(mallopt(option, value)) for option, value in settings])
 
+
+
+def release_freed_memory() -> bool:
+    """Give every freed page of the heap back to the kernel (glibc's ``malloc_trim(0)``; the pages stay
+    reserved, so nothing moves). For a process that is idle: the next frame faults its pages in again.
+    Returns whether it could be called (False off glibc)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return False
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
