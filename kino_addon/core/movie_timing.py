@@ -5,7 +5,9 @@ Phones and screen recorders write variable-frame-rate files: most frames 1/25 s 
 further. Blender's sequencer shows a movie at one frame rate and picks, for each timeline frame, the
 frame at that time, so in a stretch where frames come closer together one is never shown (and where
 they are further apart, one is shown twice). Kino stylizes the frames the sequencer shows; the
-command line says when that is not every frame of the file.
+command line says when that is not every frame of the file. It also says when the file ends before the
+data its boxes declare (a cut-off copy or download): Blender then repeats the last frame it could read,
+or decodes damaged ones, without a word.
 """
 from __future__ import annotations
 
@@ -104,3 +106,39 @@ def variable_rate_note(path: str, shown_frames: int) -> Optional[str]:
             "together one is skipped, where they come further apart one is shown twice), and those are the "
             "frames Kino works on; to keep every frame, write its frames to a folder and give Kino the folder "
             "(e.g. ffmpeg -i IN -fps_mode passthrough frames/frame_%05d.png)")
+
+
+def truncated_note(path: str) -> Optional[str]:
+    """One line when an MP4/MOV file's top-level boxes reach past its end (the file was cut off), else None."""
+    try:
+        with open(path, "rb") as fh:
+            total = os.fstat(fh.fileno()).st_size
+            off, first = 0, True
+            while off + 8 <= total:
+                fh.seek(off)
+                head = fh.read(16)
+                size, kind = struct.unpack(">I4s", head[:8])
+                if first and kind not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+                    return None  # not an MP4/MOV file
+                first = False
+                if size == 1 and len(head) >= 16:
+                    size = struct.unpack(">Q", head[8:16])[0]
+                elif size == 0:
+                    return None  # "to the end of the file": nothing declared
+                if size < 8:
+                    return None
+                if off + size > total:
+                    missing = 100.0 * (off + size - total) / (off + size)
+                    return (f"{os.path.basename(path)} ends before its data does (about {missing:.0f}% of it is "
+                            "missing: a cut-off copy or download?); Blender repeats the last frame it can read or "
+                            "shows damaged ones after that point: copy or download the file again")
+                off += size
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def movie_notes(path: str, shown_frames: int) -> list:
+    """What the user should know about a movie file before its frames are used (variable frame rate, a
+    cut-off file); [] for anything else."""
+    return [n for n in (variable_rate_note(path, shown_frames), truncated_note(path)) if n]

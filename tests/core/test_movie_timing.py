@@ -52,3 +52,18 @@ def test_a_file_opencv_writes(tmp_path):
         out.write(np.full((48, 64, 3), 30 * i, np.uint8))
     out.release()
     assert video_timing(path) == {"frames": 7, "uniform": True}
+
+
+def test_a_cut_off_file_is_noted(tmp_path):
+    """A file cut off after its header (a stopped copy or download): Blender repeated the last frame it
+    could read, or showed damaged frames, and nothing said so."""
+    from kino_addon.core.movie_timing import movie_notes, truncated_note
+    whole = movie(tmp_path, [(120, 1001)], name="whole.mp4")
+    data = open(whole, "rb").read()
+    (tmp_path / "cut.mp4").write_bytes(data[:-40])  # the mdat box (header first) loses its end
+    note = truncated_note(str(tmp_path / "cut.mp4"))
+    assert note.startswith("cut.mp4 ends before its data does") and "copy or download the file again" in note
+    assert truncated_note(whole) is None and movie_notes(whole, 120) == []
+    assert movie_notes(str(tmp_path / "cut.mp4"), 120) == [note]
+    (tmp_path / "text.mp4").write_text("not a movie at all, just words of text")
+    assert truncated_note(str(tmp_path / "text.mp4")) is None and truncated_note(str(tmp_path)) is None

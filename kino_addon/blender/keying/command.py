@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from ...core.image_size import folder_notes
-from ...core.movie_timing import variable_rate_note
+from ...core.movie_timing import movie_notes
 from ...core.placement import PlacementError, check as check_placement, parse_offset
 from ...core.plan import PlanError, parse_frame_range
 from ..cli import INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, run_command, verify_out
@@ -206,8 +206,8 @@ def decode_plates(decode, args, work: str) -> tuple:
     except decode.DecodeError:  # shorter than the actor's first frame: start at its own first frame
         background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
                                    limit=len(actor))
-    notes += [n for n in (variable_rate_note(os.path.abspath(p), plate.total)
-                          for p, plate in ((args.actor, actor), (args.background, background))) if n]
+    for path, plate in ((args.actor, actor), (args.background, background)):
+        notes += movie_notes(os.path.abspath(path), plate.total)
     return actor, background, {"first": first, "picture": list(picture) if picture else None,
                                "source_size": list(source_size)}, notes
 

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from ...core import stabilize_solve as solve
-from ...core.movie_timing import variable_rate_note
+from ...core.movie_timing import movie_notes
 from ...core.plan import FramePlan
 from .. import compat
 from ..strip_settings import feeds
@@ -140,8 +140,7 @@ def stabilization_for_path(path: str, first: int = 1, last: int | None = None, t
         raise StabilizeError(f"frame range {asked} is outside the clip's frames 1-{clip.frame_duration}")
     result = stabilization_for_clip(clip, first, last, track_region, zoom=zoom, source_path=os.path.abspath(path),
                                     client=client)
-    vfr = variable_rate_note(os.path.abspath(path), clip.frame_duration)
-    result["notes"] = result["notes"] + ([vfr] if vfr else [])
+    result["notes"] = result["notes"] + movie_notes(os.path.abspath(path), clip.frame_duration)
     return result
 
 
