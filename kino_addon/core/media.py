@@ -93,6 +93,22 @@ def read_outside_blender(path: str) -> str | None:
             "--look none gives the 8-bit frames Kino sees)")
 
 
+def float_note(path: str) -> str | None:
+    """One line when the frames at ``path`` (an image, or a folder's sequence) are float (EXR, HDR): Kino
+    works on 8-bit display frames (Blender's Standard view), so values above 1 are clipped."""
+    name = path
+    if os.path.isdir(path):
+        try:
+            name = image_files(path)[0]
+        except MediaError:
+            return None
+    if os.path.splitext(name)[1].lower() not in (".exr", ".hdr"):
+        return None
+    return (f"{os.path.basename(name)} holds float (HDR) values; Kino works on 8-bit display frames (Blender's "
+            "Standard view), so values above 1 are clipped and the 8-bit result will not match the source under "
+            "another view transform (AgX, Filmic): grade or expose the plate into 0-1 first to keep its highlights")
+
+
 def is_movie(path: str) -> bool:
     return path.lower().endswith(MOVIE_EXTS)
 

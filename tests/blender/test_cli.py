@@ -94,6 +94,22 @@ def test_a_slate_in_the_frames_folder_is_left_out_and_named(tmp_path, kino_mods)
     assert not (tmp_path / "out" / "frame_0004.png").exists()
 
 
+def test_float_exr_frames_are_noted_as_clipped(tmp_path):
+    """EXR plates hold values above 1; Kino's 8-bit frames clip them (up to 81 levels off the source
+    under AgX), which the run now says."""
+    (tmp_path / "exr").mkdir()
+    for n in (1, 2):
+        img = bpy.data.images.new(f"hdr{n}", 8, 6, float_buffer=True)
+        img.pixels = [2.0, 0.5, 0.25, 1.0] * (8 * 6)
+        img.filepath_raw = str(tmp_path / "exr" / f"shot.{1000 + n}.exr")
+        img.file_format = 'OPEN_EXR'
+        img.save()
+        bpy.data.images.remove(img)
+    run = kino(tmp_path / "exr", "--look", "none", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "shot.1001.exr holds float (HDR) values" in run.stderr and "clipped" in run.stderr
+
+
 def test_unknown_param_lists_valid_keys(tmp_path):
     write_sequence(tmp_path / "seq", 2)
     run = kino(tmp_path / "seq", "--look", "toon", "--param", "nope=1", "--out", tmp_path / "out")

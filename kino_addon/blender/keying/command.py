@@ -28,6 +28,7 @@ import sys
 import numpy as np
 
 from ...core.image_size import folder_notes
+from ...core.media import float_note
 from ...core.movie_timing import movie_notes
 from ...core.placement import PlacementError, check as check_placement, parse_offset
 from ...core.plan import PlanError, parse_frame_range
@@ -207,7 +208,8 @@ def decode_plates(decode, args, work: str) -> tuple:
         background = decode.decode(os.path.abspath(args.background), os.path.join(work, "background"), size=size,
                                    limit=len(actor))
     for path, plate in ((args.actor, actor), (args.background, background)):
-        notes += movie_notes(os.path.abspath(path), plate.total)
+        notes += movie_notes(os.path.abspath(path), plate.total) + [float_note(os.path.abspath(path))]
+    notes = [n for n in notes if n]
     return actor, background, {"first": first, "picture": list(picture) if picture else None,
                                "source_size": list(source_size)}, notes
 

@@ -13,6 +13,7 @@ import bpy
 from ...core.job_queue import QueuedJob
 from ...core.job_session import JobSession, JobSpec
 from ...core.job_workflow import has_stage, is_keyed
+from ...core.media import float_note
 from ...core.movie_timing import movie_notes
 from ...core.plan import FramePlan, output_folder, settings_hash
 from ...core.sidecar import reproduce_command
@@ -74,9 +75,9 @@ class StripJob(QueuedJob):
             folder = output_folder(base, strip.name, self.look, digest)
         files = strip_files(strip)
         input_path = files[0] if strip.type == "MOVIE" else os.path.dirname(files[0])
-        if strip.type == "MOVIE":
-            notes = movie_notes(input_path, compat.strip_time(strip, "content_duration"))
-            self.warning = "; ".join(w for w in [self.warning] + notes if w)
+        notes = movie_notes(input_path, compat.strip_time(strip, "content_duration")) if strip.type == "MOVIE" \
+            else [float_note(files[0])]
+        self.warning = "; ".join(w for w in [self.warning] + notes if w)
         spec = JobSpec(folder=folder, count=self.plan.count, width=self.source.width, height=self.source.height,
                        workflow=workflow, options=options, source=dict(identity, input=input_path),
                        first_timeline_frame=self.plan.first, settings_hash=digest,
