@@ -52,7 +52,8 @@ def _read_unchanged(path: str) -> np.ndarray:
 
 
 def read_inputs(path: str) -> Iterator[np.ndarray]:
-    """The frames of a folder (its numbered sequence) as stored: uint8 or uint16, RGB or RGBA; a video's as uint8 RGB."""
+    """The frames of a folder (its numbered sequence) as stored: uint8 or uint16, RGB or RGBA; a video's as
+    uint8 RGB (OpenCV reads no alpha from a movie: docs/cli.md says to give its frames as a folder)."""
     if not os.path.isdir(path):
         yield from read_frames(path)
         return
