@@ -41,6 +41,11 @@ def test_unknown_command_and_bench_name():
     assert proc.returncode == 2 and "available:" in proc.stderr and "looks" in proc.stderr
     proc = kino("bench", "nothing")
     assert proc.returncode == 2 and "protocol" in proc.stderr
+    assert "output_dir" not in proc.stderr and "output_dir" not in kino("frobnicate").stderr  # a helper module
+    for args in ((), ("bench",), ("train",)):  # nothing given: the usage, and not success
+        proc = kino(*args)
+        assert proc.returncode == 2 and "usage:" in proc.stderr, args
+    assert kino("bench", "--help").returncode == 0 and kino("train", "--help").returncode == 0
 
 
 def test_bench_protocol_small_run():

@@ -13,16 +13,22 @@ import traceback
 from typing import List
 
 
+HELPERS = ("output_dir",)  # modules of this package that are not commands
+
+
 def available(package_path=None) -> List[str]:
-    return sorted(i.name for i in pkgutil.iter_modules(package_path or __path__) if not i.name.startswith("_"))
+    return sorted(i.name for i in pkgutil.iter_modules(package_path or __path__)
+                  if not i.name.startswith("_") and i.name not in HELPERS)
 
 
 def run_module(package: str, names: List[str], argv: List[str], what: str) -> int:
-    """Import ``package.<argv[0]>`` and run its ``main(argv[1:])`` with one-line error reporting."""
+    """Import ``package.<argv[0]>`` and run its ``main(argv[1:])`` with one-line error reporting. Asked
+    for help: the usage and 0; given nothing: the usage on stderr and 2, as for any missing argument."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         label = f"{what.strip()} names" if what else "commands"
-        print(f"usage: python -m kino_backend {what}<name> ...\n{label}: {', '.join(names)}")
-        return 0
+        print(f"usage: python -m kino_backend {what}<name> ...\n{label}: {', '.join(names)}",
+              file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
     name = argv[0]
     if name not in names:
         print(f"kino: unknown {what or 'command '}{name!r}; available: {', '.join(names)}", file=sys.stderr)

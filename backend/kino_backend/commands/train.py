@@ -73,8 +73,9 @@ def _lora(argv: List[str]) -> int:
 def main(argv: List[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: python -m kino_backend train lora --images DIR --model CHECKPOINT [--prompt TEXT] "
-              "--steps N --out FILE.safetensors [--json]  (train lora --help for all options)")
-        return 0
+              "--steps N --out FILE.safetensors [--json]  (train lora --help for all options)",
+              file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
     if argv[0] != "lora":
         print(f"kino train: error: unknown trainer {argv[0]!r}; available: lora", file=sys.stderr)
         return 2
