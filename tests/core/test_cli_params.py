@@ -65,3 +65,13 @@ def test_none_look_refuses_look_parameters_and_notes_temporal():
     workflow = compose(args("none", "key.key_color=auto", temporal="on"), notes)
     assert [st["name"] for st in workflow["stages"]] == ["key", "none"]
     assert any("--temporal is ignored" in n for n in notes)
+
+
+def test_temporal_parameters_with_the_temporal_stage_off_are_noted():
+    """They were silently ignored: a user tuning temporal.strength with --temporal off saw no change."""
+    notes = []
+    compose(args("toon", "temporal.strength=0.5", "temporal.deflicker=true", temporal="off"), notes)
+    assert any("--temporal off: temporal.deflicker, temporal.strength not used" in n for n in notes), notes
+    notes = []
+    compose(args("toon", "temporal.strength=0.5", temporal="on"), notes)
+    assert notes == []

@@ -66,6 +66,9 @@ def choices_from_args(hello: dict, args, notes: Optional[list] = None):
     if "stabilize" in choices.params and not choices.stabilize:  # it needs the tracking: that comes along
         notes.append("stabilize.* parameters given: stabilizing (as with --stabilize)")
         choices.stabilize = True
+    if "temporal" in choices.params and temporal is False:
+        given = ", ".join(f"temporal.{k}" for k in sorted(choices.params["temporal"]))
+        notes.append(f"--temporal off: {given} not used (the temporal stage does not run)")
     return choices
 
 
