@@ -102,6 +102,25 @@ def interrupted(frames: int, folder: str, resume: str = "run the same command ag
     return CommandError("interrupted before any frame was finished; nothing was written", INTERRUPTED_EXIT)
 
 
+def check_blend_path(path: str) -> None:
+    """``--blend FILE.blend`` can be written: checked before the job, not after it has run (a read-only
+    folder gave Blender's own message at the end, a parent that is a file "File exists")."""
+    if not path.endswith(".blend"):
+        raise CommandError(f"--blend must name a .blend file, got {path}", 2)
+    blend = os.path.abspath(path)
+    if os.path.isdir(blend):
+        raise CommandError(f"--blend {path} is a folder; name the .blend file to write", 2)
+    parent = os.path.dirname(blend)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise CommandError(f"--blend {path}: {parent} is a file, not a folder", 2)
+    where = blend if os.path.exists(blend) else parent
+    if not os.access(where, os.W_OK):
+        raise CommandError(f"--blend {path}: {where} cannot be written (permissions or a read-only disk); "
+                           "pick another place", 2)
+
+
 def verify_out(out: str) -> None:
     """DIR holds exactly frame_NNNN.png and kino.json (anything else only in subfolders)."""
     extra = [n for n in os.listdir(out) if os.path.isfile(os.path.join(out, n))

@@ -32,7 +32,8 @@ from ...core.media import float_note
 from ...core.movie_timing import movie_notes
 from ...core.placement import PlacementError, check as check_placement, parse_offset
 from ...core.plan import PlanError, parse_frame_range
-from ..cli import INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, run_command, verify_out
+from ..cli import (INTERRUPT, ArgParser, CommandError, OutputFolder, check_blend_path, interrupted, run_command,
+                   verify_out)
 
 PARAM_PREFIXES = ("key.", "actor.", "background.")
 
@@ -69,8 +70,8 @@ def check_args(args) -> None:
         raise CommandError(f"--key-color values must be 0-255, got {args.key_color!r}", 2)
     if args.garbage_matte and not re.fullmatch(r"\s*\d+\s*,\s*\d+\s*,\s*\d+\s*,\s*\d+\s*", args.garbage_matte):
         raise CommandError(f"--garbage-matte must be X,Y,W,H in source pixels, got {args.garbage_matte!r}", 2)
-    if args.blend and not args.blend.endswith(".blend"):
-        raise CommandError(f"--blend must name a .blend file, got {args.blend}", 2)
+    if args.blend:
+        check_blend_path(args.blend)
     try:
         args.frame_range = parse_frame_range(args.frames) if args.frames else None
         args.offset = parse_offset(args.actor_offset)

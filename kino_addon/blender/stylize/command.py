@@ -14,8 +14,8 @@ import re
 import sys
 from typing import Optional
 
-from ..cli import (INTERRUPT, ArgParser, CommandError, OutputFolder, interrupted, operator_error, quiet_stdout,
-                   run_command, verify_out)
+from ..cli import (INTERRUPT, ArgParser, CommandError, OutputFolder, check_blend_path, interrupted, operator_error,
+                   quiet_stdout, run_command, verify_out)
 
 
 def build_parser() -> ArgParser:
@@ -44,8 +44,8 @@ def check_args(args) -> None:
         raise CommandError(f"--track-region must be X,Y,W,H (source pixels) or face, got {args.track_region!r}")
     if not os.path.exists(args.input):
         raise CommandError(f"input {args.input} does not exist")
-    if args.blend and not args.blend.endswith(".blend"):
-        raise CommandError(f"--blend must name a .blend file, got {args.blend}")
+    if args.blend:
+        check_blend_path(args.blend)
 
 
 def choices_from_args(hello: dict, args, notes: Optional[list] = None):
