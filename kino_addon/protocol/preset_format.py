@@ -64,12 +64,14 @@ def preset_from_workflow(workflow: dict, label: str = "", help: str = "") -> dic
 
 def read_preset(path: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # -sig: a byte-order mark (Windows Notepad) is allowed
             data = json.load(fh)
     except OSError as exc:
         raise PresetError(f"cannot read preset {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise PresetError(f"preset {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"preset {path} is nested too deeply to be a preset") from None
     return normalize_preset(data, f"preset {path}")
 
 

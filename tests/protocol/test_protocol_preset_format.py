@@ -46,3 +46,15 @@ def test_invalid_json_names_the_file(tmp_path):
     path.write_text("{oops")
     with pytest.raises(PresetError, match="broken.json"):
         read_preset(str(path))
+
+
+def test_a_preset_saved_by_notepad_or_nested_without_end_is_read_or_refused_clearly(tmp_path):
+    """A UTF-8 byte-order mark (Windows Notepad) was "not valid JSON"; a deeply nested file raised
+    RecursionError instead of PresetError."""
+    path = tmp_path / "notepad.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"version": 1, "look": "toon", "stages": ["toon"]}).encode())
+    assert read_preset(str(path))["look"] == "toon"
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(PresetError, match="nested too deeply"):
+        read_preset(str(path))
