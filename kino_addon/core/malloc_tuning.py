@@ -29,32 +29,32 @@ ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
        "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
 
 
+def _libc_function(name: str):
+    """The C library's function ``name``, or None (another libc, or none to load)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return getattr(libc, name, None)
+
+
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds and use one arena for every thread of this process started
     from now on (the arrays are large and few; the arena lock costs nothing beside the work on them).
     Call it before starting threads. Returns whether they were set (False off glibc: macOS' and
     Windows' allocators have no ``mallopt``)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return False
-    mallopt = getattr(libc, "mallopt", None)
+    mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, 1))
     return all([bool(mallopt(option, value)) for option, value in settings])
 
 
-
 def release_freed_memory() -> bool:
     """Give every freed page of the heap back to the kernel (glibc's ``malloc_trim(0)``; the pages stay
     reserved, so nothing moves). For a process that is idle: the next frame faults its pages in again.
     Returns whether it could be called (False off glibc)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return False
-    trim = getattr(libc, "malloc_trim", None)
+    trim = _libc_function("malloc_trim")
     if trim is None:
         return False
     trim(0)

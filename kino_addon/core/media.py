@@ -74,16 +74,21 @@ def left_out_note(folder: str) -> str | None:
             f"({len(frames)} frames) and are left out: {shown}")
 
 
+def _first_frame(path: str) -> str:
+    """``path`` itself, or the first frame of a folder's sequence ("" for a folder without images)."""
+    if not os.path.isdir(path):
+        return path
+    try:
+        return image_files(path)[0]
+    except MediaError:
+        return ""
+
+
 def read_outside_blender(path: str) -> str | None:
     """Why frames at ``path`` (a file, or a folder's sequence) cannot be read by the commands that read
     files without Blender (``interpolate``, ``stabilize``'s warp, the metrics), or None. OpenCV reads
     no TGA, and EXR's float scene-linear values need a view transform: Blender's sequencer gives them."""
-    name = path
-    if os.path.isdir(path):
-        try:
-            name = image_files(path)[0]
-        except MediaError:
-            return None
+    name = _first_frame(path)
     ext = os.path.splitext(name)[1].lower()
     if ext not in (".exr", ".tga"):
         return None
@@ -96,12 +101,7 @@ def read_outside_blender(path: str) -> str | None:
 def float_note(path: str) -> str | None:
     """One line when the frames at ``path`` (an image, or a folder's sequence) are float (EXR, HDR): Kino
     works on 8-bit display frames (Blender's Standard view), so values above 1 are clipped."""
-    name = path
-    if os.path.isdir(path):
-        try:
-            name = image_files(path)[0]
-        except MediaError:
-            return None
+    name = _first_frame(path)
     if os.path.splitext(name)[1].lower() not in (".exr", ".hdr"):
         return None
     return (f"{os.path.basename(name)} holds float (HDR) values; Kino works on 8-bit display frames (Blender's "

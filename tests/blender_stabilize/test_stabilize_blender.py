@@ -28,6 +28,16 @@ def locked_error(matrices, cam):
     return float(p[:, 2:].std(0).max()), float(np.degrees(p[:, 1].std()))
 
 
+def image_strip(scene, folder, frame_start: int):
+    """The shaken clip's frames as an image strip named "shaky" starting at ``frame_start``."""
+    files = sorted(os.listdir(folder))
+    strip = scene.sequence_editor.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]), channel=1,
+                                                   frame_start=frame_start)
+    for f in files[1:]:
+        strip.elements.append(f)
+    return strip
+
+
 def test_tracker_markers_follow_the_known_motion(shaken, scene):
     folder, cam, _ = shaken
     clip = tracking.load_clip(tracking.clip_path_for_input(folder))
@@ -76,11 +86,8 @@ def test_camera_lock_from_a_file_rejects_the_walking_person(shaken, scene):
 
 def test_strip_range_maps_to_clip_frames(shaken, scene):
     folder, cam, _ = shaken
-    files = sorted(os.listdir(folder))
     sed = scene.sequence_editor
-    strip = sed.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]), channel=1, frame_start=10)
-    for f in files[1:]:
-        strip.elements.append(f)
+    strip = image_strip(scene, folder, 10)
     res = job.stabilization_for_input(scene, strip, (3, 12), None)
     assert res["frames"] == [3, 12] and len(res["matrices"]) == 10
     shift, deg = locked_error(res["matrices"], cam[2:12])
@@ -106,11 +113,8 @@ def test_a_strip_whose_time_is_changed_is_refused(shaken, scene):
     """The tracker reads the clip frame after frame: a Speed effect fed by the strip, or reversed
     playback, would give matrices for other frames than the job sends (3.8 px off at x2 speed)."""
     folder, _, _ = shaken
-    files = sorted(os.listdir(folder))
     sed = scene.sequence_editor
-    strip = sed.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]), channel=1, frame_start=1)
-    for f in files[1:]:
-        strip.elements.append(f)
+    strip = image_strip(scene, folder, 1)
     assert job.time_changes(strip) == []
     compat.new_effect(sed.strips, "fast", 'SPEED', channel=2, frame_start=1, input1=strip)
     with pytest.raises(job.StabilizeError, match="retimed by the Speed effect 'fast'.*retime the result strip"):
@@ -243,10 +247,7 @@ def test_artist_tracks_are_used_as_they_are(shaken, scene):
 def test_operator_builds_trees_for_the_active_strip(shaken, scene, tmp_path):
     folder, _, _ = shaken
     files = sorted(os.listdir(folder))
-    strip = scene.sequence_editor.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]),
-                                                   channel=1, frame_start=1)
-    for f in files[1:]:
-        strip.elements.append(f)
+    strip = image_strip(scene, folder, 1)
     scene.sequence_editor.active_strip = strip
     stylized = tmp_path / "sty"
     stylized.mkdir()
@@ -268,10 +269,7 @@ def test_trees_of_a_trimmed_strip_cover_its_frames_and_restore_each_frames_motio
     frame 5) gets clip frame 5's motion back, not clip frame 1's."""
     folder, _, _ = shaken
     files = sorted(os.listdir(folder))
-    strip = scene.sequence_editor.strips.new_image(name="shaky", filepath=os.path.join(folder, files[0]),
-                                                   channel=1, frame_start=1)
-    for f in files[1:]:
-        strip.elements.append(f)
+    strip = image_strip(scene, folder, 1)
     compat.set_strip_time(strip, "left_handle_offset", 4)
     compat.set_strip_time(strip, "right_handle_offset", T - 12)
     scene.sequence_editor.active_strip = strip
