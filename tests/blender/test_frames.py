@@ -68,6 +68,33 @@ def test_frame_range_and_busy_channel_and_rerun_reuses(scene, media, kino, none_
     assert names.count("idx_none") == 1  # replaced, not duplicated
 
 
+def test_a_rerun_gives_the_result_new_frames_in_place_and_leaves_user_strips_alone(scene, media, kino, none_look):
+    """A re-run deleted the earlier result with the artist's edits on it (a modifier, opacity, an effect
+    strip using it: Blender deleted that too) and deleted any strip of the user's named <strip>_<look>."""
+    sed = scene.sequence_editor
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    scene.kino.look_name = none_look
+    first = _run_stylize(kino, frame_first=1, frame_last=6)
+    result = sed.strips[first.result_strip]
+    result.modifiers.new("grade", 'COLOR_BALANCE')
+    result.blend_alpha = 0.5
+    glow = compat.new_effect(sed.strips, "glow", 'GLOW', channel=9, frame_start=1, length=6, input1=result)
+    again = _run_stylize(kino, frame_first=2, frame_last=5)  # other frames: another folder
+    assert again.folder != first.folder and again.result_strip == result.name == "idx_none"
+    assert [s.name for s in sed.strips].count("idx_none") == 1 and "glow" in sed.strips
+    assert len(result.modifiers) == 1 and result.blend_alpha == 0.5 and glow.input_1 == result
+    assert bpy.path.abspath(result.directory).rstrip("/") == again.folder.rstrip("/")
+    assert len(result.elements) == 4 and compat.strip_span(result) == (2, 6)
+    assert bar_index(kino.png.read_png(os.path.join(bpy.path.abspath(result.directory),
+                                                    result.elements[0].filename))) == 2
+    mine = compat.new_effect(sed.strips, "idx_toon", 'COLOR', channel=12, frame_start=1, length=40)
+    scene.kino.look_name = "toon"
+    toon = _run_stylize(kino, frame_first=1, frame_last=3)
+    assert sed.strips.get("idx_toon") == mine and mine.type == 'COLOR'  # the user's strip, untouched
+    assert toon.result_strip != "idx_toon" and sed.strips[toon.result_strip].type == 'IMAGE'
+
+
 def _render_movie(scene_src, folder, path):
     """Encode the index sequence to an mp4 with Blender itself (no cv2 in this environment)."""
     tmp = bpy.data.scenes.new("mk_movie")
