@@ -318,11 +318,15 @@ class JobSession:
         if done and self.state == "running" and time.monotonic() - self._sidecar_at >= SIDECAR_EVERY_S:
             self._write_sidecar("running")  # a killed run's kino.json still says how far it got
         if error is not None and not self.done:
-            number, exc = error
-            what = (f"the resume checkpoint after frame {number}" if getattr(exc, "kino_after_frame", False)
-                    else f"frame {number}")
-            self._abort(f"could not write {what} to {self.spec.folder} ({exc.strerror or exc}); "
-                        "free some disk space or pick another folder, then run again to resume")
+            self._abort(self._write_problem(error))
+
+    def _write_problem(self, error: tuple) -> str:
+        """The message for the writer's error ``(number, OSError)``."""
+        number, exc = error
+        what = (f"the resume checkpoint after frame {number}" if getattr(exc, "kino_after_frame", False)
+                else f"frame {number}")
+        return (f"could not write {what} to {self.spec.folder} ({exc.strerror or exc}); free some disk space or "
+                "pick another folder, then run again to resume")
 
     def _on_done(self, msg) -> None:
         body = msg.body
@@ -364,8 +368,10 @@ class JobSession:
         self._fail(message, kept_note=False)
 
     def _fail(self, message: str, kept_note: bool = True) -> None:
-        done, _ = self.writer.collect(wait=True)  # the frames already received land first: count them
+        done, error = self.writer.collect(wait=True)  # the frames already received land first: count them
         self.written += len([n for n in done if n not in self.skip])
+        if error is not None:
+            message = f"{message}; and {self._write_problem(error)}"
         if kept_note and self.frames_on_disk > 0:
             message = (f"{message}; {self.frames_on_disk} of {self.spec.count} frames are finished and kept in "
                        f"{self.spec.folder} ({self.spec.resume_hint})")
@@ -375,10 +381,14 @@ class JobSession:
     def _finish(self, state: str) -> None:
         if self.interrupted and state == "cancelled":
             state = "interrupted"
-        self.state = state
         if self.job_id and hasattr(self.client, "discard"):
             self.client.discard(self.job_id)
-        self._collect(wait=True)  # every frame the backend sent is on disk before kino.json says so
+        done, error = self.writer.collect(wait=True)  # every frame the backend sent is on disk before kino.json
+        self.written += len([n for n in done if n not in self.skip])  # says so
+        problem = self._completion_problem(error) if state == "completed" else None
+        if problem:
+            state, self.error = "failed", problem
+        self.state = state
         self.writer.close()
         if state != "completed" and not existing_frames(self.spec.folder):
             self._remove_empty()  # nothing was made: leave no folder and no kino.json behind ...
@@ -387,6 +397,17 @@ class JobSession:
         previous_result.discard(self.spec.folder)
         self._keep_checkpoint(state)
         self._write_sidecar(state)
+
+    def _completion_problem(self, error) -> Optional[str]:
+        """Why a job the backend completed is not complete on disk: the last frames could not be written
+        (``error`` from the writer), or frames are gone (the folder emptied while the job ran)."""
+        if error is not None:
+            return self._write_problem(error)
+        gone = sorted(set(range(1, self.spec.count + 1)) - set(existing_frames(self.spec.folder)))
+        if not gone:
+            return None
+        return (f"{len(gone)} of {self.spec.count} frames are not in {self.spec.folder} (frame {gone[0]} first; removed "
+                f"while the job ran?): {self.spec.resume_hint}")
 
     def _remove_empty(self) -> None:
         folder = self.spec.folder

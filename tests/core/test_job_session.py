@@ -149,6 +149,29 @@ def test_write_error_ends_the_job_with_a_reason(tmp_path):
     assert "frame_0001.png" in os.listdir(s.spec.folder)
 
 
+def test_the_last_frame_that_cannot_be_written_fails_the_job(tmp_path):
+    """The backend's job.done came with the last frames still being written: their error was dropped
+    and the job, and kino.json, said "completed" with a frame missing."""
+    s = make(tmp_path, FakeClient())
+    last = s.spec.count
+    os.makedirs(os.path.join(s.spec.folder, f"frame_{last:04d}.png"))  # a folder where the last frame goes
+    assert s.run() == "failed"
+    assert s.error.startswith(f"could not write frame {last} to "), s.error
+    with open(os.path.join(s.spec.folder, "kino.json")) as fh:
+        assert json.load(fh)["status"] == "failed"
+
+
+def test_frames_removed_while_the_job_ran_fail_it(tmp_path):
+    """The output folder emptied mid-job (a clean-up script, the artist): the job said "completed" with
+    the first frames missing."""
+    s = make(tmp_path, FakeClient(), max_in_flight=1)
+    while s.frames_on_disk < 2:
+        s.step()
+    os.remove(os.path.join(s.spec.folder, "frame_0001.png"))
+    assert s.run() == "failed"
+    assert "1 of 6 frames are not in" in s.error and "frame 1 first" in s.error and "resume" in s.error
+
+
 def test_a_checkpoint_write_error_is_not_called_a_frame_error(tmp_path):
     """The frame was written, the resume checkpoint after it was not (disk full): say which."""
     s = make(tmp_path, FakeClient(stateful=True))
