@@ -125,6 +125,8 @@ class QueuedJob:
         try:
             if state == "completed":
                 self.on_completed()
+        except Exception as exc:  # noqa: BLE001 -- whatever went wrong, the job ends with why, the queue goes on
+            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self.close_once()
 
@@ -228,12 +230,23 @@ class JobQueue:
                 other.abandon()
             del self.jobs[len(running):]
         for job in list(self.running):
-            if job.step():
+            if self._step(job):
                 self.jobs.remove(job)
                 self.finished.append(job)
                 if job.error:
                     self.last_error = f"{job.label}: {job.error}"
         return not self.jobs
+
+    @staticmethod
+    def _step(job) -> bool:
+        """``job.step()``; a job that raises ends as failed with the reason (the pump, a Blender timer, would
+        stop for good, leaving the queue busy and the panel on "Cancel" forever)."""
+        try:
+            return job.step()
+        except Exception as exc:  # noqa: BLE001 -- a bug in a job must not stop every queue
+            job.state, job.error = "failed", f"Kino stopped this job: {type(exc).__name__}: {exc} (a bug; please report it)"
+            job.close_once()
+            return True
 
     def run(self) -> None:
         """Synchronous path (background mode, the command line): step until the queue is empty."""

@@ -105,3 +105,26 @@ def test_a_job_dropped_before_it_ran_is_closed(tmp_path):
     assert b.calls == ["close"] and queue.jobs == [a]
     queue.run()
     assert a.state == "cancelled" and a.calls == ["close"]
+
+
+def test_a_job_that_raises_fails_with_the_reason_and_the_queue_goes_on(tmp_path):
+    """Placing the result raised (no free channel above the source): the exception stopped Blender's
+    timer for good; the job stayed in the queue "completed", the panel showed Cancel forever."""
+    class PlaceFails(Recording):
+        def on_completed(self):
+            raise RuntimeError("no free channel above 'clip'")
+
+    class StepFails(Recording):
+        def step(self):
+            raise KeyError("strip")
+
+    first, second = PlaceFails([FrameLoop(2, lambda n: None, "x")]), StepFails([])
+    third = Recording([FrameLoop(1, lambda n: None, "y")])
+    queue = JobQueue("test")
+    queue.add([first, second, third])
+    queue.run()
+    assert not queue.jobs and queue.finished == [first, second, third]
+    assert first.state == "failed" and first.error == "RuntimeError: no free channel above 'clip'"
+    assert first.calls == ["close"]
+    assert second.state == "failed" and "KeyError" in second.error and second.calls == ["close"]
+    assert third.state == "completed" and third.calls == ["completed", "close"]

@@ -102,8 +102,12 @@ class StripJob(QueuedJob):
         if strip is None:
             self.fail(f"strip {self.strip_name!r} was removed; the frames are in {self.folder}")
             return
-        result = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
-                              keyed=self.keyed)
+        try:
+            result = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
+                                  keyed=self.keyed)
+        except RuntimeError as exc:  # e.g. no free channel above the source
+            self.fail(f"{exc}; the frames are in {self.folder}: make room and run Stylize again (they are reused)")
+            return
         self.result_strip = result.name
         note = covered_note(scene.sequence_editor, strip, result)
         self.warning = "; ".join(w for w in (self.warning, note) if w)
