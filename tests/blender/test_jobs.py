@@ -8,6 +8,8 @@ import pytest
 
 from kino_media import add_image_strip, index_frame, select_only
 
+from kino_addon.blender import compat
+
 
 def _job(kino, scene, strip, backend, look, out_dir, max_in_flight=1):
     workflow = {"version": 1, "look": look, "stages": [{"name": look, "enabled": True, "params": {}}]}
@@ -83,3 +85,41 @@ def test_opening_another_file_cancels_and_keeps_frames(scene, media, kino, backe
     assert len(kino.plan.existing_frames(str(out))) >= 2
     assert [s.name for s in bpy.data.scenes if s.name.startswith(".kino")] == []
     assert backend.connected()  # the backend stays up for the next file
+
+
+def _run_until(kino, job, frames):
+    kino.strip_job.QUEUE.add([job])
+    while job.session.frames_on_disk < frames:
+        kino.strip_job.QUEUE.step()
+
+
+def test_renamed_moved_or_trimmed_mid_job_the_result_follows_the_strip(scene, media, kino, backend, none_look,
+                                                                       tmp_path):
+    """Renamed mid-job: the job failed with "strip was removed". Moved along the timeline: the result
+    landed where the strip had been. Trimmed: nothing said the result kept the old frames."""
+    strip = add_image_strip(scene, media / "idx", start=1, channel=1)
+    select_only(scene, strip)
+    job = _job(kino, scene, strip, backend, none_look, tmp_path / "a")
+    _run_until(kino, job, 2)
+    strip.name = "hero"
+    compat.set_strip_time(strip, "content_start", 21)
+    strip.channel = 3
+    kino.strip_job.QUEUE.run()
+    assert job.state == "completed", job.error
+    result = scene.sequence_editor.strips[job.result_strip]
+    assert compat.strip_span(result) == (21, 33) and result.channel == 4  # over the strip where it is now
+    assert "kino_job" not in strip  # the job's mark is taken off
+    job = _job(kino, scene, strip, backend, none_look, tmp_path / "b")
+    _run_until(kino, job, 2)
+    compat.set_strip_time(strip, "right_handle_offset", 6)
+    kino.strip_job.QUEUE.run()
+    assert job.state == "completed" and "was trimmed while the job ran" in job.warning
+    other = bpy.data.scenes.new("shot 2")
+    other.sequence_editor_create()
+    second = add_image_strip(other, media / "idx", start=1, channel=1)
+    job = _job(kino, other, second, backend, none_look, tmp_path / "c")
+    _run_until(kino, job, 2)
+    bpy.data.scenes.remove(other)
+    kino.strip_job.QUEUE.run()
+    assert job.state == "failed" and "the scene 'shot 2' was removed while the job ran" in job.error
+    assert "frames are in" in job.error

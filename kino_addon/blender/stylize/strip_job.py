@@ -23,6 +23,7 @@ from ..stabilize.tracking import TrackingError
 from ..stabilize.transforms import StabilizeError, stabilization_for_input
 from ..strips import StripSource, source_identity, strip_files
 from .place import covered_note, place_result
+from .source_track import SourceTrack
 
 QUEUE = job_pump.register_queue("stylize")
 
@@ -65,6 +66,7 @@ class StripJob(QueuedJob):
             except StylizeUnavailable:
                 self.source.close()
                 raise
+        self.track = SourceTrack(scene, strip)
         identity = source_identity(strip)
         digest = settings_hash(identity, workflow, options, (self.plan.first, self.plan.count))
         self.warning = ""
@@ -97,20 +99,20 @@ class StripJob(QueuedJob):
         return self.source.read_with_alpha(self.plan.timeline_frame(number))  # a transparent strip: RGBA
 
     def on_completed(self) -> None:
-        scene = bpy.data.scenes.get(self.scene_name)
-        strip = scene.sequence_editor.strips_all.get(self.strip_name) if scene and scene.sequence_editor else None
+        scene, strip = self.track.find()  # renamed, moved or trimmed meanwhile: found all the same
         if strip is None:
-            self.fail(f"strip {self.strip_name!r} was removed; the frames are in {self.folder}")
+            self.fail(self.track.gone(self.folder))
             return
+        first, trimmed = self.track.first_frame(strip, self.plan.first)
         try:
-            result = place_result(scene, strip, self.folder, self.plan.first, self.plan.count, self.look,
-                                  keyed=self.keyed)
+            result = place_result(scene, strip, self.folder, first, self.plan.count, self.look, keyed=self.keyed)
         except RuntimeError as exc:  # e.g. no free channel above the source
             self.fail(f"{exc}; the frames are in {self.folder}: make room and run Stylize again (they are reused)")
             return
         self.result_strip = result.name
         note = covered_note(scene.sequence_editor, strip, result)
-        self.warning = "; ".join(w for w in (self.warning, note) if w)
+        self.warning = "; ".join(w for w in (self.warning, trimmed, note) if w)
 
     def close(self) -> None:
         self.source.close()
+        self.track.release()
