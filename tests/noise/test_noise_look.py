@@ -100,3 +100,38 @@ def test_unknown_noise_mode_is_refused():
     from kino_backend.stages.base import ParamError
     with pytest.raises(ParamError, match="fixed, warped, inverted"):
         get_stage("diffusion").validate({"model": "m", "noise": "random"})
+
+
+def test_a_resumed_warped_noise_job_equals_the_uninterrupted_one(tiny_sd15):
+    """The warped noise carries from frame to frame, but the look's checkpoint said "nothing": a resumed
+    job restarted the noise and its frames differed from the uninterrupted run (up to 126 levels)."""
+    from kino_backend import checkpoint as ck
+    from kino_backend.stages.base import Frame, JobContext
+    from kino_backend.workflow import Pipeline, validate_workflow
+    images = moving(6)
+    wf = validate_workflow({"version": 1, "look": "diffusion", "stages": [
+        {"name": "diffusion", "params": {"model": tiny_sd15, "prompt": "a painting", "steps": 3, "strength": 0.6,
+                                         "noise": "warped"}},
+        {"name": "temporal", "params": {"strength": 0.5}}]})
+
+    def run(first=1, resume=None):
+        ctx = JobContext(job_id="r", frames_total=len(images) - first + 1, width=64, height=64, seed=3,
+                         resources=types.SimpleNamespace(cache={}))
+        outs, states = [], {}
+        with Pipeline(wf, ctx) as pipe:
+            if resume is not None:
+                pipe.restore(ck.decode(*resume))
+            for out in pipe.run(iter([Frame(i + 1, im, im.copy()) for i, im in enumerate(images[first - 1:])])):
+                outs.append(out.image.copy())
+                state = pipe.checkpoint()
+                if state is not None:
+                    desc, buffers = ck.encode(state)
+                    states[out.index + first - 1] = (desc, [(spec, bytes(data)) for spec, data in buffers])
+        return outs, states, ctx.provenance["diffusion"]["noise"]
+
+    full, states, record = run()
+    assert 3 in states and "noise_cells" in str(states[3][0])
+    resumed, _, resumed_record = run(first=4, resume=states[3])
+    for a, b in zip(resumed, full[3:]):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert resumed_record["frames"] == record["frames"] == 6 and resumed_record["restarts"] == record["restarts"]

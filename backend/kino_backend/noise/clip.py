@@ -100,6 +100,31 @@ class ClipNoise:
         back = self.flows.flow(image, self.prev)
         return cut_score(self.prev, image, back) > self.cut_threshold
 
+    def state(self) -> dict:
+        """What the next frame's noise depends on, for a resume checkpoint: the frame count (the seed of
+        each frame's fresh draws) and, for warped noise, the transported cells and the last source frame."""
+        out = {"noise_count": self.count, "noise_restarts": list(self.restarts)}
+        t = self.transport
+        if self.mode == "warped" and t is not None and self.prev is not None:
+            out.update(noise_shape=[t.channels, t.height, t.width], noise_cells=t.cells, noise_offsets=t.offsets,
+                       noise_prev=self.prev, noise_stats=dict(t.stats))
+        return out
+
+    def restore(self, state: dict) -> None:
+        """Continue from ``state`` (before any frame): the resumed frames get the uninterrupted run's noise."""
+        self.count = int(state.get("noise_count") or 0)
+        self.restarts = [int(v) for v in state.get("noise_restarts") or []]
+        if self.mode != "warped" or state.get("noise_cells") is None:
+            return
+        c, h, w = (int(v) for v in state["noise_shape"])
+        t = NoiseTransport(c, h, w, k=self.k)
+        cells, offsets = np.asarray(state["noise_cells"], np.float32), np.asarray(state["noise_offsets"], np.float32)
+        if cells.shape != (c, *t.cell_shape) or offsets.shape != (2, *t.cell_shape):
+            raise ValueError(f"the resume state's noise cells are {cells.shape}, not {(c, *t.cell_shape)}")
+        t.cells, t.offsets = cells.copy(), offsets.copy()
+        t.stats = {key: int(v) for key, v in (state.get("noise_stats") or t.stats).items()}
+        self.transport, self.prev = t, np.array(state["noise_prev"])
+
     def describe(self) -> dict:
         out = {"mode": self.mode, "seed": self.seed, "frames": self.count}
         if self.mode == "warped":

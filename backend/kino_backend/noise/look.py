@@ -33,6 +33,7 @@ class LookNoise:
         self.inversions = None
         self.fields: dict = {}  # frame index -> warped noise (C, h, w), until stylized
         self.record = {"requested": self.requested, "mode": None}
+        self._restored: dict = {}  # a resume checkpoint's noise state, applied once the mode is known
 
     def resolve(self) -> str:
         """The mode in effect (decided when the first frame arrives: every stage is open by then)."""
@@ -44,10 +45,19 @@ class LookNoise:
                 flows = plan.get("flows") if plan else None
                 cut = plan.get("cut_threshold", CUT_THRESHOLD) if plan else CUT_THRESHOLD
                 self.source = ClipNoise("warped", self.run.seed, flows=flows, cut_threshold=cut)
+                if self._restored:
+                    self.source.restore(self._restored)
             if self.mode == "inverted":
                 from .inversion import InversionCache
                 self.inversions = InversionCache(self.run.ctx.cache)
         return self.mode
+
+    def state(self) -> dict:
+        """The warped noise's state for a resume checkpoint ({} for the other modes: nothing carries)."""
+        return self.source.state() if self.source is not None else {}
+
+    def restore(self, state: dict) -> None:
+        self._restored = dict(state or {})
 
     def latent_hw(self, image: np.ndarray) -> tuple:
         h, w = self.run.work_size(*image.shape[:2])

@@ -304,11 +304,17 @@ class DiffusionRun(StageRun):
         return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
     def checkpoint(self):
-        """Frames are independent unless cross-frame attention holds the first frame's tokens, a face
-        followed per frame carries the last face found, or frames were stylized ahead: then no
-        checkpoint, and a resume starts the clip again (exact, not faster)."""
+        """Frames are independent but for warped noise, whose state travels in the checkpoint, unless
+        cross-frame attention holds the first frame's tokens, a face followed per frame carries the last
+        face found, or frames were stylized ahead: then no checkpoint, and a resume starts the clip again
+        (exact, not faster)."""
         per_frame_face = any(x is not None and x.per_frame for x in (self.face, self.pulid))
-        return None if self._cross_frame is not None or per_frame_face or self._ready else {}
+        if self._cross_frame is not None or per_frame_face or self._ready:
+            return None
+        return self.noise.state()
+
+    def restore(self, state: dict) -> None:
+        self.noise.restore(state)
 
     def close(self) -> None:
         for ann in self.annotators:
