@@ -20,6 +20,7 @@ import bpy
 import numpy as np
 
 from ..core import tempdirs
+from ..core.file_stamps import files_digest
 from ..core.media import MediaError, image_files, is_image
 from ..core.png import png_is_whole
 from ..core.job_session import SourceError
@@ -119,10 +120,12 @@ def check_strip(strip) -> None:
 
 
 def source_identity(strip) -> dict:
-    """What the strip shows: files (with size and mtime), every timing property, and the settings that
-    change its picture (``strip_settings``)."""
+    """What the strip shows: its files (the first and last with size and mtime, and a digest of every
+    one: a frame repainted mid-sequence is another source), every timing property, and the settings
+    that change its picture (``strip_settings``)."""
+    paths = strip_files(strip)
     files = []
-    for path in strip_files(strip)[:2] + strip_files(strip)[-1:]:
+    for path in dict.fromkeys(paths[:2] + paths[-1:]):  # a movie: its one file once
         try:
             st = os.stat(path)
             files.append({"path": path, "bytes": st.st_size, "mtime": int(st.st_mtime)})
@@ -135,7 +138,8 @@ def source_identity(strip) -> dict:
         ("animation_offset_end", "content_trim_end"))}
     timing.update({k: getattr(strip, k, None) for k in ("use_reverse_frames", "strobe")})
     retime = [k.timeline_frame for k in getattr(strip, "retiming_keys", [])]
-    identity = {"strip": strip.name, "type": strip.type, "files": files, "count": len(strip.elements),
+    identity = {"strip": strip.name, "type": strip.type, "files": files, "files_digest": files_digest(paths),
+                "count": len(strip.elements),
                 "timing": timing, "retiming": retime, "colorspace": strip.colorspace_settings.name,
                 "size": list(source_size(strip))}
     look = look_settings(strip)  # colour settings, modifiers, effects fed by it: only when not plain

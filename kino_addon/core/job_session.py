@@ -188,9 +188,13 @@ class JobSession:
 
     def _set_aside_stale_frames(self) -> None:
         """Frames made with other settings are replaced, but kept aside until this run has made a frame
-        (``core.previous_result``): a run that fails at once does not cost the earlier result."""
+        (``core.previous_result``): a run that fails at once does not cost the earlier result. Frames
+        without a readable ``kino.json`` (Kino writes it before the first frame) were made with unknown
+        settings: they are replaced too (they were reused whatever the look)."""
         old = read_sidecar(self.spec.folder)
-        if old is None or not self.spec.settings_hash or old.get("settings_hash") == self.spec.settings_hash:
+        if not self.spec.settings_hash or (old or {}).get("settings_hash") == self.spec.settings_hash:
+            return
+        if old is None and not existing_frames(self.spec.folder):
             return
         previous_result.set_aside(self.spec.folder)
         resume.clear(self.spec.folder)

@@ -96,11 +96,13 @@ def safe_name(text: str, limit: int = 48) -> str:
 
 
 def settings_hash(source: dict, workflow: dict, options: dict, frames: tuple, length: int = 8) -> str:
-    """Short stable hash of everything that changes the result (not ``options.cluster``: a job gives the
-    same frames on a cluster as on the backend alone, so either resumes the other)."""
+    """Short stable hash of everything that changes the result, the files the parameters name included
+    (``file_stamps``: a model replaced under the same name; not ``options.cluster``: a job gives the same
+    frames on a cluster as on the backend alone, so either resumes the other)."""
+    from .file_stamps import workflow_files
     options = {k: v for k, v in options.items() if k != "cluster"}
-    blob = json.dumps({"source": source, "workflow": workflow, "options": options, "frames": list(frames)},
-                      sort_keys=True, separators=(",", ":"), default=str)
+    blob = json.dumps({"source": source, "workflow": workflow, "options": options, "frames": list(frames),
+                       "inputs": workflow_files(workflow)}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:length]
 
 

@@ -15,6 +15,18 @@ SIDECAR = "kino.json"
 SIDECAR_VERSION = 1
 
 
+def _param_text(value) -> str:
+    """A parameter value as ``--param`` reads it back: JSON, except text that is not JSON as it is (text
+    that reads as JSON, like a prompt "1984" or "true", is quoted so that it stays text)."""
+    if not isinstance(value, str):
+        return json.dumps(value)
+    try:
+        json.loads(value)
+    except ValueError:
+        return value
+    return json.dumps(value)
+
+
 def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out_dir: str,
                       track_region: str = "") -> str:
     """A ``scripts/kino stylize`` line that recreates this output: every parameter of the workflow as
@@ -31,7 +43,7 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
             name = key if st is look_first else f"{st['name']}.{key}"
             values = value if isinstance(value, list) else [value]
             for v in values:
-                parts += ["--param", f"{name}={v if isinstance(v, str) else json.dumps(v)}"]
+                parts += ["--param", f"{name}={_param_text(v)}"]
     if frames:
         parts += ["--frames", f"{frames[0]}:{frames[1]}"]
     if has_stage(workflow, "stabilize"):

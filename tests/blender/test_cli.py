@@ -94,6 +94,19 @@ def test_a_slate_in_the_frames_folder_is_left_out_and_named(tmp_path, kino_mods)
     assert not (tmp_path / "out" / "frame_0004.png").exists()
 
 
+def test_a_frame_repainted_mid_sequence_is_stylized_again(tmp_path, kino_mods):
+    """Only the first two and the last file of a sequence were in the settings hash: frame 3 edited, the
+    re-run said "6 reused" and kept the old frame 3 (255 levels off)."""
+    write_sequence(tmp_path / "seq", 6)
+    run = kino(tmp_path / "seq", "--look", "none", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(tmp_path / "seq" / "frame_0003.png", "wb") as fh:
+        fh.write(kino_mods.png.encode_png(255 - index_frame(3)))
+    run = kino(tmp_path / "seq", "--look", "none", "--out", tmp_path / "out")
+    assert run.returncode == 0 and "reused" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert np.array_equal(kino_mods.png.read_png(str(tmp_path / "out" / "frame_0003.png")), 255 - index_frame(3))
+
+
 def test_float_exr_frames_are_noted_as_clipped(tmp_path):
     """EXR plates hold values above 1; Kino's 8-bit frames clip them (up to 81 levels off the source
     under AgX), which the run now says."""
@@ -183,3 +196,13 @@ def test_the_flags_become_choices_and_the_reproduce_command_repeats_them(backend
     assert "--stabilize --track-region 10,20,30,40" in line and "--frames 2:9" in line
     again = command.choices_from_args(backend.hello, command.build_parser().parse_args(shlex.split(line)[2:]))
     assert build_workflow(backend.hello, again) == workflow and again.track_region == choices.track_region
+    # text that reads as JSON stays text: the prompt "1984" came back as the number 1984 and was refused
+    argv = ["clip.mp4", "--look", "diffusion", "--param", 'prompt="1984"', "--param", 'negative_prompt="true"',
+            "--out", "/o"]
+    workflow = build_workflow(backend.hello, command.choices_from_args(backend.hello,
+                                                                       command.build_parser().parse_args(argv)))
+    line = reproduce_command("clip.mp4", workflow, None, "/o")
+    again = command.choices_from_args(backend.hello, command.build_parser().parse_args(shlex.split(line)[2:]))
+    assert build_workflow(backend.hello, again) == workflow
+    params = next(s for s in workflow["stages"] if s["name"] == "diffusion")["params"]
+    assert params["prompt"] == "1984" and params["negative_prompt"] == "true"

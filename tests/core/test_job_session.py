@@ -161,6 +161,22 @@ def test_the_last_frame_that_cannot_be_written_fails_the_job(tmp_path):
         assert json.load(fh)["status"] == "failed"
 
 
+def test_frames_without_a_kino_json_are_not_reused(tmp_path):
+    """A folder of frames with no (or an unreadable) kino.json was reused for any settings, and the new
+    kino.json then described a look its frames were not made with."""
+    from kino_addon.core.frame_files import atomic_write_png
+    reference = make(tmp_path / "ref", FakeClient())
+    assert reference.run() == "completed"
+    spec = JobSpec(folder=str(tmp_path / "out"), count=6, width=W, height=H, settings_hash="toon-settings",
+                   workflow={"version": 1, "look": "toon", "stages": []}, source={"file": "x"})
+    s = JobSession(FakeClient(), spec, source, poll=0.0)
+    for n in range(1, 4):  # another look's frames, kino.json lost
+        atomic_write_png(frame_path(s.spec.folder, n), np.full((H, W, 3), 7, np.uint8))
+    assert s.run() == "completed" and s.reused == 0
+    for n in range(1, s.spec.count + 1):
+        assert np.array_equal(read_png(frame_path(s.spec.folder, n)), read_png(frame_path(reference.spec.folder, n)))
+
+
 def test_frames_removed_while_the_job_ran_fail_it(tmp_path):
     """The output folder emptied mid-job (a clean-up script, the artist): the job said "completed" with
     the first frames missing."""

@@ -28,17 +28,17 @@ def identity(path: str | None) -> tuple | None:
 
 
 def describe(path: str | None) -> dict | None:
-    """Provenance: path, total size, and per weight file sha256-of-header (safetensors) or mtime."""
+    """Provenance: path, total size, and per weight file its size, mtime and (safetensors) sha256 of its
+    header."""
     if not path:
         return None
     files = []
     for f in weight_files(path):
+        st = os.stat(f)
         entry = {"file": os.path.relpath(f, path) if os.path.isdir(path) else os.path.basename(f),
-                 "size": os.path.getsize(f)}
+                 "size": st.st_size, "mtime": st.st_mtime}  # the header's hash does not see new weights
         if f.endswith(".safetensors"):
             entry["sha256_header"] = header_sha256(f)
-        else:
-            entry["mtime"] = os.stat(f).st_mtime
         files.append(entry)
     return {"path": os.path.abspath(path), "size": sum(e["size"] for e in files), "files": files}
 
