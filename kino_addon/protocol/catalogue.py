@@ -24,7 +24,21 @@ def _read(path: str) -> dict:
             data = json.load(fh)
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) and isinstance(data.get("looks"), list) and data["looks"] else {}
+    return data if _valid(data) else {}
+
+
+def _entries_ok(items) -> bool:
+    """A list of objects each with a text ``name`` and, when present, a list of such ``params``."""
+    return isinstance(items, list) and all(
+        isinstance(i, dict) and isinstance(i.get("name"), str)
+        and (i.get("params") is None or _entries_ok(i["params"])) for i in items)
+
+
+def _valid(data) -> bool:
+    """The shape the menus read: a file edited by hand or cut short is not used (the panel would fail
+    on every redraw), the next source is."""
+    return (isinstance(data, dict) and bool(data.get("looks")) and _entries_ok(data["looks"])
+            and _entries_ok(data.get("stages", [])))
 
 
 def snapshot() -> dict:

@@ -1,4 +1,5 @@
 """The sidebar panel drawn with a recording layout: what it shows in each state."""
+import os
 import types
 import warnings
 
@@ -111,6 +112,28 @@ def test_panel_draw_starts_nothing(scene, kino, backend):
     assert not backend.connected() and backend.process is None
     assert ("operator", "kino.backend_start") in log
     assert any(e[0] == "label" and e[1] == "Backend: not running" for e in log)
+    bpy.ops.kino.backend_start()
+
+
+def test_the_first_draw_reads_no_file(scene, kino, backend, monkeypatch):
+    """The looks menu's offline copy is read when the add-on registers; the first draw read it (and
+    made Kino's user folders) from the panel's draw()."""
+    import builtins
+    backend.stop()
+    connection = blender_ext.addon_submodule("kino_addon.blender.connection")
+    props = blender_ext.addon_submodule("kino_addon.blender.stylize.props")
+    connection.BACKEND.hello, connection.BACKEND._offline = {}, {}
+    props.on_unregister()
+    props.on_register()  # as when the add-on is enabled
+
+    def no_io(*args, **kwargs):
+        raise AssertionError(f"file I/O in draw(): {args[:1]}")
+    monkeypatch.setattr(builtins, "open", no_io)
+    monkeypatch.setattr(os, "makedirs", no_io)
+    log = draw(kino)
+    looks = props._look_items(scene.kino, bpy.context)  # the look menu's items, as Blender asks for them
+    monkeypatch.undo()
+    assert ("operator", "kino.backend_start") in log and len(looks) > 3
     bpy.ops.kino.backend_start()
 
 

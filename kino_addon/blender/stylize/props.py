@@ -225,6 +225,7 @@ def choices_from_scene(kino, hello: dict) -> JobChoices:
 
 def on_register():
     bpy.types.Scene.kino = PointerProperty(type=KinoSceneProps)
+    BACKEND.catalogue()  # read the looks menu's offline copy now: draw() does no file I/O
 
 
 def on_unregister():
