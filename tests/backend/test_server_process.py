@@ -122,3 +122,19 @@ def test_addon_preferences_reach_jobs_through_the_environment(tmp_path):
             assert prov["options"]["models_dir"] == "/mine" and prov["device"] == "cuda"  # the job's own wins
     finally:
         b.stop()
+
+
+def test_a_python_without_the_backend_packages_is_told_what_to_do(tmp_path):
+    """Backend Python set to Blender's own Python (no cv2) or a system one (no numpy): the hello failed
+    with "this is a bug in Kino", or the process died with a bare ModuleNotFoundError."""
+    from kino_addon.protocol.errors import BackendError
+    from kino_backend.commands.serve import check_packages
+    with pytest.raises(ValueError, match=r"lacks Kino's backend packages \(no no_such_package_kino\).*Install Backend"):
+        check_packages(("numpy", "no_such_package_kino"))
+    check_packages()  # this environment has them
+    bare = "/usr/bin/python3"
+    if not os.path.exists(bare) or subprocess.run([bare, "-c", "import numpy"], capture_output=True).returncode == 0:
+        pytest.skip("no Python without numpy here to start the backend with")
+    with pytest.raises(BackendError, match="lacks Kino's backend packages") as info:
+        start_backend(bare, run_dir=str(tmp_path), code_root=str(REPO))
+    assert "Install Backend" in info.value.message

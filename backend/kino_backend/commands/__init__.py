@@ -14,6 +14,7 @@ from typing import List
 
 
 HELPERS = ("output_dir",)  # modules of this package that are not commands
+KINO_PACKAGES = ("kino", "kino_backend", "kino_addon")  # a module of these missing is a bug, not the environment
 
 
 def available(package_path=None) -> List[str]:
@@ -42,6 +43,11 @@ def run_module(package: str, names: List[str], argv: List[str], what: str) -> in
     except Exception as exc:  # one line for users; the traceback on request
         if os.environ.get("KINO_DEBUG"):
             traceback.print_exc()
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "kino").split(".")[0] not in KINO_PACKAGES:
+            print(f"kino {what}{name}: this Python ({sys.executable}) lacks Kino's backend packages ({exc}): use "
+                  "Install Backend in the add-on's preferences (or scripts/kino backend install), or run it with "
+                  "the python of the environment Install Backend made", file=sys.stderr)
+            return 1
         print(f"kino {what}{name}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

@@ -25,6 +25,17 @@ _KEY_HINT = ("export KINO_AUTHKEY=$(python3 -c 'import secrets; print(secrets.to
              "and give the same key to the add-on")
 
 
+def check_packages(names=("numpy", "cv2")) -> None:
+    """``ValueError`` with what to do when this Python lacks what every look needs (Blender's own Python,
+    a system Python): found before listening, not as a failed hello that reads like a bug."""
+    import importlib.util
+    missing = [n for n in names if importlib.util.find_spec(n) is None]
+    if missing:
+        raise ValueError(f"this Python ({sys.executable}) lacks Kino's backend packages (no {', '.join(missing)}): "
+                         "use Install Backend in the add-on's preferences (or scripts/kino backend install), or "
+                         "set Backend Python to the python of the environment it made")
+
+
 def read_authkey(environ=os.environ) -> bytes:
     """The key from ``KINO_AUTHKEY``; ``ValueError`` with a fix when missing or malformed."""
     raw = environ.get("KINO_AUTHKEY", "").strip()
@@ -67,6 +78,7 @@ def main(argv: List[str]) -> int:
         parser.error("--input-stall-timeout must be a number of seconds above 0, e.g. 30")
     try:
         key = read_authkey()
+        check_packages()
     except ValueError as exc:
         print(f"kino serve: {exc}", file=sys.stderr)
         return 2
