@@ -116,6 +116,13 @@ def backend_python(prefs=None) -> str:
                               "(or set 'Backend Python' to the python of an environment with Kino's backend "
                               "installed; a checkout makes one with scripts/setup_env.sh backend), or attach to "
                               "a running backend")
+    if os.path.isdir(python):  # an environment's folder: its python
+        inside = [os.path.join(python, *rel) for rel in (("bin", "python"), ("Scripts", "python.exe"), ("python.exe",))]
+        found = next((p for p in inside if os.path.isfile(p)), None)
+        if found is None:
+            raise PreferenceError(f"the backend Python {python!r} is a folder without a python in it (bin/python): "
+                                  f"set 'Backend Python' in Preferences > Add-ons > Kino to the python file itself")
+        return found
     if not os.path.isfile(python):
         raise PreferenceError(f"the backend Python {python!r} does not exist: fix 'Backend Python' in "
                               f"Preferences > Add-ons > Kino (or {BACKEND_PYTHON_ENV})")

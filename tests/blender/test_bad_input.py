@@ -95,6 +95,13 @@ def test_missing_backend_python(scene, kino, restore_backend):
     try:
         with pytest.raises(RuntimeError, match="does not exist.*Backend Python"):
             bpy.ops.kino.backend_start()
+        # the environment's folder picked instead of its python ("does not exist", it said): its python runs
+        restore_backend.python_path = str(BACKEND_PYTHON.parent.parent)
+        assert bpy.ops.kino.backend_start() == {'FINISHED'} and kino.connection.BACKEND.connected()
+        kino.connection.BACKEND.stop()
+        restore_backend.python_path = str(BACKEND_PYTHON.parent.parent / "lib")
+        with pytest.raises(RuntimeError, match="is a folder without a python in it"):
+            bpy.ops.kino.backend_start()
     finally:
         restore_backend.python_path = str(BACKEND_PYTHON)
 
