@@ -187,6 +187,7 @@ class JobQueue:
         self.name = name
         self.jobs: list = []
         self.finished: list = []
+        self.dropped: list = []  # labels of the waiting jobs the last cancel dropped (never started)
         self.last_error = ""
         self.cancelled = False
         self.stop_signal = None  # scripts/kino: an object whose ``requested`` turns true on Ctrl-C / SIGTERM
@@ -201,7 +202,7 @@ class JobQueue:
         return bool(self.jobs)
 
     def add(self, jobs: list) -> None:
-        self.cancelled = False
+        self.cancelled, self.dropped = False, []
         self.jobs.extend(jobs)
 
     def progress_text(self) -> str:
@@ -261,4 +262,5 @@ class JobQueue:
             job.cancel()
         for job in self.jobs[running:]:
             job.abandon()
+        self.dropped = [job.label for job in self.jobs[running:]]
         del self.jobs[running:]

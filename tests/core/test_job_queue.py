@@ -128,3 +128,17 @@ def test_a_job_that_raises_fails_with_the_reason_and_the_queue_goes_on(tmp_path)
     assert first.calls == ["close"]
     assert second.state == "failed" and "KeyError" in second.error and second.calls == ["close"]
     assert third.state == "completed" and third.calls == ["completed", "close"]
+
+
+def test_a_cancel_names_the_jobs_it_dropped():
+    """Cancel with two strips selected: the panel said only "clip cancelled"; the second never ran."""
+    running, waiting = Recording([FrameLoop(5, lambda n: None, "x")]), Recording([FrameLoop(1, lambda n: None, "y")])
+    waiting.label = "clip2"
+    queue = JobQueue("test")
+    queue.add([running, waiting])
+    queue.step()
+    queue.cancel()
+    queue.run()
+    assert queue.dropped == ["clip2"] and waiting.calls == ["close"]
+    queue.add([Recording([])])
+    assert queue.dropped == []

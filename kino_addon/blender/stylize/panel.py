@@ -74,9 +74,12 @@ def draw_run(layout) -> None:
     elif QUEUE.finished and not QUEUE.active:
         last = QUEUE.finished[-1]
         layout.label(text=f"Last: {last.label} {last.state}", icon='CHECKMARK')
+        if QUEUE.dropped:  # cancelled with the queue before they started
+            wrap(layout, f"Not started: {', '.join(QUEUE.dropped)}", icon='CANCEL')
         if getattr(last, "warning", ""):  # e.g. strips the result now covers, a variable frame rate
             wrap(layout.box(), last.warning, icon='INFO')
-        draw_figure(layout, last.session.provenance)
+        if last.state == "completed":  # a cancelled job's figure is of part of the clip
+            draw_figure(layout, last.session.provenance)
 
 
 def cluster_line(info: dict) -> str:
