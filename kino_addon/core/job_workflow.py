@@ -91,6 +91,17 @@ def stage_params(hello: dict, name: str) -> list:
     return list(stage_info(hello, name).get("params") or [])
 
 
+def with_defaults(hello: dict, workflow: dict) -> dict:
+    """The workflow with every stage's parameters completed from the backend's defaults: what the settings
+    hash takes, so a Kino whose default changed does not reuse frames made with the old one."""
+    out = copy.deepcopy(workflow)
+    for stage in out.get("stages") or []:
+        defaults = {p["name"]: p.get("default") for p in stage_params(hello, stage.get("name"))
+                    if isinstance(p, dict) and "name" in p}
+        stage["params"] = dict(defaults, **(stage.get("params") or {}))
+    return out
+
+
 def preset_workflow(hello: dict, look: str) -> dict:
     """The look's own workflow (its preset), every stage as ``{name, enabled, params}``."""
     entry = find_look(hello, look)

@@ -182,3 +182,15 @@ def test_a_param_typo_says_what_is_wrong_first_and_suggests_the_closest_key():
     with pytest.raises(WorkflowChoiceError) as err:  # another stage's key: that stage's keys are listed
         parse_param_args(hello, base, ["key.bogus=1"])
     assert "the key stage's parameters are key.key_color" in str(err.value) and "toon's" not in str(err.value)
+
+
+def test_a_changed_default_changes_the_settings_hash():
+    """The hash took the workflow as the user gave it (params {}): a Kino whose toon 'levels' default
+    went from 5 to 3 reused the old frames, 41 levels off."""
+    from kino_addon.core.job_workflow import with_defaults
+    wf = {"version": 1, "look": "toon", "stages": [{"name": "toon", "enabled": True, "params": {"edges": 0.4}}]}
+    old = {"stages": [{"name": "toon", "params": [{"name": "levels", "default": 5}, {"name": "edges", "default": 1}]}]}
+    new = {"stages": [{"name": "toon", "params": [{"name": "levels", "default": 3}, {"name": "edges", "default": 1}]}]}
+    assert with_defaults(old, wf)["stages"][0]["params"] == {"levels": 5, "edges": 0.4}
+    assert wf["stages"][0]["params"] == {"edges": 0.4}  # the workflow itself is untouched
+    assert settings_hash({}, with_defaults(old, wf), {}, (1, 4)) != settings_hash({}, with_defaults(new, wf), {}, (1, 4))

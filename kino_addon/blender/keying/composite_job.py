@@ -23,6 +23,7 @@ import numpy as np
 from ...core.frame_files import atomic_write_png
 from ...core.job_queue import FrameLoop, QueuedJob, StepFailed
 from ...core.job_session import JobSession, JobSpec
+from ...core.job_workflow import with_defaults
 from ...core.plan import frame_path, settings_hash
 from ...core.placement import place
 from ...core.png import read_png
@@ -66,6 +67,7 @@ class CompositeJob(QueuedJob):
         self.actor, self.background = actor, background
         self.command = command
         self.versions = addon.versions(hello)
+        self.hello = hello
         self.options = options
         layers = os.path.join(out, LAYERS)
         self.actor_session = self._layer(client, os.path.join(layers, "actor"), actor, actor_workflow, alive)
@@ -75,7 +77,8 @@ class CompositeJob(QueuedJob):
         super().__init__("composite", [self.actor_session, self.background_session, self.compositing])
 
     def _layer(self, client, folder: str, source: Decoded, workflow: dict, alive) -> JobSession:
-        digest = settings_hash(source.identity or {}, workflow, self.options, (1, len(source)))
+        digest = settings_hash(source.identity or {}, with_defaults(self.hello, workflow), self.options,
+                               (1, len(source)))
         spec = JobSpec(folder=folder, count=len(source), width=source.width, height=source.height,
                        workflow=workflow, options=self.options, source=source.identity or {},
                        settings_hash=digest, command=self.command, versions=self.versions, resume_hint=RESUME_HINT)

@@ -12,7 +12,7 @@ import bpy
 
 from ...core.job_queue import QueuedJob
 from ...core.job_session import JobSession, JobSpec
-from ...core.job_workflow import has_stage, is_keyed
+from ...core.job_workflow import has_stage, is_keyed, with_defaults
 from ...core.media import float_note
 from ...core.movie_timing import movie_notes
 from ...core.plan import FramePlan, output_folder, settings_hash
@@ -68,7 +68,7 @@ class StripJob(QueuedJob):
                 raise
         self.track = SourceTrack(scene, strip)
         identity = source_identity(strip)
-        digest = settings_hash(identity, workflow, options, (self.plan.first, self.plan.count))
+        digest = settings_hash(identity, with_defaults(hello, workflow), options, (self.plan.first, self.plan.count))
         self.warning = ""
         if out_dir:
             folder = os.path.abspath(out_dir)
