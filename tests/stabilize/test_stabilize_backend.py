@@ -123,6 +123,15 @@ def test_warp_frames_command_writes_warped_pngs(tmp_path):
     side = json.loads((out / "kino.json").read_text())
     assert side["frames"]["count"] == 2 and side["frames"]["source_first"] == 2
     assert "--frames 2:3" in side["command"] and side["versions"]["kino"]
+    assert side["command"].startswith("scripts/kino warp_frames ") and side["source"]["input"]["files_digest"]
+    before = (out / "frame_0001.png").read_bytes()
+    with pytest.raises(ValueError, match="selects 3 frames, but .* has 2 matrices"):  # before writing anything
+        warp_frames.main([str(src), "--transforms", str(tmp_path / "t.json"), "--out", str(out), "--frames", "1:3"])
+    assert (out / "frame_0001.png").read_bytes() == before and (out / "kino.json").exists()
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds files that are not warped frames"):
+        warp_frames.main([str(src), "--transforms", str(tmp_path / "t.json"), "--out", str(tmp_path / "busy")])
     got = cv2.cvtColor(cv2.imread(str(out / "frame_0002.png")), cv2.COLOR_BGR2RGB)
     want = cv2.warpAffine(np.roll(img, 2, axis=1), m[1], (80, 64), flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT101)
     from kino_backend.stages.stabilize_fill import coverage

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 from typing import List
@@ -21,6 +22,7 @@ from typing import List
 import cv2
 import numpy as np
 
+from kino_addon.core.file_stamps import files_digest
 from kino_addon.protocol.atomic import atomic_write_json
 
 from ..provenance import versions
@@ -61,7 +63,10 @@ def main(argv: List[str]) -> int:
     args = ap.parse_args(argv)
     m = load_matrices(args.transforms)
     first, last = args.frames or (1, len(m))
-    os.makedirs(args.out, exist_ok=True)
+    if last - first + 1 > len(m):  # found before any frame is written over
+        raise ValueError(f"--frames {first}:{last} selects {last - first + 1} frames, but {args.transforms} has "
+                         f"{len(m)} matrices")
+    prepare_out(args.out)
     n = 0
     fill = NeighbourFill() if args.border == "fill" and not args.inverse else None
 
@@ -85,15 +90,35 @@ def main(argv: List[str]) -> int:
     return 0
 
 
+OURS = re.compile(r"frame_\d{4,}\.png$|kino\.json$|transforms\.json$")  # stabilize writes transforms.json there
+
+
+def prepare_out(out: str) -> None:
+    """Make ``out``; refuse one holding files that are not frames of an earlier run; drop an earlier
+    ``kino.json`` (written again when this run has finished: a failed run leaves no record of another)."""
+    os.makedirs(out, exist_ok=True)
+    other = sorted(n for n in os.listdir(out) if not OURS.match(n) and not n.startswith("."))
+    if other:
+        raise ValueError(f"--out {out} holds files that are not warped frames ({', '.join(other[:3])}); use an empty "
+                         "or new folder")
+    if os.path.exists(os.path.join(out, "kino.json")):
+        os.remove(os.path.join(out, "kino.json"))
+
+
+def _identity(path: str) -> dict:
+    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    return {"path": os.path.abspath(path), "files_digest": files_digest(files)}
+
+
 def write_record(args, count: int, first: int) -> None:
     """``DIR/kino.json``: the command that writes these frames again, and what they came from."""
-    command = ["python", "-m", "kino_backend", "warp_frames", os.path.abspath(args.input), "--transforms",
+    command = ["scripts/kino", "warp_frames", os.path.abspath(args.input), "--transforms",
                os.path.abspath(args.transforms), "--out", os.path.abspath(args.out)]
     command += ["--frames", f"{args.frames[0]}:{args.frames[1]}"] if args.frames else []
     command += ["--inverse"] if args.inverse else []
     command += ["--border", args.border, "--interpolation", args.interpolation]
     doc = {"kino_warp_frames": 1, "status": "completed", "command": shlex.join(command),
-           "source": {"input": os.path.abspath(args.input), "transforms": os.path.abspath(args.transforms)},
+           "source": {"input": _identity(args.input), "transforms": _identity(args.transforms)},
            "frames": {"count": count, "first": 1, "source_first": first, "pattern": "frame_%04d.png"},
            "settings": {"inverse": args.inverse, "border": args.border, "interpolation": args.interpolation},
            "versions": versions()}

@@ -14,6 +14,8 @@ sent again); a completed run removes them.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from typing import Optional
@@ -97,11 +99,14 @@ class CompositeJob(QueuedJob):
 
     def on_completed(self) -> None:
         actor, background = self.actor_session, self.background_session
+        digest = hashlib.sha1(json.dumps([actor.spec.settings_hash, background.spec.settings_hash, self.placement,
+                                          self.record], sort_keys=True, default=str).encode()).hexdigest()[:8]
         data = build_sidecar(
-            status="completed",
+            status="completed", settings_hash=digest,
             source={"actor": self.actor.identity["input"], "background": self.background.identity["input"],
                     "width": self.actor.width, "height": self.actor.height,
-                    "background_frames": len(self.background)},
+                    "background_frames": len(self.background),
+                    "identity": {"actor": self.actor.identity, "background": self.background.identity}},
             workflow={"actor": actor.spec.workflow, "background": background.spec.workflow},
             options=self.options, frames={"count": len(self.actor), "first": 1, "source_first": self.actor.first},
             provenance={"actor": actor.provenance, "background": background.provenance},

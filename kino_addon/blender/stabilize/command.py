@@ -18,6 +18,7 @@ import shutil
 import sys
 from typing import List
 
+from ...core.file_stamps import files_digest
 from ...core.frame_files import PARTIAL_DIR
 from ...core.media import read_outside_blender
 from ...core.plan import PlanError, parse_frame_range
@@ -70,13 +71,19 @@ def command_line(args) -> str:
     return " ".join(shlex.quote(p) for p in parts + ["--out", args.out])
 
 
+def input_digest(path: str) -> str:
+    """Every file of the input (a movie, or each frame of a folder) by size and time."""
+    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    return files_digest(files)
+
+
 def write_record(args, out: str, summary: dict, first: int, notes: list) -> None:
     """``DIR/kino.json``: what was tracked and how, and the command that makes DIR again."""
     import bpy
     from .. import addon
     data = build_sidecar(
         status="completed", source={"input": os.path.abspath(args.input), "width": summary["width"],
-                                    "height": summary["height"]},
+                                    "height": summary["height"], "files_digest": input_digest(args.input)},
         workflow={"stabilize": {"track_region": args.track_region or "", "zoom": bool(args.zoom)}},
         options={}, frames={"count": summary["frames"], "first": 1, "source_first": first, "done": summary["frames"]},
         provenance={"stabilize": {k: v for k, v in summary.items() if k not in ("out", "frames")}, "notes": notes,
