@@ -3,6 +3,7 @@ frame, numbered from 1, plus kino.json; bad input is one clear line."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,10 @@ def test_cli_writes_numbered_fields(tmp_path):
         saved = json.loads((tmp_path / mode / "kino.json").read_text())
         assert saved["frames"] == {"first": 3, "count": 5} and saved["seed"] == 4 and saved["mode"] == mode
         assert record["noise_shape"] == [4, 16, 24]
+        # a command that runs from anywhere, the clip's identity, Kino's version and the status
+        assert saved["command"].startswith(f"scripts/kino noise {os.path.abspath(clip)} --mode {mode} --seed 4 --frames 3:7")
+        assert saved["command"].endswith(f"--out {tmp_path / mode}") and saved["status"] == "completed"
+        assert saved["clip_identity"]["files_digest"] and saved["versions"]["kino"]
     assert all(np.array_equal(a, out["fixed"][0]) for a in out["fixed"])  # the same noise on every frame
     assert np.array_equal(out["warped"][0], out["fixed"][0])  # warped starts from it ...
     assert not np.array_equal(out["warped"][4], out["fixed"][4])  # ... and moves with the car

@@ -12,12 +12,14 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from typing import List
 
 import numpy as np
 
+from kino_addon.core.file_stamps import files_digest
 from kino_addon.protocol.atomic import atomic_write_json
 
 from .output_dir import OutputDir
@@ -57,8 +59,9 @@ def _inverter(args, size):
     def invert(frame):
         return inverted_noise(engine, engine.to_tensor([frame], size), steps=args.steps, strength=strength,
                               seed=args.seed)[0].numpy()
-    return invert, {"model": os.path.abspath(args.model), "prompt": args.prompt, "steps": args.steps,
-                    "strength": strength, "arch": loaded.arch}
+    from ..models.files import describe
+    return invert, {"model": os.path.abspath(args.model), "model_files": describe(args.model), "prompt": args.prompt,
+                    "steps": args.steps, "strength": strength, "arch": loaded.arch}
 
 
 def run(args, argv: List[str]) -> dict:
@@ -89,7 +92,8 @@ def _write_noise(args, argv: List[str], start: int, count, folder: str) -> dict:
         np.save(os.path.join(folder, f"noise_{n:04d}.npy"), np.ascontiguousarray(noise, np.float32))
     if n == 0:
         raise ValueError(f"{args.clip}: no frames in the selected range")
-    record = {"command": ["kino", "noise", *argv], "clip": os.path.abspath(args.clip),
+    record = {"kino_noise": 1, "status": "completed", "command": command_line(args),
+              "clip": os.path.abspath(args.clip), "clip_identity": _identity(args.clip),
               "frames": {"first": start + 1, "count": n}, "mode": args.mode, "seed": args.seed,
               "work_size": [size[1], size[0]], "noise_shape": [4, size[0] // 8, size[1] // 8],
               "noise": source.describe() if args.mode != "inverted" else dict(extra, mode="inverted"),
@@ -98,15 +102,31 @@ def _write_noise(args, argv: List[str], start: int, count, folder: str) -> dict:
     return record
 
 
+def command_line(args) -> str:
+    """The ``scripts/kino noise`` line that writes this folder again (absolute paths: it runs from anywhere)."""
+    parts = ["scripts/kino", "noise", os.path.abspath(args.clip), "--mode", args.mode, "--seed", str(args.seed)]
+    parts += ["--frames", args.frames] if args.frames else []
+    parts += ["--resolution", str(args.resolution)] if args.resolution else []
+    if args.mode == "inverted":
+        parts += ["--model", os.path.abspath(args.model), "--prompt", args.prompt, "--steps", str(args.steps),
+                  "--strength", repr(args.strength)]
+    return shlex.join(parts + ["--out", os.path.abspath(args.out)])
+
+
+def _identity(path: str) -> dict:
+    """The clip's files (a movie, or every frame of a folder) by size and time; a model's too."""
+    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    return {"files_digest": files_digest(files)}
+
+
 def _is_xl(model) -> bool:
     from ..models.classify import classify
     return bool(model) and os.path.exists(model) and classify(model).get("arch") == "sdxl"
 
 
 def _versions() -> dict:
-    import cv2
-    import torch
-    return {"numpy": np.__version__, "opencv": cv2.__version__, "torch": torch.__version__}
+    from ..provenance import versions
+    return versions()  # Kino's, Python's and the libraries loaded (torch, diffusers ... for inverted)
 
 
 def main(argv: List[str]) -> int:
