@@ -32,6 +32,11 @@ def read_image(path: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _torch_threads() -> int:
+    import torch
+    return torch.get_num_threads()
+
+
 def _versions() -> dict:
     out = {}
     for name in ("torch", "diffusers", "transformers", "peft", "mediapipe"):
@@ -176,7 +181,8 @@ class DiffusionRun(StageRun):
             "pulid": self.pulid.provenance() if self.pulid else None, "noise": self.noise.record,
             "animatediff": self.animatediff.record if self.animatediff else None,
             "work_size": [w, h], "device": str(self.engine.device),
-            "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions()}
+            "dtype": str(self.engine.pipe.dtype).replace("torch.", ""), "versions": _versions(),
+            "cpu_threads": _torch_threads()}  # CPU results differ in the last bit with the thread count
 
     def work_size(self, height: int, width: int) -> tuple[int, int]:
         from .engine import work_size
