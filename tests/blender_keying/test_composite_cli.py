@@ -47,6 +47,17 @@ def test_none_looks_composite_exactly(media, tmp_path):
     assert np.abs(np.array(key["key_color"]) - SCREEN).max() <= 12
     assert side["workflow"]["actor"]["stages"][0]["name"] == "key"
     assert side["source"]["width"] == 64 and side["frames"]["count"] == 3
+    # the same command again: the composite is complete, nothing is stylized again (both plates were)
+    mtimes = {n: (out / n).stat().st_mtime_ns for n in ("frame_0001.png", "kino.json")}
+    again = _composite("--actor", media / "actor", "--background", media / "bgseq", "--actor-look", "none",
+                       "--background-look", "none", "--out", out, "--json")
+    assert "holds this composite complete already (3 frames)" in again.stderr
+    assert {n: (out / n).stat().st_mtime_ns for n in mtimes} == mtimes
+    assert json.loads(again.stdout.strip().splitlines()[-1])["key_color"] == key["key_color"]
+    (out / "matte" / "frame_0002.png").unlink()  # not complete: made again
+    again = _composite("--actor", media / "actor", "--background", media / "bgseq", "--actor-look", "none",
+                       "--background-look", "none", "--out", out)
+    assert "complete already" not in again.stderr and (out / "matte" / "frame_0002.png").exists()
 
 
 def test_toon_looks_given_key_garbage_and_blend(media, tmp_path):

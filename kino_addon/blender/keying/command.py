@@ -215,6 +215,15 @@ def decode_plates(decode, args, work: str) -> tuple:
                                "source_size": list(source_size)}, notes
 
 
+def run_job(job_pump, composite_job, job, out: str) -> None:
+    """Run the composite to its end; an interrupted or failed one is the command's error."""
+    job_pump.start_jobs(composite_job.QUEUE, [job], synchronous=True)
+    if job.state == "interrupted":
+        raise interrupted(job.actor_session.frames_on_disk, out, composite_job.RESUME_HINT)
+    if job.state != "completed":
+        raise CommandError(job.error or f"the composite was {job.state}")
+
+
 def run(args, folder: OutputFolder) -> dict:
     from kino_addon.blender import devload
     out = folder.open()
@@ -250,11 +259,11 @@ def run(args, folder: OutputFolder) -> dict:
                                          background_wf, prefs.job_options(), out, command_line(args),
                                          alive=connection.BACKEND.connected,
                                          placement=(args.actor_scale, args.offset), record=record)
-        job_pump.start_jobs(composite_job.QUEUE, [job], synchronous=True)
-        if job.state == "interrupted":
-            raise interrupted(job.actor_session.frames_on_disk, out, composite_job.RESUME_HINT)
-        if job.state != "completed":
-            raise CommandError(job.error or f"the composite was {job.state}")
+        if job.done_before() is not None:  # the same composite, complete: nothing to stylize again
+            job.abandon()
+            notes.append(f"{out} holds this composite complete already ({len(actor)} frames): nothing was made again")
+        else:
+            run_job(job_pump, composite_job, job, out)
         blend = save_blend(args, out, len(actor), size, job.key.get("key_color")) if args.blend else None
     except (decode.DecodeError, connection.BackendUnavailable) as exc:
         raise CommandError(str(exc)) from None

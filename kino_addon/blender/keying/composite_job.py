@@ -26,10 +26,10 @@ from ...core.frame_files import atomic_write_png
 from ...core.job_queue import FrameLoop, QueuedJob, StepFailed
 from ...core.job_session import JobSession, JobSpec
 from ...core.job_workflow import with_defaults
-from ...core.plan import frame_path, settings_hash
+from ...core.plan import frame_path, missing_frames, settings_hash
 from ...core.placement import place
 from ...core.png import read_png
-from ...core.sidecar import build_sidecar, write_sidecar
+from ...core.sidecar import build_sidecar, read_sidecar, write_sidecar
 from .. import addon, job_pump
 from .decode import Decoded
 
@@ -70,6 +70,7 @@ class CompositeJob(QueuedJob):
         self.command = command
         self.versions = addon.versions(hello)
         self.hello = hello
+        self.earlier: Optional[dict] = None  # kino.json of the same composite found complete in ``out``
         self.options = options
         layers = os.path.join(out, LAYERS)
         self.actor_session = self._layer(client, os.path.join(layers, "actor"), actor, actor_workflow, alive)
@@ -97,12 +98,29 @@ class CompositeJob(QueuedJob):
         atomic_write_png(frame_path(self.out, number), alpha_over(colour, background[..., :3], matte))
         atomic_write_png(frame_path(os.path.join(self.out, "matte"), number), matte)
 
+    @property
+    def digest(self) -> str:
+        """The composite's settings hash: both layers' and the placement."""
+        blob = [self.actor_session.spec.settings_hash, self.background_session.spec.settings_hash, self.placement,
+                self.record]
+        return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def done_before(self) -> Optional[dict]:
+        """The ``kino.json`` of this same composite when ``out`` holds it complete (every frame and matte;
+        the layers are gone by then, so running it again would stylize both plates again), else None."""
+        side = read_sidecar(self.out)
+        count = len(self.actor)
+        if not side or side.get("status") != "completed" or side.get("settings_hash") != self.digest:
+            return None
+        if missing_frames(self.out, count) or missing_frames(os.path.join(self.out, "matte"), count):
+            return None
+        self.earlier = side
+        return side
+
     def on_completed(self) -> None:
         actor, background = self.actor_session, self.background_session
-        digest = hashlib.sha1(json.dumps([actor.spec.settings_hash, background.spec.settings_hash, self.placement,
-                                          self.record], sort_keys=True, default=str).encode()).hexdigest()[:8]
         data = build_sidecar(
-            status="completed", settings_hash=digest,
+            status="completed", settings_hash=self.digest,
             source={"actor": self.actor.identity["input"], "background": self.background.identity["input"],
                     "width": self.actor.width, "height": self.actor.height,
                     "background_frames": len(self.background),
@@ -122,4 +140,6 @@ class CompositeJob(QueuedJob):
 
     @property
     def key(self) -> dict:
+        if self.earlier is not None:
+            return (self.earlier.get("composite") or {}).get("key") or {}
         return key_record(self.actor_session.provenance)
