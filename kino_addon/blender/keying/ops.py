@@ -31,6 +31,8 @@ def build_for_strips(actor, background, key_rgb, garbage=None):
     actor goes over the actor's own first frame darkened to black (a neutral plate)."""
     scene = bpy.data.scenes.get(SCENE_NAME) or bpy.data.scenes.new(SCENE_NAME)
     old = compat.compositor_tree(scene)
+    media = [] if old is None else [
+        n.clip if n.bl_idname == "CompositorNodeMovieClip" else getattr(n, "image", None) for n in old.nodes]
     bg = strip_path(background) if background is not None else strip_path(actor)
     nodes = tree.build_keying_tree(scene, strip_path(actor), bg, key_rgb, garbage)
     if background is None:
@@ -39,11 +41,10 @@ def build_for_strips(actor, background, key_rgb, garbage=None):
         for link in list(plate.links):
             nodes["tree"].links.remove(link)
     if old is not None and old != nodes["tree"]:
-        media = [n.clip if n.bl_idname == "CompositorNodeMovieClip" else getattr(n, "image", None) for n in old.nodes]
         compat.remove_compositor_tree(old)
-        for data in media:  # the earlier tree's clips and images, unless something else uses them
-            if data is not None and data.users == 0:
-                (bpy.data.movieclips if isinstance(data, bpy.types.MovieClip) else bpy.data.images).remove(data)
+    for data in media:  # the earlier tree's clips and images (4.5 rebuilds the scene's one tree), if unused now
+        if data is not None and data.users == 0:
+            (bpy.data.movieclips if isinstance(data, bpy.types.MovieClip) else bpy.data.images).remove(data)
     first, last = clip_frames(actor)  # the frames the actor strip shows, not its whole clip
     scene.frame_start, scene.frame_end = first, min(last, scene.frame_end)
     return scene
