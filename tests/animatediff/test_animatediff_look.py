@@ -106,18 +106,38 @@ def test_cancel_between_steps_and_progress_per_window(tiny):
     assert all(r["steps_total"] == 2 and r["stage"] == "diffusion" for r in reports)
 
 
-def _workflow(tiny, temporal: dict, n: int):
-    from kino_backend.stages.base import Frame, JobContext
-    from kino_backend.workflow import Pipeline, validate_workflow
+def test_no_checkpoint_is_offered_so_a_resume_starts_the_clip_again(tiny):
+    """Each frame depends on the windows it is denoised in, across the clip: a checkpoint between windows
+    (an empty state read as "frames are independent") made a resumed job denoise the rest as another
+    video, up to 62 levels off the uninterrupted one. With none, a resume runs the clip again and
+    writes only the missing frames (exact)."""
+    from kino_backend.stages.base import Frame
+    from kino_backend.workflow import Pipeline
+    wf, ctx, images = _workflow_parts(tiny, {"strength": 0.5}, 6)
+    with Pipeline(wf, ctx) as pipe:
+        states = [pipe.checkpoint() for _ in pipe.run(iter([Frame(i + 1, im, im.copy())
+                                                            for i, im in enumerate(images)]))]
+    assert len(states) == 6 and all(s is None for s in states)
+
+
+def _workflow_parts(tiny, temporal: dict, n: int):
+    from kino_backend.stages.base import JobContext
+    from kino_backend.workflow import validate_workflow
     import types
     wf = validate_workflow({"version": 1, "look": "diffusion", "stages": [
         {"name": "diffusion", "params": {"model": tiny["sd15-tiny"], "motion_adapter": tiny["motion-adapter-tiny"],
                                          "prompt": "a painting", "steps": 4, "strength": 0.6, "context_frames": 4,
                                          "context_overlap": 2}},
         {"name": "temporal", "params": temporal}]})
-    images = moving_frames(n)
     ctx = JobContext(job_id="wf", frames_total=n, width=64, height=64, seed=2,
                      resources=types.SimpleNamespace(cache={}))
+    return wf, ctx, moving_frames(n)
+
+
+def _workflow(tiny, temporal: dict, n: int):
+    from kino_backend.stages.base import Frame
+    from kino_backend.workflow import Pipeline
+    wf, ctx, images = _workflow_parts(tiny, temporal, n)
     with Pipeline(wf, ctx) as pipe:
         out = list(pipe.run(iter([Frame(i + 1, im, im.copy()) for i, im in enumerate(images)])))
     return out, ctx

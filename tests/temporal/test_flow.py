@@ -20,6 +20,22 @@ def test_dis_recovers_a_pan():
     assert np.median(np.abs(inner[..., 1])) < 0.2
 
 
+def test_frames_smaller_than_dis_takes_get_a_flow_and_the_temporal_stage_runs():
+    """8x8 frames stopped every job with temporal on: OpenCV's DIS needs 12 px a side (INTERNAL error)."""
+    from kino_backend.workflow import Pipeline, validate_workflow
+    rng = np.random.default_rng(1)
+    frames = [np.clip(rng.normal(128, 40, (8, 8, 3)), 0, 255).astype(np.uint8) for _ in range(3)]
+    flow = DISFlow().calc(frames[0], frames[1])
+    assert flow.shape == (8, 8, 2) and np.isfinite(flow).all()
+    assert DISFlow().calc(frames[0][:5, :3], frames[1][:5, :3]).shape == (5, 3, 2)
+    wf = validate_workflow({"version": 1, "look": "toon", "stages": [{"name": "toon", "params": {}},
+                                                                    {"name": "temporal", "params": {}}]})
+    ctx = JobContext(job_id="t", frames_total=3, width=8, height=8)
+    with Pipeline(wf, ctx) as pipe:
+        out = [f.image for f in pipe.run(iter([Frame(i + 1, f, f.copy()) for i, f in enumerate(frames)]))]
+    assert len(out) == 3 and all(o.shape == (8, 8, 3) for o in out)
+
+
 def test_cache_computes_each_pair_once_and_is_bounded():
     clip = panning_clip(4)
     cache = FlowCache(DISFlow())

@@ -19,6 +19,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected an RGB or gray image, got shape {img.shape}")
 
 
+MIN_SIDE = 16  # OpenCV's DIS needs 12 px or more a side; 16 leaves a pyramid level
+
+
 class DISFlow:
     """DIS flow with ``DISOPTICAL_FLOW_PRESET_MEDIUM`` on grayscale frames."""
 
@@ -33,8 +36,14 @@ class DISFlow:
         return f"dis{self.preset}"
 
     def calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Flow from image ``a`` to image ``b`` (float32 H x W x 2)."""
+        """Flow from image ``a`` to image ``b`` (float32 H x W x 2). Frames under ``MIN_SIDE`` px a side
+        (OpenCV's DIS refuses them) are padded by repeating their edges and the flow cut back to size."""
         ga, gb = to_gray(a), to_gray(b)
         if ga.shape != gb.shape:
             raise ValueError(f"flow needs two frames of the same size, got {ga.shape} and {gb.shape}")
-        return self._dis.calc(ga, gb, None)
+        h, w = ga.shape
+        if h >= MIN_SIDE and w >= MIN_SIDE:
+            return self._dis.calc(ga, gb, None)
+        pad = ((0, max(0, MIN_SIDE - h)), (0, max(0, MIN_SIDE - w)))
+        flow = self._dis.calc(np.pad(ga, pad, mode="edge"), np.pad(gb, pad, mode="edge"), None)
+        return np.ascontiguousarray(flow[:h, :w])

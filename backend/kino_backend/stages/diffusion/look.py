@@ -312,11 +312,11 @@ class DiffusionRun(StageRun):
     def checkpoint(self):
         """Frames are independent but for warped noise, whose state travels in the checkpoint, unless
         cross-frame attention holds the first frame's tokens, a face followed per frame carries the last
-        face found, or frames were stylized ahead: then no checkpoint, and a resume starts the clip again
-        (exact, not faster)."""
+        face found, frames were stylized ahead or AnimateDiff denoises them together: then no checkpoint,
+        and a resume starts the clip again (exact, not faster)."""
         per_frame_face = any(x is not None and x.per_frame for x in (self.face, self.pulid))
-        if self._cross_frame is not None or per_frame_face or self._ready:
-            return None
+        if self._cross_frame is not None or per_frame_face or self._ready or self.animatediff is not None:
+            return None  # AnimateDiff: each frame depends on its windows, which span the clip
         return self.noise.state()
 
     def restore(self, state: dict) -> None:
