@@ -9,6 +9,7 @@ one), those untouched for ``STALE_AGE_S``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -71,6 +72,26 @@ def sweep(prefixes: Iterable[str] = PREFIXES, base: Optional[str] = None) -> lis
         path = os.path.join(base, name)
         if any(name.startswith(p) for p in prefixes) and os.path.isdir(path) and not os.path.islink(path) \
                 and stale(path):
-            shutil.rmtree(path, ignore_errors=True)
+            remove(path)
             removed.append(path)
     return removed
+
+
+def remove(path: str) -> None:
+    """Remove a stale folder, its owner file last: a process of the dead owner that still writes into it
+    (an orphaned backend's log, for the moment it takes to notice) can make the removal fail, and the
+    owner file left behind lets a later sweep finish the job (without it the folder looked foreign)."""
+    owner = os.path.join(path, OWNER_FILE)
+    for entry in os.listdir(path) if os.path.isdir(path) else []:
+        full = os.path.join(path, entry)
+        if full == owner:
+            continue
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(full)
+    if os.listdir(path) == [OWNER_FILE]:
+        with contextlib.suppress(OSError):
+            os.remove(owner)
+            os.rmdir(path)

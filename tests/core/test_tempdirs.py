@@ -70,3 +70,25 @@ def test_a_reused_pid_does_not_keep_a_folder(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_folder_still_written_into_keeps_its_owner_file_for_the_next_sweep(tmp_path, monkeypatch):
+    """A killed run's orphaned backend writes its log into the folder until it notices: the removal
+    failed half-way and, its owner file gone first, the folder looked foreign to every later sweep."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = folder_owned_by(tmp_path, dead.pid)
+    os.makedirs(os.path.join(path, "userres"))
+    with open(os.path.join(path, "backend.log"), "w") as fh:
+        fh.write("still being written")
+    real_remove = os.remove
+
+    def busy(p, *a, **kw):
+        if p.endswith("backend.log"):
+            raise OSError("busy")
+        return real_remove(p, *a, **kw)
+    monkeypatch.setattr(os, "remove", busy)
+    tempdirs.sweep(base=str(tmp_path))
+    assert sorted(os.listdir(path)) == [tempdirs.OWNER_FILE, "backend.log"]
+    monkeypatch.undo()
+    assert tempdirs.sweep(base=str(tmp_path)) == [path] and not os.path.exists(path)
