@@ -81,10 +81,14 @@ def strip_files(strip) -> list:
     return [os.path.join(folder, e.filename) for e in strip.elements]
 
 
+def clip_frame_offset(strip) -> int:
+    """Timeline frame t shows frame ``t + offset`` of the strip's own media (1 = its first)."""
+    return 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
+
+
 def clip_frames(strip) -> tuple:
-    """(first, last): the frames of the strip's own media (1 = its first) that the strip shows, inclusive;
-    timeline frame t shows media frame ``t - content_start + content_trim_start + 1``."""
-    offset = 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
+    """(first, last): the frames of the strip's own media (1 = its first) that the strip shows, inclusive."""
+    offset = clip_frame_offset(strip)
     left, right = compat.strip_span(strip)
     return int(left) + offset, int(right) - 1 + offset
 

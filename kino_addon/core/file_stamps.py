@@ -28,6 +28,12 @@ def files_digest(paths) -> str:
     return h.hexdigest()
 
 
+def input_digest(path: str) -> str:
+    """``files_digest`` of an input: a movie or image file, or every file of a folder (name order)."""
+    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
+    return files_digest(files)
+
+
 def stamp(path: str) -> str:
     """A file's size and time, or a digest of a folder's files (walked in name order)."""
     if not os.path.isdir(path):

@@ -106,13 +106,13 @@ def mixed_size_note(folder: str, paths: List[str]) -> Optional[str]:
 def folder_notes(path: str) -> list:
     """What the user should know about an image folder used as footage: images left out of its sequence,
     frame numbers that skip, frames of mixed sizes (nothing for a movie file or a folder without images)."""
-    from .media import MediaError, image_files, left_out_note, numbering_note
+    from .media import MediaError, left_out_note, numbering_note, sequence_files
     if not os.path.isdir(path):
         return []
     try:
-        names = image_files(path)
+        names, other = sequence_files(path)
     except MediaError:
         return []
-    notes = [left_out_note(path), numbering_note(path, names),
+    notes = [left_out_note(path, names, other), numbering_note(path, names),
              mixed_size_note(path, [os.path.join(path, n) for n in names])]
     return [n for n in notes if n]

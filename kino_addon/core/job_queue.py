@@ -245,7 +245,8 @@ class JobQueue:
         try:
             return job.step()
         except Exception as exc:  # noqa: BLE001 -- a bug in a job must not stop every queue
-            job.state, job.error = "failed", f"Kino stopped this job: {type(exc).__name__}: {exc} (a bug; please report it)"
+            job.state = "failed"
+            job.error = f"Kino stopped this job: {type(exc).__name__}: {exc} (a bug; please report it)"
             job.close_once()
             return True
 

@@ -317,12 +317,17 @@ class JobSession:
 
     def _collect(self, wait: bool = False) -> None:
         """Count the frames the writer has finished; a write error (disk full...) ends the job."""
-        done, error = self.writer.collect(wait)
-        self.written += len([n for n in done if n not in self.skip])
+        done, error = self._take_written(wait)
         if done and self.state == "running" and time.monotonic() - self._sidecar_at >= SIDECAR_EVERY_S:
             self._write_sidecar("running")  # a killed run's kino.json still says how far it got
         if error is not None and not self.done:
             self._abort(self._write_problem(error))
+
+    def _take_written(self, wait: bool) -> tuple:
+        """``(numbers, error)`` from the writer (``FrameWriter.collect``), the new frames counted."""
+        done, error = self.writer.collect(wait)
+        self.written += len([n for n in done if n not in self.skip])
+        return done, error
 
     def _write_problem(self, error: tuple) -> str:
         """The message for the writer's error ``(number, OSError)``."""
@@ -372,8 +377,7 @@ class JobSession:
         self._fail(message, kept_note=False)
 
     def _fail(self, message: str, kept_note: bool = True) -> None:
-        done, error = self.writer.collect(wait=True)  # the frames already received land first: count them
-        self.written += len([n for n in done if n not in self.skip])
+        _, error = self._take_written(wait=True)  # the frames already received land first: count them
         if error is not None:
             message = f"{message}; and {self._write_problem(error)}"
         if kept_note and self.frames_on_disk > 0:
@@ -387,8 +391,7 @@ class JobSession:
             state = "interrupted"
         if self.job_id and hasattr(self.client, "discard"):
             self.client.discard(self.job_id)
-        done, error = self.writer.collect(wait=True)  # every frame the backend sent is on disk before kino.json
-        self.written += len([n for n in done if n not in self.skip])  # says so
+        _, error = self._take_written(wait=True)  # every frame the backend sent on disk before kino.json says so
         problem = self._completion_problem(error) if state == "completed" else None
         if problem:
             state, self.error = "failed", problem

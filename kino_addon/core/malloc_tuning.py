@@ -11,7 +11,8 @@ than without them), a 320x240 frame in a Ray worker, where something turns the o
 so a frame's memory is reused by the next frame (50-700 faults a 1080p frame); memory then stays at the
 peak of one frame's working set plus at most ``TRIM_THRESHOLD`` of freed heap at the heap's top, flat
 with the clip. Freed blocks below others stay mapped too: ``release_freed_memory`` gives all of them back
-when the backend has no job left (a burst of buffered input frames took 2 GB that stayed). Not applied to Blender's own process: there it removed a third of the faults and none of the time.
+when the backend has no job left (a burst of buffered input frames took 2 GB that stayed). Not applied
+to Blender's own process: there it removed a third of the faults and none of the time.
 """
 from __future__ import annotations
 

@@ -64,9 +64,9 @@ def image_files(folder: str) -> list:
     return sequence_files(folder)[0]
 
 
-def left_out_note(folder: str) -> str | None:
-    """One line naming the images of ``folder`` that are not part of its numbered sequence."""
-    frames, other = sequence_files(folder)
+def left_out_note(folder: str, frames: list, other: list) -> str | None:
+    """One line naming the images of ``folder`` (``sequence_files``: ``frames``, ``other``) that are not
+    part of its numbered sequence."""
     if not other:
         return None
     shown = ", ".join(other[:4]) + (f" and {len(other) - 4} more" if len(other) > 4 else "")

@@ -16,6 +16,7 @@ import struct
 from typing import Iterator, Optional, Tuple
 
 CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")  # what an MP4/MOV file starts with
 MAX_MOOV = 256 * 2 ** 20  # larger than any real sample table: a damaged header is not read into memory
 
 
@@ -33,28 +34,34 @@ def _boxes(data: bytes, off: int, end: int) -> Iterator[Tuple[bytes, int, int]]:
         off += size
 
 
+def _top_boxes(fh, total: int) -> Iterator[Tuple[bytes, int, int, int]]:
+    """(kind, offset, header length, declared size) of each top-level box of the open file (size 0, "to
+    the end", is the rest of the file); stops at a box too small to be one."""
+    off = 0
+    while off + 8 <= total:
+        fh.seek(off)
+        head = fh.read(16)
+        size, kind = struct.unpack(">I4s", head[:8])
+        start = 8
+        if size == 1:
+            size, start = struct.unpack(">Q", head[8:16])[0], 16
+        elif size == 0:
+            size = total - off
+        if size < start:
+            return
+        yield kind, off, start, size
+        off += size
+
+
 def _moov(path: str) -> Optional[bytes]:
     """The ``moov`` box's content (at the start or the end of the file)."""
     with open(path, "rb") as fh:
-        total = os.fstat(fh.fileno()).st_size
-        off = 0
-        while off + 8 <= total:
-            fh.seek(off)
-            head = fh.read(16)
-            size, kind = struct.unpack(">I4s", head[:8])
-            start = 8
-            if size == 1:
-                size, start = struct.unpack(">Q", head[8:16])[0], 16
-            elif size == 0:
-                size = total - off
-            if size < start:
-                return None
+        for kind, off, start, size in _top_boxes(fh, os.fstat(fh.fileno()).st_size):
             if kind == b"moov":
                 if size > MAX_MOOV:
                     return None
                 fh.seek(off + start)
                 return fh.read(size - start)
-            off += size
     return None
 
 
@@ -113,26 +120,14 @@ def truncated_note(path: str) -> Optional[str]:
     try:
         with open(path, "rb") as fh:
             total = os.fstat(fh.fileno()).st_size
-            off, first = 0, True
-            while off + 8 <= total:
-                fh.seek(off)
-                head = fh.read(16)
-                size, kind = struct.unpack(">I4s", head[:8])
-                if first and kind not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+            for i, (kind, off, _start, size) in enumerate(_top_boxes(fh, total)):
+                if i == 0 and kind not in FIRST_BOXES:
                     return None  # not an MP4/MOV file
-                first = False
-                if size == 1 and len(head) >= 16:
-                    size = struct.unpack(">Q", head[8:16])[0]
-                elif size == 0:
-                    return None  # "to the end of the file": nothing declared
-                if size < 8:
-                    return None
                 if off + size > total:
                     missing = 100.0 * (off + size - total) / (off + size)
                     return (f"{os.path.basename(path)} ends before its data does (about {missing:.0f}% of it is "
                             "missing: a cut-off copy or download?); Blender repeats the last frame it can read or "
                             "shows damaged ones after that point: copy or download the file again")
-                off += size
     except (OSError, struct.error):
         return None
     return None

@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from .file_stamps import workflow_files
 from .png import check_png
 
 FRAME_PATTERN = "frame_{:04d}.png"
@@ -99,7 +100,6 @@ def settings_hash(source: dict, workflow: dict, options: dict, frames: tuple, le
     """Short stable hash of everything that changes the result, the files the parameters name included
     (``file_stamps``: a model replaced under the same name; not ``options.cluster``: a job gives the same
     frames on a cluster as on the backend alone, so either resumes the other)."""
-    from .file_stamps import workflow_files
     options = {k: v for k, v in options.items() if k != "cluster"}
     blob = json.dumps({"source": source, "workflow": workflow, "options": options, "frames": list(frames),
                        "inputs": workflow_files(workflow)}, sort_keys=True, separators=(",", ":"), default=str)

@@ -67,11 +67,11 @@ def test_the_numbered_sequence_is_the_footage_and_strays_are_left_out(tmp_path):
     frames = [f"frame_{i:04d}.png" for i in range(1, 11)]
     folder = _files(tmp_path / "a", frames + ["Slate.png", "Thumbs_preview.jpg"])
     assert sequence_files(folder) == (frames, ["Slate.png", "Thumbs_preview.jpg"])
-    note = left_out_note(folder)
+    note = left_out_note(folder, *sequence_files(folder))
     assert "2 image(s)" in note and "frame_0001.png ... frame_0010.png (10 frames)" in note and "Slate.png" in note
     unpadded = [f"frame_{i}.png" for i in range(1, 13)]
     assert image_files(_files(tmp_path / "b", unpadded)) == unpadded  # 1, 2 ... 12
-    assert left_out_note(str(tmp_path / "b")) is None
+    assert left_out_note(str(tmp_path / "b"), *sequence_files(str(tmp_path / "b"))) is None
     # VFX names: the frame number is the last number that changes; two versions are two sequences
     shot = [f"shot_v002.{1000 + i}.png" for i in range(1, 6)] + [f"shot_v001.{1000 + i}.png" for i in range(1, 4)]
     assert image_files(_files(tmp_path / "c", shot)) == shot[:5]

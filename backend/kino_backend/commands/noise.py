@@ -19,7 +19,7 @@ from typing import List
 
 import numpy as np
 
-from kino_addon.core.file_stamps import files_digest
+from kino_addon.core.file_stamps import input_digest
 from kino_addon.protocol.atomic import atomic_write_json
 
 from .output_dir import OutputDir
@@ -93,7 +93,7 @@ def _write_noise(args, argv: List[str], start: int, count, folder: str) -> dict:
     if n == 0:
         raise ValueError(f"{args.clip}: no frames in the selected range")
     record = {"kino_noise": 1, "status": "completed", "command": command_line(args),
-              "clip": os.path.abspath(args.clip), "clip_identity": _identity(args.clip),
+              "clip": os.path.abspath(args.clip), "clip_identity": {"files_digest": input_digest(args.clip)},
               "frames": {"first": start + 1, "count": n}, "mode": args.mode, "seed": args.seed,
               "work_size": [size[1], size[0]], "noise_shape": [4, size[0] // 8, size[1] // 8],
               "noise": source.describe() if args.mode != "inverted" else dict(extra, mode="inverted"),
@@ -111,12 +111,6 @@ def command_line(args) -> str:
         parts += ["--model", os.path.abspath(args.model), "--prompt", args.prompt, "--steps", str(args.steps),
                   "--strength", repr(args.strength)]
     return shlex.join(parts + ["--out", os.path.abspath(args.out)])
-
-
-def _identity(path: str) -> dict:
-    """The clip's files (a movie, or every frame of a folder) by size and time; a model's too."""
-    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
-    return {"files_digest": files_digest(files)}
 
 
 def _is_xl(model) -> bool:

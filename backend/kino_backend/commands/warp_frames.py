@@ -22,7 +22,7 @@ from typing import List
 import cv2
 import numpy as np
 
-from kino_addon.core.file_stamps import files_digest
+from kino_addon.core.file_stamps import input_digest
 from kino_addon.protocol.atomic import atomic_write_json
 
 from ..provenance import versions
@@ -106,8 +106,7 @@ def prepare_out(out: str) -> None:
 
 
 def _identity(path: str) -> dict:
-    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
-    return {"path": os.path.abspath(path), "files_digest": files_digest(files)}
+    return {"path": os.path.abspath(path), "files_digest": input_digest(path)}
 
 
 def write_record(args, count: int, first: int) -> None:

@@ -14,7 +14,7 @@ from typing import List, Optional
 import bpy
 import numpy as np
 
-from ...core.file_stamps import files_digest
+from ...core.file_stamps import input_digest
 from ...core.job_session import SourceError
 from ...core.tiff import read_tiff
 from .. import compat
@@ -68,10 +68,9 @@ def input_identity(path: str) -> dict:
     """What an input is: its path, the size and time of its files (first, second and last) and a digest
     of every one (a frame repainted mid-sequence is another input)."""
     path = os.path.abspath(path)
-    files = all_files = [path]
+    files = [path]
     if os.path.isdir(path):
         names = sorted(os.listdir(path))
-        all_files = [os.path.join(path, n) for n in names]
         files = [os.path.join(path, n) for n in dict.fromkeys(names[:2] + names[-1:])]
     stamps = []
     for f in files:
@@ -80,7 +79,7 @@ def input_identity(path: str) -> dict:
             stamps.append({"path": f, "bytes": st.st_size, "mtime": int(st.st_mtime)})
         except OSError:
             stamps.append({"path": f})
-    return {"input": path, "files": stamps, "files_digest": files_digest(all_files)}
+    return {"input": path, "files": stamps, "files_digest": input_digest(path)}
 
 
 def decode(path: str, work: str, size: Optional[tuple] = None, limit: Optional[int] = None,

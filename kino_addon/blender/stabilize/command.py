@@ -6,8 +6,9 @@ transforms with Kino's robust solver and writes ``DIR/transforms.json`` and the 
 ``DIR/frame_NNNN.png`` (the pixels are warped by a local backend interpreter, which has OpenCV, as a
 one-shot ``warp_frames`` command; ``--track-region face`` asks the add-on's backend connection,
 ``face.find``, started as the preferences or ``KINO_BACKEND_PYTHON`` say), then ``DIR/kino.json``
-(the command that reproduces DIR, the tracking's figures, versions). DIR holds nothing else. ``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the
-frames just enough to hide every border; ``--json`` prints a summary object on the last line.
+(the command that reproduces DIR, the tracking's figures, versions). DIR holds nothing else.
+``--frames START:END`` (1-based, inclusive) limits the frames; ``--zoom`` scales the frames just enough
+to hide every border; ``--json`` prints a summary object on the last line.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import shutil
 import sys
 from typing import List
 
-from ...core.file_stamps import files_digest
+from ...core.file_stamps import input_digest
 from ...core.frame_files import PARTIAL_DIR
 from ...core.media import read_outside_blender
 from ...core.plan import PlanError, parse_frame_range
@@ -69,12 +70,6 @@ def command_line(args) -> str:
     parts += ["--frames", args.frames] if args.frames else []
     parts += ["--zoom"] if args.zoom else []
     return " ".join(shlex.quote(p) for p in parts + ["--out", args.out])
-
-
-def input_digest(path: str) -> str:
-    """Every file of the input (a movie, or each frame of a folder) by size and time."""
-    files = [os.path.join(path, n) for n in sorted(os.listdir(path))] if os.path.isdir(path) else [path]
-    return files_digest(files)
 
 
 def write_record(args, out: str, summary: dict, first: int, notes: list) -> None:

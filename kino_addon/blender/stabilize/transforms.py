@@ -23,6 +23,7 @@ from ...core.movie_timing import movie_notes
 from ...core.plan import FramePlan
 from .. import compat
 from ..strip_settings import feeds
+from ..strips import clip_frame_offset
 from . import face, tracking
 
 
@@ -172,7 +173,7 @@ def stabilization_for_input(scene, strip, frame_range=None, track_region=None, *
     plan = FramePlan.for_strip(*compat.strip_span(strip), frame_range)
     path = tracking.clip_path_for_strip(strip)
     clip = tracking.load_clip(path)
-    offset = 1 - int(compat.strip_time(strip, "content_start")) + int(compat.strip_time(strip, "content_trim_start"))
+    offset = clip_frame_offset(strip)
     first, last = plan.first + offset, plan.first + plan.count - 1 + offset
     if first < 1 or last > clip.frame_duration:
         raise StabilizeError(f"strip {strip.name!r} shows clip frames {first}..{last}, outside the clip's "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import bpy
+
 from ...core.plan import frame_path
 from ...core.png import png_has_alpha
 from .. import compat
@@ -82,7 +84,6 @@ def covered_note(sed, source, result) -> str:
 
 def _kino_folder(strip) -> bool:
     """An unmarked image strip showing a Kino output folder (results placed before strips were marked)."""
-    import bpy
     folder = bpy.path.abspath(strip.directory)
     return os.path.isfile(os.path.join(folder, "kino.json")) and all(
         e.filename.startswith("frame_") and e.filename.endswith(".png") for e in strip.elements)
