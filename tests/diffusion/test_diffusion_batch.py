@@ -192,3 +192,12 @@ def test_out_of_memory_with_a_batch_retries_smaller_batches(open_stage, tiny, fr
     assert sizes == [3, 1, 1, 1] and len(out) == 3 and all(o.shape == (64, 64, 3) for o in out)
     assert run.params["batch"] == 1
     assert run.ctx.provenance["diffusion"]["batch_reduced_to"] == [1]
+
+
+def test_a_strength_below_one_step_is_recorded_as_the_step_it_runs(open_stage, tiny, frames):
+    """strength=0 still runs one denoising step (img2img needs one); provenance says what ran."""
+    run = open_stage({"model": tiny["sd15-tiny.safetensors"], "strength": 0.0, "steps": 4})
+    out = run.stylize(frames[0])
+    assert out.shape == frames[0].image.shape
+    assert run.ctx.provenance["diffusion"]["strength_used"] == pytest.approx(0.25, abs=1e-3)
+    assert run.ctx.provenance["diffusion"]["params"]["strength"] == 0.0

@@ -10,9 +10,12 @@ inputs computed. Then the frames are denoised together in sliding context window
 finished frame (the temporal stage's ``init`` is not used: the motion module links the frames).
 
 Which frames: all of them; in the temporal stage's keyframe mode with ``keyframes=interval`` only the
-keyframes (every K-th frame and the last) as one sparser video, so keyframe mode keeps saving work. A
-frame the schedule asks for that was not denoised (a keyframe at a hard cut, a fallback frame) is
-denoised on its own as a one-frame window.
+keyframes (each shot's first frame, every K-th after it, and a long enough tail's last, as the
+temporal stage picks them) as one sparser video, so keyframe mode keeps saving work. A frame the
+schedule asks for that was not denoised (a fallback frame) is denoised on its own as a one-frame window.
+
+Shots: a hard cut (the temporal stage's cut test, ``shots``) ends the video being denoised; each shot is
+denoised on its own, so no context window links two unrelated shots.
 """
 from __future__ import annotations
 
@@ -75,12 +78,13 @@ class AnimateDiffLook:
         self.adapter_inputs: dict = {}
         self.done: set = set()
         self.size = None
+        self.shots = None  # ShotStarts, made with the first frame (every stage is open by then)
         cfg = dict(self.adapter.config)
         self.record = {"motion_adapter": files.describe(self.path),
                        "variant": variant(cfg, self.path),
                        "context_frames": self.length, "context_overlap": self.overlap,
                        "scheduler_betas": "linear (AnimateDiff's training schedule)", "windows": 0,
-                       "frames_denoised": 0, "frames_on_their_own": []}
+                       "frames_denoised": 0, "frames_on_their_own": [], "shots": []}
 
     # ---- taking the clip in -------------------------------------------------------------------------
     def prepare(self, frames: Iterator) -> Iterator:
@@ -92,8 +96,11 @@ class AnimateDiffLook:
                 self._encode(chunk)
                 chunk = []
         self._encode(chunk)
-        if self.frames:
-            self._denoise(self._selected(len(self.frames)))
+        from .shots import split_at_shots
+        starts = self.shots.starts if self.shots else []
+        for run in split_at_shots(self._selected(len(self.frames), starts), starts):
+            self._denoise(run)
+        self.record["shots"] = [int(self.frames[j].index) for j in starts]
         self.record["spooled_to_disk"] = self.spool.on_disk
         for j, f in enumerate(self.frames):
             image = self.spool.get(("img", j))
@@ -104,6 +111,11 @@ class AnimateDiffLook:
         j = len(self.frames)
         if self.size is None:
             self.size = run.work_size(*f.image.shape[:2])
+        if self.shots is None:
+            from ..noise.look import PLAN_KEY
+            from .shots import ShotStarts
+            self.shots = ShotStarts(run.ctx.cache.get(PLAN_KEY))
+        self.shots.add(f.image)
         self.spool.put(("img", j), f.image)
         if f.source is not f.image:
             self.spool.put(("src", j), f.source)
@@ -142,11 +154,12 @@ class AnimateDiffLook:
             lat = encode_video(engine.pipe.vae, engine.to_tensor(images, self.size), gens, chunk=len(chunk))
         self.latents.extend(lat.to("cpu", engine.pipe.unet.dtype))
 
-    def _selected(self, n: int) -> list:
+    def _selected(self, n: int, starts: list) -> list:
         from ..noise.look import PLAN_KEY
+        from .shots import keyframe_positions
         plan = self.run.ctx.cache.get(PLAN_KEY) or {}
         if plan.get("mode") == "keyframes-interval" and plan.get("interval", 0) > 1:
-            return sorted(set(range(0, n, int(plan["interval"]))) | {n - 1})
+            return keyframe_positions(n, starts, int(plan["interval"]))
         return list(range(n))
 
     # ---- denoising ----------------------------------------------------------------------------------

@@ -174,6 +174,7 @@ class DiffusionRun(StageRun):
         self.ctx.provenance["diffusion"] = {
             "files": self.loaded.description, "arch": self.loaded.arch, "params": dict(self.params),
             "seed": self.seed, "scheduler": self.params["scheduler"],
+            "strength_used": self.engine.effective_strength(self.params["strength"]),
             "loras": [{"path": p, "weight": wt} for p, wt in self.paths["loras"]],
             "controlnets": [{"path": path, "type": c.type, "scale": c.scale, "start": c.start, "end": c.end}
                             for (path, _t), c in zip(self.paths["controlnets"], self.controls)],

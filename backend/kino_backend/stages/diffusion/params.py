@@ -23,7 +23,8 @@ PARAMS = (
     ParamSpec("vae", "path", None, "optional VAE to use instead of the checkpoint's (file or folder)"),
     ParamSpec("prompt", "str", "", "what the frames should look like"),
     ParamSpec("negative_prompt", "str", "", "what to avoid"),
-    ParamSpec("strength", "float", 0.5, "how far each frame may move away from the source (img2img denoise)",
+    ParamSpec("strength", "float", 0.5, "how far each frame may move away from the source (img2img denoise); "
+              "at least one step always runs, so a strength below 1/steps works as 1/steps",
               min=0.0, max=1.0),
     ParamSpec("steps", "int", 20, "sampling steps (only strength x steps of them run)", min=1, max=200),
     ParamSpec("guidance", "float", 7.5, "classifier-free guidance scale (1 = off, faster)", min=0.0, max=30.0),
@@ -73,7 +74,7 @@ PARAMS = (
     ParamSpec("context_frames", "int", 16, "AnimateDiff: frames per context window (the motion module's "
               "training length is 16)", min=1, max=64),
     ParamSpec("context_overlap", "int", 4, "AnimateDiff: frames shared by neighbouring windows, blended so the "
-              "windows meet without a seam", min=0, max=63),
+              "windows meet without a seam (at most context_frames - 1: a larger value works as that)", min=0, max=63),
     ParamSpec("cross_frame_attention", "bool", False, "attend to the first frame's self-attention keys and "
               "values in every frame (steadier style, slower)"),
 )
