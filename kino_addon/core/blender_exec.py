@@ -21,8 +21,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
+
+from . import tempdirs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV_VAR = "KINO_BLENDER"
@@ -30,6 +31,7 @@ ENV_VAR = "KINO_BLENDER"
 RELEASES = {"4.5": ".venv-blender-4.5", "5.0": ".venv-blender", "5.2": ".venv-blender-5.2",
             "5.3": ".venv-blender-5.3"}
 DEFAULT_RELEASE = "5.0"
+USER_PREFIX = "kino-blender-user-"  # the private Blender user folder of each run (tempdirs: swept when orphaned)
 ENTRY = os.path.join("scripts", "blender_entry.py")
 
 
@@ -139,7 +141,8 @@ def choose(option=None, environ=None, repo_root: str = REPO_ROOT) -> Blender:
 def run(argv, environ=None, repo_root: str = REPO_ROOT) -> int:
     option, args = pop_blender_option(list(argv))
     blender = choose(option, environ, repo_root)
-    user_resources = tempfile.mkdtemp(prefix="kino-blender-user-")
+    tempdirs.sweep((USER_PREFIX,))  # what a killed launcher left behind
+    user_resources = tempdirs.make(USER_PREFIX)
     try:
         env = blender.environment(dict(os.environ if environ is None else environ), user_resources, repo_root)
         return _run_child(blender.command(args, repo_root), env)

@@ -82,3 +82,26 @@ def test_run_exits_with_the_commands_status_and_cleans_up(tmp_path):
     assert bx.run(["stylize", "x", "--blender", blender], environ={}) == 3
     user_res, *args = log.read_text().split()
     assert args[-3:] == ["--", "stylize", "x"] and not os.path.exists(user_res)
+
+
+def test_a_killed_launchers_user_folder_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    """The launcher removes its private Blender user folder when Blender ends; killed (SIGKILL), it left
+    the folder behind for good. Each folder records its owner, so the next run removes the orphans."""
+    import subprocess
+
+    from kino_addon.core import tempdirs
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tempdirs.make(bx.USER_PREFIX)
+    (tmp_path / os.path.basename(orphan) / "config").mkdir()
+    import json
+    owner = os.path.join(orphan, tempdirs.OWNER_FILE)
+    with open(owner, "w", encoding="utf-8") as fh:
+        json.dump({"pid": dead.pid, "host": __import__("socket").gethostname(), "start": 1}, fh)
+    log = tmp_path / "log"
+    blender = _script(tmp_path / "blender", f'[ "$1" = --version ] && echo "Blender 5.3.0" && exit 0\n'
+                                            f'echo "$BLENDER_USER_RESOURCES" > {log}\nexit 0\n')
+    assert bx.run(["stylize", "x", "--blender", blender], environ={}) == 0
+    assert not os.path.exists(orphan)
+    assert log.read_text().strip().startswith(str(tmp_path / bx.USER_PREFIX))
