@@ -4,12 +4,12 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shlex
 import socket
 
 from ..protocol.atomic import atomic_write_json
 from .frame_files import PARTIAL_DIR
 from .job_workflow import has_stage
+from .kino_command import command_line
 
 SIDECAR = "kino.json"
 SIDECAR_VERSION = 1
@@ -33,7 +33,7 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
     ``--param`` (added stages such as ``key`` included), ``--temporal``, ``--frames``, ``--stabilize``
     (when the workflow runs the stabilize stage) with its ``--track-region``."""
     look = workflow["look"]
-    parts = ["scripts/kino", "stylize", input_path, "--look", look]
+    parts = ["stylize", input_path, "--look", look]
     for st in workflow["stages"]:
         if st["name"] == "temporal":
             parts += ["--temporal", "on" if st["enabled"] else "off"]
@@ -51,7 +51,7 @@ def reproduce_command(input_path: str, workflow: dict, frames: tuple | None, out
         if track_region:
             parts += ["--track-region", track_region]
     parts += ["--out", out_dir]
-    return " ".join(shlex.quote(p) for p in parts)
+    return command_line(parts)
 
 
 def build_sidecar(*, status: str, source: dict, workflow: dict, options: dict, frames: dict,

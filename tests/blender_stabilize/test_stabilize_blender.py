@@ -12,6 +12,8 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from kino_addon.core.kino_command import LAUNCHER as KINO  # noqa: E402
+
 geo = kino("kino_addon.core.stabilize_geom")
 solve = kino("kino_addon.core.stabilize_solve")
 tracking = kino("kino_addon.blender.stabilize.tracking")
@@ -182,7 +184,7 @@ def test_kino_stabilize_command_writes_exactly_frames_and_transforms(shaken, tmp
     assert names == [f"frame_{i:04d}.png" for i in range(1, 11)] + ["kino.json", "transforms.json"]
     side = json.loads((out / "kino.json").read_text())  # what reproduces the folder
     assert side["status"] == "completed" and side["frames"]["count"] == 10 and side["frames"]["source_first"] == 2
-    assert side["command"].startswith("scripts/kino stabilize ") and "--frames 2:11" in side["command"]
+    assert side["command"].startswith(f"{KINO} stabilize ") and "--frames 2:11" in side["command"]
     assert side["provenance"]["stabilize"]["mode"] == "camera" and side["versions"]["blender"]
     doc = json.loads((out / "transforms.json").read_text())
     assert doc["width"] == W and doc["height"] == H

@@ -350,3 +350,15 @@ def test_a_killed_replacing_run_is_settled_by_the_next(tmp_path):
         fh.write(open(os.path.join(folder, ".kino-previous", "frame_0001.png"), "rb").read())
     previous_result.settle(folder)
     assert not os.path.exists(os.path.join(folder, ".kino-previous")) and existing_frames(folder) == [1]
+
+
+def test_the_recorded_command_runs_from_any_folder():
+    """kino.json's line starts with the checkout's launcher by its absolute path (it began with the
+    relative scripts/kino, which ran only from the checkout's root)."""
+    from kino_addon.core.kino_command import LAUNCHER
+    from kino_addon.core.sidecar import reproduce_command
+    line = reproduce_command("/clips/a b.mp4", {"look": "toon", "stages": [{"name": "toon", "enabled": True,
+                                                                            "params": {"levels": 4}}]},
+                             (1, 5), "/out/x")
+    assert os.path.isabs(LAUNCHER) and os.path.isfile(LAUNCHER)
+    assert line.startswith(f"{LAUNCHER} stylize '/clips/a b.mp4' --look toon --param levels=4 --frames 1:5")

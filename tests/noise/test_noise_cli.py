@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from kino_addon.core.kino_command import LAUNCHER as KINO
 from noise_support import footage
 
 pytestmark = pytest.mark.slow  # real clips through a subprocess
@@ -35,7 +36,7 @@ def test_cli_writes_numbered_fields(tmp_path):
         assert saved["frames"] == {"first": 3, "count": 5} and saved["seed"] == 4 and saved["mode"] == mode
         assert record["noise_shape"] == [4, 16, 24]
         # a command that runs from anywhere, the clip's identity, Kino's version and the status
-        assert saved["command"].startswith(f"scripts/kino noise {os.path.abspath(clip)} --mode {mode} --seed 4 --frames 3:7")
+        assert saved["command"].startswith(f"{KINO} noise {os.path.abspath(clip)} --mode {mode} --seed 4 --frames 3:7")
         assert saved["command"].endswith(f"--out {tmp_path / mode}") and saved["status"] == "completed"
         assert saved["clip_identity"]["files_digest"] and saved["versions"]["kino"]
     assert all(np.array_equal(a, out["fixed"][0]) for a in out["fixed"])  # the same noise on every frame

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kino_backend import stabilize_metrics as sm
+from kino_addon.core.kino_command import LAUNCHER as KINO
 from kino_backend.stages import get_stage
 from kino_backend.stages.base import Frame, JobContext, StageError
 
@@ -123,7 +124,7 @@ def test_warp_frames_command_writes_warped_pngs(tmp_path):
     side = json.loads((out / "kino.json").read_text())
     assert side["frames"]["count"] == 2 and side["frames"]["source_first"] == 2
     assert "--frames 2:3" in side["command"] and side["versions"]["kino"]
-    assert side["command"].startswith("scripts/kino warp_frames ") and side["source"]["input"]["files_digest"]
+    assert side["command"].startswith(f"{KINO} warp_frames ") and side["source"]["input"]["files_digest"]
     before = (out / "frame_0001.png").read_bytes()
     with pytest.raises(ValueError, match="selects 3 frames, but .* has 2 matrices"):  # before writing anything
         warp_frames.main([str(src), "--transforms", str(tmp_path / "t.json"), "--out", str(out), "--frames", "1:3"])

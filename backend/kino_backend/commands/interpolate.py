@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shlex
 import sys
 from typing import List
 
 from kino_addon.core.frame_files import OutputFolderError
+from kino_addon.core.kino_command import command_line as command_line_of
 from kino_addon.protocol.atomic import atomic_write_json
 
 from ..interpolation.formats import conform, format_of, from_work, read_inputs, to_work, write_frame
@@ -88,13 +88,13 @@ def _interpolate(args, folder: str) -> dict:
     rep = interp.report
     if rep.inputs == 0:
         raise UsageError(f"{args.frames} holds no frames")
-    command = ["scripts/kino", "interpolate", os.path.abspath(args.frames), "--factor", str(args.factor), "--out",
+    command = ["interpolate", os.path.abspath(args.frames), "--factor", str(args.factor), "--out",
                os.path.abspath(args.out)]
     if args.cut_threshold != CUT_THRESHOLD:
         command += ["--cut-threshold", str(args.cut_threshold)]
     if args.straight:
         command.append("--straight")
-    doc = {"kino_interpolate": 1, "status": "completed", "command": shlex.join(command),
+    doc = {"kino_interpolate": 1, "status": "completed", "command": command_line_of(command),
            "input": os.path.abspath(args.frames), "factor": args.factor,
            "frames": {"count": rep.outputs, "pattern": "frame_%04d.png", "width": size[0], "height": size[1],
                       "format": inputs.format.describe(),

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import sys
 import time
 from typing import List
@@ -20,6 +19,7 @@ from typing import List
 import numpy as np
 
 from kino_addon.core.file_stamps import input_digest
+from kino_addon.core.kino_command import command_line as command_line_of
 from kino_addon.protocol.atomic import atomic_write_json
 
 from .output_dir import OutputDir
@@ -104,13 +104,13 @@ def _write_noise(args, argv: List[str], start: int, count, folder: str) -> dict:
 
 def command_line(args) -> str:
     """The ``scripts/kino noise`` line that writes this folder again (absolute paths: it runs from anywhere)."""
-    parts = ["scripts/kino", "noise", os.path.abspath(args.clip), "--mode", args.mode, "--seed", str(args.seed)]
+    parts = ["noise", os.path.abspath(args.clip), "--mode", args.mode, "--seed", str(args.seed)]
     parts += ["--frames", args.frames] if args.frames else []
     parts += ["--resolution", str(args.resolution)] if args.resolution else []
     if args.mode == "inverted":
         parts += ["--model", os.path.abspath(args.model), "--prompt", args.prompt, "--steps", str(args.steps),
                   "--strength", repr(args.strength)]
-    return shlex.join(parts + ["--out", os.path.abspath(args.out)])
+    return command_line_of(parts + ["--out", os.path.abspath(args.out)])
 
 
 def _is_xl(model) -> bool:

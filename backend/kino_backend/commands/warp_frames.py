@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import sys
 from typing import List
 
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from kino_addon.core.file_stamps import input_digest
+from kino_addon.core.kino_command import command_line as command_line_of
 from kino_addon.protocol.atomic import atomic_write_json
 
 from ..provenance import versions
@@ -111,12 +111,12 @@ def _identity(path: str) -> dict:
 
 def write_record(args, count: int, first: int) -> None:
     """``DIR/kino.json``: the command that writes these frames again, and what they came from."""
-    command = ["scripts/kino", "warp_frames", os.path.abspath(args.input), "--transforms",
+    command = ["warp_frames", os.path.abspath(args.input), "--transforms",
                os.path.abspath(args.transforms), "--out", os.path.abspath(args.out)]
     command += ["--frames", f"{args.frames[0]}:{args.frames[1]}"] if args.frames else []
     command += ["--inverse"] if args.inverse else []
     command += ["--border", args.border, "--interpolation", args.interpolation]
-    doc = {"kino_warp_frames": 1, "status": "completed", "command": shlex.join(command),
+    doc = {"kino_warp_frames": 1, "status": "completed", "command": command_line_of(command),
            "source": {"input": _identity(args.input), "transforms": _identity(args.transforms)},
            "frames": {"count": count, "first": 1, "source_first": first, "pattern": "frame_%04d.png"},
            "settings": {"inverse": args.inverse, "border": args.border, "interpolation": args.interpolation},

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import sys
 
 import numpy as np
 
 from ...core.image_size import folder_notes
+from ...core.kino_command import command_line as kino_command_line
 from ...core.media import float_note
 from ...core.movie_timing import movie_notes
 from ...core.placement import PlacementError, check as check_placement, parse_offset
@@ -123,7 +123,7 @@ def workflows(hello: dict, args, crop=None, keyed: bool = True) -> tuple:
 
 def command_line(args) -> str:
     """The ``kino.json`` reproduce line: every flag that shaped the frames."""
-    parts = ["scripts/kino", "composite", "--actor", args.actor, "--background", args.background,
+    parts = ["composite", "--actor", os.path.abspath(args.actor), "--background", os.path.abspath(args.background),
              "--actor-look", args.actor_look, "--background-look", args.background_look]
     if args.key_color:
         parts += ["--key-color", args.key_color]
@@ -134,8 +134,8 @@ def command_line(args) -> str:
     if args.frames:
         parts += ["--frames", args.frames]
     parts += ["--actor-scale", f"{args.actor_scale:g}", "--actor-offset", args.actor_offset, "--bars", args.bars,
-              "--out", args.out]
-    return " ".join(shlex.quote(p) for p in parts)
+              "--out", os.path.abspath(args.out)]
+    return kino_command_line(parts)
 
 
 def save_blend(args, out: str, count: int, size: tuple, key_rgb) -> str:

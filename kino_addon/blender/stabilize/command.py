@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
 from typing import List
 
 from ...core.file_stamps import input_digest
 from ...core.frame_files import PARTIAL_DIR
+from ...core.kino_command import command_line as kino_command_line
 from ...core.media import read_outside_blender
 from ...core.plan import PlanError, parse_frame_range
 from ...core.sidecar import SIDECAR, build_sidecar, write_sidecar
@@ -65,11 +65,11 @@ def prepare_out_dir(out: str) -> None:
 
 def command_line(args) -> str:
     """The ``kino.json`` reproduce line."""
-    parts = ["scripts/kino", "stabilize", args.input]
+    parts = ["stabilize", os.path.abspath(args.input)]
     parts += ["--track-region", args.track_region] if args.track_region else []
     parts += ["--frames", args.frames] if args.frames else []
     parts += ["--zoom"] if args.zoom else []
-    return " ".join(shlex.quote(p) for p in parts + ["--out", args.out])
+    return kino_command_line(parts + ["--out", os.path.abspath(args.out)])
 
 
 def write_record(args, out: str, summary: dict, first: int, notes: list) -> None:
