@@ -12,10 +12,11 @@ from . import compat
 from .connection import BACKEND, BackendUnavailable
 from .prefs import models_dir
 
-# parameter name -> registry kind whose entries it accepts
+# parameter name -> registry kind whose entries it accepts (RAFT's .pth weights are not listed: a path)
 PARAM_KINDS = {"model": "checkpoint", "vae": "vae", "taesd": "taesd", "ip_adapter": "ip_adapter", "faceid": "ip_adapter",
-               "lora": "lora", "controlnet": "controlnet", "raft_weights": "raft", "pulid": "pulid",
+               "lora": "lora", "controlnet": "controlnet", "pulid": "pulid",
                "pulid_encoder": "eva_clip", "motion_adapter": "motion_adapter"}
+LOADABLE_CHECKPOINTS = ("sd15", "sdxl")  # SD 2.x and SDXL refiners are listed with a note, never offered
 # parameters that take only some variants of their kind (IP-Adapter files: image vs face adapters)
 PARAM_VARIANTS = {"ip_adapter": ("plain", "plus"), "faceid": ("faceid", "faceid_plus"),
                   "motion_adapter": ("v1", "v2", "v3", "animatelcm")}
@@ -30,7 +31,21 @@ def picker_kind(item) -> str:
 def entries_of(kind: str, param: str = "") -> list:
     variants = PARAM_VARIANTS.get(param)
     return [e for e in MODELS["entries"] if e.get("kind") == kind and not e.get("made_for")  # inpainting ...
+            and (kind != "checkpoint" or e.get("arch") in LOADABLE_CHECKPOINTS)
             and (variants is None or e.get("variant", variants[0]) in variants)]
+
+
+def refresh_summary(entries: list, truncated: str = "") -> str:
+    """What Refresh Models reports: the models Kino can use, then the files it cannot, each with why."""
+    usable = [e for e in entries if e.get("kind") not in ("invalid", "unknown")
+              and (e.get("kind") != "checkpoint" or (e.get("arch") in LOADABLE_CHECKPOINTS and not e.get("made_for")))]
+    unusable = [e for e in entries if e not in usable]
+    text = f"{len(usable)} model{'' if len(usable) == 1 else 's'} found"
+    if unusable:
+        named = "; ".join(f"{e.get('name')}: {e.get('error') or e.get('note') or e.get('kind')}" for e in unusable[:3])
+        more = f" (and {len(unusable) - 3} more: scripts/kino models list)" if len(unusable) > 3 else ""
+        text += f"; {len(unusable)} cannot be used — {named}{more}"
+    return text + (f"; {truncated}" if truncated else "")
 
 
 def _choice_items(self, context):
@@ -59,10 +74,8 @@ class KINO_OT_refresh_models(bpy.types.Operator):
             self.report({'ERROR'}, f"Kino: {MODELS['error']}")
             return {'CANCELLED'}
         MODELS["entries"], MODELS["error"] = answer.get("models") or [], ""
-        if answer.get("truncated"):  # a huge folder: the backend looked at part of it
-            self.report({'WARNING'}, f"Kino: {len(MODELS['entries'])} models found; {answer['truncated']}")
-            return {'FINISHED'}
-        self.report({'INFO'}, f"Kino: {len(MODELS['entries'])} models found")
+        text = refresh_summary(MODELS["entries"], answer.get("truncated") or "")
+        self.report({'WARNING'} if "cannot be used" in text or answer.get("truncated") else {'INFO'}, f"Kino: {text}")
         return {'FINISHED'}
 
 

@@ -8,7 +8,7 @@ import os
 import shlex
 from typing import Iterable
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))  # through dev links
 LAUNCHER = os.path.join(REPO_ROOT, "scripts", "kino")
 
 

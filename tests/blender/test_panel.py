@@ -300,8 +300,17 @@ def test_the_model_menu_leaves_out_checkpoints_no_look_can_use():
         picker.MODELS["entries"] = [
             {"kind": "checkpoint", "arch": "sd15", "name": "a.safetensors", "path": "/m/a.safetensors"},
             {"kind": "checkpoint", "arch": "sd15", "name": "b-inpainting.safetensors",
-             "path": "/m/b-inpainting.safetensors", "made_for": "inpainting", "unet_in_channels": 9}]
+             "path": "/m/b-inpainting.safetensors", "made_for": "inpainting", "unet_in_channels": 9},
+            {"kind": "checkpoint", "arch": "sd2", "name": "v2.safetensors", "path": "/m/v2.safetensors",
+             "note": "an SD 2.x checkpoint: Kino's looks load SD 1.5 and SDXL base checkpoints"},
+            {"kind": "checkpoint", "arch": "sdxl_refiner", "name": "refiner.safetensors", "path": "/m/r.safetensors"},
+            {"kind": "invalid", "arch": None, "name": "cut.safetensors", "path": "/m/cut.safetensors",
+             "error": "truncated: download it again"}]
         assert [e["name"] for e in picker.entries_of("checkpoint", "model")] == ["a.safetensors"]
+        # Refresh Models counted all five as "models found" and showed none of the reasons
+        text = picker.refresh_summary(picker.MODELS["entries"])
+        assert text.startswith("1 model found; 4 cannot be used — b-inpainting.safetensors: ")
+        assert "v2.safetensors: an SD 2.x checkpoint" in text and "(and 1 more: scripts/kino models list)" in text
     finally:
         picker.MODELS.clear()
         picker.MODELS.update(saved)

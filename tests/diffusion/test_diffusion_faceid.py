@@ -101,10 +101,14 @@ def test_wrong_faceid_files_are_clear(open_stage, tiny, face_setup, tmp_path):
     from safetensors.torch import save_file
     base, refs, ctx = face_setup
     binary = tmp_path / "ip-adapter-faceid_sd15.bin"
-    binary.write_bytes(b"not read")
+    binary.write_bytes(b"\x80\x02}q\x00.")  # a pickle: never read while stylizing
     with pytest.raises(StageError, match="scripts/kino models convert") as err:
         open_stage({**base, "face_reference": str(refs[1]), "faceid": str(binary)}, ctx())
     assert err.value.code == "INVALID_PARAMS"
+    page = tmp_path / "ip-adapter-faceid_sd15-page.bin"
+    page.write_bytes(b"<html>Not Found</html>")  # a download that saved an error page
+    with pytest.raises(StageError, match="is text .*download it again"):
+        open_stage({**base, "face_reference": str(refs[1]), "faceid": str(page)}, ctx())
     plus = tmp_path / "ip-adapter-faceid-plusv2_sd15.safetensors"
     save_file({"image_proj.perceiver_resampler.proj_in.weight": torch.zeros(4, 4),
                "ip_adapter.1.to_k_ip.weight": torch.zeros(4, 4)}, str(plus))

@@ -9,6 +9,7 @@ import os
 
 from ..stages.base import StageError
 from .classify import classify, find_image_encoder
+from .load_parts import wrong_kind
 from .st_header import header_sha256
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
@@ -24,7 +25,7 @@ def sync_loras(pipe, state: dict, loras, arch: str) -> list:
     for path, weight in loras:
         info = classify(path)
         if info["kind"] != "lora":
-            raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not a LoRA.")
+            raise wrong_kind(path, info, "a LoRA", "pick a LoRA file as lora=PATH[:WEIGHT]")
         if info["arch"] != arch:
             raise StageError(INVALID_PARAMS, f"LoRA {path} is for {info['arch']}, the checkpoint is {arch}; "
                              f"pick an {arch} LoRA.")
@@ -45,7 +46,7 @@ def resolve_ip_adapter(path: str) -> tuple:
     """(weights file, image encoder folder) of an IP-Adapter given as a file or an h94-style folder."""
     info = classify(path)
     if info["kind"] != "ip_adapter":
-        raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not IP-Adapter weights.")
+        raise wrong_kind(path, info, "IP-Adapter weights", "pick an IP-Adapter file or folder as ip_adapter=")
     weights = info.get("weights", path)
     encoder = info.get("image_encoder") or find_image_encoder(weights)
     if not encoder:
@@ -91,7 +92,7 @@ def _check_faceid(faceid: str, arch: str) -> str:
     ``faceid_plus`` (also CLIP features of the aligned face: needs the image encoder beside the file)."""
     info = classify(faceid)
     if info["kind"] != "ip_adapter" or not info.get("variant", "").startswith("faceid"):
-        note = f" ({info['note']})" if info.get("note") else ""
+        note = f" ({info.get('note') or info.get('error')})" if info.get("note") or info.get("error") else ""
         what = "an image IP-Adapter (use it as ip_adapter=)" if info["kind"] == "ip_adapter" else \
             f"a {info['kind']} file"
         raise StageError(INVALID_PARAMS, f"faceid={faceid} is {what}, not IP-Adapter FaceID weights{note}: give "

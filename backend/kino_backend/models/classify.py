@@ -67,8 +67,10 @@ def unet_inputs(channels) -> dict:
 
 
 def checkpoint_arch(shapes: dict) -> str | None:
-    if any(k.startswith("conditioner.embedders.1.") for k in shapes) or "model.diffusion_model.label_emb.0.0.weight" in shapes:
+    if any(k.startswith("conditioner.embedders.1.") for k in shapes):
         return "sdxl"
+    if "model.diffusion_model.label_emb.0.0.weight" in shapes:  # SDXL's UNet; the refiner has one text encoder
+        return "sdxl_refiner" if any(k.startswith("conditioner.embedders.0.model.") for k in shapes) else "sdxl"
     if any(k.startswith("cond_stage_model.model.") for k in shapes):
         return "sd2"
     if any(k.startswith("cond_stage_model.transformer.") for k in shapes):
@@ -113,8 +115,12 @@ def classify_tensors(shapes: dict, path: str) -> dict:
             CROSS_DIM_ARCH.get(_cross_dim(shapes)) or "sd15")
         return {"kind": "controlnet", "arch": arch, "format": "single_file",
                 "control_type": control_type_from_name(path)}
-    if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys):
+    if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys) and \
+            not any("self_attn." in k or k.startswith(("embeddings.", "text_model.")) for k in keys):
         return {"kind": "taesd", "arch": None, "format": "single_file"}
+    if any("self_attn." in k for k in keys) and any("embeddings" in k for k in keys):
+        return {"kind": "unknown", "arch": None, "format": "single_file",
+                "note": "a text or image encoder (one part of a diffusers folder): give the whole folder"}
     if any(k.startswith(("encoder.down.", "encoder.down_blocks.")) for k in keys) and \
             any(k.startswith("decoder.") for k in keys):
         return {"kind": "vae", "arch": _name_arch(path), "format": "single_file"}
@@ -145,11 +151,7 @@ def find_image_encoder(weights_path: str) -> str | None:
 def classify_folder(path: str) -> dict:
     index = _read_json(os.path.join(path, "model_index.json"))
     if index:
-        cls = index.get("_class_name", "")
-        arch = "sdxl" if ("XL" in cls or "text_encoder_2" in index) else "sd15"
-        unet = _read_json(os.path.join(path, "unet", "config.json"))
-        return dict({"kind": "checkpoint", "arch": arch, "format": "diffusers", "class": cls},
-                    **unet_inputs(unet.get("in_channels", 4)))
+        return _pipeline_folder(path, index)
     cfg = _read_json(os.path.join(path, "config.json"))
     cls = cfg.get("_class_name") or (cfg.get("architectures") or [""])[0]
     if cls == "ControlNetModel":
@@ -181,6 +183,68 @@ def classify_folder(path: str) -> dict:
     return {"kind": "unknown", "arch": None, "format": "folder"}
 
 
+WEIGHTED_PARTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+
+
+def _pipeline_folder(path: str, index: dict) -> dict:
+    """A diffusers pipeline folder: its arch from the index and the UNet's config, and whether every
+    part the index names is there (an interrupted download leaves some out)."""
+    cls = index.get("_class_name", "")
+    unet = _read_json(os.path.join(path, "unet", "config.json"))
+    if "XL" in cls or "text_encoder_2" in index:
+        arch = "sdxl_refiner" if not (index.get("text_encoder") or [None])[0] else "sdxl"
+    else:
+        arch = CROSS_DIM_ARCH.get(unet.get("cross_attention_dim"), "sd15")
+    info = dict({"kind": "checkpoint", "arch": arch, "format": "diffusers", "class": cls},
+                **unet_inputs(unet.get("in_channels", 4)))
+    missing = [p for p in _named_parts(index) if not _part_present(os.path.join(path, p), p in WEIGHTED_PARTS)]
+    if missing:
+        return dict(info, kind="invalid", error=f"the diffusers folder lacks {', '.join(missing)} (an interrupted "
+                    "download or copy): download or copy the whole folder again")
+    return info
+
+
+def _named_parts(index: dict) -> list:
+    return [k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2
+            and v[0] and k not in ("safety_checker", "feature_extractor", "image_encoder")]
+
+
+def _part_present(folder: str, weighted: bool) -> bool:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    if not weighted:
+        return bool(names)
+    return "config.json" in names and any(n.endswith((".safetensors", ".bin")) for n in names)
+
+
+def classify_file(path: str) -> dict:
+    """Classify one file by what it holds: a ``.safetensors`` file by its tensors; any other name by its
+    first bytes (a pickle is to be converted; a safetensors file under another name, an empty file or
+    a web page saved in its place is ``invalid``, with what to do)."""
+    from . import files
+    ext = os.path.splitext(path)[1]
+    if ext == ".safetensors":
+        info = classify_tensors(read_shapes(path), path)
+        if info["kind"] == "ip_adapter":
+            info["image_encoder"] = find_image_encoder(path)
+        return info
+    if ext.lower() == ".safetensors":
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return {"kind": "invalid", "arch": None, "format": "single_file",
+                "error": f"rename it to {stem}.safetensors (lower case): the loaders read only that ending"}
+    found = files.sniff(path)
+    if found in ("torch_zip", "pickle"):
+        return {"kind": "unknown", "arch": None, "format": "pickle", "note": PICKLE_NOTE}
+    return {"kind": "invalid", "arch": None, "format": ext.lstrip(".") or "file",
+            "error": files.not_weights_note(path, found)}
+
+
+PICKLE_NOTE = ("pickle files (.ckpt, .pt, .pth, .bin) are not loaded (unpickling can run code); convert it: "
+               "scripts/kino models convert FILE")
+
+
 def classify(path: str) -> dict:
     """Classify a file or folder; raises ``StageError(MODEL_MISSING)`` naming a missing path."""
     if not os.path.exists(path):
@@ -188,10 +252,4 @@ def classify(path: str) -> dict:
                          "or into the Kino models folder (add-on preferences) and pick it again.")
     if os.path.isdir(path):
         return classify_folder(path)
-    if not path.lower().endswith(".safetensors"):
-        return {"kind": "unknown", "arch": None, "format": os.path.splitext(path)[1].lstrip("."),
-                "note": "only .safetensors files are read (pickle .ckpt/.pt/.bin are not loaded for safety); convert it: scripts/kino models convert FILE"}
-    info = classify_tensors(read_shapes(path), path)
-    if info["kind"] == "ip_adapter":
-        info["image_encoder"] = find_image_encoder(path)
-    return info
+    return classify_file(path)

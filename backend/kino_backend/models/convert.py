@@ -17,7 +17,7 @@ from kino_addon.protocol.atomic import usual_file_modes
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 from ..stages.base import StageError
-from .files import PICKLE_EXT
+from .files import not_weights_note, sniff
 
 WRAPPERS = ("state_dict", "module", "model", "params_ema")
 
@@ -30,15 +30,19 @@ def _load(src: str):
     import pickle
 
     import torch
+    found = sniff(src)
+    if found not in ("torch_zip", "pickle"):
+        raise StageError(INVALID_PARAMS, not_weights_note(src, found) + (
+            "; it needs no conversion" if found == "safetensors" else "") + ".")
     try:
         return torch.load(src, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise StageError(INVALID_PARAMS, f"{src} holds Python objects other than tensors, so Kino will not "
-                         f"load it (it could run code): {str(exc).splitlines()[0]}. Get a .safetensors version "
-                         "of these weights from their publisher.") from None
-    except (RuntimeError, EOFError, OSError) as exc:  # torch reports a damaged archive as RuntimeError
-        raise StageError(INVALID_PARAMS, f"{src} is not a readable PyTorch weights file ({exc}); "
-                         "download it again.") from None
+    except pickle.UnpicklingError:  # torch's own text suggests weights_only=False: never, here
+        raise StageError(INVALID_PARAMS, f"{src} holds Python objects other than tensors (classes, functions, "
+                         "arrays), so Kino will not load it: unpickling those can run code. Get a .safetensors "
+                         "version of these weights from their publisher.") from None
+    except (RuntimeError, EOFError, OSError):  # torch reports a damaged archive as RuntimeError
+        raise StageError(INVALID_PARAMS, f"{src} is a damaged PyTorch weights file (cut short, or not all of "
+                         "it was copied); download it again.") from None
 
 
 def _unwrap(obj) -> tuple:
@@ -80,10 +84,15 @@ def convert(src: str, dst: str | None = None, *, overwrite: bool = False) -> dic
     from safetensors.torch import save_file
     if not os.path.isfile(src):
         raise StageError(MODEL_MISSING, f"no such file: {src}")
-    if not src.lower().endswith(PICKLE_EXT):
-        raise StageError(INVALID_PARAMS, f"{src} is not a pickle weights file ({', '.join(PICKLE_EXT)}); "
-                         "a .safetensors file needs no conversion.")
+    if src.lower().endswith(".safetensors"):
+        raise StageError(INVALID_PARAMS, f"{src} is a .safetensors file already; it needs no conversion.")
     dst = dst or default_output(src)
+    if not dst.endswith(".safetensors"):
+        raise StageError(INVALID_PARAMS, f"the output {dst} must end with .safetensors (that is what it holds, "
+                         "and the only ending Kino's loaders read).")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dst))):
+        raise StageError(INVALID_PARAMS, f"the output's folder {os.path.dirname(os.path.abspath(dst))} does not "
+                         "exist; create it or pick another --out.")
     if os.path.exists(dst) and not overwrite:
         raise StageError(INVALID_PARAMS, f"{dst} exists already; remove it or pass --force to replace it.")
     weights, dropped = _unwrap(_load(src))

@@ -59,3 +59,38 @@ def param_count(path: str) -> int:
         else:
             total += os.path.getsize(f) // 2
     return total
+
+
+def sniff(path: str) -> str:
+    """What a weights file really is, from its first bytes: ``safetensors``, ``torch_zip`` (PyTorch's zip
+    format), ``pickle`` (the legacy format), ``empty``, ``text`` (a web page, an error message, a Git LFS
+    pointer) or ``other``."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return "other"
+    if not head:
+        return "empty"
+    if len(head) >= 9:
+        n = int.from_bytes(head[:8], "little")
+        if 1 < n <= 100 * 2**20 and head[8:9] == b"{":
+            return "safetensors"
+    if head.startswith(b"PK\x03\x04"):
+        return "torch_zip"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "text"
+    return "other"
+
+
+def not_weights_note(path: str, kind: str) -> str:
+    """The listing's and the loader's word for a file that is not the weights its name says."""
+    name = os.path.basename(path)
+    if kind == "safetensors":
+        stem = os.path.splitext(name)[0] if os.path.splitext(name)[1] else name
+        return f"{name} is a .safetensors file under another name: rename it to {stem}.safetensors"
+    what = {"empty": "empty", "text": "text (a web page, an error message or a Git LFS pointer, not the "
+                                         "weights)"}.get(kind, "not a weights file Kino knows")
+    return f"{name} is {what}: download it again"

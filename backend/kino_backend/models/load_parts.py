@@ -2,6 +2,7 @@
 custom VAE/TAESD, ControlNets. Nothing is fetched from a hub (``local_files_only=True``)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 from ..stages.base import StageError
@@ -27,8 +28,29 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+PARAM_OF_KIND = {"checkpoint": "model", "lora": "lora", "vae": "vae", "controlnet": "controlnet",
+                 "ip_adapter": "ip_adapter", "motion_adapter": "motion_adapter", "taesd": "taesd"}
+
+
+def wrong_kind(path: str, info: dict, not_what: str, pick: str) -> StageError:
+    """The refusal of a file of another kind than a parameter takes: what it is, where it belongs, what
+    to pick (``invalid`` files: why they cannot be used)."""
+    kind = info["kind"]
+    if kind == "invalid":
+        return StageError(MODEL_MISSING, f"{path} cannot be used: {info.get('error')}.")
+    return StageError(INVALID_PARAMS, f"{path} is {_article(kind)} {kind}, not {not_what}; {_give_it(kind)}{pick}.")
+
+
+def _give_it(kind: str) -> str:
+    """"give it as model= and " for a kind another parameter takes, else ""."""
+    param = PARAM_OF_KIND.get(kind)
+    return f"give it as {param}= and " if param else ""
+
+
 def check_checkpoint(model_path: str, arch: str | None) -> dict:
     info = classify(model_path)
+    if info["kind"] == "invalid":
+        raise StageError(MODEL_MISSING, f"{model_path} cannot be used: {info['error']}.")
     if info["kind"] == "unknown":
         raise StageError(INVALID_PARAMS, f"{model_path} is not a model Kino recognises as a Stable Diffusion "
                          "checkpoint" + (f": {info['note']}" if info.get("note") else
@@ -41,6 +63,9 @@ def check_checkpoint(model_path: str, arch: str | None) -> dict:
     if info.get("unet_in_channels"):
         raise StageError(INVALID_PARAMS, f"{model_path} is {info['note']}; pick the regular (non-{info['made_for']}) "
                          "version of the model as model=.")
+    if info["arch"] == "sdxl_refiner":
+        raise StageError(INVALID_PARAMS, f"{model_path} is an SDXL refiner (it only finishes an SDXL base model's "
+                         "pictures); pick an SD 1.5 or SDXL base checkpoint as model.")
     if info["arch"] not in ("sd15", "sdxl"):
         raise StageError(INVALID_PARAMS, f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
                          "Kino loads SD 1.5 and SDXL checkpoints.")
@@ -80,14 +105,34 @@ def _variant(folder: str) -> str | None:
 def load_base(model_path: str, info: dict, torch_dtype):
     cls = pipeline_class(info["arch"], False)
     extra = {"safety_checker": None, "requires_safety_checker": False} if info["arch"] == "sd15" else {}
-    if info["format"] == "diffusers":
-        return cls.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype,
-                                   variant=_variant(model_path), **extra)
-    cfg = config_folder(model_path, info["arch"])
-    return cls.from_single_file(model_path, config=cfg, local_files_only=True, dtype=torch_dtype, **extra)
+    with unreadable_weights(model_path, "checkpoint"):
+        if info["format"] == "diffusers":
+            return cls.from_pretrained(model_path, local_files_only=True, dtype=torch_dtype,
+                                       variant=_variant(model_path), **extra)
+        cfg = config_folder(model_path, info["arch"])
+        return cls.from_single_file(model_path, config=cfg, local_files_only=True, dtype=torch_dtype, **extra)
+
+
+@contextlib.contextmanager
+def unreadable_weights(path: str, what: str):
+    """diffusers' loaders report a missing or damaged weights file as OSError (and refuse a pickled
+    object other than tensors as UnpicklingError): say which model and what to do."""
+    import pickle
+    try:
+        yield
+    except (OSError, pickle.UnpicklingError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise StageError(MODEL_MISSING, f"the {what} {path} could not be loaded: {first}. A file of it is "
+                         "missing or damaged (download or copy the whole model again), or holds Python objects "
+                         "(convert it: scripts/kino models convert FILE).") from None
 
 
 def load_vae(vae_path: str, arch: str, torch_dtype):
+    with unreadable_weights(vae_path, "VAE"):
+        return _load_vae(vae_path, arch, torch_dtype)
+
+
+def _load_vae(vae_path: str, arch: str, torch_dtype):
     """A custom VAE: AutoencoderKL (diffusers folder or LDM/diffusers single file) or TAESD (fast decode)."""
     from diffusers import AutoencoderKL, AutoencoderTiny
     info = classify(vae_path)
@@ -96,7 +141,8 @@ def load_vae(vae_path: str, arch: str, torch_dtype):
             raise StageError(INVALID_PARAMS, f"{vae_path}: give TAESD as its diffusers folder (e.g. madebyollin/taesd).")
         return AutoencoderTiny.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
     if info["kind"] != "vae":
-        raise StageError(INVALID_PARAMS, f"{vae_path} is a {info['kind']}, not a VAE.")
+        raise wrong_kind(vae_path, info, "a VAE", "pick a VAE file or folder as vae= (or leave vae empty to use "
+                         "the checkpoint's own)")
     if info["format"] == "diffusers":
         return AutoencoderKL.from_pretrained(vae_path, local_files_only=True, dtype=torch_dtype)
     shapes = read_shapes(vae_path)
@@ -112,10 +158,15 @@ def load_vae(vae_path: str, arch: str, torch_dtype):
 
 
 def load_controlnet(path: str, arch: str, torch_dtype):
+    with unreadable_weights(path, "ControlNet"):
+        return _load_controlnet(path, arch, torch_dtype)
+
+
+def _load_controlnet(path: str, arch: str, torch_dtype):
     from diffusers import ControlNetModel
     info = classify(path)
     if info["kind"] != "controlnet":
-        raise StageError(INVALID_PARAMS, f"{path} is a {info['kind']}, not a ControlNet model.")
+        raise wrong_kind(path, info, "a ControlNet model", "pick a ControlNet as controlnet=PATH:TYPE")
     if info["arch"] != arch:
         raise StageError(INVALID_PARAMS, f"ControlNet {path} is for {info['arch']}, the checkpoint is {arch}; "
                          f"pick an {arch} ControlNet.")

@@ -13,14 +13,15 @@ import time
 
 from ..stages.base import StageError
 from . import files
-from .classify import classify, classify_folder, classify_tensors, control_type_from_name, find_image_encoder
-from .st_header import shapes as read_shapes
+from .classify import classify, classify_file, classify_folder, control_type_from_name
 from .tokenizer import hf_cache_dir
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
          "eva_clip", "motion_adapter")
 FOLDER_MARKERS = ("model_index.json", "config.json")
+LOADABLE_ARCHS = ("sd15", "sdxl")
+UNSUPPORTED_ARCH = {"sd2": "an SD 2.x checkpoint", "sdxl_refiner": "an SDXL refiner"}
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run")  # never hold models; /proc alone never ends
 
 
@@ -53,24 +54,37 @@ def _entry(path: str, info: dict, root: str, source: str) -> dict:
         size = 0
     out = {"name": name, "path": os.path.abspath(path), "size": size, "source": source}
     out.update(info)
+    if out["kind"] == "checkpoint" and out.get("arch") not in LOADABLE_ARCHS and not out.get("note"):
+        out["note"] = UNSUPPORTED_ARCH.get(out.get("arch"), "an architecture Kino does not load") + \
+            ": Kino's looks load SD 1.5 and SDXL base checkpoints"
     return out
 
 
 def _classify_file(path: str) -> dict:
+    """One file's entry; a file that cannot be read is listed ``invalid`` with the reason (never fails the
+    listing)."""
     if not os.path.exists(path):
         target = os.readlink(path) if os.path.islink(path) else path
         return {"kind": "invalid", "arch": None, "format": "single_file",
                 "error": f"a link to {target}, which does not exist (moved, or on a drive that is not mounted)"}
-    if path.lower().endswith(files.PICKLE_EXT):
-        return {"kind": "unknown", "arch": None, "format": "pickle",
-                "note": "pickle files are not loaded (unsafe); convert it: scripts/kino models convert FILE"}
     try:
-        info = classify_tensors(read_shapes(path), path)
+        return classify_file(path)
     except StageError as exc:
         return {"kind": "invalid", "arch": None, "format": "single_file", "error": exc.message}
-    if info["kind"] == "ip_adapter":
-        info["image_encoder"] = find_image_encoder(path)
-    return info
+    except (OSError, ValueError) as exc:  # unreadable meanwhile, or a header no rule expected
+        return {"kind": "invalid", "arch": None, "format": "single_file",
+                "error": f"could not be read ({exc}); download or copy it again"}
+
+
+def _classify_folder(path: str) -> dict:
+    """A model folder's entry (``invalid`` with the reason when a file in it cannot be read)."""
+    try:
+        return classify_folder(path)
+    except StageError as exc:
+        return {"kind": "invalid", "arch": None, "format": "folder", "error": exc.message}
+    except (OSError, ValueError) as exc:
+        return {"kind": "invalid", "arch": None, "format": "folder",
+                "error": f"could not be read ({exc}); download or copy it again"}
 
 
 def _is_model_folder(path: str, names: list) -> bool:
@@ -103,7 +117,7 @@ def scan_dir(root: str, source: str = "models_dir", max_depth: int = 6, budget: 
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _new_folder(os.path.join(here, d), seen)) \
             if depth < max_depth else []
         if here != root and _is_model_folder(here, names):
-            info = classify_folder(here)
+            info = _classify_folder(here)
             if info["kind"] != "unknown":
                 out.append(_entry(here, info, root, source))
                 dirs[:] = []
@@ -139,7 +153,7 @@ def scan_hf_cache(budget: ScanBudget | None = None) -> list:
             break
         names = os.listdir(snap)
         if _is_model_folder(snap, names):
-            info = classify_folder(snap)
+            info = _classify_folder(snap)
             if info["kind"] != "unknown":
                 if info["kind"] == "controlnet" and not info.get("control_type"):
                     info["control_type"] = control_type_from_name(repo)
@@ -158,6 +172,10 @@ def scan(models_dir: str | None = None, *, hf_cache: bool = True, budget: ScanBu
     ``budget`` the scan stops early once it is spent (``budget.reason`` says so)."""
     out = []
     if models_dir:
+        if os.path.exists(models_dir) and not os.path.isdir(models_dir):
+            raise StageError(MODEL_MISSING, f"the models folder {models_dir} is a file, not a folder: pick the "
+                             "folder that holds your checkpoints, LoRAs and ControlNets (add-on preferences, or "
+                             "KINO_MODELS_DIR)")
         if not os.path.isdir(models_dir):
             raise StageError(MODEL_MISSING, f"models folder not found: {models_dir}. Create it (or pick another one "
                              "in the add-on preferences) and put checkpoints, LoRAs, ControlNets there.")

@@ -45,15 +45,37 @@ def read_header(path: str) -> dict:
         raise StageError(MODEL_MISSING, f"{path} is not a valid .safetensors file (bad header: {exc}). "
                          "Download it again.") from None
     header.pop("__metadata__", None)
+    tensors = {}
+    for name, entry in header.items():
+        problem = _entry_problem(entry)
+        if problem:
+            raise StageError(MODEL_MISSING, f"{path} has a damaged header (tensor {name[:80]!r}: {problem}). "
+                             "Download it again.")
+        tensors[name] = {"dtype": entry["dtype"], "shape": list(entry["shape"])}
     _check_whole(path, len(raw), header)
-    return {k: {"dtype": v.get("dtype"), "shape": list(v.get("shape", []))}
-            for k, v in header.items() if isinstance(v, dict)}
+    return tensors
+
+
+def _entry_problem(entry) -> str:
+    """What is wrong with one tensor's header entry ("" when it is well formed)."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(entry.get("dtype"), str):
+        return "no dtype"
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        return "the shape is not a list of sizes"
+    if not isinstance(offsets, list) or len(offsets) != 2 or \
+            not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets) or \
+            offsets[0] > offsets[1]:
+        return "data_offsets are not two increasing byte positions"
+    return ""
 
 
 def _check_whole(path: str, header_bytes: int, header: dict) -> None:
     """A download cut short keeps its header: the tensors it lists must all lie within the file."""
-    ends = [v.get("data_offsets", [0, 0])[1] for v in header.values() if isinstance(v, dict)]
-    need = 8 + header_bytes + max((int(e) for e in ends if isinstance(e, int)), default=0)
+    need = 8 + header_bytes + max((v["data_offsets"][1] for v in header.values()), default=0)
     have = os.path.getsize(path)
     if have < need:
         raise StageError(MODEL_MISSING, f"{path} is truncated: it holds {have:,} of the {need:,} bytes its header "
