@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kino_backend.stages.base import Cancelled
+from kino_backend.stages.base import Cancelled, StageError
 
 from diffusion_support import textured
 
@@ -151,3 +151,25 @@ def test_provenance_records_files_params_seed(open_stage, tiny, frames):
     assert prov["files"]["model"]["files"][0]["sha256_header"]
     assert prov["loras"][0]["weight"] == 0.4 and prov["params"]["steps"] == 4
     assert prov["versions"]["diffusers"] and prov["work_size"] == [64, 64]
+
+
+def test_a_lora_whose_training_diverged_is_refused(open_stage, tiny, frames, tmp_path):
+    """NaN weights made every frame black with exit 0; now the look says which LoRA and what to do. The
+    bad file replaces a good one of the same name and shapes (its header is the same): a warm pipeline
+    used to keep the good one's weights under the header's hash and never read the new file."""
+    import os
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    path = tmp_path / "style.safetensors"
+    shutil.copy(tiny["lora-tiny.safetensors"], path)
+    open_stage({"model": tiny["sd15-tiny.safetensors"], "lora": [str(path)]}).stylize(frames[0])
+    state = load_file(str(path))
+    first = sorted(k for k in state if k.endswith("lora_up.weight"))[0]
+    state[first] = torch.full_like(state[first], float("nan"))
+    save_file(state, str(path), metadata={"ss_network_module": "networks.lora"})
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    with pytest.raises(StageError, match="not numbers .*training diverged") as err:
+        open_stage({"model": tiny["sd15-tiny.safetensors"], "lora": [str(path)]}).stylize(frames[0])
+    assert err.value.code == "INVALID_PARAMS" and "style.safetensors" in err.value.message

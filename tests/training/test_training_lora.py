@@ -158,3 +158,51 @@ def test_training_on_in_memory_frames(tiny, tmp_path):
     frames = [np.full((48, 80, 3), 60 + 40 * i, np.uint8) for i in range(3)]
     r = train_lora(settings(tiny, None, str(tmp_path / "f.safetensors"), steps=2), arrays=frames)
     assert r["settings"]["images_count"] == 3 and math.isfinite(r["loss_last"])
+
+
+def test_a_diverged_training_writes_nothing_and_keeps_the_lora_there(tiny, images, tmp_path):
+    """lr 100 blows the weights up: the NaN LoRA was written (over a good one), and the look then turned
+    every frame black. Now nothing is written and the earlier file is byte for byte as it was."""
+    out = tmp_path / "keep.safetensors"
+    train_lora(settings(tiny, images, str(out), steps=2))
+    before = out.read_bytes()
+    with pytest.raises(FloatingPointError, match="nothing was written|no LoRA was written"):
+        train_lora(settings(tiny, images, str(out), steps=3, lr=100.0))
+    assert out.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["keep.safetensors"]  # no part file left
+
+
+def test_the_output_and_settings_are_checked_before_any_training(tiny, images, tmp_path):
+    seen = []
+    (tmp_path / "folder.safetensors").mkdir()
+    (tmp_path / "file").write_text("")
+    for out, match in ((tmp_path / "folder.safetensors", "is a folder"),
+                       (tmp_path / "file" / "x.safetensors", "cannot write the LoRA into")):
+        with pytest.raises(ValueError, match=match):
+            train_lora(settings(tiny, images, str(out), steps=2), progress=lambda **kw: seen.append(kw))
+    for bad, match in (({"alpha": 0.0}, "alpha 0.0 must be positive"), ({"alpha": -3.0}, "must be positive"),
+                       ({"rank": 5000}, "rank 5000 is more than 256"),
+                       ({"class_images": images}, "only with a class prompt|on only with a class prompt")):
+        with pytest.raises(ValueError, match=match):
+            train_lora(settings(tiny, images, str(tmp_path / "x.safetensors"), steps=2, **bad),
+                       progress=lambda **kw: seen.append(kw))
+    assert not seen  # refused before the first step
+
+
+def test_a_caption_that_is_not_utf8_is_named_and_a_bom_is_not_kept(tmp_path):
+    from kino_backend.training.data import caption_for
+    img = tmp_path / "f0.png"
+    (tmp_path / "f0.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"f0.txt is not UTF-8 text .* save it as UTF-8"):
+        caption_for(str(img), "default")
+    (tmp_path / "f0.txt").write_bytes("\ufeffa photo with bom".encode("utf-8"))
+    assert caption_for(str(img), "default") == "a photo with bom"
+
+
+def test_the_lora_file_records_what_reproduces_it(trained, tiny):
+    result, _ = trained
+    with safe_open(result["out"], "pt") as f:
+        info = json.loads(f.metadata()["kino_training"])
+    assert info["seed"] == result["settings"]["seed"] and len(info["images_sha256"]) == 64
+    assert info["model"]["files"] and info["model"]["files"][0]["sha256_header"]
+    assert info["versions"]["torch"] and info["versions"]["kino"]

@@ -15,7 +15,11 @@ from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 
 def adapter_name(path: str) -> str:
-    return "kino_" + header_sha256(path)[:12]
+    """The name a LoRA is loaded under in a warm pipeline: its header and its file's size and mtime, so a
+    LoRA retrained or replaced under the same name (same tensor names and shapes) is loaded again."""
+    import hashlib
+    st = os.stat(path)
+    return "kino_" + hashlib.sha256(f"{header_sha256(path)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def sync_loras(pipe, state: dict, loras, arch: str) -> list:
@@ -31,6 +35,7 @@ def sync_loras(pipe, state: dict, loras, arch: str) -> list:
                              f"pick an {arch} LoRA.")
         name = adapter_name(path)
         if name not in loaded:
+            check_finite_lora(path)
             pipe.load_lora_weights(path, adapter_name=name)
             loaded[name] = os.path.abspath(path)
         want[name] = want.get(name, 0.0) + float(weight)
@@ -40,6 +45,17 @@ def sync_loras(pipe, state: dict, loras, arch: str) -> list:
     elif loaded:
         pipe.disable_lora()
     return [{"path": loaded[n], "adapter": n, "weight": w} for n, w in want.items()]
+
+
+def check_finite_lora(path: str) -> None:
+    """A LoRA whose weights are not finite (a training that diverged) turns every frame black: refuse it."""
+    import torch
+    from safetensors.torch import load_file
+    bad = [k for k, v in load_file(path).items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise StageError(INVALID_PARAMS, f"the LoRA {path} holds weights that are not numbers (NaN or infinite, in "
+                         f"{len(bad)} tensors, e.g. {bad[0]}): its training diverged. Train it again with a lower "
+                         "learning rate, or drop it from lora=.")
 
 
 def resolve_ip_adapter(path: str) -> tuple:

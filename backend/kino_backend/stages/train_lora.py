@@ -72,7 +72,7 @@ class TrainLoraRun(StageRun):
 
         try:
             r = train_lora(s, progress=progress, arrays=kept)
-        except ValueError as exc:
+        except (ValueError, FloatingPointError) as exc:  # bad settings or images; a diverged training
             raise StageError(INVALID_PARAMS, str(exc), stage=self.stage.name) from None
         record = {k: r[k] for k in ("out", "loss_first", "loss_last", "steps", "seconds", "layers")}
         self.ctx.provenance["train_lora"] = dict(record, losses=losses, images=len(kept))
@@ -101,7 +101,7 @@ class TrainLora(Stage):
         ParamSpec("batch", "int", 1, "Images per step.", min=1, max=64),
         ParamSpec("train_text_encoder", "bool", False, "Also train LoRA layers in the text encoder."),
         ParamSpec("class_prompt", "str", "", "Prior preservation on when set (e.g. 'a photo of a person')."),
-        ParamSpec("class_images", "path", None, "Folder of class images (generated from the base model when empty)."),
+        ParamSpec("class_images", "path", None, "Folder of class images (when not given, they are generated from the base model)."),
         ParamSpec("num_class_images", "int", 50, "Class images to use or generate.", min=1, max=10000),
     )
     run_class = TrainLoraRun

@@ -43,8 +43,12 @@ def caption_for(path: str, default: str) -> str:
     """The text in ``<image>.txt`` beside the image when present (kohya-style captions), else ``default``."""
     txt = os.path.splitext(path)[0] + ".txt"
     if os.path.isfile(txt):
-        with open(txt, encoding="utf-8") as fh:
-            text = fh.read().strip()
+        try:
+            with open(txt, encoding="utf-8-sig") as fh:  # a byte-order mark is not part of the caption
+                text = fh.read().strip()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"the caption {txt} is not UTF-8 text (byte {exc.start}); save it as UTF-8 in your "
+                             "editor and run again") from None
         if text:
             return text
     return default

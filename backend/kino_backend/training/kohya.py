@@ -5,6 +5,7 @@ diffusers' ``load_lora_weights``, A1111 and ComfyUI all read these files.
 from __future__ import annotations
 
 import json
+import os
 from typing import Dict
 
 from kino_addon.protocol.atomic import usual_file_modes
@@ -39,8 +40,19 @@ def save_kohya(path: str, unet, text_encoder, rank: int, alpha: float, info: dic
         state.update(peft_to_kohya(text_encoder, "lora_te", alpha))
     if not state:
         raise RuntimeError("no LoRA layers found to save (internal error: the adapter was not attached)")
+    import torch
+    bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
+    if bad:
+        raise FloatingPointError(f"the trained weights are not finite ({len(bad)} of {len(state)} tensors, e.g. "
+                                 f"{bad[0]}); nothing was written. Lower the learning rate (--lr) and try again.")
     meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
             "kino_training": json.dumps(info, sort_keys=True)}
-    save_file(state, path, metadata=meta)
-    usual_file_modes(path)  # save_file makes it 0600: a LoRA is shared with render nodes and other users
+    tmp = f"{path}.part{os.getpid()}"
+    try:
+        save_file(state, tmp, metadata=meta)
+        usual_file_modes(tmp)  # save_file makes it 0600: a LoRA is shared with render nodes and other users
+        os.replace(tmp, path)  # a LoRA already there stays whole until the new one is complete
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return sum(1 for k in state if k.endswith(".alpha"))

@@ -25,6 +25,7 @@ from .optim import optimizer_step
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 EVAL_IMAGES = 4
+MAX_RANK = 256  # the panel's limit too
 EVAL_TIMESTEP_FRACTIONS = (0.1, 0.35, 0.6, 0.85)
 
 
@@ -44,7 +45,7 @@ class LoraSettings:
     seed: int = 0
     train_text_encoder: bool = False
     class_prompt: Optional[str] = None  # prior preservation on when this is set
-    class_images: Optional[str] = None  # folder of class images; generated from the base model when absent
+    class_images: Optional[str] = None  # folder of class images; generated from the base model when not given
     num_class_images: int = 50
     class_steps: int = 25  # denoising steps when generating class images
     prior_weight: float = 1.0
@@ -53,6 +54,15 @@ class LoraSettings:
     def check(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.rank < 1:
             raise ValueError("steps, batch and rank must be at least 1")
+        if self.rank > MAX_RANK:
+            raise ValueError(f"rank {self.rank} is more than {MAX_RANK}: a LoRA that large is bigger than the "
+                             "model it changes; 4-64 is usual (default 16)")
+        if self.alpha is not None and not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha {self.alpha} must be positive (the LoRA's scale is alpha / rank; leave it out "
+                             "for alpha = rank)")
+        if not self.class_prompt and (self.class_images or self.prior_weight != 1.0):
+            raise ValueError("class images and the prior weight belong to prior preservation, which is on only with "
+                             "a class prompt (--class-prompt, e.g. \"a photo of a person\")")
         if self.resolution < 64 or self.resolution % 8:
             raise ValueError(f"resolution {self.resolution} must be a multiple of 8, at least 64 (e.g. 512)")
         if not self.lr > 0:
@@ -248,6 +258,40 @@ def _training_images(s: LoraSettings, arrays):
     return images, captions
 
 
+def check_output(out: str) -> None:
+    """Before any training: the LoRA can be written where asked (a run of hours must not end in a
+    refusal to save)."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out} is a folder; give a file name ending in .safetensors")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".kino-write-test-{os.getpid()}")
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ValueError(f"cannot write the LoRA into {folder} ({exc.strerror or exc}); pick another --out") from None
+
+
+def training_record(s: LoraSettings, images, captions, device: str) -> dict:
+    """What the LoRA file's ``kino_training`` metadata keeps to reproduce it: the settings and seed, the
+    base model (size and header hash), the training images and captions (a digest of the pixels and
+    text), the versions."""
+    import hashlib
+
+    from ..models.files import describe
+    from ..provenance import versions
+    pixels = hashlib.sha256()
+    for img, cap in zip(images, captions):
+        pixels.update(memoryview(img.tobytes()))
+        pixels.update(cap.encode("utf-8"))
+    info = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("out",)}
+    info.update(images_count=len(images), images_sha256=pixels.hexdigest(), model_file=os.path.basename(s.model),
+                model=describe(s.model), device=device, versions=versions())
+    return info
+
+
 def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None, arrays=None) -> dict:
     """Train and save; return ``{"loss_first", "loss_last", "steps", "seconds", "out", "layers", "settings"}``.
 
@@ -261,6 +305,7 @@ def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None, 
     from ..models.device import resolve_device
     start = time.perf_counter()
     s.check()
+    check_output(s.out)
     alpha = float(s.alpha if s.alpha is not None else s.rank)
     device = resolve_device(s.device)
     images, captions = _training_images(s, arrays)
@@ -277,12 +322,11 @@ def train_lora(s: LoraSettings, progress: Optional[Callable[..., None]] = None, 
     loss_first = eval_loss(pipe, noise_sched, inst, fixed, max(s.batch, 4), autocast)
     _train_loop(pipe, noise_sched, s, inst, prior, params, autocast, amp_dtype, progress)
     loss_last = eval_loss(pipe, noise_sched, inst, fixed, max(s.batch, 4), autocast)
-    info = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("out",)}
-    info.update(images_count=len(images), model_file=os.path.basename(s.model), device=device)
-    os.makedirs(os.path.dirname(os.path.abspath(s.out)), exist_ok=True)
+    if not (math.isfinite(loss_first) and math.isfinite(loss_last)):
+        raise FloatingPointError("the evaluation loss is not finite, so no LoRA was written; lower the learning "
+                                 "rate (--lr) and try again.")
+    info = training_record(s, images, captions, device)
     layers = kohya.save_kohya(s.out, pipe.unet, pipe.text_encoder if s.train_text_encoder else None,
                               s.rank, alpha, info)
-    if not (math.isfinite(loss_first) and math.isfinite(loss_last)):
-        raise FloatingPointError("the evaluation loss is not finite; lower the learning rate (--lr).")
     return {"loss_first": loss_first, "loss_last": loss_last, "steps": s.steps,
             "seconds": time.perf_counter() - start, "out": s.out, "layers": layers, "settings": info}
