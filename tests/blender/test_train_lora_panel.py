@@ -137,3 +137,28 @@ def test_training_can_be_cancelled(scene, kino, backend, tiny_models, tmp_path):
     tj.QUEUE.run()
     assert job.session.state == "cancelled" and not out.exists()
     assert scene.kino_train.trained != str(out)
+
+
+def test_strips_of_other_shapes_keep_their_proportions(scene, kino, tmp_path):
+    """A portrait strip among landscape ones was stretched to the first strip's size (a round face came
+    back 94x23 px): each frame now goes out as its centred square, training's own crop."""
+    readers = blender_ext.addon_submodule("kino_addon.blender.train.readers")
+    made = []
+    for name, (h, w), channel in (("wide", (96, 192), 1), ("tall", (192, 96), 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        yy, xx = np.mgrid[0:h, 0:w]
+        img = np.full((h, w, 3), 30, np.uint8)
+        img[(yy - h // 2) ** 2 + (xx - w // 2) ** 2 <= 24 ** 2] = 240  # a disc of radius 24 in the middle
+        (folder / "f_0001.png").write_bytes(kino.png.encode_png(img))
+        made.append(add_image_strip(scene, folder, name=name, channel=channel, start=1))
+    reader = readers.StripsReader(scene, made, 1)
+    try:
+        assert (reader.width, reader.height) == (96, 96)
+        for n in (1, 2):
+            disc = reader.read(n)[..., 0] > 128
+            rows, cols = np.nonzero(disc.any(axis=1))[0], np.nonzero(disc.any(axis=0))[0]
+            assert disc.shape == (96, 96)
+            assert abs(len(rows) - len(cols)) <= 1 and 47 <= len(rows) <= 49, (n, len(rows), len(cols))
+    finally:
+        reader.close()

@@ -9,20 +9,24 @@ from .. import compat
 from ..strips import StripSource
 
 
-def _fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest-neighbour resize (strips of another size than the first one; training rescales anyway)."""
-    if image.shape[:2] == (height, width):
-        return image
-    ys = (np.arange(height) * image.shape[0] // height).clip(0, image.shape[0] - 1)
-    xs = (np.arange(width) * image.shape[1] // width).clip(0, image.shape[1] - 1)
-    return np.ascontiguousarray(image[ys][:, xs])
+def square_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The frame's centred square, resized (nearest) to ``size``: what training takes of every image, so
+    strips of any shape keep their proportions (a portrait strip among landscape ones was stretched)."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    image = image[y:y + side, x:x + side]
+    if side == size:
+        return np.ascontiguousarray(image)
+    idx = (np.arange(size) * side // size).clip(0, side - 1)
+    return np.ascontiguousarray(image[idx][:, idx])
 
 
 class StripsReader:
     """Job frame ``n`` (1-based) = the n-th of every ``every``-th timeline frame of each strip, in order.
 
-    State: one ``StripSource`` per strip, ``frames`` [(source, timeline frame)], the size of the first
-    strip (the others are fitted to it)."""
+    State: one ``StripSource`` per strip, ``frames`` [(source, timeline frame)]. Every frame goes out as
+    its centred square (training's own crop), all at the first strip's shorter side."""
 
     def __init__(self, scene, strips, every: int):
         self.sources, self.frames = [], []
@@ -34,11 +38,11 @@ class StripsReader:
         except BaseException:
             self.close()
             raise
-        self.width, self.height = self.sources[0].width, self.sources[0].height
+        self.width = self.height = min(self.sources[0].width, self.sources[0].height)
 
     def read(self, number: int) -> np.ndarray:
         src, timeline_frame = self.frames[number - 1]
-        return _fit(src.read(timeline_frame), self.height, self.width)
+        return square_crop(src.read(timeline_frame), self.width)
 
     def close(self) -> None:
         for src in self.sources:
