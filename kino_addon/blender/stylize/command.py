@@ -153,11 +153,14 @@ def run(args, folder: OutputFolder) -> dict:
 
 def job_notes(job, frame_range) -> list:
     """What the user should know about how the job ran (values clamped, an earlier run resumed)."""
+    from kino_addon.core.face_notes import faceid_note
     from kino_addon.core.painted_keyframes import fill_note
     out = [job.session.notice] if job.session.notice else []
     out += [job.warning] if job.warning else []  # e.g. a variable-frame-rate movie (strip_job)
     fill = fill_note(job.session.provenance)
     out += [fill] if fill else []
+    face = faceid_note(job.session.provenance, job.plan.count)
+    out += [face] if face else []
     out += list((job.session.spec.options.get("stabilize") or {}).get("notes") or [])
     if frame_range and frame_range[1] > frame_range[0] + job.plan.count - 1:
         last = frame_range[0] + job.plan.count - 1
