@@ -70,7 +70,8 @@ def test_grid_layout_and_cells_differ_by_pose(tiny, photo, tmp_path):
     assert im.shape == (64, 256, 3) and rec["rows"] == 1 and rec["columns"] == 4
     assert [c["view"] for c in rec["cells"]] == list(DEFAULT_VIEWS)
     assert [(c["x"], c["y"]) for c in rec["cells"]] == [(0, 0), (64, 0), (128, 0), (192, 0)]
-    assert json.loads((tmp_path / "posed.json").read_text())["cells"] == rec["cells"]
+    saved = json.loads((tmp_path / "posed.json").read_text())
+    assert saved["cells"] == rec["cells"] and saved["versions"]["kino"]
     # same prompt and seed in every cell: with the pose ControlNet off the cells are identical ...
     sheet(tiny, photo, tmp_path / "flat.png", view_prompts=False, controlnet_scale=0.0)
     _, flat = cells_of(tmp_path / "flat.png", 4)
@@ -96,6 +97,11 @@ def test_bad_inputs_are_clear(tiny, photo, tmp_path):
         sheet(tiny, photo, tmp_path / "x.png", views=["top"])
     with pytest.raises(ValueError, match="must end with .png"):
         sheet(tiny, photo, tmp_path / "x.jpg")
+    for bad in ({"steps": 0}, {"columns": -1}, {"candidates": 0}):  # were ZeroDivisionError / numpy errors
+        with pytest.raises(ValueError, match="must be at least 1, columns"):
+            sheet(tiny, photo, tmp_path / "x.png", **bad)
+    with pytest.raises(ValueError, match="compared by the actor's face: give a face pack"):
+        sheet(tiny, photo, tmp_path / "x.png", candidates=3)
     dark = tmp_path / "dark.png"
     cv2.imwrite(str(dark), np.full((64, 64, 3), 20, np.uint8))
     with pytest.raises(ValueError, match="no face found"):

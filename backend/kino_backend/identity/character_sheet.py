@@ -159,6 +159,12 @@ def _check(s: SheetSettings) -> None:
         raise ValueError(f"cell size {s.cell} must be a multiple of 8, at least 64 (e.g. 512)")
     if not s.out.lower().endswith(".png"):
         raise ValueError(f"the sheet is saved as PNG: {s.out!r} must end with .png")
+    if s.steps < 1 or s.candidates < 1 or s.columns < 0:
+        raise ValueError(f"steps ({s.steps}) and candidates ({s.candidates}) must be at least 1, columns "
+                         f"({s.columns}) 0 (one row) or more")
+    if s.candidates > 1 and not s.face_pack:
+        raise ValueError("several candidates per view are compared by the actor's face: give a face pack "
+                         "(--face-pack), or leave --candidates at 1")
 
 
 def make_character_sheet(s: SheetSettings) -> dict:
@@ -166,6 +172,7 @@ def make_character_sheet(s: SheetSettings) -> dict:
     import cv2
 
     from ..models.loader import load_img2img_pipeline
+    from ..provenance import versions
     _check(s)
     photos = [_read_rgb(p) for p in s.photos]
     face_model, actor, refs, aligned = _identity(photos, s)
@@ -189,7 +196,7 @@ def make_character_sheet(s: SheetSettings) -> dict:
     record = {"sheet": os.path.abspath(s.out), "width": sheet.shape[1], "height": sheet.shape[0], "rows": rows,
               "columns": cols, "cells": cells, "models": loaded.description,
               "face_pack": getattr(face_model, "pack_dir", None),
-              "settings": {k: v for k, v in asdict(s).items() if k not in ("out",)}}
+              "settings": {k: v for k, v in asdict(s).items() if k not in ("out",)}, "versions": versions()}
     with open(os.path.splitext(s.out)[0] + ".json", "w", encoding="utf-8") as fh:
         json.dump(record, fh, indent=1, default=str)
     return record
