@@ -24,7 +24,7 @@ BACKEND_STATUS = "backend.status"
 #: The models a folder holds: ``{models_dir?, kind?, arch?, hf_cache?}`` -> ``{models_dir, models: [...]}``.
 MODELS_LIST = "models.list"
 #: The actor's face on a few frames sent as buffers (raw RGB, one size): ``{min_confidence?}`` ->
-#: ``{region: [x, y, w, h], score, found_in, count, size}`` in pixels of the frames sent, or ``NO_FACE``.
+#: ``{region: [x, y, w, h], score, found_in, count, size, people}`` in pixels of the frames sent, or ``NO_FACE``.
 FACE_FIND = "face.find"
 
 #: Every request type a backend answers.

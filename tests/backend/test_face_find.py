@@ -96,3 +96,22 @@ def test_the_golden_request_is_what_the_backend_admits():
     assert faces.buffers_problem(specs) is None and faces.min_confidence(msg.body) == 0.5
     frames = faces.frames_of([(s, bytes(range(s["nbytes"]))) for s in specs])
     assert frames[0].shape == (2, 4, 3) and frames[0][1, 3, 2] == 23  # row-major [height, width, rgb]
+
+
+def test_with_two_people_one_face_is_followed_not_the_space_between():
+    """Two people side by side, each facing the camera in two of four frames: the median of everyone's
+    boxes lay between them, on neither face. The groups are people; the box is on one face."""
+    from kino_backend.face_region import actor_boxes, face_region
+    from kino_backend.stabilize_metrics import read_frames
+    face = read_frames(talking_head(), limit=1)[0]
+    blank = np.full_like(face, 90)
+    frames = [np.concatenate([face, blank], axis=1)] * 2 + [np.concatenate([blank, face], axis=1)] * 2
+    found = face_region(frames)
+    x, y, w, h = found["region"]
+    assert found["people"] == 2 and found["found_in"] == 2
+    assert x + w <= 512 or x >= 512, found["region"]  # within one half: one person's face
+    # pure logic: the person seen in more frames wins; one box per person and frame
+    left, right = (10, 10, 50, 50, 0.9), (300, 10, 50, 50, 0.95)
+    boxes, people = actor_boxes([[left, right], [left], [left, right], []])
+    assert people == 2 and boxes == [left, left, left]
+    assert actor_boxes([[], []]) == ([], 0)

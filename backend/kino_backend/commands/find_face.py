@@ -27,7 +27,7 @@ def find_face(path: str, first: int = 1, last: int = 5, min_confidence: float = 
     except NoFrames:
         raise ValueError(f"{path} has no frames {first}:{last}") from None
     return {"region": found["region"], "score": found["score"], "frames": [first, last],
-            "found_in": found["found_in"]}
+            "found_in": found["found_in"], "people": found["people"]}
 
 
 def main(argv: List[str]) -> int:
