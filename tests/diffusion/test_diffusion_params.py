@@ -117,3 +117,22 @@ def test_wrong_model_files_say_what_they_are_and_what_to_do(tmp_path, tiny):
         check_checkpoint(str(pickle), None)
     with pytest.raises(StageError, match="is an ip_adapter file|is a motion_adapter file.*motion_adapter="):
         check_checkpoint(tiny["motion-adapter-tiny"], None)
+
+
+def test_names_as_the_model_list_shows_them_resolve(tmp_path, monkeypatch, tiny):
+    """``model=NAME`` without .safetensors, and an ``hf:`` name of the Hugging Face cache, resolve as
+    the registry (and ``train lora``) resolves them; stylize said "not found"."""
+    import shutil
+
+    from kino_backend.stages.diffusion.params import resolve_path
+    models = tmp_path / "models" / "b"
+    models.mkdir(parents=True)
+    shutil.copy(tiny["sd15-tiny.safetensors"], models / "model.safetensors")
+    found = resolve_path("b/model", str(tmp_path / "models"), what="checkpoint", field="model")
+    assert found == str(models / "model.safetensors")
+    snap = tmp_path / "hub" / "models--someone--tiny-sd" / "snapshots" / "0123"
+    shutil.copytree(tiny["sd15-tiny"], snap)
+    (tmp_path / "hub" / "models--someone--tiny-sd" / "refs").mkdir()
+    (tmp_path / "hub" / "models--someone--tiny-sd" / "refs" / "main").write_text("0123")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_path("hf:someone/tiny-sd", None, what="checkpoint", field="model") == str(snap)

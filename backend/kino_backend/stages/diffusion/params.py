@@ -153,7 +153,11 @@ def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, f
     if not path:
         return None
     path = os.path.expanduser(path)
+    if path.startswith("hf:"):  # a name ``scripts/kino models list`` shows for the Hugging Face cache
+        from ...models.registry import resolve
+        return resolve(path)
     candidates = [path] if os.path.isabs(path) or not models_dir else [path, os.path.join(models_dir, path)]
+    candidates += [c + ".safetensors" for c in candidates if not c.endswith(".safetensors")]  # as registry.resolve
     for cand in candidates:
         if os.path.exists(cand):
             return os.path.abspath(cand)
