@@ -70,6 +70,35 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
                            "scripts/kino cluster start, or fix the cluster address") from None
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+
+
+def check_is_ray(address: str, timeout: float = 3.0) -> None:
+    """Something listens at ``address``: check it is Ray's GCS before ``ray.init``, which waits without
+    end on anything else (the backend's own port pasted by mistake, a web server). The GCS is a gRPC
+    server: to HTTP/2's connection preface it answers with a SETTINGS frame (type 4, stream 0). With
+    Ray's TLS on (``RAY_USE_TLS``) the probe is left to Ray."""
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return
+    host, _, port = address.rpartition(":")
+    head = b""
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(H2_PREFACE)
+            while len(head) < 9:
+                chunk = sock.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except OSError:
+        pass
+    if len(head) < 9 or head[3] != 4 or head[5:9] != b"\0\0\0\0":
+        raise ClusterError(f"{address} answers, but not as a Ray cluster (is it the backend's port, or another "
+                           "service?); give the address scripts/kino cluster start printed (or the head's "
+                           "ray start --port)")
+
+
 def connect(address: str):
     """Connect this process to the cluster at ``address`` (once; a different address reconnects)."""
     global _address
@@ -78,6 +107,7 @@ def connect(address: str):
         if ray.is_initialized() and _address == address:
             return ray
         check_reachable(address)
+        check_is_ray(address)
         if ray.is_initialized():
             ray.shutdown()
         try:

@@ -8,14 +8,17 @@ listens on 127.0.0.1 only; for several machines start Ray there yourself (docs/c
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import Optional
@@ -37,11 +40,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def read_address_file(path: str) -> Optional[dict]:
+    """The address file's record; None when there is none. A file that is not the JSON object ``cluster
+    start`` writes is a ``ClusterError`` saying so (it was reported as missing)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+            info = json.load(fh)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"the cluster address file {path} cannot be read ({exc}); remove it (a cluster it "
+                           f"described still runs if `ps e` shows processes with {procs.MARKER} in their "
+                           "environment)") from None
+    if not isinstance(info, dict):
+        raise ClusterError(f"the cluster address file {path} is not what scripts/kino cluster start writes; remove it")
+    return info
 
 
 def ensure_token(env: dict) -> None:
@@ -75,12 +87,16 @@ def start_local(workers: int, address_file: str = DEFAULT_ADDRESS_FILE, port: in
                 object_store_mb: Optional[int] = None, cpus_per_worker: float = 1.0,
                 timeout: float = HEAD_TIMEOUT) -> dict:
     """Start a local head and ``workers`` Kino workers; returns what the address file holds."""
-    ensure_token(os.environ)  # before Ray is imported here: this process joins with the same token
-    require_ray()
     if workers < 1:
         raise ClusterError("--workers must be at least 1")
+    if cpus_per_worker < 1:
+        raise ClusterError(f"--cpus-per-worker {cpus_per_worker:g} is less than one CPU; each Kino worker takes at "
+                           "least one (give 1 or more)")
+    check_address_file_path(address_file)
+    ensure_token(os.environ)  # before Ray is imported here: this process joins with the same token
+    require_ray()
     old = read_address_file(address_file)
-    if old and procs.alive(int(old.get("pid", 0))):
+    if old and procs.belongs_to(int(old.get("pid") or 0), str(old.get("cluster_id") or "")):
         raise ClusterError(f"a Kino cluster is already running at {old.get('address')} (address file "
                            f"{address_file}); stop it first: scripts/kino cluster stop --address-file {address_file}")
     port = port or free_port()
@@ -100,17 +116,47 @@ def start_local(workers: int, address_file: str = DEFAULT_ADDRESS_FILE, port: in
     info = {"address": address, "pid": sup.pid, "cluster_id": cluster_id, "workers": workers,
             "temp_dir": temp_dir, "log": log_path, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
-        _wait_for_head(sup, address, log_path, timeout)
-        connect(address)
-        start_workers(workers, timeout=timeout)
-        os.makedirs(os.path.dirname(os.path.abspath(address_file)), exist_ok=True)
-        atomic_write_json(address_file, info, indent=2, owner_only=True)
+        with _terminate_as_interrupt():
+            _wait_for_head(sup, address, log_path, timeout)
+            connect(address)
+            start_workers(workers, timeout=timeout)
+            atomic_write_json(address_file, info, indent=2, owner_only=True)
     except BaseException:
         _stop_supervisor(info)
         raise
     finally:
         disconnect()
     return info
+
+
+def check_address_file_path(address_file: str) -> None:
+    """The address file's folder can be made before anything is started (it failed after the cluster
+    had started, with a bare FileExistsError)."""
+    folder = os.path.dirname(os.path.abspath(address_file))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ClusterError(f"cannot make the folder of the address file {address_file} ({exc.strerror or exc}); "
+                           "give another --address-file") from None
+    if os.path.isdir(address_file):
+        raise ClusterError(f"--address-file {address_file} is a folder; give a file name (e.g. cluster.json)")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While the cluster starts, SIGTERM (a farm's or CI's time limit, ``kill``) stops it like Ctrl-C:
+    the half-started cluster is stopped instead of left running with no address file to find it by."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_for_head(sup: subprocess.Popen, address: str, log_path: str, timeout: float) -> None:
@@ -137,9 +183,10 @@ def _tail(path: str, lines: int = 15) -> str:
 
 
 def _stop_supervisor(info: dict, timeout: float = 60.0) -> int:
-    """Stop the supervisor (which stops its cluster), then anything still marked; returns leftovers killed."""
+    """Stop the supervisor (which stops its cluster), then anything still marked; returns leftovers killed.
+    A pid that is not the cluster's (reused since) is never signalled."""
     pid = int(info.get("pid") or 0)
-    if pid and procs.alive(pid):
+    if procs.belongs_to(pid, str(info.get("cluster_id") or "")):
         procs.stop([pid], timeout)
     left = procs.stop(procs.marked(info.get("cluster_id", "")), 5.0)
     temp_dir = info.get("temp_dir") or ""

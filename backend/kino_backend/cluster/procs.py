@@ -69,6 +69,21 @@ def marked(cluster_id: str) -> List[int]:
     return found
 
 
+def belongs_to(pid: int, cluster_id: str) -> bool:
+    """``pid`` is a live process of the cluster ``cluster_id`` (its environment carries the marker). An
+    address file left by a crash or a reboot names a pid that may now be anyone's (Blender's): only a
+    process that carries the marker is ever signalled. Without ``/proc`` (macOS) a live pid is taken."""
+    if not pid or not alive(pid):
+        return False
+    if not os.path.isdir("/proc"):
+        return True
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"{MARKER}={cluster_id}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
