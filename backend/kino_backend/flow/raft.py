@@ -28,6 +28,21 @@ def _import_torchvision():
     return torch, optical_flow
 
 
+def _read_state(torch, weights: str) -> dict:
+    """The RAFT state dict from a ``.safetensors`` file (what ``scripts/kino models convert`` writes) or
+    torchvision's ``.pth`` (PyTorch's restricted loader: tensors only, never code)."""
+    import pickle
+    if weights.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        return load_file(weights)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise RAFTUnavailable(f"{weights} is not a readable RAFT weights file ({type(exc).__name__}); download "
+                              "torchvision's RAFT .pth again, or use flow='dis'") from None
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
 class RAFTFlow:
     """RAFT (large or small, picked from the weights' keys) run with ``iters`` refinement steps."""
 
@@ -42,8 +57,7 @@ class RAFTFlow:
                                   "or use flow='dis'")
         torch, optical_flow = _import_torchvision()
         self._torch = torch
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        state = _read_state(torch, weights)
         errors = []
         for build in (optical_flow.raft_large, optical_flow.raft_small):
             model = build(weights=None, progress=False)
