@@ -79,3 +79,19 @@ def test_raft_runs_with_local_weights(tmp_path):
     a, b = panning_clip(2, h=60, w=90)
     flow = raft.calc(a, b)
     assert flow.shape == (60, 90, 2) and flow.dtype == np.float32 and np.isfinite(flow).all()
+
+
+def test_raft_weights_are_read_from_safetensors_and_a_bad_pth_says_what_to_do(tmp_path):
+    """Read without torchvision: the state-dict reading RAFTFlow does before building the network."""
+    import pytest
+    import torch
+    from safetensors.torch import save_file
+
+    from kino_backend.flow.raft import RAFTUnavailable, _read_state
+    save_file({"feature_encoder.convnormrelu.0.weight": torch.ones(2, 2)}, str(tmp_path / "raft.safetensors"))
+    assert list(_read_state(torch, str(tmp_path / "raft.safetensors"))) == ["feature_encoder.convnormrelu.0.weight"]
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, str(tmp_path / "raft.pth"))
+    assert list(_read_state(torch, str(tmp_path / "raft.pth"))) == ["w"]
+    (tmp_path / "page.pth").write_bytes(b"<html>Not Found</html>")
+    with pytest.raises(RAFTUnavailable, match="not a readable RAFT weights file"):
+        _read_state(torch, str(tmp_path / "page.pth"))
