@@ -13,7 +13,7 @@ import traceback
 from typing import List
 
 
-HELPERS = ("output_dir",)  # modules of this package that are not commands
+HELPERS = ("output_dir", "footage", "keying_real", "keying_temporal")  # modules (here and in benchmarks) that are not commands
 KINO_PACKAGES = ("kino", "kino_backend", "kino_addon")  # a module of these missing is a bug, not the environment
 
 

@@ -20,7 +20,7 @@ from ..cli import (INTERRUPT, ArgParser, CommandError, OutputFolder, check_blend
 
 def build_parser() -> ArgParser:
     p = ArgParser(prog="scripts/kino stylize", description="Stylize a clip or an image folder through Blender.")
-    p.add_argument("input", help="a video file or a folder of images (sorted by name)")
+    p.add_argument("input", help="a video file or a folder of numbered images (frame_0001.png ..., in frame order)")
     p.add_argument("--look", required=True, help="look name (scripts/kino looks)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a look parameter, or STAGE.KEY for another stage; VALUE is JSON when it parses")
