@@ -4,6 +4,7 @@ import pytest
 from kino_addon.core.frame_files import atomic_write_png
 from kino_addon.core.plan import (FramePlan, PlanError, frame_path, missing_frames, output_folder,
                                   parse_frame_range, settings_hash)
+from kino_addon.core.kino_command import LAUNCHER
 from kino_addon.core.sidecar import reproduce_command
 from kino_addon.core.job_workflow import (JobChoices, WorkflowChoiceError, build_workflow, is_keyed,
                                           parse_param_args, parse_value)
@@ -96,7 +97,7 @@ def test_compose_workflow_switches_and_none():
 def test_reproduce_command():
     wf = compose_workflow(HELLO, "toon", {"toon": {"edges": 0.3}, "temporal": {"strength": 0.5}}, temporal=True)
     cmd = reproduce_command("/in/clip.mp4", wf, (1, 4), "/out dir")
-    assert cmd == ("scripts/kino stylize /in/clip.mp4 --look toon --temporal on --param edges=0.3 "
+    assert cmd == (f"{LAUNCHER} stylize /in/clip.mp4 --look toon --temporal on --param edges=0.3 "
                    "--param temporal.strength=0.5 --frames 1:4 --out '/out dir'")
 
 
@@ -155,7 +156,7 @@ def test_reproduce_command_carries_stabilize_and_the_track_region():
     """``--track-region`` shaped the job (what the tracker locked to), so kino.json's command has it."""
     wf = compose_workflow(HELLO, "toon", temporal=True, stabilize=True)
     cmd = reproduce_command("/in/clip.mp4", wf, (2, 5), "/out", track_region="10,20,30,40")
-    assert cmd == ("scripts/kino stylize /in/clip.mp4 --look toon --temporal on --frames 2:5 --stabilize "
+    assert cmd == (f"{LAUNCHER} stylize /in/clip.mp4 --look toon --temporal on --frames 2:5 --stabilize "
                    "--track-region 10,20,30,40 --out /out")
     assert "--track-region" not in reproduce_command("/in/clip.mp4", compose_workflow(HELLO, "toon"), None, "/o",
                                                      track_region="face")  # not stabilized: no region
