@@ -23,11 +23,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..protocol import messages
-from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, BackendError
+from ..protocol.errors import BAD_MESSAGE, CANCELLED, DISCONNECTED, NOT_FOUND, TIMEOUT, BackendError
 from . import job_checkpoint as resume
 from . import previous_result
 from .frame_files import OutputFolderError, clear_partial, make_output_folder
 from .plan import FRAME_PATTERN, existing_frames, frame_path, missing_frames
+
+SUBMIT_TIMEOUT_S = 60.0  # job.submit is answered once the workflow is checked: seconds, not minutes
 from .png import decode_png
 from .processes import page_faults, peak_rss_mb
 from .sidecar import SIDECAR, build_sidecar, effective_status, read_sidecar, write_sidecar
@@ -74,7 +76,7 @@ class JobSession:
 
     def __init__(self, client, spec: JobSpec, read_frame: Callable[[int], np.ndarray], *,
                  alive: Optional[Callable[[], bool]] = None, max_in_flight: int = 4, poll: float = 0.05,
-                 cancel_grace: float = 15.0, stall: float = 0.5):
+                 cancel_grace: float = 15.0, stall: float = 0.5, send_timeout: float = 20.0):
         self.client = client
         self.spec = spec
         self.read_frame = read_frame  # output number -> uint8 (h, w, 3)
@@ -83,6 +85,7 @@ class JobSession:
         self.poll = poll
         self.cancel_grace = cancel_grace
         self.stall = stall
+        self.send_timeout = send_timeout
         self.state = "new"
         self.error: Optional[str] = None
         self.stage = ""
@@ -163,7 +166,8 @@ class JobSession:
             options["resume_state"] = start.desc
         try:
             self.job_id = self.client.submit_job(spec.workflow, len(self.todo), spec.width, spec.height,
-                                                 options, state=start.buffers if start else ())
+                                                 options, state=start.buffers if start else (),
+                                                 timeout=SUBMIT_TIMEOUT_S)
         except BackendError as exc:
             self._fail(_describe(exc), kept_note=self.reused > 0)
             return
@@ -214,7 +218,7 @@ class JobSession:
         self.state = "cancelling"
         self._cancel_at = time.monotonic()
         try:
-            self.client.cancel(self.job_id)
+            self.client.cancel(self.job_id, timeout=self.send_timeout)
         except BackendError:
             self._finish("cancelled")
 
@@ -265,10 +269,29 @@ class JobSession:
             self._alphas[number] = zlib.compress(np.ascontiguousarray(image[..., 3]).tobytes(), 1)
             self.alpha_frames += 1
         image = np.ascontiguousarray(image[..., :3])
-        self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want)
+        try:
+            self.client.send_frame(self.job_id, self.sent + 1, memoryview(image).cast("B"), shape=want,
+                                   timeout=self.send_timeout)
+        except BackendError as exc:
+            if exc.code != TIMEOUT:
+                raise
+            self._backend_still_answers()  # the frame is queued; only its answer is held back
         self.seconds["send"] += time.perf_counter() - t1
         self.sent += 1
         return True
+
+    def _backend_still_answers(self) -> None:
+        """A frame's answer did not come within ``send_timeout``: a backend that holds it back while its
+        input is full (the job waits behind another client's) still answers a status request; a stuck
+        one (stopped, its machine frozen) does not, and the job ends instead of freezing Blender."""
+        try:
+            self.client.request(messages.BACKEND_STATUS, {}, timeout=self.send_timeout)
+        except BackendError as exc:
+            if exc.code != TIMEOUT:
+                raise
+            raise BackendError(TIMEOUT, f"the backend has not answered for {2 * self.send_timeout:g} s: it is "
+                               "stuck (or its machine is). Press Stop Backend, then run the job again: the "
+                               "finished frames are kept and only the missing ones are made") from None
 
     def _drain(self, wait: float) -> None:
         while True:
@@ -371,7 +394,7 @@ class JobSession:
     def _abort(self, message: str) -> None:
         if self.job_id and self.state in ("running", "cancelling"):
             try:
-                self.client.cancel(self.job_id)
+                self.client.cancel(self.job_id, timeout=self.send_timeout)
             except BackendError:
                 pass
         self._fail(message, kept_note=False)

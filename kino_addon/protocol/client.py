@@ -152,13 +152,14 @@ class BackendClient:
         return reply.body, reply.buffers
 
     def submit_job(self, workflow: dict, count: int, width: int, height: int, options: Optional[dict] = None,
-                   inputs: Sequence[Any] = (), state: Sequence[Tuple[dict, Any]] = ()) -> str:
+                   inputs: Sequence[Any] = (), state: Sequence[Tuple[dict, Any]] = (),
+                   timeout: Optional[float] = -1) -> str:
         """Queue a job; returns its ``job_id``. ``inputs`` (optional): raw RGB frames sent with the request;
         ``state``: the ``state/...`` buffers of a resume checkpoint (with ``options["resume_state"]``)."""
         buffers = [(buffer_spec(f"frame_{i + 1}", memoryview(d).nbytes, (height, width, 3)), d)
                    for i, d in enumerate(inputs)] + list(state)
         submit = JobSubmit(workflow, FrameSpec(int(count), int(width), int(height)), dict(options or {}))
-        reply, _ = self.request(msg_types.JOB_SUBMIT, submit.to_body(), buffers)
+        reply, _ = self.request(msg_types.JOB_SUBMIT, submit.to_body(), buffers, timeout=timeout)
         self._job_sizes[reply["job_id"]] = (int(height), int(width))
         return reply["job_id"]
 
@@ -174,8 +175,8 @@ class BackendClient:
         body, _ = self.request(msg_types.JOB_INPUT, {"job_id": job_id, "frame": int(frame)}, [(spec, data)], timeout=timeout)
         return body
 
-    def cancel(self, job_id: str) -> dict:
-        return self.request(msg_types.JOB_CANCEL, {"job_id": job_id})[0]
+    def cancel(self, job_id: str, timeout: Optional[float] = -1) -> dict:
+        return self.request(msg_types.JOB_CANCEL, {"job_id": job_id}, timeout=timeout)[0]
 
     def status(self) -> dict:
         return self.request(msg_types.BACKEND_STATUS, {})[0]

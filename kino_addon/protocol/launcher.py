@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 from typing import Optional
@@ -40,15 +41,28 @@ class BackendProcess:
         return BackendClient.connect(self.host, self.port, self.authkey, client_name, timeout)
 
     def stop(self, timeout: float = 5.0) -> Optional[int]:
-        """Terminate the process (then kill it if it lingers); returns its exit code."""
+        """Terminate the process and its group (then kill them if they linger); returns its exit code."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            _signal_group(self.proc, signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                _signal_group(self.proc, signal.SIGKILL)
                 self.proc.wait(timeout)
+        _signal_group(self.proc, signal.SIGKILL)  # a child left by a wrapper script that did not exec
         return self.proc.returncode
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """``sig`` to the backend's process group (its own session on POSIX: the Python it runs, even behind
+    a wrapper script, and nothing else), else to the process."""
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, sig)
+        elif proc.poll() is None:
+            proc.send_signal(sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _tail(path: str, limit: int = 2000) -> str:
@@ -62,12 +76,23 @@ def _tail(path: str, limit: int = 2000) -> str:
 
 
 def _read_connection_file(path: str, pid: int) -> Optional[dict]:
+    """The connection file the backend started as ``pid`` wrote: its own pid, or (a Backend Python that
+    is a wrapper script running Python as a child) a process of its process group."""
     try:
         with open(path, encoding="utf-8") as fh:
             info = json.load(fh)
     except (OSError, ValueError):
         return None
-    return info if isinstance(info, dict) and info.get("pid") == pid else None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    return info if info["pid"] == pid or _group_of(info["pid"]) == pid else None
+
+
+def _group_of(pid: int) -> Optional[int]:
+    try:
+        return os.getpgid(pid) if os.name == "posix" else None
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def backend_env(code_root: str, authkey: Optional[bytes] = None, extra_env: Optional[dict] = None) -> dict:
@@ -119,14 +144,14 @@ def start_backend(python: str, *, run_dir: str, code_root: str, extra_env: Optio
             raise BackendError(BACKEND_START, f"the backend exited with code {proc.returncode} before listening: "
                                               f"{_tail(stderr_path) or 'no output'} (full output: {stderr_path})")
         if time.monotonic() > deadline:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
             raise BackendError(BACKEND_START, f"the backend did not listen within {timeout:g} s; "
                                               f"see {stderr_path}")
         time.sleep(0.01)  # a few file reads: the backend is up in ~0.3 s, and the artist waits on it
     major = (info.get("protocol") or [None])[0]
     if major != PROTOCOL_VERSION[0]:
-        proc.kill()
+        _signal_group(proc, signal.SIGKILL)
         raise BackendError(BACKEND_START, f"the backend speaks protocol {info.get('protocol')}, this add-on "
                                           f"{list(PROTOCOL_VERSION)}: update the add-on or the backend")
     return BackendProcess(proc, str(info["host"]), int(info["port"]), authkey, conn_file)

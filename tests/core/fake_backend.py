@@ -28,7 +28,7 @@ class FakeClient:
         self.dead = False
         self.cancelled = []
 
-    def submit_job(self, workflow, count, width, height, options, state=()):
+    def submit_job(self, workflow, count, width, height, options, state=(), timeout=-1):
         if self.fail_submit:
             raise self.fail_submit
         job_id = f"job{len(self.jobs) + 1}"
@@ -63,7 +63,7 @@ class FakeClient:
         if self.dead:
             raise BackendError(DISCONNECTED, "the backend connection was lost (EOFError)")
 
-    def send_frame(self, job_id, frame, data, shape=(), encoding="raw"):
+    def send_frame(self, job_id, frame, data, shape=(), encoding="raw", timeout=None):
         self._check()
         job = self.jobs[job_id]
         img = np.frombuffer(bytes(data), np.uint8).reshape(shape)
@@ -92,7 +92,7 @@ class FakeClient:
                                          "frames_done": self.jobs[job_id]["done"],
                                          "provenance": {"backend": "fake", "seed": 0}}))
 
-    def cancel(self, job_id):
+    def cancel(self, job_id, timeout=-1):
         self._check()
         self.cancelled.append(job_id)
         self._done(job_id, "cancelled")

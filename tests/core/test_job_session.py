@@ -274,7 +274,7 @@ def test_a_job_that_ends_as_it_opens_reports_its_own_reason(tmp_path):
     no job (NOT_FOUND), and the session reports the job's own failure instead."""
 
     class Refusing(FakeClient):
-        def send_frame(self, job_id, frame, data, shape=(), encoding="raw"):
+        def send_frame(self, job_id, frame, data, shape=(), encoding="raw", timeout=None):
             self.events.append(Message(kind="event", type=messages.JOB_DONE, body={
                 "job_id": job_id, "status": "failed", "frames_done": [], "provenance": {},
                 "error": {"code": "INVALID_PARAMS", "message": "frame_0001.png is 9x9 but the clip is 12x8",
