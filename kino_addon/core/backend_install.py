@@ -130,6 +130,7 @@ def prepare(req: InstallRequest, probes: Optional[Probes] = None) -> Prepared:
         steps.append(plan.venv_step(base, req.env_dir, clear=os.path.exists(req.env_dir)))
         pip_python = base
         notes.append(f"Python: {base}")
+    _check_writable(req.env_dir)
     complete = read_json(os.path.join(req.env_dir, RECORD)) is not None
     need = 1.0 if complete else plan.DISK_NEED_GB[device]
     free = probes.free_gb(req.env_dir)
@@ -177,6 +178,29 @@ def _repair_steps(req: InstallRequest, index: Optional[str]) -> List[plan.PlanSt
     return [repair_step(req, specs, index)] if specs else []
 
 
+def _check_writable(env_dir: str) -> None:
+    """The folder the backend goes to can be written (before the disk-space check, which read a
+    read-only or pseudo file system as "0 GB free"): a probe folder is made and removed in the nearest
+    folder that exists."""
+    import tempfile
+    here = os.path.abspath(env_dir)
+    while not os.path.exists(here) and os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+    if not os.path.isdir(here):
+        raise InstallError(f"Cannot install into {env_dir}: {here} is a file, not a folder. Choose another "
+                           "folder (Backend folder in the preferences, or --env).")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kino-write-test-", dir=here))
+    except OSError as exc:
+        raise InstallError(_unwritable(OSError(exc.errno, exc.strerror, here))) from None
+
+
+def _unwritable(exc: OSError) -> str:
+    where = getattr(exc, "filename", None) or "the backend's folder"
+    return (f"Cannot write to {where} ({exc.strerror or exc}). Choose a folder you can write to (Backend "
+            "folder in the preferences, or --env), or fix its permissions, and install again.")
+
+
 class _Job:
     """Preparing in a thread, then steps; poll()/cancel()/wait() as ``StepRunner``."""
 
@@ -205,6 +229,8 @@ class _Job:
             self.runner = self._make_runner()
         except InstallError as exc:
             self._prepare_error = str(exc)
+        except OSError as exc:  # the target folder cannot be made or written (read-only, a file in the way)
+            self._prepare_error = _unwritable(exc)
 
     def _make_runner(self) -> StepRunner:
         raise NotImplementedError
@@ -220,7 +246,10 @@ class _Job:
             if self._cancel:
                 self.progress.state, self.progress.message = "cancelled", "Cancelled before anything was installed."
                 return self.progress
-            self.runner.start()
+            try:
+                self.runner.start()
+            except OSError as exc:  # its log cannot be written
+                self.runner.progress.state, self.runner.progress.message = "failed", _unwritable(exc)
         self.progress = self.runner.poll()
         return self.progress
 

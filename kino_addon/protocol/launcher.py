@@ -65,6 +65,18 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def _old_python(python: str) -> str:
+    """``"X.Y"`` when ``python`` is older than the backend's code can even be read by (3.10), else "" (its
+    traceback, a SyntaxError, said nothing an artist could act on)."""
+    try:
+        out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL).stdout.strip()
+        major, minor = (int(v) for v in out.split("."))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return ""
+    return out if (major, minor) < (3, 10) else ""
+
+
 def _tail(path: str, limit: int = 2000) -> str:
     try:
         with open(path, "rb") as fh:
@@ -141,6 +153,11 @@ def start_backend(python: str, *, run_dir: str, code_root: str, extra_env: Optio
         if info is not None:
             break
         if proc.poll() is not None:
+            too_old = _old_python(python)
+            if too_old:
+                raise BackendError(BACKEND_START, f"the backend Python {python} is Python {too_old}; Kino's backend "
+                                                  "needs Python 3.11: press Install Backend, or set the backend "
+                                                  "Python to the environment it made")
             raise BackendError(BACKEND_START, f"the backend exited with code {proc.returncode} before listening: "
                                               f"{_tail(stderr_path) or 'no output'} (full output: {stderr_path})")
         if time.monotonic() > deadline:

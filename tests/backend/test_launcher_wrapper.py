@@ -39,3 +39,13 @@ def test_a_wrapper_script_without_exec_starts_and_stops_its_backend(tmp_path):
             break
         time.sleep(0.1)
     assert left == [], f"processes of the backend's group left running: {left}"
+
+
+def test_a_backend_python_too_old_to_read_the_code_is_named(tmp_path):
+    """Python 2.7 or 3.6 as the Backend Python: the panel showed a SyntaxError traceback."""
+    from kino_addon.protocol.errors import BackendError
+    old = tmp_path / "python27"
+    old.write_text('#!/bin/sh\n[ "$1" = -c ] && echo 2.7 && exit 0\necho "SyntaxError: invalid syntax" >&2\nexit 1\n')
+    old.chmod(old.stat().st_mode | stat.S_IXUSR)
+    with pytest.raises(BackendError, match=r"is Python 2.7; Kino's backend needs Python 3.11: press Install Backend"):
+        start_backend(str(old), run_dir=str(tmp_path / "run"), code_root=str(REPO), timeout=30)

@@ -200,3 +200,27 @@ def test_the_artists_install_leaves_the_test_tools_out():
     pins = plan.read_pins(str(REPO / "requirements" / "backend.txt"))
     assert not [p for p in pins if p.split("==")[0] in ("pytest", "hypothesis", "pytest-timeout")]
     assert plan.read_pins(str(REPO / "requirements" / "torch.txt")) == ["torch==2.13.0"]
+
+
+def test_a_target_that_cannot_be_written_is_called_that(tmp_path):
+    """A file where the folder should be, a pseudo file system: it said "not enough disk space (0.0 GB
+    free)", or ended in a raw FileExistsError / PermissionError that left Install Backend "running"."""
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(core.InstallError, match="is a file, not a folder"):
+        core.prepare(core.InstallRequest(env_dir=str(tmp_path / "afile" / "env"), device="CPU", code_root=str(REPO)),
+                     probes())
+    with pytest.raises(core.InstallError, match="Cannot write to /proc"):
+        core.prepare(core.InstallRequest(env_dir="/proc/kino-env", device="CPU", code_root=str(REPO)), probes())
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]  # the probe folder is gone
+
+
+def test_a_runner_that_cannot_open_its_log_ends_failed_not_running(tmp_path, monkeypatch):
+    from kino_addon.core.backend_install_run import StepRunner
+
+    def no_log(self):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "env" / "backend-install.log"))
+    monkeypatch.setattr(StepRunner, "start", no_log)
+    req = core.InstallRequest(env_dir=str(tmp_path / "env"), device="CPU", code_root=str(REPO))
+    job = core.InstallJob(req, probes()).start(threaded=False)
+    assert job.poll().state == "failed" and not job.active
+    assert "Cannot write to" in job.progress.message and "backend-install.log" in job.progress.message
