@@ -107,6 +107,12 @@ class Backend:
         self.where = f"pid {self.process.pid}"
 
     def _attach(self, prefs) -> None:
+        if not prefs.key.strip():
+            raise BackendUnavailable("no attach key is set: copy the backend's KINO_AUTHKEY (hex) into "
+                                     "Preferences > Add-ons > Kino > Key")
+        if not 0 < int(prefs.port) < 65536:
+            raise BackendUnavailable(f"the attach port is {prefs.port}: set the port the backend listens on "
+                                     "(scripts/kino serve --port, e.g. 7878) in Preferences > Add-ons > Kino")
         try:
             key = bytes.fromhex(prefs.key.strip())
         except ValueError:

@@ -58,6 +58,19 @@ def test_attach_to_closed_port(scene, kino, restore_backend):
     assert "could not connect" in kino.strip_job.QUEUE.last_error
 
 
+def test_attach_without_a_key_or_a_port_says_which_is_missing(scene, kino, restore_backend):
+    """An empty key was sent as a key (refused: "the backend refused our key"); port 0 gave
+    "could not connect ... 127.0.0.1:0"."""
+    kino.connection.BACKEND.stop()
+    restore_backend.backend_mode, restore_backend.host, restore_backend.port = 'ATTACH', "127.0.0.1", 7878
+    restore_backend.key = ""
+    with pytest.raises(RuntimeError, match="no attach key is set"):
+        bpy.ops.kino.backend_start()
+    restore_backend.key, restore_backend.port = "00" * 32, 0
+    with pytest.raises(RuntimeError, match="the attach port is 0: set the port"):
+        bpy.ops.kino.backend_start()
+
+
 def test_attach_wrong_key_then_right_key_stylizes(scene, kino, media, restore_backend, tmp_path, none_look):
     from kino_addon.protocol.launcher import start_backend
     kino.connection.BACKEND.stop()
