@@ -138,3 +138,17 @@ def test_a_python_without_the_backend_packages_is_told_what_to_do(tmp_path):
     with pytest.raises(BackendError, match="lacks Kino's backend packages") as info:
         start_backend(bare, run_dir=str(tmp_path), code_root=str(REPO))
     assert "Install Backend" in info.value.message
+
+
+def test_a_port_in_use_is_named_with_what_to_do(tmp_path):
+    import socket
+    env = dict(os.environ, KINO_AUTHKEY="ab" * 32, PYTHONPATH=os.pathsep.join([str(REPO / "backend"), str(REPO)]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "kino_backend", "serve", "--connection-file",
+                               str(tmp_path / "b.json"), "--port", str(port)], env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "pick another --port, or 0 for a free one" in proc.stderr and "Traceback" not in proc.stderr

@@ -7,6 +7,7 @@ the log goes to the same path with ``.log``, never to the socket.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -87,8 +88,14 @@ def main(argv: List[str]) -> int:
     os.makedirs(os.path.dirname(conn_file), exist_ok=True)
     log_path = os.path.splitext(conn_file)[0] + ".log"
     _setup_logging(log_path)
-    server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout,
-                    input_stall_timeout=args.input_stall_timeout)
+    try:
+        server = Server(key, args.host, args.port, handshake_timeout=args.handshake_timeout,
+                        input_stall_timeout=args.input_stall_timeout)
+    except OSError as exc:
+        print(f"kino serve: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+              + ("another program (or another backend) uses that port: pick another --port, or 0 for a free one"
+                 if exc.errno == errno.EADDRINUSE else "check --host and --port"), file=sys.stderr)
+        return 1
     parent = os.environ.get("KINO_PARENT_PID", "").strip()
     if parent and not parent.isdigit():
         print(f"kino serve: KINO_PARENT_PID must be a process id, got {parent!r}; unset it to run unattended",
