@@ -49,7 +49,11 @@ class KINO_OT_stylize(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if compat.sequencer_scene(context) is None or QUEUE.active:
+        if compat.sequencer_scene(context) is None:
+            cls.poll_message_set("Open a scene with a sequencer to stylize its strips")
+            return False
+        if QUEUE.active:
+            cls.poll_message_set("A Kino job is running; it runs one at a time: wait for it or cancel it")
             return False
         if not selected_source_strips(context):
             cls.poll_message_set("Select the movie or image strip to stylize")
