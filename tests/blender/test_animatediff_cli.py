@@ -42,7 +42,11 @@ def test_animatediff_twenty_frames_in_eight_frame_windows(tmp_path, tiny_models,
     assert params["motion_adapter"].endswith("motion-adapter-tiny") and params["context_frames"] == 8
     assert params["context_overlap"] == 2 and params["noise"] == "warped"
     text = json.dumps(side["provenance"])
-    assert '"windows": 3' in text and '"frames_denoised": 20' in text and '"variant": "v2"' in text
+    anim = side["provenance"]["stages"]["diffusion"]["animatediff"]
+    # the index sequence's blue channel wraps at frame 16 (16 x 17 > 255): a cut for the temporal stage,
+    # so AnimateDiff denoises 1-15 (three 8-frame windows) and 16-20 (one) as two shots
+    assert anim["shots"] == [1] + side["provenance"]["stages"]["temporal"]["cuts"] == [1, 16]
+    assert anim["windows"] == 4 and anim["frames_denoised"] == 20 and anim["variant"] == "v2"
     assert '"mode": "warped"' in text
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     strips = [s for s in bpy.context.scene.sequence_editor.strips if s.type == "IMAGE" and len(s.elements) == 20]
