@@ -136,3 +136,10 @@ def test_names_as_the_model_list_shows_them_resolve(tmp_path, monkeypatch, tiny)
     (tmp_path / "hub" / "models--someone--tiny-sd" / "refs" / "main").write_text("0123")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     assert resolve_path("hf:someone/tiny-sd", None, what="checkpoint", field="model") == str(snap)
+
+
+def test_a_models_folder_that_is_a_file_is_named_when_a_name_is_looked_up(tmp_path):
+    from kino_backend.stages.diffusion.params import resolve_path
+    (tmp_path / "models").write_text("")
+    with pytest.raises(StageError, match="the models folder .*models is a file, not a folder"):
+        resolve_path("a/model.safetensors", str(tmp_path / "models"), what="checkpoint", field="model")

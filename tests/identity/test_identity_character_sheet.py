@@ -97,8 +97,9 @@ def test_bad_inputs_are_clear(tiny, photo, tmp_path):
         sheet(tiny, photo, tmp_path / "x.png", views=["top"])
     with pytest.raises(ValueError, match="must end with .png"):
         sheet(tiny, photo, tmp_path / "x.jpg")
-    for bad in ({"steps": 0}, {"columns": -1}, {"candidates": 0}):  # were ZeroDivisionError / numpy errors
-        with pytest.raises(ValueError, match="must be at least 1, columns"):
+    for bad, match in (({"steps": 0}, "--steps 0 must be at least 1"), ({"candidates": 0}, "--candidates 0 must"),
+                       ({"columns": -1}, r"--columns -1 must be at least 0 \(0: all views in one row\)")):
+        with pytest.raises(ValueError, match=match):  # were ZeroDivisionError / numpy errors
             sheet(tiny, photo, tmp_path / "x.png", **bad)
     with pytest.raises(ValueError, match="compared by the actor's face: give a face pack"):
         sheet(tiny, photo, tmp_path / "x.png", candidates=3)

@@ -136,7 +136,8 @@ def test_a_missing_unet_file_at_load_names_the_model(tmp_path, tiny_dir):
     shutil.copytree(tiny_dir / "sd15-tiny", folder)
     info = check_checkpoint(str(folder), None)
     os.remove(folder / "unet" / "diffusion_pytorch_model.safetensors")
-    with pytest.raises(StageError, match=r"the checkpoint .*sd could not be loaded: .*download or copy the whole"):
+    with pytest.raises(StageError, match=r"the checkpoint .*sd could not be loaded \(.*\): a file of it is missing or "
+                                         r"damaged; download or copy the whole"):
         load_base(str(folder), info, torch.float32)
 
 

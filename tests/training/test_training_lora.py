@@ -177,7 +177,7 @@ def test_the_output_and_settings_are_checked_before_any_training(tiny, images, t
     (tmp_path / "folder.safetensors").mkdir()
     (tmp_path / "file").write_text("")
     for out, match in ((tmp_path / "folder.safetensors", "is a folder"),
-                       (tmp_path / "file" / "x.safetensors", "cannot write the LoRA into")):
+                       (tmp_path / "file" / "x.safetensors", "cannot write the LoRA into .*file is a file, not a folder")):
         with pytest.raises(ValueError, match=match):
             train_lora(settings(tiny, images, str(out), steps=2), progress=lambda **kw: seen.append(kw))
     for bad, match in (({"alpha": 0.0}, "alpha 0.0 must be positive"), ({"alpha": -3.0}, "must be positive"),
@@ -206,3 +206,11 @@ def test_the_lora_file_records_what_reproduces_it(trained, tiny):
     assert info["seed"] == result["settings"]["seed"] and len(info["images_sha256"]) == 64
     assert info["model"]["files"] and info["model"]["files"][0]["sha256_header"]
     assert info["versions"]["torch"] and info["versions"]["kino"]
+
+
+def test_class_options_without_a_class_prompt_are_refused_on_the_command_line(tiny, images, tmp_path, capsys):
+    from kino_backend.commands.train import main
+    code = main(["lora", "--images", images, "--model", tiny["sd15-tiny.safetensors"], "--steps", "1",
+                 "--num-class-images", "3", "--out", str(tmp_path / "x.safetensors")])
+    assert code == 2 and "on only with --class-prompt" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()

@@ -136,7 +136,11 @@ def check_address_file_path(address_file: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise ClusterError(f"cannot make the folder of the address file {address_file} ({exc.strerror or exc}); "
+        here = folder
+        while not os.path.exists(here) and os.path.dirname(here) != here:
+            here = os.path.dirname(here)
+        why = f"{here} is a file, not a folder" if os.path.isfile(here) else (exc.strerror or str(exc))
+        raise ClusterError(f"cannot make the folder of the address file {address_file} ({why}); "
                            "give another --address-file") from None
     if os.path.isdir(address_file):
         raise ClusterError(f"--address-file {address_file} is a folder; give a file name (e.g. cluster.json)")
@@ -199,10 +203,13 @@ def stop_local(address_file: str = DEFAULT_ADDRESS_FILE) -> dict:
     info = read_address_file(address_file)
     if not info:
         raise ClusterError(f"no Kino cluster address file at {address_file} (nothing to stop)")
+    running = procs.belongs_to(int(info.get("pid") or 0), str(info.get("cluster_id") or "")) or \
+        bool(procs.marked(str(info.get("cluster_id") or "")))
     killed = _stop_supervisor(info)
     left = procs.marked(info.get("cluster_id", ""))
     try:
         os.remove(address_file)
     except OSError:
         pass
-    return {"address": info.get("address"), "stopped": not left, "processes_left": len(left), "killed_hard": killed}
+    return {"address": info.get("address"), "stopped": not left, "was_running": running, "processes_left": len(left),
+            "killed_hard": killed}

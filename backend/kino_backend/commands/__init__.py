@@ -13,6 +13,9 @@ import traceback
 from typing import List
 
 
+# errors whose message is written for the user (a value refused, a diverged training): shown without the
+# exception's name; anything else keeps it, as a hint for a bug report
+USER_ERRORS = (ValueError, LookupError, FloatingPointError)
 HELPERS = ("output_dir", "footage", "keying_real", "keying_temporal")  # modules (here and in benchmarks) that are not commands
 KINO_PACKAGES = ("kino", "kino_backend", "kino_addon")  # a module of these missing is a bug, not the environment
 
@@ -48,7 +51,9 @@ def run_module(package: str, names: List[str], argv: List[str], what: str) -> in
                   "Install Backend in the add-on's preferences (or scripts/kino backend install), or run it with "
                   "the python of the environment Install Backend made", file=sys.stderr)
             return 1
-        print(f"kino {what}{name}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        plain = isinstance(exc, USER_ERRORS) and not isinstance(exc, KeyError) and str(exc)
+        said = str(exc) if plain else f"{type(exc).__name__}: {exc}"
+        print(f"kino {what}{name}: error: {said}", file=sys.stderr)
         return 1
 
 

@@ -55,6 +55,10 @@ def start(args) -> int:
 def stop(args) -> int:
     from ..cluster.local import stop_local
     result = stop_local(_address_file(args))
+    if not result["was_running"]:
+        print(f"kino cluster: no process of the cluster at {result['address']} was running (it had stopped, or the "
+              f"machine restarted); removed its stale address file {_address_file(args)}", file=sys.stderr)
+        return 0
     print(f"kino cluster: stopped {result['address']}" + ("" if result["stopped"] else
           f"; {result['processes_left']} processes could not be stopped"), file=sys.stderr)
     return 0 if result["stopped"] else 1

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import List
@@ -69,7 +70,8 @@ def main(argv: List[str]) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_make_tiny)
     p = sub.add_parser("list", help="list the models found in DIR and the Hugging Face cache")
-    p.add_argument("dir", nargs="?", default=None)
+    p.add_argument("dir", nargs="?", default=os.environ.get("KINO_MODELS_DIR") or None,
+                   help="the models folder (default: $KINO_MODELS_DIR)")
     p.add_argument("--json", action="store_true", help="one JSON object on the last line of stdout")
     p.add_argument("--no-hf-cache", action="store_true", help="do not look into the Hugging Face cache")
     p.set_defaults(func=_list)

@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-text-encoder", action="store_true")
     p.add_argument("--class-prompt", default=None, help="turns prior preservation on, e.g. 'a photo of a person'")
     p.add_argument("--class-images", default=None, help="folder of class images (generated from the base model if absent)")
-    p.add_argument("--num-class-images", type=int, default=50)
-    p.add_argument("--class-steps", type=int, default=25, help="denoising steps per generated class image")
+    p.add_argument("--num-class-images", type=int, default=None, help="class images to use or generate (50)")
+    p.add_argument("--class-steps", type=int, default=None, help="denoising steps per generated class image (25)")
     p.add_argument("--prior-weight", type=float, default=1.0)
     p.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
     p.add_argument("--models-dir", default=os.environ.get("KINO_MODELS_DIR"), help="models folder for --model names")
@@ -46,6 +46,12 @@ def _lora(argv: List[str]) -> int:
     from ..models.registry import resolve
     from ..training.lora import LoraSettings, train_lora
     a = _parser().parse_args(argv)
+    if not a.class_prompt and (a.num_class_images is not None or a.class_steps is not None):
+        print("kino train lora: error: --num-class-images and --class-steps belong to prior preservation, which is "
+              "on only with --class-prompt (e.g. \"a photo of a person\")", file=sys.stderr)
+        return 2
+    a.num_class_images = 50 if a.num_class_images is None else a.num_class_images
+    a.class_steps = 25 if a.class_steps is None else a.class_steps
     if not a.out.endswith(".safetensors"):
         print("kino train lora: error: --out must end with .safetensors", file=sys.stderr)
         return 2

@@ -159,9 +159,10 @@ def _check(s: SheetSettings) -> None:
         raise ValueError(f"cell size {s.cell} must be a multiple of 8, at least 64 (e.g. 512)")
     if not s.out.lower().endswith(".png"):
         raise ValueError(f"the sheet is saved as PNG: {s.out!r} must end with .png")
-    if s.steps < 1 or s.candidates < 1 or s.columns < 0:
-        raise ValueError(f"steps ({s.steps}) and candidates ({s.candidates}) must be at least 1, columns "
-                         f"({s.columns}) 0 (one row) or more")
+    for name, value, least in (("steps", s.steps, 1), ("candidates", s.candidates, 1), ("columns", s.columns, 0)):
+        if value < least:
+            raise ValueError(f"--{name} {value} must be at least {least}" + (" (0: all views in one row)"
+                                                                                if name == "columns" else ""))
     if s.candidates > 1 and not s.face_pack:
         raise ValueError("several candidates per view are compared by the actor's face: give a face pack "
                          "(--face-pack), or leave --candidates at 1")

@@ -121,10 +121,14 @@ def unreadable_weights(path: str, what: str):
     try:
         yield
     except (OSError, pickle.UnpicklingError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-        raise StageError(MODEL_MISSING, f"the {what} {path} could not be loaded: {first}. A file of it is "
-                         "missing or damaged (download or copy the whole model again), or holds Python objects "
-                         "(convert it: scripts/kino models convert FILE).") from None
+        if isinstance(exc, pickle.UnpicklingError) or isinstance(exc.__cause__ or exc.__context__,
+                                                                  pickle.UnpicklingError):
+            raise StageError(INVALID_PARAMS, f"the {what} {path} has a .bin weights file that holds Python objects "
+                             "other than tensors, which Kino will not load (unpickling them can run code): get a "
+                             ".safetensors version of it from its publisher.") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300].rstrip(". ")
+        raise StageError(MODEL_MISSING, f"the {what} {path} could not be loaded ({first}): a file of it is missing "
+                         "or damaged; download or copy the whole model again.") from None
 
 
 def load_vae(vae_path: str, arch: str, torch_dtype):

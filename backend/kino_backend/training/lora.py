@@ -271,7 +271,16 @@ def check_output(out: str) -> None:
             pass
         os.remove(probe)
     except OSError as exc:
-        raise ValueError(f"cannot write the LoRA into {folder} ({exc.strerror or exc}); pick another --out") from None
+        raise ValueError(f"cannot write the LoRA into {folder} ({_why_unwritable(folder, exc)}); pick another "
+                         "--out") from None
+
+
+def _why_unwritable(folder: str, exc: OSError) -> str:
+    """An ancestor that is a file ("File exists" said nothing), else the system's reason."""
+    here = folder
+    while here and not os.path.exists(here) and os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+    return f"{here} is a file, not a folder" if os.path.isfile(here) else (exc.strerror or str(exc))
 
 
 def training_record(s: LoraSettings, images, captions, device: str) -> dict:

@@ -162,6 +162,10 @@ def resolve_path(path: Optional[str], models_dir: Optional[str], *, what: str, f
         if os.path.exists(cand):
             return os.path.abspath(cand)
     where = " or ".join(os.path.abspath(c) for c in candidates)
+    if models_dir and os.path.isfile(models_dir):
+        raise StageError(MODEL_MISSING, f"{what} not found: {field}={quote(path, 300)}; the models folder {models_dir} "
+                         "is a file, not a folder: set the models folder (Kino's preferences, or KINO_MODELS_DIR) to "
+                         "the folder that holds your models", stage="diffusion")
     hint = f" (relative paths are also looked up in the models folder {models_dir})" if models_dir else \
         " (relative paths are looked up in the models folder when one is set in Kino's preferences)"
     raise StageError(MODEL_MISSING, f"{what} not found: {field}={quote(path, 300)} -- looked for {where}{hint}. Put the "
