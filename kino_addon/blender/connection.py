@@ -48,6 +48,8 @@ class Backend:
         return self.process is None or self.process.alive()
 
     def status_line(self) -> str:
+        if self.connected() and self.client.unanswered:
+            return f"not answering ({self.where}; no answer to {self.client.unanswered}): press Stop Backend"
         if self.connected():
             return f"running ({self.hello.get('backend', '?')}, {self.where})"
         if self.client is not None or self.process is not None:
@@ -66,6 +68,13 @@ class Backend:
     # -- lifecycle -----------------------------------------------------------------------------
     def ensure(self, prefs=None) -> BackendClient:
         """A connected client; starts or re-attaches as the preferences say. Raises BackendUnavailable."""
+        if self.connected() and self.client.unanswered:
+            if self.process is None:  # attached: not ours to restart
+                raise BackendUnavailable(f"the backend at {self.where} is not answering (no answer to "
+                                         f"{self.client.unanswered}); restart it there, or press Stop Backend and "
+                                         "attach again")
+            self.stop()  # ours: stopped (SIGKILL if it must) and started again below
+            self.notice = "the backend was not answering and was started again"
         if self.connected():
             return self.client
         died = self.client is not None or self.process is not None

@@ -46,6 +46,7 @@ class BackendClient:
         self._events: "collections.deque[Any]" = collections.deque()  # events in arrival order, then _CLOSED
         self._events_cond = threading.Condition()
         self._dead: Optional[str] = None
+        self.unanswered = ""  # the last request that timed out, until any answer arrives: a stuck backend
         self._job_sizes: dict[str, Tuple[int, int]] = {}
         self._reader = threading.Thread(target=self._read_loop, name="kino-client-reader", daemon=True)
         self._reader.start()
@@ -86,6 +87,7 @@ class BackendClient:
                     log.warning("ignored a bad message from the backend: %s", exc)
                     continue
                 if msg.kind == "response":
+                    self.unanswered = ""  # it answers again
                     with self._lock:
                         slot = self._pending.pop(msg.re, None)
                     if slot is not None:
@@ -143,6 +145,7 @@ class BackendClient:
         if not slot.event.wait(wait):
             with self._lock:
                 self._pending.pop(msg.id, None)
+            self.unanswered = type
             raise BackendError(TIMEOUT, f"no answer to {type} within {wait:g} s; the backend may be busy or stuck")
         reply = slot.message
         if reply is None:

@@ -122,3 +122,29 @@ def test_missing_backend_python(scene, kino, restore_backend):
 def kino_root():
     import blender_ext
     return blender_ext.REPO_ROOT
+
+
+def test_a_backend_that_stopped_answering_is_shown_so_and_started_again(scene, kino, restore_backend):
+    """After a request timed out (a stuck backend), the panel said "running" and the next job used the
+    same stuck process. Now the status says "not answering", and the next use starts a fresh one."""
+    import signal
+
+    import blender_ext
+    errors = blender_ext.addon_submodule("kino_addon.protocol.errors")
+    backend = kino.connection.BACKEND
+    client = backend.ensure()
+    old = backend.process.pid
+    os.kill(old, signal.SIGSTOP)  # stuck: alive, never answering
+    try:
+        with pytest.raises(errors.BackendError, match="no answer to backend.status within 0.5 s"):
+            client.request("backend.status", {}, timeout=0.5)
+        assert backend.status_line().startswith("not answering (") and "press Stop Backend" in backend.status_line()
+        backend.ensure()
+        assert backend.process.pid != old and backend.status_line().startswith("running (")
+        assert backend.notice == "the backend was not answering and was started again"
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+            os.kill(old, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
