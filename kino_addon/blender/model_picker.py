@@ -28,19 +28,24 @@ def picker_kind(item) -> str:
     return PARAM_KINDS.get(item.name, "") if item.kind in ("path", "list") else ""
 
 
+def usable(entry: dict) -> bool:
+    """A registry entry a look can load: not invalid or unknown, not an inpainting (...) checkpoint,
+    not an SD 2.x checkpoint or an SDXL refiner."""
+    return entry.get("kind") not in ("invalid", "unknown") and not entry.get("made_for") and \
+        (entry.get("kind") != "checkpoint" or entry.get("arch") in LOADABLE_CHECKPOINTS)
+
+
 def entries_of(kind: str, param: str = "") -> list:
     variants = PARAM_VARIANTS.get(param)
-    return [e for e in MODELS["entries"] if e.get("kind") == kind and not e.get("made_for")  # inpainting ...
-            and (kind != "checkpoint" or e.get("arch") in LOADABLE_CHECKPOINTS)
+    return [e for e in MODELS["entries"] if e.get("kind") == kind and usable(e)
             and (variants is None or e.get("variant", variants[0]) in variants)]
 
 
 def refresh_summary(entries: list, truncated: str = "") -> str:
     """What Refresh Models reports: the models Kino can use, then the files it cannot, each with why."""
-    usable = [e for e in entries if e.get("kind") not in ("invalid", "unknown")
-              and (e.get("kind") != "checkpoint" or (e.get("arch") in LOADABLE_CHECKPOINTS and not e.get("made_for")))]
-    unusable = [e for e in entries if e not in usable]
-    text = f"{len(usable)} model{'' if len(usable) == 1 else 's'} found"
+    unusable = [e for e in entries if not usable(e)]
+    count = len(entries) - len(unusable)
+    text = f"{count} model{'' if count == 1 else 's'} found"
     if unusable:
         named = "; ".join(f"{e.get('name')}: {e.get('error') or e.get('note') or e.get('kind')}" for e in unusable[:3])
         more = f" (and {len(unusable) - 3} more: scripts/kino models list)" if len(unusable) > 3 else ""
@@ -74,8 +79,9 @@ class KINO_OT_refresh_models(bpy.types.Operator):
             self.report({'ERROR'}, f"Kino: {MODELS['error']}")
             return {'CANCELLED'}
         MODELS["entries"], MODELS["error"] = answer.get("models") or [], ""
-        text = refresh_summary(MODELS["entries"], answer.get("truncated") or "")
-        self.report({'WARNING'} if "cannot be used" in text or answer.get("truncated") else {'INFO'}, f"Kino: {text}")
+        entries = MODELS["entries"]
+        warn = answer.get("truncated") or not all(usable(e) for e in entries)
+        self.report({'WARNING'} if warn else {'INFO'}, f"Kino: {refresh_summary(entries, answer.get('truncated') or '')}")
         return {'FINISHED'}
 
 

@@ -22,6 +22,7 @@ from . import backend_install_plan as plan
 from . import backend_install_probe as probe
 from ..protocol.atomic import atomic_write_json
 from .backend_install_run import Progress, StepRunner, clean_env
+from .folder_checks import nearest_existing
 
 PREPARING = "Preparing: looking for the GPU, Python 3.11, free disk space and the download server"
 RECORD = "kino-install.json"
@@ -183,20 +184,18 @@ def _check_writable(env_dir: str) -> None:
     read-only or pseudo file system as "0 GB free"): a probe folder is made and removed in the nearest
     folder that exists."""
     import tempfile
-    here = os.path.abspath(env_dir)
-    while not os.path.exists(here) and os.path.dirname(here) != here:
-        here = os.path.dirname(here)
+    here = nearest_existing(env_dir)
     if not os.path.isdir(here):
         raise InstallError(f"Cannot install into {env_dir}: {here} is a file, not a folder. Choose another "
                            "folder (Backend folder in the preferences, or --env).")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".kino-write-test-", dir=here))
     except OSError as exc:
-        raise InstallError(_unwritable(OSError(exc.errno, exc.strerror, here))) from None
+        raise InstallError(_unwritable(exc, here)) from None
 
 
-def _unwritable(exc: OSError) -> str:
-    where = getattr(exc, "filename", None) or "the backend's folder"
+def _unwritable(exc: OSError, where: str = "") -> str:
+    where = where or exc.filename or "the backend's folder"
     return (f"Cannot write to {where} ({exc.strerror or exc}). Choose a folder you can write to (Backend "
             "folder in the preferences, or --env), or fix its permissions, and install again.")
 

@@ -123,12 +123,11 @@ def _file_state(path: str) -> dict:
                          ".safetensors file", stage="diffusion")
     state = load_file(path)
     if not is_motion_state(state):
-        from ..models.classify import classify_tensors
-        kind = classify_tensors({k: tuple(v.shape) for k, v in state.items()}, path)["kind"]
-        raise StageError("INVALID_PARAMS", f"{path} holds no AnimateDiff motion modules (Kino reads it as: {kind}); "
-                         "pick a motion module (a MotionAdapter folder, or an mm_sd_v15*.safetensors file) as "
-                         "motion_adapter=" + (", and give this file as model=" if kind == "checkpoint" else ""),
-                         stage="diffusion")
+        checkpoint = any(k.startswith("model.diffusion_model.") for k in state)  # classify's checkpoint test
+        raise StageError("INVALID_PARAMS", f"{path} holds no AnimateDiff motion modules"
+                         + (" (it is a Stable Diffusion checkpoint: give it as model=)" if checkpoint else "")
+                         + "; pick a motion module (a MotionAdapter folder, or an mm_sd_v15*.safetensors file) as "
+                         "motion_adapter=", stage="diffusion")
     return to_diffusers_keys(state) if is_original_layout(state) else state
 
 

@@ -30,7 +30,6 @@ class ShotStarts:
             self.flows = WorkFlows(FlowCache(DISFlow()), CHECK_SIDE)
         self.threshold = float((plan or {}).get("cut_threshold", CUT_THRESHOLD))
         self.starts: List[int] = []
-        self.scores: List[float] = []
         self._prev: Optional[np.ndarray] = None
         self._count = 0
 
@@ -45,7 +44,6 @@ class ShotStarts:
         from ..stages.temporal.warp import cut_score
         a, b = self.flows.small(prev), self.flows.small(image)
         score = cut_score(a, b, self.flows.small_flow(b, a))
-        self.scores.append(round(score, 4))
         if score > self.threshold:
             self.starts.append(position)
             return True

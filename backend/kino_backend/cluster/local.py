@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import Optional
 
+from kino_addon.core.folder_checks import unwritable_reason
 from kino_addon.protocol.atomic import atomic_write_json
 
 from . import procs
@@ -136,12 +137,8 @@ def check_address_file_path(address_file: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        here = folder
-        while not os.path.exists(here) and os.path.dirname(here) != here:
-            here = os.path.dirname(here)
-        why = f"{here} is a file, not a folder" if os.path.isfile(here) else (exc.strerror or str(exc))
-        raise ClusterError(f"cannot make the folder of the address file {address_file} ({why}); "
-                           "give another --address-file") from None
+        raise ClusterError(f"cannot make the folder of the address file {address_file} "
+                           f"({unwritable_reason(folder, exc)}); give another --address-file") from None
     if os.path.isdir(address_file):
         raise ClusterError(f"--address-file {address_file} is a folder; give a file name (e.g. cluster.json)")
 

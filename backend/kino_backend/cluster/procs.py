@@ -55,18 +55,17 @@ def marked(cluster_id: str) -> List[int]:
     """Processes whose environment carries ``KINO_CLUSTER_ID=cluster_id`` (Linux)."""
     if not os.path.isdir("/proc") or not cluster_id:
         return []
-    needle = f"{MARKER}={cluster_id}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0") and not zombie(int(name)):
-                    found.append(int(name))
-        except OSError:
-            continue
-    return found
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()
+            and _carries(int(name), cluster_id) and not zombie(int(name))]
+
+
+def _carries(pid: int, cluster_id: str) -> bool:
+    """``pid``'s environment holds ``KINO_CLUSTER_ID=cluster_id`` (Linux; False when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return f"{MARKER}={cluster_id}".encode() in fh.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def belongs_to(pid: int, cluster_id: str) -> bool:
@@ -75,13 +74,7 @@ def belongs_to(pid: int, cluster_id: str) -> bool:
     process that carries the marker is ever signalled. Without ``/proc`` (macOS) a live pid is taken."""
     if not pid or not alive(pid):
         return False
-    if not os.path.isdir("/proc"):
-        return True
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return f"{MARKER}={cluster_id}".encode() in fh.read().split(b"\0")
-    except OSError:
-        return False
+    return _carries(pid, cluster_id) if os.path.isdir("/proc") else True
 
 
 def zombie(pid: int) -> bool:

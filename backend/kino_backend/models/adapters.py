@@ -47,11 +47,16 @@ def sync_loras(pipe, state: dict, loras, arch: str) -> list:
     return [{"path": loaded[n], "adapter": n, "weight": w} for n, w in want.items()]
 
 
+def non_finite(tensors: dict) -> list:
+    """Names of the floating-point tensors holding NaN or infinity."""
+    import torch
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def check_finite_lora(path: str) -> None:
     """A LoRA whose weights are not finite (a training that diverged) turns every frame black: refuse it."""
-    import torch
     from safetensors.torch import load_file
-    bad = [k for k, v in load_file(path).items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = non_finite(load_file(path))
     if bad:
         raise StageError(INVALID_PARAMS, f"the LoRA {path} holds weights that are not numbers (NaN or infinite, in "
                          f"{len(bad)} tensors, e.g. {bad[0]}): its training diverged. Train it again with a lower "

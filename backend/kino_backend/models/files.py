@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from .st_header import header_sha256, read_header
+from .st_header import MAX_HEADER, header_sha256, read_header
 
 WEIGHT_EXT = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")
 PICKLE_EXT = (".ckpt", ".pt", ".pth", ".bin")  # never loaded while stylizing; ``models convert`` reads them
@@ -74,7 +74,7 @@ def sniff(path: str) -> str:
         return "empty"
     if len(head) >= 9:
         n = int.from_bytes(head[:8], "little")
-        if 1 < n <= 100 * 2**20 and head[8:9] == b"{":
+        if 1 < n <= MAX_HEADER and head[8:9] == b"{":
             return "safetensors"
     if head.startswith(b"PK\x03\x04"):
         return "torch_zip"

@@ -11,6 +11,7 @@ from .classify import classify
 from .st_header import header_sha256, shapes as read_shapes
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
+LOADABLE_ARCHS = ("sd15", "sdxl")  # what the looks load; sd2 and sdxl_refiner are recognised, then refused
 PIPELINES = {("sd15", False): "StableDiffusionImg2ImgPipeline", ("sd15", True): "StableDiffusionControlNetImg2ImgPipeline",
              ("sdxl", False): "StableDiffusionXLImg2ImgPipeline", ("sdxl", True): "StableDiffusionXLControlNetImg2ImgPipeline"}
 
@@ -32,12 +33,17 @@ PARAM_OF_KIND = {"checkpoint": "model", "lora": "lora", "vae": "vae", "controlne
                  "ip_adapter": "ip_adapter", "motion_adapter": "motion_adapter", "taesd": "taesd"}
 
 
+def unusable(path: str, info: dict) -> StageError:
+    """The refusal of a file the registry lists ``invalid``: why, and what to do (its ``error``)."""
+    return StageError(MODEL_MISSING, f"{path} cannot be used: {info.get('error')}.")
+
+
 def wrong_kind(path: str, info: dict, not_what: str, pick: str) -> StageError:
     """The refusal of a file of another kind than a parameter takes: what it is, where it belongs, what
     to pick (``invalid`` files: why they cannot be used)."""
     kind = info["kind"]
     if kind == "invalid":
-        return StageError(MODEL_MISSING, f"{path} cannot be used: {info.get('error')}.")
+        return unusable(path, info)
     return StageError(INVALID_PARAMS, f"{path} is {_article(kind)} {kind}, not {not_what}; {_give_it(kind)}{pick}.")
 
 
@@ -50,7 +56,7 @@ def _give_it(kind: str) -> str:
 def check_checkpoint(model_path: str, arch: str | None) -> dict:
     info = classify(model_path)
     if info["kind"] == "invalid":
-        raise StageError(MODEL_MISSING, f"{model_path} cannot be used: {info['error']}.")
+        raise unusable(model_path, info)
     if info["kind"] == "unknown":
         raise StageError(INVALID_PARAMS, f"{model_path} is not a model Kino recognises as a Stable Diffusion "
                          "checkpoint" + (f": {info['note']}" if info.get("note") else
@@ -66,7 +72,7 @@ def check_checkpoint(model_path: str, arch: str | None) -> dict:
     if info["arch"] == "sdxl_refiner":
         raise StageError(INVALID_PARAMS, f"{model_path} is an SDXL refiner (it only finishes an SDXL base model's "
                          "pictures); pick an SD 1.5 or SDXL base checkpoint as model.")
-    if info["arch"] not in ("sd15", "sdxl"):
+    if info["arch"] not in LOADABLE_ARCHS:
         raise StageError(INVALID_PARAMS, f"{model_path}: architecture {info['arch'] or 'unknown'} is not supported; "
                          "Kino loads SD 1.5 and SDXL checkpoints.")
     if arch and arch != info["arch"]:

@@ -14,13 +14,13 @@ import time
 from ..stages.base import StageError
 from . import files
 from .classify import classify, classify_file, classify_folder, control_type_from_name
+from .load_parts import LOADABLE_ARCHS
 from .tokenizer import hf_cache_dir
 from kino_addon.protocol.errors import INVALID_PARAMS, MODEL_MISSING
 
 KINDS = ("checkpoint", "vae", "lora", "controlnet", "ip_adapter", "image_encoder", "taesd", "face_pack", "pulid",
          "eva_clip", "motion_adapter")
 FOLDER_MARKERS = ("model_index.json", "config.json")
-LOADABLE_ARCHS = ("sd15", "sdxl")
 UNSUPPORTED_ARCH = {"sd2": "an SD 2.x checkpoint", "sdxl_refiner": "an SDXL refiner"}
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run")  # never hold models; /proc alone never ends
 

@@ -40,8 +40,8 @@ def save_kohya(path: str, unet, text_encoder, rank: int, alpha: float, info: dic
         state.update(peft_to_kohya(text_encoder, "lora_te", alpha))
     if not state:
         raise RuntimeError("no LoRA layers found to save (internal error: the adapter was not attached)")
-    import torch
-    bad = [k for k, v in state.items() if not bool(torch.isfinite(v).all())]
+    from ..models.adapters import non_finite
+    bad = non_finite(state)
     if bad:
         raise FloatingPointError(f"the trained weights are not finite ({len(bad)} of {len(state)} tensors, e.g. "
                                  f"{bad[0]}); nothing was written. Lower the learning rate (--lr) and try again.")

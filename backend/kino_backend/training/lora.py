@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from kino_addon.core.folder_checks import unwritable_reason
+
 from . import kohya
 from .data import load_folder, square_array
 from .optim import optimizer_step
@@ -271,16 +273,8 @@ def check_output(out: str) -> None:
             pass
         os.remove(probe)
     except OSError as exc:
-        raise ValueError(f"cannot write the LoRA into {folder} ({_why_unwritable(folder, exc)}); pick another "
+        raise ValueError(f"cannot write the LoRA into {folder} ({unwritable_reason(folder, exc)}); pick another "
                          "--out") from None
-
-
-def _why_unwritable(folder: str, exc: OSError) -> str:
-    """An ancestor that is a file ("File exists" said nothing), else the system's reason."""
-    here = folder
-    while here and not os.path.exists(here) and os.path.dirname(here) != here:
-        here = os.path.dirname(here)
-    return f"{here} is a file, not a folder" if os.path.isfile(here) else (exc.strerror or str(exc))
 
 
 def training_record(s: LoraSettings, images, captions, device: str) -> dict:
@@ -289,11 +283,13 @@ def training_record(s: LoraSettings, images, captions, device: str) -> dict:
     text), the versions."""
     import hashlib
 
+    import numpy as np
+
     from ..models.files import describe
     from ..provenance import versions
     pixels = hashlib.sha256()
     for img, cap in zip(images, captions):
-        pixels.update(memoryview(img.tobytes()))
+        pixels.update(np.ascontiguousarray(img))
         pixels.update(cap.encode("utf-8"))
     info = {k: v for k, v in dataclasses.asdict(s).items() if k not in ("out",)}
     info.update(images_count=len(images), images_sha256=pixels.hexdigest(), model_file=os.path.basename(s.model),
